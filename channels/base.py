@@ -1,0 +1,146 @@
+"""The channel protocol: what every publishing platform adapter provides.
+
+Shaped after Benthos outputs (connect / write / close, at-least-once): ``publish`` returns only
+when the platform has accepted the post, or raises one of the typed errors below, which tell the
+hub what to do next. Operator-facing reasons are Simplified Chinese; details are English.
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass, field
+from typing import Any, ClassVar, Protocol
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, SecretStr
+
+from syndicator.clock import Clock
+from syndicator.models import Item, UnitRef
+
+
+@dataclass(frozen=True, slots=True)
+class Receipt:
+    """What the platform said when it accepted a post."""
+
+    external_id: str
+    url: str | None = None
+    note: str | None = None          # e.g. 平台判定为重复内容，视为已发布
+    pending: bool = False            # accepted, outcome comes later (see Channel.confirm)
+    possible_duplicate: bool = False
+
+
+class ChannelError(Exception):
+    """Base of the typed errors. ``reason`` is for operators (Chinese), ``detail`` for logs."""
+
+    def __init__(self, reason: str, detail: str = "", *, code: str | int | None = None) -> None:
+        super().__init__(detail or reason)
+        self.reason = reason
+        self.detail = detail
+        self.code = code
+
+
+class RetryLater(ChannelError):
+    """Transient: rate limit, outage, 5xx. Retry after ``retry_after`` seconds (None: use backoff)."""
+
+    def __init__(self, reason: str, detail: str = "", *, retry_after: float | None = None,
+                 code: str | int | None = None) -> None:
+        super().__init__(reason, detail, code=code)
+        self.retry_after = retry_after
+
+
+class AuthExpired(ChannelError):
+    """Credentials are no longer accepted and cannot be renewed automatically.
+
+    The hub holds the account's deliveries (not failed) and alerts a person to re-authorise.
+    """
+
+
+class PermanentError(ChannelError):
+    """The platform will never accept this post as rendered; a person must look at it."""
+
+
+class KeyValue(Protocol):
+    """Durable shared key-value with expiry, backed by the store (tokens, cached media ids)."""
+
+    async def get(self, key: str) -> str | None: ...
+
+    async def put(self, key: str, value: str, ttl_seconds: float | None = None) -> None: ...
+
+    async def lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Take or renew an exclusive lease; True if ``holder`` owns it now."""
+        ...
+
+
+Alert = Callable[[str, str], Awaitable[None]]   # (account_id, message in Chinese)
+
+
+@dataclass(slots=True)
+class ChannelContext:
+    session: aiohttp.ClientSession
+    kv: KeyValue
+    clock: Clock
+    alert: Alert
+    holder_id: str = "hub"                 # identifies this hub process for leases
+    public_url: str = ""                   # the hub's own base URL (platform callbacks)
+    extra: dict[str, Any] = field(default_factory=dict)
+
+
+class AccountConfig(BaseModel):
+    """One channel account of a unit, as written in the config file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    id: str
+    kind: str
+    base_url: str | None = None           # the platform's API root; the sandbox's in demo
+    credentials: dict[str, SecretStr] = {}
+    options: dict[str, Any] = {}
+    concurrency: int = 2                  # sends in flight at once for this account
+    rate_per_hour: int | None = None      # None: the channel's own default
+    enabled: bool = True
+
+    def secret(self, name: str) -> str:
+        value = self.credentials.get(name)
+        if value is None:
+            raise PermanentError(f"账号 {self.id} 缺少凭据 {name}", f"account {self.id}: credential {name!r} missing")
+        return value.get_secret_value()
+
+
+class Channel(abc.ABC):
+    """One unit's account on one platform."""
+
+    kind: ClassVar[str]
+    Options: ClassVar[type[BaseModel]]
+    default_rate_per_hour: ClassVar[int | None] = None
+
+    def __init__(self, account: AccountConfig, ctx: ChannelContext) -> None:
+        self.account = account
+        self.ctx = ctx
+        self.options = self.Options.model_validate(account.options)
+
+    @abc.abstractmethod
+    def render(self, item: Item, unit: UnitRef) -> Any:
+        """The item in this platform's own form (pure; tests call it directly)."""
+
+    @abc.abstractmethod
+    async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
+        """Post ``item``; ``key`` is the delivery's idempotency key."""
+
+    async def confirm(self, receipt: Receipt) -> Receipt | None:
+        """Outcome of a pending receipt: final Receipt, None while still pending, or raise."""
+        return receipt
+
+    async def lookup(self, key: str) -> Receipt | None:
+        """Ask the platform whether a post with this key exists (reconcile after a crash).
+
+        Raise NotImplementedError when the platform cannot be asked.
+        """
+        raise NotImplementedError
+
+    async def close(self) -> None:
+        """Release what the channel holds (not the shared session)."""
+
+    @property
+    def rate_per_hour(self) -> int | None:
+        return self.account.rate_per_hour or self.default_rate_per_hour

@@ -1,0 +1,97 @@
+"""Article HTML made safe and self-contained for reprinting.
+
+nh3 (ammonia) does the sanitising; lxml finds images and makes links absolute. Every platform
+starts from ``sanitize`` and adds its own shaping.
+"""
+
+from __future__ import annotations
+
+import re
+from urllib.parse import urljoin
+
+import lxml.html
+import nh3
+
+from syndicator.models import Item
+
+ALLOWED_TAGS = {
+    "p", "br", "div", "span", "strong", "b", "em", "i", "u", "sub", "sup", "blockquote",
+    "h1", "h2", "h3", "h4", "h5", "h6", "ul", "ol", "li", "a", "img", "figure", "figcaption",
+    "table", "thead", "tbody", "tfoot", "tr", "th", "td", "caption", "colgroup", "col", "hr", "pre",
+}
+ALLOWED_ATTRS = {
+    "a": {"href", "title"},
+    "img": {"src", "alt", "title", "width", "height"},
+    "td": {"colspan", "rowspan", "align"},
+    "th": {"colspan", "rowspan", "align"},
+    "p": {"align"},
+    "div": {"align"},
+}
+_WS = re.compile(r"[ \t\r\f\v]+")
+_BLANK_LINES = re.compile(r"\n\s*\n+")
+
+
+def absolutize(html: str, base_url: str) -> str:
+    """Rewrite relative href/src against the article's URL."""
+    if not html.strip():
+        return html
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    doc.make_links_absolute(base_url, resolve_base_href=False)
+    inner = "".join(
+        lxml.html.tostring(child, encoding="unicode") for child in doc
+    )
+    return (doc.text or "") + inner
+
+
+def sanitize(html: str, base_url: str = "", *, tags: set[str] | None = None) -> str:
+    """Strip scripts, styles, event handlers and unknown tags; keep structure and tables."""
+    cleaned = nh3.clean(
+        html,
+        tags=tags or ALLOWED_TAGS,
+        attributes={k: v for k, v in ALLOWED_ATTRS.items() if k in (tags or ALLOWED_TAGS)},
+        url_schemes={"http", "https"},
+        link_rel="noopener noreferrer",
+        clean_content_tags={"script", "style"},
+        strip_comments=True,
+    )
+    return absolutize(cleaned, base_url) if base_url else cleaned
+
+
+def image_urls(html: str, base_url: str = "") -> list[str]:
+    """Absolute URLs of the <img> elements, in document order, without repeats."""
+    if not html.strip():
+        return []
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    seen: dict[str, None] = {}
+    for img in doc.iter("img"):
+        src = (img.get("src") or "").strip()
+        if src:
+            seen.setdefault(urljoin(base_url, src) if base_url else src, None)
+    return list(seen)
+
+
+def to_text(html: str) -> str:
+    """Readable plain text: block elements become line breaks, whitespace folded."""
+    if not html.strip():
+        return ""
+    doc = lxml.html.fragment_fromstring(html, create_parent="div")
+    for el in doc.iter("br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"):
+        el.tail = "\n" + (el.tail or "")
+    text = doc.text_content()
+    lines = (_WS.sub(" ", line).strip() for line in text.split("\n"))
+    return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
+
+
+def source_line(item: Item) -> str:
+    """The credit every reprint carries, e.g. 转载自 中国政府网."""
+    return f"转载自 {item.origin or item.authority or '上级网站'}"
+
+
+def source_footer_html(item: Item) -> str:
+    """Credit and link to the original, as an HTML paragraph."""
+    from html import escape
+
+    return (
+        f'<p class="reprint-source">{escape(source_line(item))}　'
+        f'原文链接：<a href="{escape(item.url, quote=True)}">{escape(item.url)}</a></p>'
+    )

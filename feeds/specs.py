@@ -1,0 +1,61 @@
+"""Configuration of how each kind of source is read. Validated as part of the settings."""
+
+from __future__ import annotations
+
+from typing import Literal
+
+from pydantic import BaseModel, ConfigDict, Field, model_validator
+
+
+class _Spec(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+
+class HtmlListSpec(_Spec):
+    """A list page: one element per item; link, title and date found inside it."""
+
+    item: str                                 # CSS selector (or XPath when selector_type = "xpath")
+    link: str = "a"
+    title: str | None = None                  # default: the link's text (or its title attribute)
+    date: str | None = None
+    selector_type: Literal["css", "xpath"] = "css"
+    next_page: str | None = None              # selector of the "next page" link
+    pages: int = Field(1, ge=1, le=20)        # pagination depth
+
+
+class JsonListSpec(_Spec):
+    """A JSON list API: dotted paths (``searchVO.listVO``); an empty list path means the root."""
+
+    list_path: str = ""
+    title: str = "title"
+    url: str = "url"
+    date: str | None = None
+    guid: str | None = None
+    extra: dict[str, str] = {}                # name -> path, kept in Entry.extra
+
+
+class ArticleSpec(_Spec):
+    """Fetch each new item's page for its body and real publication time."""
+
+    enabled: bool = True
+    title: list[str] = []                     # CSS selectors, first match wins
+    body: list[str] = ["div.TRS_UEDITOR", "#UCAP-CONTENT"]
+    date_meta: list[str] = ["firstpublishedtime", "PubDate"]
+    date: list[str] = []                      # CSS selectors of visible date text
+    guid_meta: list[str] = ["manuscriptId"]
+    fallback_extractor: bool = True           # main-content extraction when no selector matches
+
+
+class RuleSpec(_Spec):
+    """Which items of a source must be reprinted; the first matching rule is stored with the item."""
+
+    name: str = "all"
+    match: Literal["all", "title", "category", "keywords", "regex"] = "all"
+    values: list[str] = []                    # substrings / categories / keywords / regexes
+    exclude: list[str] = []                   # keywords that veto a match (in the title)
+
+    @model_validator(mode="after")
+    def _values_needed(self) -> RuleSpec:
+        if self.match != "all" and not self.values:
+            raise ValueError(f"rule {self.name!r}: match = {self.match!r} needs at least one value")
+        return self

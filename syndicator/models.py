@@ -1,0 +1,124 @@
+"""Domain records shared by feeds, hub and channels.
+
+Plain dataclasses: the store maps them to rows, channels read them, nothing here does I/O.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from dataclasses import dataclass, field
+from datetime import datetime
+from enum import StrEnum
+
+
+class DeliveryState(StrEnum):
+    PENDING = "pending"          # waiting for its first attempt
+    SENDING = "sending"          # claimed by a worker; ambiguous if found after a crash
+    CONFIRMING = "confirming"    # platform accepted, outcome arrives later (WeChat freepublish)
+    RETRYING = "retrying"        # failed transiently, next_attempt_at says when
+    DELIVERED = "delivered"
+    FAILED = "failed"            # permanent, needs a person
+    SKIPPED = "skipped"          # a person decided not to send, with a reason
+    HELD = "held"                # channel account paused or needs re-authorisation
+
+    @property
+    def is_final(self) -> bool:
+        return self in (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.SKIPPED)
+
+
+class DelayKind(StrEnum):
+    AT_RISK = "at_risk"
+    OVERDUE = "overdue"
+    DELIVERED_LATE = "delivered_late"
+    FAILED = "failed"
+    SKIPPED = "skipped"
+
+
+@dataclass(frozen=True, slots=True)
+class Item:
+    """One upstream publication that must be reprinted (after de-duplication)."""
+
+    source_id: str
+    guid: str
+    url: str
+    title: str
+    detected_at: datetime
+    summary: str = ""
+    content: str = ""                  # sanitised HTML, absolute links
+    published_at: datetime | None = None
+    origin: str = ""                   # site to credit, e.g. 中国政府网
+    authority: str = ""                # 国务院办公厅, 省政府办公厅 ...
+    rule: str = ""                     # which must-reprint rule matched
+    canonical_url: str = ""
+    content_hash: str = ""
+    images: tuple[str, ...] = ()       # absolute URLs of body images, in order
+    id: int | None = None
+    version: int = 1                   # bumped when the title or body changes upstream
+
+
+@dataclass(frozen=True, slots=True)
+class UnitRef:
+    """The unit (单位) a delivery is for, as channels need to see it."""
+
+    id: str
+    name: str
+
+
+@dataclass(slots=True)
+class Delivery:
+    item_id: int
+    unit_id: str
+    account_id: str
+    channel_kind: str
+    deadline_at: datetime
+    idempotency_key: str
+    state: DeliveryState = DeliveryState.PENDING
+    deadline_provisional: bool = False
+    attempts: int = 0
+    next_attempt_at: datetime | None = None
+    delivered_at: datetime | None = None
+    external_id: str | None = None
+    external_url: str | None = None
+    last_error: str | None = None
+    note: str | None = None
+    possible_duplicate: bool = False
+    claimed_by: str | None = None
+    id: int | None = None
+
+
+@dataclass(frozen=True, slots=True)
+class DelayRecord:
+    delivery_id: int
+    kind: DelayKind
+    recorded_at: datetime
+    reason: str                         # Simplified Chinese, for inspectors
+    late_clock_hours: float = 0.0
+    late_working_hours: float = 0.0
+    unit_id: str = ""
+    account_id: str = ""
+    channel_kind: str = ""
+    item_title: str = ""
+    deadline_at: datetime | None = None
+    id: int | None = None
+
+
+@dataclass(slots=True)
+class SourceHealth:
+    source_id: str
+    next_check_at: datetime | None = None
+    consecutive_errors: int = 0
+    last_error: str | None = None
+    last_error_at: datetime | None = None
+    last_success_at: datetime | None = None
+    failing_since: datetime | None = None
+    etag: str | None = None
+    last_modified: str | None = None
+    body_hash: str | None = None
+    items_seen: int = 0
+    extra: dict[str, str] = field(default_factory=dict)
+
+
+def idempotency_key(item_ref: str, unit_id: str, account_id: str) -> str:
+    """Stable key for one item on one unit's account; sent to platforms that accept one."""
+    raw = f"{item_ref}\x1f{unit_id}\x1f{account_id}".encode()
+    return hashlib.sha256(raw).hexdigest()[:32]
