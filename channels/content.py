@@ -77,6 +77,8 @@ def to_text(html: str) -> str:
     doc = lxml.html.fragment_fromstring(html, create_parent="div")
     for el in doc.iter("br", "p", "div", "li", "tr", "h1", "h2", "h3", "h4", "h5", "h6"):
         el.tail = "\n" + (el.tail or "")
+    for el in doc.iter("td", "th"):
+        el.tail = " " + (el.tail or "")
     text = doc.text_content()
     lines = (_WS.sub(" ", line).strip() for line in text.split("\n"))
     return _BLANK_LINES.sub("\n\n", "\n".join(lines)).strip()
