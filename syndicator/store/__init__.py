@@ -1,0 +1,42 @@
+"""Durable store: SQLite by default, PostgreSQL when several hub processes share the work."""
+
+from __future__ import annotations
+
+from syndicator.clock import Clock
+from syndicator.store.db import Database, open_database
+from syndicator.store.delays import DelaysMixin
+from syndicator.store.items import IngestResult, ItemsMixin, PlannedDelivery
+from syndicator.store.queue import QueueMixin
+from syndicator.store.schema import migrate
+from syndicator.store.state import StateMixin, StoreKeyValue
+
+__all__ = ["IngestResult", "PlannedDelivery", "Store", "open_store"]
+
+
+class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin):
+    """Every durable operation of the hub; callers never see SQL or the dialect."""
+
+    def __init__(self, db: Database, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+        self.kv = StoreKeyValue(db, clock)
+
+    async def close(self) -> None:
+        await self.db.close()
+
+    async def __aenter__(self) -> Store:
+        return self
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self.close()
+
+
+async def open_store(url: str, clock: Clock) -> Store:
+    db = open_database(url)
+    await db.connect()
+    try:
+        await migrate(db)
+    except BaseException:
+        await db.close()
+        raise
+    return Store(db, clock)

@@ -1,0 +1,216 @@
+"""A thin async database adapter so one Store serves SQLite and PostgreSQL.
+
+SQL is written once with ``?`` placeholders; the PostgreSQL adapter numbers them (``$1``…).
+Datetimes go in as aware datetimes: SQLite keeps them as fixed-width UTC text (sortable),
+PostgreSQL as timestamptz. Rows come back as dicts; ``as_datetime`` reads either form.
+"""
+
+from __future__ import annotations
+
+import abc
+import asyncio
+import re
+from collections.abc import AsyncIterator, Sequence
+from contextlib import asynccontextmanager
+from datetime import UTC, datetime
+from pathlib import Path
+from typing import Any
+
+_TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
+Row = dict[str, Any]
+
+
+def to_db_time(value: datetime) -> str:
+    if value.tzinfo is None:
+        raise ValueError("naive datetime given to the store")
+    return value.astimezone(UTC).strftime(_TS_FORMAT)
+
+
+def as_datetime(value: Any) -> datetime | None:
+    if value is None or isinstance(value, datetime):
+        return value.astimezone(UTC) if isinstance(value, datetime) else None
+    return datetime.strptime(value, _TS_FORMAT).replace(tzinfo=UTC)
+
+
+class Executor(abc.ABC):
+    """What a transaction (or the database outside one) can run."""
+
+    @abc.abstractmethod
+    async def fetch(self, sql: str, *args: Any) -> list[Row]: ...
+
+    @abc.abstractmethod
+    async def execute(self, sql: str, *args: Any) -> int:
+        """Run a statement; return the number of rows it changed."""
+
+    @abc.abstractmethod
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None: ...
+
+    async def fetchrow(self, sql: str, *args: Any) -> Row | None:
+        rows = await self.fetch(sql, *args)
+        return rows[0] if rows else None
+
+    async def fetchval(self, sql: str, *args: Any) -> Any:
+        row = await self.fetchrow(sql, *args)
+        return next(iter(row.values())) if row else None
+
+
+class Database(abc.ABC):
+    dialect: str
+
+    @abc.abstractmethod
+    async def connect(self) -> None: ...
+
+    @abc.abstractmethod
+    async def close(self) -> None: ...
+
+    @abc.abstractmethod
+    def transaction(self) -> Any:
+        """``async with db.transaction() as tx`` — all of it commits or none does."""
+
+
+# ---------------------------------------------------------------- SQLite
+
+
+def _sqlite_arg(value: Any) -> Any:
+    if isinstance(value, datetime):
+        return to_db_time(value)
+    if isinstance(value, bool):
+        return int(value)
+    return value
+
+
+class _SqliteTx(Executor):
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self.conn.execute(sql, [_sqlite_arg(a) for a in args]) as cur:
+            return [dict(r) for r in await cur.fetchall()]
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self.conn.execute(sql, [_sqlite_arg(a) for a in args]) as cur:
+            return cur.rowcount
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(sql, [[_sqlite_arg(a) for a in r] for r in rows])
+
+
+class SqliteDatabase(Database, Executor):
+    """One aiosqlite connection (its own thread); a lock keeps transactions whole."""
+
+    dialect = "sqlite"
+
+    def __init__(self, path: str) -> None:
+        self.path = path
+        self._conn: Any = None
+        self._lock = asyncio.Lock()
+
+    async def connect(self) -> None:
+        import aiosqlite
+
+        if self.path != ":memory:":
+            Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._conn = await aiosqlite.connect(self.path, isolation_level=None)
+        self._conn.row_factory = aiosqlite.Row
+        for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
+            await self._conn.execute(f"PRAGMA {pragma}")
+
+    async def close(self) -> None:
+        if self._conn is not None:
+            await self._conn.close()
+            self._conn = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._lock:
+            await self._conn.execute("BEGIN IMMEDIATE")
+            try:
+                yield _SqliteTx(self._conn)
+            except BaseException:
+                await self._conn.execute("ROLLBACK")
+                raise
+            await self._conn.execute("COMMIT")
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._lock:
+            return await _SqliteTx(self._conn).fetch(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self.transaction() as tx:
+            return await tx.execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+
+# ---------------------------------------------------------------- PostgreSQL
+
+_PLACEHOLDER = re.compile(r"\?")
+
+
+def _number_placeholders(sql: str) -> str:
+    counter = iter(range(1, 10_000))
+    return _PLACEHOLDER.sub(lambda _m: f"${next(counter)}", sql)
+
+
+class _PgTx(Executor):
+    def __init__(self, conn: Any) -> None:
+        self.conn = conn
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        return [dict(r) for r in await self.conn.fetch(_number_placeholders(sql), *args)]
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        status: str = await self.conn.execute(_number_placeholders(sql), *args)
+        tail = status.rsplit(" ", 1)[-1]
+        return int(tail) if tail.isdigit() else 0
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        await self.conn.executemany(_number_placeholders(sql), rows)
+
+
+class PostgresDatabase(Database, Executor):
+    """An asyncpg pool; several hub processes may share the database."""
+
+    dialect = "postgres"
+
+    def __init__(self, dsn: str, *, max_size: int = 10) -> None:
+        self.dsn = dsn
+        self.max_size = max_size
+        self._pool: Any = None
+
+    async def connect(self) -> None:
+        import asyncpg
+
+        self._pool = await asyncpg.create_pool(self.dsn, min_size=1, max_size=self.max_size)
+
+    async def close(self) -> None:
+        if self._pool is not None:
+            await self._pool.close()
+            self._pool = None
+
+    @asynccontextmanager
+    async def transaction(self) -> AsyncIterator[Executor]:
+        async with self._pool.acquire() as conn, conn.transaction():
+            yield _PgTx(conn)
+
+    async def fetch(self, sql: str, *args: Any) -> list[Row]:
+        async with self._pool.acquire() as conn:
+            return await _PgTx(conn).fetch(sql, *args)
+
+    async def execute(self, sql: str, *args: Any) -> int:
+        async with self._pool.acquire() as conn:
+            return await _PgTx(conn).execute(sql, *args)
+
+    async def executemany(self, sql: str, rows: Sequence[Sequence[Any]]) -> None:
+        async with self.transaction() as tx:
+            await tx.executemany(sql, rows)
+
+
+def open_database(url: str) -> Database:
+    if url.startswith("sqlite:///"):
+        return SqliteDatabase(url.removeprefix("sqlite:///") or ":memory:")
+    if url.startswith(("postgresql://", "postgres://")):
+        return PostgresDatabase(url)
+    raise ValueError(f"unsupported storage url {url.split('://')[0]}://…; use sqlite:/// or postgresql://")

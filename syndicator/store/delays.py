@@ -1,0 +1,62 @@
+"""Delay records: one per delivery and kind (at_risk, overdue, delivered_late, failed, skipped)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+from syndicator.models import DelayKind, DelayRecord
+from syndicator.store.db import as_datetime
+
+
+class DelaysMixin:
+    db: Any
+
+    async def add_delay(self, record: DelayRecord) -> bool:
+        """Record a delay once; False when this delivery already has a record of this kind."""
+        changed = await self.db.execute(
+            "INSERT INTO delay_records (delivery_id, kind, recorded_at, reason, late_clock_hours, late_working_hours)"
+            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, kind) DO NOTHING",
+            record.delivery_id, record.kind.value, record.recorded_at, record.reason,
+            record.late_clock_hours, record.late_working_hours)
+        return changed > 0
+
+    async def delays(self, *, since: datetime | None = None, until: datetime | None = None,
+                     unit_id: str | None = None, channel: str | None = None,
+                     kinds: list[str] | None = None, limit: int = 10_000) -> list[DelayRecord]:
+        where, args = ["1=1"], []
+        for cond, value in (("r.recorded_at >= ?", since), ("r.recorded_at < ?", until), ("d.unit_id = ?", unit_id)):
+            if value is not None:
+                where.append(cond)
+                args.append(value)
+        if channel:
+            where.append("(d.channel_kind = ? OR d.account_id = ?)")
+            args += [channel, channel]
+        if kinds:
+            where.append(f"r.kind IN ({','.join('?' * len(kinds))})")
+            args += kinds
+        rows = await self.db.fetch(
+            "SELECT r.*, d.unit_id, d.account_id, d.channel_kind, d.deadline_at, i.title FROM delay_records r"
+            " JOIN deliveries d ON d.id = r.delivery_id JOIN items i ON i.id = d.item_id"
+            f" WHERE {' AND '.join(where)} ORDER BY r.recorded_at, r.id LIMIT ?", *args, limit)
+        return [
+            DelayRecord(
+                id=r["id"], delivery_id=r["delivery_id"], kind=DelayKind(r["kind"]),
+                recorded_at=as_datetime(r["recorded_at"]),  # type: ignore[arg-type]
+                reason=r["reason"], late_clock_hours=r["late_clock_hours"],
+                late_working_hours=r["late_working_hours"], unit_id=r["unit_id"], account_id=r["account_id"],
+                channel_kind=r["channel_kind"], item_title=r["title"], deadline_at=as_datetime(r["deadline_at"]),
+            )
+            for r in rows
+        ]
+
+    async def delay_kinds_for(self, delivery_ids: list[int]) -> dict[int, set[str]]:
+        if not delivery_ids:
+            return {}
+        marks = ",".join("?" * len(delivery_ids))
+        rows = await self.db.fetch(
+            f"SELECT delivery_id, kind FROM delay_records WHERE delivery_id IN ({marks})", *delivery_ids)
+        out: dict[int, set[str]] = {}
+        for r in rows:
+            out.setdefault(r["delivery_id"], set()).add(r["kind"])
+        return out

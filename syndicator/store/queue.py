@@ -1,0 +1,213 @@
+"""The fan-out queue: claim due deliveries earliest-deadline-first, record every outcome.
+
+Claiming is an UPDATE guarded by the expected state, so several hub processes sharing one
+PostgreSQL database never send the same delivery twice: the loser of a race simply gets fewer rows.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterable
+from datetime import datetime
+from typing import Any
+
+from syndicator.models import Delivery, DeliveryState
+from syndicator.store.db import Row, as_datetime
+
+_OPEN = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value)
+
+
+def row_to_delivery(row: Row) -> Delivery:
+    return Delivery(
+        id=row["id"], item_id=row["item_id"], unit_id=row["unit_id"], account_id=row["account_id"],
+        channel_kind=row["channel_kind"], deadline_at=as_datetime(row["deadline_at"]),  # type: ignore[arg-type]
+        idempotency_key=row["idempotency_key"], state=DeliveryState(row["state"]),
+        deadline_provisional=bool(row["deadline_provisional"]), attempts=row["attempts"],
+        next_attempt_at=as_datetime(row["next_attempt_at"]), delivered_at=as_datetime(row["delivered_at"]),
+        external_id=row["external_id"], external_url=row["external_url"], last_error=row["last_error"],
+        note=row["note"], possible_duplicate=bool(row["possible_duplicate"]), claimed_by=row["claimed_by"],
+    )
+
+
+class QueueMixin:
+    db: Any
+
+    async def claim_due(self, now: datetime, holder: str, capacity: dict[str, int],
+                        limit: int, states: tuple[str, ...] = _OPEN) -> list[Delivery]:
+        """Claim up to ``limit`` due deliveries, at most ``capacity[account]`` per account.
+
+        Accounts missing from ``capacity`` (paused, rate-limited, full) are not claimed.
+        """
+        open_accounts = [a for a, n in capacity.items() if n > 0]
+        if not open_accounts or limit <= 0:
+            return []
+        per_account = max(capacity[a] for a in open_accounts)
+        marks = ",".join("?" * len(states))
+        accounts = ",".join("?" * len(open_accounts))
+        candidates = await self.db.fetch(
+            "SELECT id, account_id FROM ("
+            " SELECT id, account_id, deadline_at, ROW_NUMBER() OVER"
+            "  (PARTITION BY account_id ORDER BY deadline_at, id) AS rn FROM deliveries"
+            f" WHERE state IN ({marks}) AND account_id IN ({accounts})"
+            "  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) ranked"
+            " WHERE rn <= ? ORDER BY deadline_at, id LIMIT ?",
+            *states, *open_accounts, now, per_account, limit * 2)
+        chosen: list[int] = []
+        left = dict(capacity)
+        for row in candidates:
+            if left.get(row["account_id"], 0) > 0 and len(chosen) < limit:
+                left[row["account_id"]] -= 1
+                chosen.append(row["id"])
+        if not chosen:
+            return []
+        ids = ",".join("?" * len(chosen))
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                f"UPDATE deliveries SET state = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1,"
+                f" updated_at = ? WHERE id IN ({ids}) AND state IN ({marks}) RETURNING *",
+                holder, now, now, *chosen, *states)
+            await tx.executemany(
+                "INSERT INTO attempts (delivery_id, holder, started_at) VALUES (?, ?, ?)",
+                [(r["id"], holder, now) for r in rows])
+        deliveries = sorted((row_to_delivery(r) for r in rows), key=lambda d: (d.deadline_at, d.id or 0))
+        return deliveries
+
+    async def claim_confirmations(self, now: datetime, holder: str, limit: int) -> list[Delivery]:
+        """Deliveries whose platform outcome is due to be asked for (``confirming``)."""
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "SELECT id FROM deliveries WHERE state = 'confirming' AND next_attempt_at <= ?"
+                " ORDER BY deadline_at, id LIMIT ?", now, limit)
+            if not rows:
+                return []
+            ids = [r["id"] for r in rows]
+            marks = ",".join("?" * len(ids))
+            claimed = await tx.fetch(
+                f"UPDATE deliveries SET claimed_by = ?, claimed_at = ?, next_attempt_at = NULL, updated_at = ?"
+                f" WHERE id IN ({marks}) AND state = 'confirming' RETURNING *", holder, now, now, *ids)
+        return [row_to_delivery(r) for r in claimed]
+
+    async def _finish(self, delivery_id: int, outcome: str, detail: str | None, now: datetime,
+                      sql: str, *args: Any) -> None:
+        async with self.db.transaction() as tx:
+            await tx.execute(sql, *args)
+            await tx.execute(
+                "UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id ="
+                " (SELECT MAX(id) FROM attempts WHERE delivery_id = ?)", now, outcome, detail, delivery_id)
+
+    async def mark_delivered(self, delivery_id: int, now: datetime, external_id: str | None,
+                             url: str | None, note: str | None = None, possible_duplicate: bool = False) -> None:
+        await self._finish(
+            delivery_id, "delivered", note, now,
+            "UPDATE deliveries SET state = 'delivered', delivered_at = ?, external_id = ?, external_url = ?,"
+            " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), last_error = NULL,"
+            " next_attempt_at = NULL, claimed_by = NULL, updated_at = ? WHERE id = ?",
+            now, external_id, url, note, possible_duplicate, now, delivery_id)
+
+    async def mark_confirming(self, delivery_id: int, now: datetime, external_id: str,
+                              check_at: datetime) -> None:
+        await self._finish(
+            delivery_id, "accepted", f"awaiting outcome of {external_id}", now,
+            "UPDATE deliveries SET state = 'confirming', external_id = ?, next_attempt_at = ?, claimed_by = NULL,"
+            " updated_at = ? WHERE id = ?", external_id, check_at, now, delivery_id)
+
+    async def mark_retry(self, delivery_id: int, now: datetime, reason: str, next_attempt_at: datetime,
+                         *, possible_duplicate: bool = False, note: str | None = None) -> None:
+        await self._finish(
+            delivery_id, "retry", reason, now,
+            "UPDATE deliveries SET state = 'retrying', last_error = ?, next_attempt_at = ?, claimed_by = NULL,"
+            " possible_duplicate = (possible_duplicate OR ?), note = COALESCE(?, note), updated_at = ? WHERE id = ?",
+            reason, next_attempt_at, possible_duplicate, note, now, delivery_id)
+
+    async def mark_failed(self, delivery_id: int, now: datetime, reason: str) -> None:
+        await self._finish(
+            delivery_id, "failed", reason, now,
+            "UPDATE deliveries SET state = 'failed', last_error = ?, next_attempt_at = NULL, claimed_by = NULL,"
+            " updated_at = ? WHERE id = ?", reason, now, delivery_id)
+
+    async def mark_held(self, delivery_id: int, now: datetime, reason: str) -> None:
+        await self._finish(
+            delivery_id, "held", reason, now,
+            "UPDATE deliveries SET state = 'held', last_error = ?, next_attempt_at = NULL, claimed_by = NULL,"
+            " updated_at = ? WHERE id = ?", reason, now, delivery_id)
+
+    async def hold_account(self, account_id: str, now: datetime, reason: str) -> int:
+        """Hold every open delivery of an account (paused, or credentials need a person)."""
+        return await self.db.execute(
+            "UPDATE deliveries SET state = 'held', last_error = ?, updated_at = ?"
+            " WHERE account_id = ? AND state IN ('pending', 'retrying')", reason, now, account_id)
+
+    async def release_account(self, account_id: str, now: datetime) -> int:
+        return await self.db.execute(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = NULL, updated_at = ?"
+            " WHERE account_id = ? AND state = 'held'", now, account_id)
+
+    async def release(self, delivery_ids: Iterable[int], now: datetime) -> None:
+        """Give claimed-but-unsent deliveries back to the queue (shutdown); the attempt did not happen."""
+        ids = list(delivery_ids)
+        if not ids:
+            return
+        marks = ",".join("?" * len(ids))
+        async with self.db.transaction() as tx:
+            await tx.execute(
+                f"UPDATE deliveries SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,"
+                f" attempts = attempts - 1, claimed_by = NULL, updated_at = ?"
+                f" WHERE id IN ({marks}) AND state = 'sending'", now, *ids)
+            await tx.execute(f"DELETE FROM attempts WHERE finished_at IS NULL AND delivery_id IN ({marks})", *ids)
+
+    async def orphaned_sends(self, holder: str, stale_before: datetime) -> list[Delivery]:
+        """'sending' rows left by a dead process: ours from before a restart, or anyone's gone stale."""
+        rows = await self.db.fetch(
+            "SELECT * FROM deliveries WHERE state = 'sending' AND (claimed_by = ? OR claimed_at < ?)",
+            holder, stale_before)
+        return [row_to_delivery(r) for r in rows]
+
+    async def get_delivery(self, delivery_id: int) -> Delivery | None:
+        row = await self.db.fetchrow("SELECT * FROM deliveries WHERE id = ?", delivery_id)
+        return row_to_delivery(row) if row else None
+
+    async def find_delivery(self, account_id: str, external_id: str) -> Delivery | None:
+        row = await self.db.fetchrow(
+            "SELECT * FROM deliveries WHERE account_id = ? AND external_id = ? ORDER BY id DESC LIMIT 1",
+            account_id, external_id)
+        return row_to_delivery(row) if row else None
+
+    async def retry_now(self, delivery_id: int, now: datetime) -> bool:
+        """Operator: send again now (from failed, held or retrying)."""
+        changed = await self.db.execute(
+            "UPDATE deliveries SET state = 'pending', next_attempt_at = NULL, updated_at = ?"
+            " WHERE id = ? AND state IN ('failed', 'held', 'retrying', 'pending')", now, delivery_id)
+        return changed > 0
+
+    async def skip(self, delivery_id: int, now: datetime, reason: str) -> bool:
+        """Operator: do not send, with a reason that goes on record."""
+        changed = await self.db.execute(
+            "UPDATE deliveries SET state = 'skipped', note = ?, next_attempt_at = NULL, updated_at = ?"
+            " WHERE id = ? AND state NOT IN ('delivered', 'skipped', 'sending')", reason, now, delivery_id)
+        return changed > 0
+
+    async def state_counts(self) -> dict[str, int]:
+        rows = await self.db.fetch("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
+        return {r["state"]: r["n"] for r in rows}
+
+    async def oldest_open(self) -> Delivery | None:
+        row = await self.db.fetchrow(
+            "SELECT * FROM deliveries WHERE state NOT IN ('delivered', 'failed', 'skipped')"
+            " ORDER BY deadline_at, id LIMIT 1")
+        return row_to_delivery(row) if row else None
+
+    async def deliveries(self, *, states: Iterable[str] | None = None, account_id: str | None = None,
+                         item_id: int | None = None, limit: int = 1000) -> list[Delivery]:
+        where, args = ["1=1"], []
+        if states:
+            st = list(states)
+            where.append(f"state IN ({','.join('?' * len(st))})")
+            args.extend(st)
+        if account_id:
+            where.append("account_id = ?")
+            args.append(account_id)
+        if item_id is not None:
+            where.append("item_id = ?")
+            args.append(item_id)
+        rows = await self.db.fetch(
+            f"SELECT * FROM deliveries WHERE {' AND '.join(where)} ORDER BY deadline_at, id LIMIT ?", *args, limit)
+        return [row_to_delivery(r) for r in rows]

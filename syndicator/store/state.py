@@ -1,0 +1,101 @@
+"""Small durable state beside the queue: source polling schedule and health, account states,
+the shared key-value (platform tokens, cached media ids, leases) and the alert log."""
+
+from __future__ import annotations
+
+from datetime import datetime, timedelta
+from typing import Any
+
+from syndicator.clock import Clock
+from syndicator.models import SourceHealth
+from syndicator.store.db import as_datetime
+
+_SOURCE_FIELDS = ("next_check_at", "consecutive_errors", "last_error", "last_error_at", "last_success_at",
+                  "failing_since", "etag", "last_modified", "body_hash", "items_seen")
+
+
+class StateMixin:
+    db: Any
+
+    # ------------------------------------------------------------ sources
+    async def source_health(self, source_id: str) -> SourceHealth:
+        row = await self.db.fetchrow("SELECT * FROM sources WHERE source_id = ?", source_id)
+        if row is None:
+            return SourceHealth(source_id)
+        return SourceHealth(
+            source_id=source_id, next_check_at=as_datetime(row["next_check_at"]),
+            consecutive_errors=row["consecutive_errors"], last_error=row["last_error"],
+            last_error_at=as_datetime(row["last_error_at"]), last_success_at=as_datetime(row["last_success_at"]),
+            failing_since=as_datetime(row["failing_since"]), etag=row["etag"], last_modified=row["last_modified"],
+            body_hash=row["body_hash"], items_seen=row["items_seen"],
+            extra={"alerted": "1" if row["alerted"] else ""},
+        )
+
+    async def save_source_health(self, h: SourceHealth) -> None:
+        values = [getattr(h, f) for f in _SOURCE_FIELDS]
+        cols = ", ".join(_SOURCE_FIELDS)
+        updates = ", ".join(f"{f} = excluded.{f}" for f in (*_SOURCE_FIELDS, "alerted"))
+        await self.db.execute(
+            f"INSERT INTO sources (source_id, {cols}, alerted) VALUES (?, {', '.join('?' * len(values))}, ?)"
+            f" ON CONFLICT (source_id) DO UPDATE SET {updates}",
+            h.source_id, *values, bool(h.extra.get("alerted")))
+
+    async def all_source_health(self) -> list[SourceHealth]:
+        rows = await self.db.fetch("SELECT source_id FROM sources ORDER BY source_id")
+        return [await self.source_health(r["source_id"]) for r in rows]
+
+    # ------------------------------------------------------------ accounts
+    async def account_states(self) -> dict[str, tuple[str, str | None]]:
+        rows = await self.db.fetch("SELECT account_id, state, reason FROM accounts")
+        return {r["account_id"]: (r["state"], r["reason"]) for r in rows}
+
+    async def set_account_state(self, account_id: str, state: str, reason: str | None, now: datetime) -> None:
+        """state: active | paused (by a person) | needs_reauth (credentials rejected)."""
+        await self.db.execute(
+            "INSERT INTO accounts (account_id, state, reason, changed_at) VALUES (?, ?, ?, ?)"
+            " ON CONFLICT (account_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
+            " changed_at = excluded.changed_at", account_id, state, reason, now)
+
+    # ------------------------------------------------------------ alerts
+    async def add_alert(self, subject: str, message: str, now: datetime) -> None:
+        await self.db.execute("INSERT INTO alerts (at, subject, message) VALUES (?, ?, ?)", now, subject, message)
+
+    async def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]:
+        rows = await self.db.fetch("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", limit)
+        return [{**r, "at": as_datetime(r["at"])} for r in rows]
+
+
+class StoreKeyValue:
+    """The channels' KeyValue (see channels.base) over the store's kv table."""
+
+    def __init__(self, db: Any, clock: Clock) -> None:
+        self.db = db
+        self.clock = clock
+
+    async def get(self, key: str) -> str | None:
+        row = await self.db.fetchrow("SELECT value, expires_at FROM kv WHERE key = ?", key)
+        if row is None:
+            return None
+        expires = as_datetime(row["expires_at"])
+        if expires is not None and expires <= self.clock.now():
+            return None
+        return row["value"]
+
+    async def put(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
+        expires = self.clock.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+        await self.db.execute(
+            "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
+            key, value, expires)
+
+    async def lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
+        """Take the lease if free, expired or already ours — atomically, across processes."""
+        now = self.clock.now()
+        key = f"lease:{name}"
+        expires = now + timedelta(seconds=ttl_seconds)
+        changed = await self.db.execute(
+            "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+            " WHERE kv.value = excluded.value OR kv.expires_at IS NULL OR kv.expires_at <= ?",
+            key, holder, expires, now)
+        return changed > 0
