@@ -58,4 +58,12 @@ class RuleSpec(_Spec):
     def _values_needed(self) -> RuleSpec:
         if self.match != "all" and not self.values:
             raise ValueError(f"rule {self.name!r}: match = {self.match!r} needs at least one value")
+        if self.match == "regex":
+            import re
+
+            for pattern in self.values:
+                try:
+                    re.compile(pattern)
+                except re.error as exc:
+                    raise ValueError(f"rule {self.name!r}: bad regex {pattern!r}: {exc}") from None
         return self

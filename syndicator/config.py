@@ -201,7 +201,8 @@ def _resolve_secrets(data: dict[str, Any], secrets: dict[str, str], problems: li
                     continue
                 resolved = os.environ.get(m.group(1), secrets.get(m.group(1)))
                 if resolved is None:
-                    problems.append(f"{where}: ${{{m.group(1)}}} is set neither in the environment nor in the secrets file")
+                    problems.append(f"{where}: ${{{m.group(1)}}} is set neither in the environment"
+                                    " nor in the secrets file")
                 else:
                     creds[name] = resolved
 
@@ -264,7 +265,6 @@ def _check_channel_options(settings: Settings) -> list[str]:
             try:
                 cls.Options.model_validate(account.options)
             except ValidationError as exc:
-                problems.extend(
-                    f"{where}.options.{'.'.join(map(str, e['loc']))}: {e['msg']}" for e in exc.errors(include_input=False)
-                )
+                problems.extend(f"{where}.options.{'.'.join(map(str, e['loc']))}: {e['msg']}"
+                                for e in exc.errors(include_input=False))
     return problems
