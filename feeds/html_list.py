@@ -1,0 +1,202 @@
+"""List pages (gov.cn columns, TRS CMS portals) read into ``Entry`` objects by configured selectors.
+
+Selectors come from ``HtmlListSpec``: CSS (lxml.cssselect) or XPath. Links are made absolute
+(honouring ``<base href>``), only http/https survive, and a URL listed twice on one page is kept
+once. Dates go through ``feeds.dates`` so an unreadable date is flagged on the entry, not guessed.
+
+``next_page`` is a selector of the "next page" link, or ``"@trs"`` for TRS CMS pages whose pager
+is written by script (``createPageHTML(count, current, "index", "shtml")``, pages
+``index.shtml``, ``index_1.shtml`` …).
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from functools import lru_cache
+from typing import Any
+from urllib.parse import urldefrag, urljoin, urlsplit
+
+import lxml.html
+from lxml import etree
+from lxml.cssselect import CSSSelector
+
+from feeds.dates import parse_or_flag
+from feeds.model import Entry, ParseError
+from feeds.specs import HtmlListSpec
+
+log = logging.getLogger(__name__)
+
+TRS_PAGER = "@trs"
+_XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
+_WS = re.compile(r"\s+")
+_ELLIPSIS = ("...", "…", "..")
+_TRS_CALL = re.compile(
+    r"createPageHTML\(\s*(?:['\"][^'\"]*['\"]\s*,\s*)?(\d+)\s*,\s*(\d+)\s*,\s*['\"]([\w.-]+)['\"]\s*,\s*['\"](\w+)['\"]"
+)
+_TRS_VARS = {name: re.compile(rf"\b{name}\s*=\s*['\"]?([\w.-]+)['\"]?") for name in
+             ("countPage", "currentPage", "prefix", "suffix")}
+
+
+def load_html(text: str, url: str) -> lxml.html.HtmlElement:
+    """Parse already-decoded HTML. Re-encoding as UTF-8 with an explicit parser encoding makes a
+    stale ``<meta charset=gbk>`` or XML declaration harmless (the fetcher has decoded already)."""
+    data = _XML_DECL.sub("", text or "", count=1).encode("utf-8", "replace")
+    parser = lxml.html.HTMLParser(encoding="utf-8")
+    try:
+        return lxml.html.document_fromstring(data, parser=parser)
+    except (etree.ParserError, ValueError) as exc:
+        raise ParseError(f"{url}: not an HTML page ({exc}); received {text[:80]!r}") from exc
+
+
+@lru_cache(maxsize=512)
+def compile_selector(expr: str, kind: str = "css") -> etree.XPath:
+    """A compiled CSS or XPath selector; ValueError names the bad expression (a config error)."""
+    try:
+        if kind == "xpath":
+            return etree.XPath(expr)
+        return CSSSelector(expr)
+    except Exception as exc:  # cssselect and lxml raise several unrelated error types
+        raise ValueError(f"invalid {kind} selector {expr!r}: {exc}") from exc
+
+
+def check_html_spec(spec: HtmlListSpec) -> None:
+    """Fail at config load, naming the field, rather than at the first poll."""
+    for field in ("item", "link", "title", "date", "next_page"):
+        expr = getattr(spec, field)
+        if expr and not (field == "next_page" and expr == TRS_PAGER):
+            try:
+                compile_selector(expr, spec.selector_type)
+            except ValueError as exc:
+                raise ValueError(f"html.{field}: {exc}") from None
+
+
+def select(node: Any, expr: str, kind: str = "css") -> list[Any]:
+    """Elements (or, from XPath, attribute strings) matching ``expr`` under ``node``."""
+    try:
+        result = compile_selector(expr, kind)(node)
+    except etree.XPathEvalError as exc:
+        raise ValueError(f"{kind} selector {expr!r} failed: {exc}") from exc
+    if not isinstance(result, list):          # XPath can yield a number, string or boolean
+        return [result] if isinstance(result, str) and result else []
+    return [r for r in result if isinstance(r, (etree._Element, str)) and not isinstance(r, etree._Comment)]
+
+
+def text_of(node: Any) -> str:
+    """Visible text with whitespace (including U+3000) collapsed."""
+    if isinstance(node, str):
+        raw = node
+    else:
+        raw = "".join(t for t in node.itertext(with_tail=False) if isinstance(t, str))
+    return _WS.sub(" ", raw).strip()
+
+
+def absolute_http(href: str, base: str) -> str | None:
+    """``href`` resolved against ``base``, without fragment; None unless it is http(s)."""
+    href = (href or "").strip().replace("\\", "/")
+    if not href or href.startswith("#"):
+        return None
+    try:
+        url = urldefrag(urljoin(base, href))[0]
+        parts = urlsplit(url)
+    except ValueError:
+        return None
+    return url if parts.scheme in ("http", "https") and parts.hostname else None
+
+
+def document_base(root: lxml.html.HtmlElement, url: str) -> str:
+    base = root.find(".//base[@href]")
+    if base is not None:
+        resolved = absolute_http(base.get("href", ""), url)
+        if resolved:
+            return resolved
+    return url
+
+
+def parse_html_list(text: str, base_url: str, spec: HtmlListSpec) -> list[Entry]:
+    """Entries in page order. ParseError only for a body that is not HTML at all."""
+    root = load_html(text, base_url)
+    base = document_base(root, base_url)
+    kind = spec.selector_type
+    entries: list[Entry] = []
+    seen: set[str] = set()
+    for item in select(root, spec.item, kind):
+        if isinstance(item, str):
+            continue
+        entry = _entry(item, base, spec)
+        if entry is None or entry.url in seen:
+            continue
+        seen.add(entry.url)
+        entries.append(entry)
+    return entries
+
+
+def _entry(item: etree._Element, base: str, spec: HtmlListSpec) -> Entry | None:
+    kind = spec.selector_type
+    links = select(item, spec.link, kind)
+    if not links and item.tag == "a":
+        links = [item]                         # the item selector already points at the link
+    link = next((x for x in links if isinstance(x, str) or x.get("href")), None)
+    if link is None:
+        return None
+    url = absolute_http(link if isinstance(link, str) else link.get("href", ""), base)
+    if url is None:
+        return None
+    title = ""
+    if spec.title:
+        title = next((t for t in map(text_of, select(item, spec.title, kind)) if t), "")
+    elif not isinstance(link, str):
+        title = _link_title(link)
+    if not title:
+        log.debug("list item without a title skipped: %s", url)
+        return None
+    entry = Entry(url=url, title=title)
+    if spec.date:
+        raw = next((t for t in map(text_of, select(item, spec.date, kind)) if t), "")
+        entry.published_raw = raw
+        entry.published_at, entry.date_problem = parse_or_flag(raw)
+    return entry
+
+
+def _link_title(link: etree._Element) -> str:
+    """Lists truncate long titles ("关于…的通知...") and keep the full one in ``title``."""
+    text = text_of(link)
+    attr = _WS.sub(" ", link.get("title") or "").strip()
+    if attr and (not text or text.endswith(_ELLIPSIS) or attr.startswith(text.rstrip(".…"))):
+        return attr
+    return text
+
+
+def next_page_url(text: str, base_url: str, spec: HtmlListSpec) -> str | None:
+    """The next list page, or None on the last page / when no pager is configured."""
+    if not spec.next_page:
+        return None
+    if spec.next_page == TRS_PAGER:
+        return _trs_next(text, base_url)
+    root = load_html(text, base_url)
+    base = document_base(root, base_url)
+    for node in select(root, spec.next_page, spec.selector_type):
+        href = node if isinstance(node, str) else node.get("href", "")
+        url = absolute_http(href, base)
+        if url and url != urldefrag(base_url)[0]:
+            return url
+    return None
+
+
+def _trs_next(text: str, base_url: str) -> str | None:
+    """TRS pagers: page 0 is ``index.shtml``, page n is ``index_n.shtml``."""
+    m = _TRS_CALL.search(text or "")
+    if m:
+        count, current, prefix, suffix = int(m[1]), int(m[2]), m[3], m[4]
+    else:
+        found = {k: rx.search(text or "") for k, rx in _TRS_VARS.items()}
+        if not all(found.values()):
+            return None
+        try:
+            count, current = int(found["countPage"][1]), int(found["currentPage"][1])  # type: ignore[index]
+        except ValueError:
+            return None
+        prefix, suffix = found["prefix"][1], found["suffix"][1]  # type: ignore[index]
+    if current + 1 >= count or count > 100_000:
+        return None
+    return absolute_http(f"{prefix}_{current + 1}.{suffix}", base_url)
