@@ -44,7 +44,10 @@ def _strict_day(value: Any) -> date:
     if isinstance(value, date) and not hasattr(value, "hour"):
         return value
     if isinstance(value, str) and _DAY_TEXT.match(value):
-        return date.fromisoformat(value)
+        try:
+            return date.fromisoformat(value)
+        except ValueError:
+            raise ValueError(f"不存在的日期 {value!r}") from None
     raise ValueError(f"应为 YYYY-MM-DD 格式的日期，实际为 {value!r}")
 
 
@@ -129,6 +132,9 @@ class LoadedOverride:
     workdays: frozenset[date]
 
 
+_MESSAGES = {"missing": "缺少必填字段", "extra_forbidden": "不认识的字段（拼写错误？）"}
+
+
 def _format_error(path: Path, exc: ValidationError) -> str:
     parts = []
     for err in exc.errors():
@@ -138,7 +144,7 @@ def _format_error(path: Path, exc: ValidationError) -> str:
                 loc += f"[{p}]"
             elif p not in ("date", "range") and not str(p).startswith("function-"):
                 loc += f".{p}" if loc else str(p)
-        msg = str(err["msg"]).removeprefix("Value error, ")
+        msg = _MESSAGES.get(err["type"]) or str(err["msg"]).removeprefix("Value error, ")
         parts.append(f"{loc}: {msg}" if loc else msg)
     return f"{path}: " + "；".join(parts)
 
