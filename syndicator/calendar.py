@@ -12,7 +12,7 @@ import logging
 import re
 import tomllib
 from dataclasses import dataclass
-from datetime import date, timedelta
+from datetime import date, datetime, timedelta
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -41,7 +41,7 @@ class CalendarOverrideError(ValueError):
 
 def _strict_day(value: Any) -> date:
     """Accept only a TOML date or a "YYYY-MM-DD" string, so 20270101 or "2027-1-1" are rejected."""
-    if isinstance(value, date) and not hasattr(value, "hour"):
+    if isinstance(value, date) and not isinstance(value, datetime):
         return value
     if isinstance(value, str) and _DAY_TEXT.match(value):
         try:
@@ -226,6 +226,8 @@ class WorkCalendar:
 
     def is_workday(self, d: date) -> bool:
         """Working day per the best available source; never raises for a valid date."""
+        if isinstance(d, datetime):  # which day a datetime falls on depends on the timezone
+            raise TypeError("is_workday needs a local date, not a datetime")
         source = self.coverage(d.year)
         if source == "override":
             item = self._overrides[d.year]
