@@ -1,0 +1,78 @@
+"""Intake: a required upstream entry becomes an Item and its deliveries, with deadlines.
+
+The deadline is fixed when the item is first stored (anchor = believable upstream time, else
+detection time); both times are kept on the item so a delay record can explain itself.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+
+from channels.content import image_urls, sanitize, to_text
+from feeds.identity import canonical_url, content_hash
+from feeds.model import Entry
+from feeds.specs import RuleSpec
+from syndicator.calendar import WorkCalendar
+from syndicator.clock import Clock
+from syndicator.config import Settings, SourceSettings
+from syndicator.deadlines import Deadline, deadline_for
+from syndicator.models import Item
+from syndicator.store import IngestResult, PlannedDelivery, Store
+
+log = logging.getLogger(__name__)
+_SPACE = re.compile(r"\s+")
+
+
+def build_item(source: SourceSettings, entry: Entry, rule: RuleSpec, clock: Clock) -> Item:
+    content = sanitize(entry.content, entry.url) if entry.content else ""
+    summary_text = to_text(entry.summary)[:300] if entry.summary else ""
+    return Item(
+        source_id=source.id,
+        guid=entry.stable_id,
+        url=entry.url,
+        title=_SPACE.sub(" ", entry.title).strip(),
+        summary=summary_text,
+        content=content,
+        images=tuple(image_urls(content)),
+        published_at=entry.published_at,
+        detected_at=clock.now(),
+        origin=source.origin or source.name,
+        authority=source.authority,
+        rule=rule.name,
+        canonical_url=canonical_url(entry.url),
+        content_hash=content_hash(entry.title, to_text(content)),
+    )
+
+
+class Intake:
+    def __init__(self, settings: Settings, store: Store, calendar: WorkCalendar, clock: Clock) -> None:
+        self.settings = settings
+        self.store = store
+        self.calendar = calendar
+        self.clock = clock
+
+    def plan(self, source: SourceSettings, item: Item) -> tuple[list[PlannedDelivery], Deadline, str]:
+        deadline_settings = source.deadline or self.settings.deadlines
+        deadline, anchor_kind = deadline_for(item.published_at, item.detected_at, deadline_settings, self.calendar)
+        planned = [
+            PlannedDelivery(unit.id, account.id, account.kind, deadline.deadline, deadline.provisional,
+                            unit.resend_updates)
+            for unit in self.settings.units_for(source) for account in unit.accounts if account.enabled
+        ]
+        return planned, deadline, anchor_kind
+
+    async def accept(self, source: SourceSettings, entry: Entry, rule: RuleSpec) -> IngestResult:
+        item = build_item(source, entry, rule, self.clock)
+        planned, deadline, anchor_kind = self.plan(source, item)
+        result = await self.store.ingest(item, deadline.anchor, anchor_kind, planned, self.clock.now())
+        if result.status == "created":
+            log.info("detected item %d from %s: %s -> %d deliveries due %s%s", result.item_id, source.id,
+                     item.title, result.deliveries, deadline.deadline.isoformat(),
+                     " (provisional)" if deadline.provisional else "")
+        elif result.status == "updated":
+            log.info("item %d updated upstream (version %d) via %s: %s; %d re-sends", result.item_id,
+                     result.version, source.id, item.title, result.deliveries)
+        elif result.status == "duplicate":
+            log.info("item from %s is a duplicate of item %d: %s", source.id, result.item_id, item.title)
+        return result
