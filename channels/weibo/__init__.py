@@ -1,0 +1,5 @@
+"""Government Weibo (statuses/share)."""
+
+from channels.weibo.channel import WeiboChannel
+
+__all__ = ["WeiboChannel"]

@@ -1,0 +1,177 @@
+"""Thin aiohttp client for Weibo's statuses/share and the mapping of its error codes to typed errors.
+
+Error body (https://open.weibo.com/wiki/Error_code): ``{"request": "/2/statuses/share.json",
+"error_code": 20019, "error": "..."}``. The code table cited below is the Error_code page as mirrored in
+public SDKs (system codes 1xxxx, service codes 2xxxx, OAuth2 codes 213xx).
+The access token travels in the form body only, never in a URL, log line or exception message.
+"""
+
+from __future__ import annotations
+
+import json
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+from typing import Any
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
+
+SHARE_PATH = "/2/statuses/share.json"
+# https://open.weibo.com/wiki/2/account/rate_limit_status — not itself rate limited; answers
+# ``reset_time_in_seconds``. The token goes in the header form "Authorization: OAuth2 <token>".
+RATE_STATUS_PATH = "/2/account/rate_limit_status.json"
+
+# Token expired / invalid / revoked (Error_code table: 21314 Token used, 21315 Token expired, 21316 Token revoked,
+# 21317 Token rejected, 21319 Accessor was revoked, 21327 expired_token, 21301 Auth failed). 21332
+# (invalid_access_token) is what the API answers for a token it does not know; it is not in the stored copies of
+# the table but is given in the shared README. 20031 (需要验证码) also needs a person at the account.
+AUTH_CODES = {21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332, 20031}
+# App-level permission problems: every post of the account will fail until a person acts.
+APP_CODES = {10004, 10005, 10013, 10014, 21337}
+# 20017 提交相似的信息, 20019 提交相同的信息, 20111 不能发布相同的微博: already posted.
+DUPLICATE_CODES = {20017, 20019, 20111}
+# 20032 "Update success, while server slow now, please wait 1-2 minutes": accepted, shown later.
+ACCEPTED_SLOW = 20032
+# 10022 IP请求频次超过上限, 10023 用户请求频次超过上限, 10024 用户请求特殊接口频次超过上限, 20016 发布内容过于频繁.
+# Caps are per hour ("发微博接口单授权用户每小时只能请求 30 次", https://open.weibo.com/wiki/Rate-limiting); the
+# newest revision adds "一个应用内单授权用户每天累计只能请求微博开放接口 100 次", which 10023 may also mean.
+RATE_CODES = {10022, 10023, 10024, 20016}
+# 10001 系统错误, 10002 服务暂停, 10003 远程服务错误, 10009 任务过多, 10010 任务超时, 10011 RPC错误,
+# 20022 此IP地址上的行为异常 (back off and try again).
+TRANSIENT_CODES = {10001, 10002, 10003, 10009, 10010, 10011, 20022}
+PERMANENT_REASONS = {
+    10008: "微博接口参数错误",
+    10016: "缺少微博接口必选参数",
+    10017: "微博拒收：链接不在应用安全域名内或参数值非法",
+    10018: "请求内容超过微博长度限制",
+    20005: "配图格式不受支持（仅支持 JPG、GIF、PNG）",
+    20006: "配图超过 5MB",
+    20007: "配图未按 multipart 上传",
+    20008: "微博内容为空",
+    20012: "微博正文超过140字",
+    20013: "微博正文超过300字",
+    20018: "微博判定内容包含非法网址",
+    20020: "微博判定内容包含广告信息",
+    20021: "微博判定内容包含非法内容",
+}
+
+
+@dataclass(frozen=True, slots=True)
+class Picture:
+    data: bytes
+    filename: str
+    content_type: str
+
+
+class WeiboApiError(Exception):
+    """Weibo answered with an error body (or an unreadable one)."""
+
+    def __init__(self, http_status: int, code: int | None, message: str) -> None:
+        super().__init__(f"HTTP {http_status}, error_code {code}: {message[:200]}")
+        self.http_status = http_status
+        self.code = code
+        self.message = message[:200]
+
+
+def next_hour_delay(now: datetime, margin_s: float = 30.0) -> float:
+    """Seconds until the next full hour (when Weibo's hourly counters reset) plus a margin."""
+    top = now.replace(minute=0, second=0, microsecond=0) + timedelta(hours=1)
+    return (top - now).total_seconds() + margin_s
+
+
+def to_channel_error(exc: WeiboApiError, *, now: datetime, reset_in: float | None = None) -> ChannelError:
+    """The typed error for a Weibo rejection (duplicates are handled by the caller, not here)."""
+    code, detail = exc.code, f"weibo {exc}"
+    if code in AUTH_CODES:
+        return AuthExpired(f"微博授权已失效（{code}），请管理员重新授权该账号", detail, code=code)
+    if code in APP_CODES:
+        return AuthExpired(f"微博应用权限不足（{code}），请管理员在微博开放平台处理", detail, code=code)
+    if code in RATE_CODES:
+        wait = reset_in if reset_in and 0 < reset_in <= 86_400 else next_hour_delay(now)
+        return RetryLater("渠道故障：微博接口限流", detail, retry_after=wait, code=code)
+    if code in TRANSIENT_CODES:
+        return RetryLater(f"渠道故障：微博服务暂时不可用（{code}）", detail, code=code)
+    if code in PERMANENT_REASONS:
+        return PermanentError(f"{PERMANENT_REASONS[code]}（{code}），需人工处理", detail, code=code)
+    if exc.http_status >= 500 or exc.http_status == 429:
+        return RetryLater(f"渠道故障：微博接口返回 HTTP {exc.http_status}", detail, code=code)
+    return PermanentError(f"微博拒收（错误码 {code}）：{exc.message}", detail, code=code)
+
+
+class WeiboClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 30.0,
+                 connect_retries: int = 2) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.connect_retries = connect_retries
+
+    async def share(self, token: str, status: str, rip: str, pic: Picture | None = None) -> dict[str, Any]:
+        """POST statuses/share; the decoded status on success, else WeiboApiError / RetryLater."""
+        fields = {"access_token": token, "status": status, "rip": rip}
+        try:
+            async for attempt in self._connect_retrying():
+                with attempt:
+                    data: Any
+                    if pic is None:
+                        data = fields            # "没有上传图片则采用正常编码方式" (urlencoded)
+                    else:                        # "有上传图片时需要采用multipart/form-data编码方式"
+                        data = aiohttp.FormData(fields)
+                        data.add_field("pic", pic.data, filename=pic.filename, content_type=pic.content_type)
+                    return await self._call("POST", SHARE_PATH, data=data)
+        except aiohttp.ClientConnectorError as exc:
+            raise RetryLater("渠道故障：无法连接微博接口", f"connect failed: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")
+
+    async def rate_limit_reset(self, token: str) -> float | None:
+        """Seconds until the user's counters reset, if Weibo will say; None on any failure."""
+        try:
+            body = await self._call("GET", RATE_STATUS_PATH, headers={"Authorization": f"OAuth2 {token}"})
+            value = float(body.get("reset_time_in_seconds"))
+        except (ChannelError, WeiboApiError, aiohttp.ClientError, TypeError, ValueError):
+            return None
+        return value if value > 0 else None
+
+    def _connect_retrying(self) -> AsyncRetrying:
+        # Only failures to open the connection are retried here: nothing was sent, so no duplicate can follow.
+        return AsyncRetrying(
+            retry=retry_if_exception_type(aiohttp.ClientConnectorError),
+            stop=stop_after_attempt(self.connect_retries + 1),
+            wait=wait_exponential(multiplier=0.5, max=4),
+            reraise=True,
+        )
+
+    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+        url = self.base_url + path
+        try:
+            async with self.session.request(method, url, timeout=self.timeout, **kwargs) as resp:
+                raw = await resp.read()
+                status = resp.status
+        except aiohttp.ClientConnectorError:
+            raise
+        except TimeoutError:
+            raise RetryLater("渠道故障：微博接口超时（可能已发布，重试时由平台去重）",
+                             f"timeout after {self.timeout.total}s on {path}") from None
+        except aiohttp.ClientError as exc:
+            raise RetryLater("渠道故障：微博接口网络错误", f"{type(exc).__name__} on {path}") from None
+        try:
+            body = json.loads(raw.decode("utf-8", "replace"))
+        except ValueError:
+            body = None
+        if not isinstance(body, dict):
+            if status == 200:
+                raise RetryLater("渠道故障：微博应答无法解析（可能已发布，重试时由平台去重）",
+                                 f"unreadable 200 body on {path}")
+            if status >= 500 or status == 429:
+                raise RetryLater(f"渠道故障：微博接口返回 HTTP {status}", f"HTTP {status}, non-JSON body on {path}")
+            raise WeiboApiError(status, None, f"unreadable body ({len(raw)} bytes)")
+        if status == 200 and "error_code" not in body:
+            return body
+        try:
+            code = int(body.get("error_code"))
+        except (TypeError, ValueError):
+            code = None
+        raise WeiboApiError(status, code, str(body.get("error") or ""))
+

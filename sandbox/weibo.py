@@ -1,0 +1,214 @@
+"""A local look-alike of the Weibo open API: statuses/share and account/rate_limit_status.
+
+Same path, form fields, checks and error bodies as https://open.weibo.com/wiki/2/statuses/share and
+https://open.weibo.com/wiki/Error_code: ``{"request": ..., "error_code": N, "error": ...}``.
+Tokens are issued by configuration (token -> the app's safe domain) and can be revoked at run time with
+``POST /_sandbox/revoke {"token": ...}``; ``Faults.token_expiry_after`` kills a token after that many calls.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import itertools
+import re
+import time
+from collections import defaultdict, deque
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
+
+SHARE = "/2/statuses/share.json"
+RATE_STATUS = "/2/account/rate_limit_status.json"
+DEFAULT_TOKENS = {"sandbox-weibo-token": "example.gov.cn"}
+
+# error_code -> (HTTP status, "error" text as the Error_code table gives it)
+ERRORS: dict[int, tuple[int, str]] = {
+    10001: (500, "System error"),
+    10002: (503, "Service unavailable"),
+    10003: (502, "Remote service error"),
+    10004: (403, "IP limit"),
+    10008: (400, "Param error, see doc for more info"),
+    10009: (503, "Too many pending tasks, system is busy"),
+    10014: (403, "Insufficient app permissions"),
+    10016: (400, "Miss required parameter (%s) , see doc for more info"),
+    10017: (400, "Parameter (%s)'s value invalid, expect (%s) , but get (%s) , see doc for more info"),
+    10022: (403, "IP requests out of rate limit"),
+    10023: (403, "User requests out of rate limit"),
+    10024: (403, "User requests for (%s) out of rate limit"),
+    20005: (400, "Unsupported image type, only suport JPG, GIF, PNG"),
+    20006: (400, "Image size too large"),
+    20012: (400, "Text too long, please input text less than 140 characters"),
+    20016: (400, "Out of limit"),
+    20017: (400, "Repeat content"),
+    20018: (400, "Contain illegal website"),
+    20019: (400, "Repeat conetnt"),
+    20021: (400, "Content is illegal"),
+    20031: (400, "Test and verify"),
+    20032: (200, "Update success, while server slow now, please wait 1-2 minutes"),
+    20111: (400, "Repeated weibo text"),
+    21314: (401, "Token used"),
+    21315: (401, "Token expired"),
+    21316: (401, "Token revoked"),
+    21317: (401, "Token rejected"),
+    21319: (401, "Accessor was revoked"),
+    21327: (401, "expired_token"),
+    21332: (401, "invalid_access_token"),
+}
+_MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
+_URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef\u4e00-\u9fff]+")
+_TOPIC = re.compile(r"#[^#\s]+#")
+
+
+@dataclass
+class WeiboState:
+    tokens: dict[str, str]
+    hourly_limit: int
+    max_chars: int
+    reset_in: int | None
+    revoked: set[str] = field(default_factory=set)
+    calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
+    sent: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
+    texts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
+    posts: list[dict[str, Any]] = field(default_factory=list)
+    ids: itertools.count = field(default_factory=lambda: itertools.count(5_000_000_000_000_001))
+
+
+STATE = web.AppKey("weibo_state", WeiboState)
+
+
+def weibo_length(text: str) -> int:
+    """Half-width characters count a half (rounded up), as the Weibo composer counts."""
+    return (sum(1 if ord(ch) < 0x80 else 2 for ch in text) + 1) // 2
+
+
+def error(code: int, detail: str = "") -> web.Response:
+    status, text = ERRORS.get(code, (400, "error"))
+    if "%s" in text and detail:
+        text = text.replace("(%s)", f"({detail})", 1)
+    return web.json_response({"request": SHARE, "error_code": code, "error": text}, status=status)
+
+
+def _token_error(state: WeiboState, token: str, faults: Faults) -> int | None:
+    if not token or token not in state.tokens:
+        return 21332
+    if token in state.revoked:
+        return 21319
+    state.calls[token] += 1
+    if faults.token_expiry_after is not None and state.calls[token] > faults.token_expiry_after:
+        return 21327
+    return None
+
+
+def _over_limit(state: WeiboState, token: str) -> bool:
+    window = state.sent[token]
+    now = time.monotonic()
+    while window and now - window[0] >= 3600:
+        window.popleft()
+    return len(window) >= state.hourly_limit
+
+
+async def share(request: web.Request) -> web.Response:
+    app, state = request.app, request.app[STATE]
+    injector = app[FAULTS]
+    if injector.in_outage():
+        return web.Response(status=503, text="<html><body>503 Service Temporarily Unavailable</body></html>")
+    await injector.delay()
+    form = await request.post()
+    fields = {k: v for k, v in form.items() if k != "pic"}
+    pic = form.get("pic")
+    pic_bytes = pic.file.read() if hasattr(pic, "file") else None
+    entry = app[RECORDER].record(request, {**fields, **({"pic": {"filename": getattr(pic, "filename", ""),
+                                                                 "size": len(pic_bytes)}} if pic_bytes else {})})
+    response = _share(state, injector.faults, injector.next_code(), fields, pic_bytes)
+    entry["response_status"] = response.status
+    return response
+
+
+def _share(state: WeiboState, faults: Faults, injected: int | None, fields: dict[str, Any],
+           pic: bytes | None) -> web.Response:
+    if injected is not None:
+        return error(injected, "status")
+    token = str(fields.get("access_token") or "")
+    if (code := _token_error(state, token, faults)) is not None:
+        return error(code)
+    for name in ("status", "rip"):            # rip is "true" (required) on the current statuses/share page
+        if not str(fields.get(name) or "").strip():
+            return error(10016, name)
+    status = str(fields["status"])
+    if weibo_length(status) > state.max_chars:
+        return error(20012)
+    if _TOPIC.search(status):
+        return error(10017, "status")
+    domain = state.tokens[token]
+    hosts = [(urlsplit(u).hostname or "").lower() for u in _URL.findall(status)]
+    if not any(h == domain or h.endswith("." + domain) for h in hosts):
+        return web.json_response({"request": SHARE, "error_code": 10017, "error": "appkey not bind domain!"},
+                                 status=400)
+    if pic is not None:
+        if len(pic) >= 5 * 1024 * 1024:
+            return error(20006)
+        if not pic.startswith(_MAGIC):
+            return error(20005)
+    if status in state.texts[token]:
+        return error(20019)
+    if _over_limit(state, token):
+        return error(20016)
+    state.sent[token].append(time.monotonic())
+    state.texts[token].add(status)
+    status_id = next(state.ids)
+    uid = int(hashlib.sha256(token.encode()).hexdigest()[:8], 16)
+    post = {
+        "created_at": datetime.now(UTC).strftime("%a %b %d %H:%M:%S +0000 %Y"),
+        "id": status_id, "idstr": str(status_id), "mid": str(status_id), "text": status,
+        "source": "<a href=\"https://open.weibo.com\" rel=\"nofollow\">sandbox</a>",
+        "favorited": False, "truncated": False, "pic_ids": ["sandboxpic"] if pic else [],
+        "user": {"id": uid, "idstr": str(uid), "screen_name": f"sandbox_{uid % 1000}"},
+    }
+    state.posts.append(post)
+    return web.json_response(post)
+
+
+async def rate_limit_status(request: web.Request) -> web.Response:
+    state = request.app[STATE]
+    header = request.headers.get("Authorization", "")
+    token = header[len("OAuth2 "):] if header.startswith("OAuth2 ") else request.query.get("access_token", "")
+    if token not in state.tokens or token in state.revoked:
+        return web.json_response({"request": RATE_STATUS, "error_code": 21332, "error": "invalid_access_token"},
+                                 status=401)
+    used = len(state.sent[token])
+    now = datetime.now(UTC)
+    reset = state.reset_in if state.reset_in is not None else 3600 - now.minute * 60 - now.second
+    return web.json_response({
+        "ip_limit": 10000, "limit_time_unit": "HOURS", "remaining_ip_hits": 10000,
+        "remaining_user_hits": max(0, state.hourly_limit - used), "user_limit": state.hourly_limit,
+        "reset_time": now.strftime("%Y-%m-%d %H:00:00"), "reset_time_in_seconds": reset,
+    })
+
+
+async def revoke(request: web.Request) -> web.Response:
+    body = await request.json()
+    request.app[STATE].revoked.add(str(body.get("token", "")))
+    return web.json_response({"ok": True})
+
+
+async def posts(request: web.Request) -> web.Response:
+    return web.json_response(request.app[STATE].posts)
+
+
+def build_app(faults: Faults | None = None, *, tokens: dict[str, str] | None = None, hourly_limit: int = 30,
+              max_chars: int = 140, reset_in: int | None = None) -> web.Application:
+    """The Weibo look-alike. ``tokens`` maps each issued access token to its app's safe domain."""
+    app = web.Application(client_max_size=8 * 1024 * 1024)   # pictures up to (and just over) 5 MB
+    add_sandbox_routes(app, faults)
+    app[STATE] = WeiboState(dict(tokens if tokens is not None else DEFAULT_TOKENS), hourly_limit, max_chars,
+                            reset_in)
+    app.router.add_post(SHARE, share)
+    app.router.add_get(RATE_STATUS, rate_limit_status)
+    app.router.add_post("/_sandbox/revoke", revoke)
+    app.router.add_get("/_sandbox/posts", posts)
+    return app
