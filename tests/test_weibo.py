@@ -138,7 +138,11 @@ def channel(env: dict[str, Any], token: str = TOKEN, base_url: str | None = None
 
 
 async def test_publish_success_records_form(env: dict[str, Any]) -> None:
-    receipt = await channel(env).publish(make_item(), UNIT, "key-1")
+    ch = channel(env)
+    receipt = await ch.publish(make_item(), UNIT, "key-1")
+    assert (await ch.lookup("key-1")).external_id == receipt.external_id      # from the local record
+    with pytest.raises(NotImplementedError):
+        await ch.lookup("never-sent")
     assert receipt.external_id.isdigit() and receipt.url == f"https://m.weibo.cn/status/{receipt.external_id}"
     entry = env["app"][RECORDER].entries[-1]
     assert entry["body"]["access_token"] == "***" and entry["body"]["rip"] == "61.183.1.2"

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import logging
 from typing import ClassVar
 from urllib.parse import urlsplit
@@ -25,6 +26,7 @@ log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.weibo.com"
 DUPLICATE_NOTE = "微博平台判定为重复内容，视为已发布"
+RECEIPT_TTL_S = 30 * 86_400
 SLOW_NOTE = "微博平台提示发布成功但显示有延迟（20032），视为已发布"
 _MAGIC = ((b"\xff\xd8\xff", "image/jpeg", "jpg"), (b"\x89PNG\r\n\x1a\n", "image/png", "png"),
           (b"GIF87a", "image/gif", "gif"), (b"GIF89a", "image/gif", "gif"))
@@ -74,16 +76,25 @@ class WeiboChannel(Channel):
             log.warning("weibo account %s: success body without id", self.account.id)
             return Receipt(external_id=f"unknown:{key}", note=_join(["微博应答缺少微博 ID", *notes]))
         url = self.options.status_url_template.format(id=status_id, mid=body.get("mid", status_id))
+        await self.ctx.kv.put(self._kv_key(key), json.dumps({"id": status_id, "url": url}), RECEIPT_TTL_S)
         return Receipt(external_id=status_id, url=url, note=_join(notes))
 
     async def lookup(self, key: str) -> Receipt | None:
         """Weibo cannot be asked whether a post with our key exists.
 
         statuses/share takes no client key, and the timeline APIs (statuses/user_timeline) return only a
-        handful of the user's latest posts to ordinary apps. After a crash the hub retries instead; a repeat
-        of the same text is answered 20019/20017/20111, which ``publish`` records as delivered.
+        handful of the user's latest posts to ordinary apps. We keep the status id in ``ctx.kv`` the moment
+        Weibo answers, which reconciles a crash after that point; otherwise NotImplementedError, the hub
+        retries, and a repeat of the same text is answered 20019/20017/20111, recorded as delivered.
         """
-        raise NotImplementedError("Weibo has no lookup by idempotency key")
+        raw = await self.ctx.kv.get(self._kv_key(key))
+        if raw is None:
+            raise NotImplementedError("Weibo has no lookup by idempotency key and no local record exists")
+        record = json.loads(raw)
+        return Receipt(external_id=record["id"], url=record.get("url"), note="据本地发布记录确认已发布")
+
+    def _kv_key(self, key: str) -> str:
+        return f"weibo:{self.account.id}:{key}"
 
     async def _fetch_picture(self, url: str) -> Picture | None:
         """Download the first body image (≤ max_image_bytes, JPEG/PNG/GIF); None when it cannot be used."""

@@ -1,0 +1,140 @@
+"""Thin aiohttp client for JPush ``POST /v3/push`` and the mapping of its error codes to typed errors.
+
+Auth: "Authorization: Basic base64(appKey:masterSecret)" (https://docs.jiguang.cn/jpush/server/push/server_overview).
+Error body: ``{"error": {"code": N, "message": "..."}}`` with the HTTP status the code table gives.
+Code table: https://docs.jiguang.cn/jpush/server/push/rest_api_v3_push "调用返回" (1000–1030, stored copy in
+github.com/jpush/jpush-docs), 2002–2005 as listed in the same table's current revision (mirrored by SDKs):
+2002 API调用频率超出该应用的限制, 2003 该应用appkey已被限制调用 API, 2004 无权限执行当前操作,
+2005 信息发送量超出合理范围.
+Rate limiting (jpush-docs zh/JPush/docs/server/…/api_rate_limiting.md): HTTP 429, headers X-Rate-Limit-Limit /
+-Remaining / -Reset ("距离时间窗口重置剩余的秒数"); that older page names the code 2001, newer tables 2002 — both
+are handled. The README also names X-Rate-Limit-Quota (newer name of -Limit).
+The master secret lives only in the Authorization header, never in an exception message or log line.
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+from typing import Any
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
+
+PUSH_PATH = "/v3/push"
+NO_TARGET = 1011
+RATE_CODES = {2001, 2002}
+REASONS: dict[int, tuple[type[ChannelError], str]] = {
+    1000: (RetryLater, "渠道故障：极光推送系统内部错误（1000）"),
+    1001: (PermanentError, "极光推送只支持 HTTP POST（1001），需人工处理"),
+    1002: (PermanentError, "极光推送缺少必须的参数（1002），需人工处理"),
+    1003: (PermanentError, "极光推送参数值不合法（1003），需人工处理"),
+    1004: (AuthExpired, "极光推送验证失败（1004），请管理员核对 AppKey 与 Master Secret"),
+    1005: (PermanentError, "推送消息体太大（1005），需人工处理"),
+    1008: (AuthExpired, "极光推送 AppKey 非法（1008），请管理员核对凭据"),
+    1009: (PermanentError, "推送对象中有不支持的字段（1009），需人工处理"),
+    1011: (PermanentError,
+           "没有满足条件的推送目标（1011）：没有设备绑定该单位的受众标签，请核对 audience_tag_template"),
+    1020: (PermanentError, "极光推送只支持 HTTPS（1020），请管理员把 base_url 改为 https"),
+    1030: (RetryLater, "渠道故障：极光推送内部服务超时（1030）"),
+    2001: (RetryLater, "渠道故障：极光推送接口限流"),
+    2002: (RetryLater, "渠道故障：极光推送接口限流"),
+    2003: (AuthExpired, "该应用 AppKey 已被极光限制调用（2003），请管理员联系极光"),
+    2004: (AuthExpired, "无权限执行推送（2004），请管理员核对极光应用权限"),
+    2005: (RetryLater, "渠道故障：推送量超出极光合理范围（2005）"),
+}
+DEFAULT_QUOTA_BACKOFF_S = 3600.0
+
+
+class JPushApiError(Exception):
+    def __init__(self, http_status: int, code: int | None, message: str, reset_s: float | None) -> None:
+        super().__init__(f"HTTP {http_status}, code {code}: {message[:200]}")
+        self.http_status = http_status
+        self.code = code
+        self.message = message[:200]
+        self.reset_s = reset_s
+
+
+def to_channel_error(exc: JPushApiError) -> ChannelError:
+    detail = f"jpush {exc}"
+    if exc.code in REASONS:
+        cls, reason = REASONS[exc.code]
+        if cls is RetryLater:
+            wait = exc.reset_s if exc.code in RATE_CODES else (exc.reset_s or (
+                DEFAULT_QUOTA_BACKOFF_S if exc.code == 2005 else None))
+            return RetryLater(reason, detail, retry_after=wait, code=exc.code)
+        return cls(reason, detail, code=exc.code)
+    if exc.http_status == 429:
+        return RetryLater("渠道故障：极光推送接口限流", detail, retry_after=exc.reset_s, code=exc.code)
+    if exc.http_status in (401, 403):
+        return AuthExpired(f"极光推送拒绝鉴权（HTTP {exc.http_status}），请管理员核对凭据", detail, code=exc.code)
+    if exc.http_status >= 500:
+        return RetryLater(f"渠道故障：极光推送返回 HTTP {exc.http_status}", detail, code=exc.code)
+    return PermanentError(f"极光推送拒收（错误码 {exc.code}）：{exc.message}", detail, code=exc.code)
+
+
+def _reset_seconds(headers: Any) -> float | None:
+    try:
+        value = float(headers.get("X-Rate-Limit-Reset", ""))
+    except ValueError:
+        return None
+    return value if 0 < value <= 86_400 else None
+
+
+class JPushClient:
+    def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 30.0,
+                 connect_retries: int = 2) -> None:
+        self.session = session
+        self.base_url = base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=timeout_s)
+        self.connect_retries = connect_retries
+
+    async def push(self, app_key: str, master_secret: str, payload: dict[str, Any]) -> dict[str, Any]:
+        """POST /v3/push; ``{sendno, msg_id}`` on success, else JPushApiError / RetryLater."""
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        # "Authorization: Basic base64(appKey:masterSecret)"; built by hand (aiohttp's BasicAuth is deprecated)
+        auth = "Basic " + base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
+        retrying = AsyncRetrying(  # only a connection that never opened is retried: nothing was pushed
+            retry=retry_if_exception_type(aiohttp.ClientConnectorError),
+            stop=stop_after_attempt(self.connect_retries + 1),
+            wait=wait_exponential(multiplier=0.5, max=4), reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._post(body, auth)
+        except aiohttp.ClientConnectorError as exc:
+            raise RetryLater("渠道故障：无法连接极光推送接口", f"connect failed: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")
+
+    async def _post(self, body: bytes, auth: str) -> dict[str, Any]:
+        headers = {"Content-Type": "application/json", "Authorization": auth}
+        try:
+            async with self.session.post(self.base_url + PUSH_PATH, data=body, headers=headers,
+                                         timeout=self.timeout) as resp:
+                raw, status, reset = await resp.read(), resp.status, _reset_seconds(resp.headers)
+        except aiohttp.ClientConnectorError:
+            raise
+        except TimeoutError:
+            raise RetryLater("渠道故障：极光推送接口超时（推送可能已发出，重试可能重复推送）",
+                             f"timeout after {self.timeout.total}s") from None
+        except aiohttp.ClientError as exc:
+            raise RetryLater("渠道故障：极光推送网络错误（推送可能已发出）", type(exc).__name__) from None
+        try:
+            data = json.loads(raw.decode("utf-8", "replace"))
+        except ValueError:
+            data = None
+        if status == 200 and isinstance(data, dict) and "msg_id" in data:
+            return data
+        error = data.get("error") if isinstance(data, dict) else None
+        if isinstance(error, dict):
+            try:
+                code = int(error.get("code"))
+            except (TypeError, ValueError):
+                code = None
+            raise JPushApiError(status, code, str(error.get("message") or ""), reset)
+        if status == 200:
+            raise RetryLater("渠道故障：极光推送应答无法解析（推送可能已发出）",
+                             f"unreadable 200 body ({len(raw)} bytes)")
+        raise JPushApiError(status, None, f"non-JSON body ({len(raw)} bytes)", reset)
