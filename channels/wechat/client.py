@@ -1,0 +1,186 @@
+"""A small asyncio client for the WeChat official-account API (aiohttp).
+
+Why not wechatpy's ``WeChatClient``: it is synchronous (requests) with no asyncio support, so every
+call would need a worker thread, and its token storage is per-process unless we write a session
+adapter anyway. We use wechatpy only where there is no network I/O (signature checks, crypto, XML
+parsing, replies — see callback.py) and speak the JSON API directly here.
+
+Access token: ``POST /cgi-bin/stable_token``
+(https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken). One holder per
+account refreshes, under a ``ctx.kv`` lease, and stores the token in ``ctx.kv`` for everyone with
+its ``expires_in`` minus a margin. When a call is answered 40001/40014/42001 we first ask in normal
+mode (which returns the platform's current token without invalidating anyone else's); only if that
+is the very token that was just rejected do we use ``force_refresh`` (limited to 20 a day, 30 s
+apart), then retry the call once.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import json
+import logging
+import uuid
+from collections.abc import Callable, Mapping
+from typing import Any, ClassVar
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
+
+from channels.base import AccountConfig, ChannelContext, PermanentError, RetryLater
+from channels.wechat.errors import TOKEN_INVALID, errcode, error_for, scrub
+
+log = logging.getLogger(__name__)
+DEFAULT_BASE_URL = "https://api.weixin.qq.com"
+MAX_RESPONSE_BYTES = 4 * 1024 * 1024
+FormFactory = Callable[[], aiohttp.FormData]
+
+
+class _Transient(Exception):
+    def __init__(self, detail: str, *, maybe_sent: bool) -> None:
+        super().__init__(detail)
+        self.maybe_sent = maybe_sent
+
+
+class WechatClient:
+    RETRY_WAIT_S: ClassVar[float] = 0.5      # tenacity backoff base for in-call retries
+    LEASE_TTL_S: ClassVar[float] = 15.0
+    LEASE_WAIT_S: ClassVar[float] = 10.0
+    POLL_S: ClassVar[float] = 0.05
+
+    def __init__(self, account: AccountConfig, ctx: ChannelContext, *, token_margin_s: int = 300,
+                 mass_period: str = "day") -> None:
+        self.account = account
+        self.ctx = ctx
+        self.base_url = (account.base_url or DEFAULT_BASE_URL).rstrip("/")
+        self.token_margin_s = token_margin_s
+        self.mass_period = mass_period
+        self.holder = f"{ctx.holder_id}:{uuid.uuid4().hex[:12]}"
+        self._refresh_lock = asyncio.Lock()
+
+    @property
+    def appid(self) -> str:
+        return self.account.secret("appid")
+
+    @property
+    def token_key(self) -> str:
+        return f"wechat:token:{self.appid}"
+
+    # -- access token -----------------------------------------------------------------------------
+    async def access_token(self, *, rejected: str | None = None) -> str:
+        """The shared token; ``rejected`` is one the platform just refused (never returned again)."""
+        kv = self.ctx.kv
+        cached = await kv.get(self.token_key)
+        if cached and cached != rejected:
+            return cached
+        deadline = asyncio.get_running_loop().time() + self.LEASE_WAIT_S
+        lease = f"wechat-token:{self.appid}"
+        while True:
+            async with self._refresh_lock:        # one refresh per instance; the lease covers processes
+                cached = await kv.get(self.token_key)
+                if cached and cached != rejected:
+                    return cached
+                if await kv.lease(lease, self.holder, self.LEASE_TTL_S):
+                    try:
+                        return await self._refresh(rejected)
+                    finally:
+                        # The KeyValue protocol has no release: renew with a tiny ttl instead.
+                        await kv.lease(lease, self.holder, 0.01)
+            await asyncio.sleep(self.POLL_S)
+            cached = await kv.get(self.token_key)
+            if cached and cached != rejected:
+                return cached
+            if asyncio.get_running_loop().time() > deadline:
+                raise RetryLater("等待其他进程刷新微信 access_token 超时，稍后自动重试",
+                                 f"wechat {self.account.id}: token lease held elsewhere")
+
+    async def _refresh(self, rejected: str | None) -> str:
+        token, expires_in = await self._fetch_token(force=False)
+        if token == rejected:
+            token, expires_in = await self._fetch_token(force=True)
+        ttl = expires_in - min(self.token_margin_s, expires_in // 2)
+        await self.ctx.kv.put(self.token_key, token, ttl_seconds=max(ttl, 30))
+        return token
+
+    async def _fetch_token(self, *, force: bool) -> tuple[str, int]:
+        body = {"grant_type": "client_credential", "appid": self.appid,
+                "secret": self.account.secret("appsecret"), "force_refresh": force}
+        data = await self._send("POST", "stable_token", None, json_body=body, idempotent=True)
+        if errcode(data) or not data.get("access_token"):
+            raise self._error(data, "stable_token", token_endpoint=True)
+        log.info("wechat %s: fetched access_token (force=%s, expires_in=%s)", self.account.id, force,
+                 data.get("expires_in"))
+        return str(data["access_token"]), int(data.get("expires_in") or 7200)
+
+    # -- calls ------------------------------------------------------------------------------------
+    async def call(self, path: str, *, json_body: Mapping[str, Any] | None = None,
+                   query: Mapping[str, str] | None = None, form: FormFactory | None = None,
+                   idempotent: bool = True, accept: frozenset[int] = frozenset()) -> dict[str, Any]:
+        """POST ``/cgi-bin/{path}``; returns the JSON body or raises a typed ChannelError.
+
+        Codes in ``accept`` are returned to the caller instead of raised.
+        """
+        token = await self.access_token()
+        data = await self._send("POST", path, token, json_body=json_body, query=query, form=form,
+                                idempotent=idempotent)
+        if errcode(data) in TOKEN_INVALID:
+            log.warning("wechat %s: %s answered %s; refreshing token once", self.account.id, path, errcode(data))
+            token = await self.access_token(rejected=token)
+            data = await self._send("POST", path, token, json_body=json_body, query=query, form=form,
+                                    idempotent=idempotent)
+        code = errcode(data)
+        if code and code not in accept:
+            raise self._error(data, path)
+        return data
+
+    def _error(self, data: Mapping[str, Any], api: str, *, token_endpoint: bool = False) -> Exception:
+        return error_for(data, api=api, now=self.ctx.clock.now(), token_endpoint=token_endpoint,
+                         mass_period=self.mass_period)
+
+    async def _send(self, method: str, path: str, token: str | None, *, json_body: Mapping[str, Any] | None = None,
+                    query: Mapping[str, str] | None = None, form: FormFactory | None = None,
+                    idempotent: bool = True) -> dict[str, Any]:
+        params = dict(query or {})
+        if token:
+            params["access_token"] = token
+        retrying = AsyncRetrying(
+            stop=stop_after_attempt(3),
+            wait=wait_exponential(multiplier=self.RETRY_WAIT_S, max=4),
+            retry=retry_if_exception(lambda e: isinstance(e, _Transient) and (idempotent or not e.maybe_sent)),
+            reraise=True,
+        )
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    return await self._once(method, path, params, json_body, form)
+        except _Transient as exc:
+            ambiguous = "（请求可能已到达微信，将先核对再重试）" if exc.maybe_sent and not idempotent else ""
+            raise RetryLater(f"微信接口暂时不可用，稍后自动重试{ambiguous}",
+                             f"wechat {path}: {exc}", code="network") from None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _once(self, method: str, path: str, params: dict[str, str], json_body: Mapping[str, Any] | None,
+                    form: FormFactory | None) -> dict[str, Any]:
+        url = f"{self.base_url}/cgi-bin/{path}"
+        try:
+            async with self.ctx.session.request(
+                method, url, params=params, json=json_body if form is None else None,
+                data=form() if form is not None else None, timeout=aiohttp.ClientTimeout(total=30),
+            ) as resp:
+                if resp.status >= 500 or resp.status == 429:
+                    raise _Transient(f"HTTP {resp.status}", maybe_sent=True)
+                raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+                status = resp.status
+        except aiohttp.ClientConnectorError as exc:
+            raise _Transient(scrub(f"connect failed: {type(exc).__name__} {exc}", *params.values()),
+                             maybe_sent=False) from None
+        except (aiohttp.ClientError, TimeoutError) as exc:
+            raise _Transient(f"{type(exc).__name__}", maybe_sent=True) from None
+        if status >= 400:
+            raise PermanentError(f"微信接口返回 HTTP {status}", f"wechat {path}: HTTP {status}", code=status)
+        try:
+            data = json.loads(raw)
+        except ValueError:
+            raise _Transient(f"non-JSON answer ({len(raw)} bytes)", maybe_sent=True) from None
+        if not isinstance(data, dict):
+            raise _Transient("JSON answer is not an object", maybe_sent=True)
+        return data
