@@ -170,3 +170,27 @@ async def test_sandbox_posts_publish_result_to_the_hub(monkeypatch: pytest.Monke
         account_id, external_id, result = hub.results[0]
         assert (account_id, external_id) == ("wx-fgw", receipt.external_id)
         assert isinstance(result, Receipt) and result.url and result.url.startswith("https://mp.weixin.qq.com/s/")
+
+
+async def test_mass_send_job_finish_maps_status() -> None:
+    hub = Hub()
+    xml = ("<xml><ToUserName><![CDATA[gh_fgw]]></ToUserName><FromUserName><![CDATA[o_admin_1]]></FromUserName>"
+           "<CreateTime>1795600100</CreateTime><MsgType><![CDATA[event]]></MsgType>"
+           "<Event><![CDATA[MASSSENDJOBFINISH]]></Event><MsgID>1000000003</MsgID>"
+           "<Status><![CDATA[send success]]></Status><TotalCount>4</TotalCount><ArticleUrlResult><Count>1</Count>"
+           "<ResultList><item><ArticleIdx>1</ArticleIdx><ArticleUrl><![CDATA[http://mp.weixin.qq.com/s/8x]]>"
+           "</ArticleUrl></item></ResultList></ArticleUrlResult></xml>")
+    async with hub_server(hub) as server, aiohttp.ClientSession() as session:
+        async with session.post(server.make_url("/wechat/callback/wx-fgw"), params=signed(), data=xml) as resp:
+            assert await resp.text() == "success"
+        await asyncio.wait_for(hub.arrived.wait(), 1)
+    (_, external_id, result), = hub.results
+    assert external_id == "mass:1000000003"
+    assert isinstance(result, Receipt) and result.url == "http://mp.weixin.qq.com/s/8x"
+
+
+def test_registry_resolves_wechat() -> None:
+    from channels.registry import channel_class
+    from channels.wechat import WechatChannel
+
+    assert channel_class("wechat") is WechatChannel
