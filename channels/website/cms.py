@@ -1,0 +1,177 @@
+"""The website channel through a CMS REST adapter: a signed, idempotent JSON POST per reprint.
+
+Government CMSs share no API (README §6), so this is our own small contract, implemented by each site's
+adapter (and by ``sandbox/cms.py``):
+
+``POST {base_url}/api/reprints`` with body ``{key, title, content_html, source_url, origin, published_at,
+column, sent_at}`` and headers
+- ``X-Idempotency-Key: <key>`` — the delivery's key; the same on every retry,
+- ``X-Timestamp: <unix seconds>`` — also in the body as ``sent_at``, so the signature covers it (replay guard),
+- ``X-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`` (the scheme of GitHub's X-Hub-Signature-256).
+Answers ``201 {id, url}`` when created, ``200 {id, url}`` when the key already exists, 401/403 bad signature
+or credentials, 400/409/422 rejected content, 429 with ``Retry-After``, 5xx trouble.
+
+``GET {base_url}/api/reprints?key=<key>`` (signed over the raw query string) answers ``200 {id, url}`` or 404.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+import time
+from datetime import UTC, datetime
+from email.utils import parsedate_to_datetime
+from html import escape
+from typing import Any, ClassVar
+from urllib.parse import quote
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
+from channels.content import sanitize, source_footer_html
+from syndicator.models import Item, UnitRef
+
+REPRINTS_PATH = "/api/reprints"
+EXISTING_NOTE = "CMS 已存在相同幂等键的稿件"
+
+
+def sign(secret: str, payload: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
+
+
+def verify(secret: str, payload: bytes, header: str | None) -> bool:
+    """For adapters: constant-time check of ``X-Signature`` against the raw body (or raw query string)."""
+    return bool(header) and hmac.compare_digest(sign(secret, payload), header or "")
+
+
+class CmsOptions(BaseModel):
+    """``account.options`` of a CMS account; credential ``secret`` signs the requests."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    column: str = Field(min_length=1)          # the CMS column (栏目) code the reprint goes into
+    include_footer: bool = True                # append 转载自 … 原文链接 to the body
+    connect_retries: int = Field(2, ge=0, le=5)
+    timeout_s: float = Field(30.0, gt=0)
+
+
+def render_article(item: Item, options: CmsOptions) -> dict[str, Any]:
+    """The request body without ``key`` and ``sent_at`` (pure)."""
+    body = sanitize(item.content, item.url) if item.content.strip() else ""
+    if not body and item.summary:
+        body = f"<p>{escape(item.summary)}</p>"
+    if options.include_footer:
+        body += source_footer_html(item)
+    return {
+        "title": item.title.strip(), "content_html": body, "source_url": item.canonical_url or item.url,
+        "origin": item.origin or item.authority, "column": options.column,
+        "published_at": item.published_at.isoformat() if item.published_at else None,
+    }
+
+
+def _retry_after(value: str | None, now: datetime) -> float | None:
+    """RFC 9110 §10.2.3: delay-seconds or an HTTP-date."""
+    if not value:
+        return None
+    try:
+        return max(0.0, float(value))
+    except ValueError:
+        pass
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, (when - now).total_seconds()) if when.tzinfo else None
+
+
+class CmsChannel(Channel):
+    kind: ClassVar[str] = "cms"
+    Options: ClassVar[type[CmsOptions]] = CmsOptions
+    default_rate_per_hour: ClassVar[int | None] = None   # our own adapter; it says 429 when it must
+
+    options: CmsOptions
+
+    def __init__(self, account: AccountConfig, ctx: ChannelContext) -> None:
+        super().__init__(account, ctx)
+        if not account.base_url:
+            raise ValueError(f"cms account {account.id}: base_url (the CMS adapter's root URL) is required")
+        self.base_url = account.base_url.rstrip("/")
+        self.timeout = aiohttp.ClientTimeout(total=self.options.timeout_s)
+
+    def render(self, item: Item, unit: UnitRef) -> dict[str, Any]:
+        return render_article(item, self.options)
+
+    async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
+        sent_at = int(time.time())      # wire freshness stamp: real time, not the hub's (maybe fake) clock
+        body = {"key": key, **self.render(item, unit), "sent_at": sent_at}
+        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        headers = self._headers(raw, sent_at) | {"Content-Type": "application/json", "X-Idempotency-Key": key}
+        status, data, retry_after = await self._request("POST", self.base_url + REPRINTS_PATH, raw, headers)
+        if status in (200, 201):
+            return self._receipt(data, EXISTING_NOTE if status == 200 else None)
+        raise self._error(status, data, retry_after)
+
+    async def lookup(self, key: str) -> Receipt | None:
+        query = "key=" + quote(key, safe="")
+        sent_at = int(time.time())
+        url = f"{self.base_url}{REPRINTS_PATH}?{query}"
+        status, data, retry_after = await self._request("GET", url, None, self._headers(query.encode(), sent_at))
+        if status == 200:
+            return self._receipt(data, "CMS 中已存在该稿件")
+        if status == 404:
+            return None
+        raise self._error(status, data, retry_after)
+
+    def _headers(self, signed: bytes, sent_at: int) -> dict[str, str]:
+        return {"X-Timestamp": str(sent_at), "X-Signature": sign(self.account.secret("secret"), signed)}
+
+    async def _request(self, method: str, url: str, raw: bytes | None,
+                       headers: dict[str, str]) -> tuple[int, Any, float | None]:
+        # The POST is idempotent on X-Idempotency-Key, so a dropped connection or a timeout may be retried here.
+        retrying = AsyncRetrying(
+            retry=retry_if_exception_type((aiohttp.ClientConnectionError, TimeoutError)),
+            stop=stop_after_attempt(self.options.connect_retries + 1),
+            wait=wait_exponential(multiplier=0.5, max=4), reraise=True)
+        try:
+            async for attempt in retrying:
+                with attempt:
+                    async with self.ctx.session.request(method, url, data=raw, headers=headers,
+                                                        timeout=self.timeout) as resp:
+                        text = await resp.text(errors="replace")
+                        return resp.status, _json(text), _retry_after(resp.headers.get("Retry-After"),
+                                                                      datetime.now(UTC))
+        except TimeoutError:
+            raise RetryLater("渠道故障：网站 CMS 接口超时", f"timeout after {self.timeout.total}s") from None
+        except aiohttp.ClientError as exc:
+            raise RetryLater("渠道故障：无法连接网站 CMS 接口", type(exc).__name__) from None
+        raise AssertionError("unreachable")
+
+    def _receipt(self, data: Any, note: str | None) -> Receipt:
+        if not isinstance(data, dict) or data.get("id") in (None, ""):
+            raise RetryLater("渠道故障：网站 CMS 应答缺少稿件 ID", "2xx without id")
+        return Receipt(external_id=str(data["id"]), url=data.get("url") or None, note=note)
+
+    def _error(self, status: int, data: Any, retry_after: float | None) -> Exception:
+        message = str(data.get("error") or data.get("message") or "")[:200] if isinstance(data, dict) else ""
+        detail = f"cms HTTP {status}: {message}"
+        if status in (401, 403):
+            return AuthExpired(f"网站 CMS 拒绝签名或凭据（HTTP {status}），请管理员核对密钥", detail, code=status)
+        if status in (400, 409, 422):
+            return PermanentError(f"网站 CMS 拒收稿件（HTTP {status}）：{message or '未说明原因'}", detail, code=status)
+        if status == 429:
+            return RetryLater("渠道故障：网站 CMS 接口限流", detail, retry_after=retry_after, code=status)
+        if status >= 500:
+            return RetryLater(f"渠道故障：网站 CMS 返回 HTTP {status}", detail, retry_after=retry_after, code=status)
+        return PermanentError(f"网站 CMS 返回意外状态 HTTP {status}", detail, code=status)
+
+
+def _json(text: str) -> Any:
+    try:
+        return json.loads(text)
+    except ValueError:
+        return None
+
+
