@@ -82,6 +82,7 @@ class Delivery:
     last_error: str | None = None
     note: str | None = None
     possible_duplicate: bool = False
+    ambiguous: bool = False          # last attempt's outcome unknown: reconcile before resending
     claimed_by: str | None = None
     id: int | None = None
 

@@ -24,7 +24,8 @@ def row_to_delivery(row: Row) -> Delivery:
         deadline_provisional=bool(row["deadline_provisional"]), attempts=row["attempts"],
         next_attempt_at=as_datetime(row["next_attempt_at"]), delivered_at=as_datetime(row["delivered_at"]),
         external_id=row["external_id"], external_url=row["external_url"], last_error=row["last_error"],
-        note=row["note"], possible_duplicate=bool(row["possible_duplicate"]), claimed_by=row["claimed_by"],
+        note=row["note"], possible_duplicate=bool(row["possible_duplicate"]), ambiguous=bool(row["ambiguous"]),
+        claimed_by=row["claimed_by"],
     )
 
 
@@ -37,37 +38,48 @@ class QueueMixin:
 
         Accounts missing from ``capacity`` (paused, rate-limited, full) are not claimed.
         """
-        open_accounts = [a for a, n in capacity.items() if n > 0]
-        if not open_accounts or limit <= 0:
-            return []
-        per_account = max(capacity[a] for a in open_accounts)
+        left = {a: n for a, n in capacity.items() if n > 0}
         marks = ",".join("?" * len(states))
-        accounts = ",".join("?" * len(open_accounts))
-        candidates = await self.db.fetch(
-            "SELECT id, account_id FROM ("
-            " SELECT id, account_id, deadline_at, ROW_NUMBER() OVER"
-            "  (PARTITION BY account_id ORDER BY deadline_at, id) AS rn FROM deliveries"
-            f" WHERE state IN ({marks}) AND account_id IN ({accounts})"
-            "  AND (next_attempt_at IS NULL OR next_attempt_at <= ?)) ranked"
-            " WHERE rn <= ? ORDER BY deadline_at, id LIMIT ?",
-            *states, *open_accounts, now, per_account, limit * 2)
-        chosen: list[int] = []
-        left = dict(capacity)
-        for row in candidates:
-            if left.get(row["account_id"], 0) > 0 and len(chosen) < limit:
-                left[row["account_id"]] -= 1
-                chosen.append(row["id"])
-        if not chosen:
-            return []
-        ids = ",".join("?" * len(chosen))
-        async with self.db.transaction() as tx:
-            rows = await tx.fetch(
-                f"UPDATE deliveries SET state = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1,"
-                f" updated_at = ? WHERE id IN ({ids}) AND state IN ({marks}) RETURNING *",
-                holder, now, now, *chosen, *states)
-            await tx.executemany(
-                "INSERT INTO attempts (delivery_id, holder, started_at) VALUES (?, ?, ?)",
-                [(r["id"], holder, now) for r in rows])
+        claimed: list[Row] = []
+        # Earliest deadline first over the accounts that can take work. Several passes: an account whose
+        # share is full must not starve the others behind it, and under PostgreSQL another hub may win
+        # some candidates (its UPDATE commits first; ours then skips those rows by the state guard).
+        for _ in range(4):
+            want = limit - len(claimed)
+            if not left or want <= 0:
+                break
+            accounts = ",".join("?" * len(left))
+            window = max(4 * want, 64)
+            candidates = await self.db.fetch(
+                f"SELECT id, account_id FROM deliveries WHERE state IN ({marks}) AND account_id IN ({accounts})"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY deadline_at, id LIMIT ?",
+                *states, *left, now, window)
+            if not candidates:
+                break
+            chosen: list[int] = []
+            budget = dict(left)
+            for row in candidates:
+                if budget.get(row["account_id"], 0) > 0 and len(chosen) < want:
+                    budget[row["account_id"]] -= 1
+                    chosen.append(row["id"])
+            if not chosen:
+                break
+            ids = ",".join("?" * len(chosen))
+            async with self.db.transaction() as tx:
+                rows = await tx.fetch(
+                    f"UPDATE deliveries SET state = 'sending', claimed_by = ?, claimed_at = ?,"
+                    f" attempts = attempts + 1, updated_at = ? WHERE id IN ({ids}) AND state IN ({marks}) RETURNING *",
+                    holder, now, now, *chosen, *states)
+                await tx.executemany(
+                    "INSERT INTO attempts (delivery_id, holder, started_at) VALUES (?, ?, ?)",
+                    [(r["id"], holder, now) for r in rows])
+            claimed.extend(rows)
+            for r in rows:
+                left[r["account_id"]] -= 1
+            left = {a: n for a, n in left.items() if n > 0}
+            if len(rows) == len(chosen) and len(candidates) < window:
+                break
+        rows = claimed
         deliveries = sorted((row_to_delivery(r) for r in rows), key=lambda d: (d.deadline_at, d.id or 0))
         return deliveries
 
@@ -100,6 +112,7 @@ class QueueMixin:
             delivery_id, "delivered", note, now,
             "UPDATE deliveries SET state = 'delivered', delivered_at = ?, external_id = ?, external_url = ?,"
             " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), last_error = NULL,"
+            " ambiguous = FALSE,"
             " next_attempt_at = NULL, claimed_by = NULL, updated_at = ? WHERE id = ?",
             now, external_id, url, note, possible_duplicate, now, delivery_id)
 
@@ -111,12 +124,13 @@ class QueueMixin:
             " updated_at = ? WHERE id = ?", external_id, check_at, now, delivery_id)
 
     async def mark_retry(self, delivery_id: int, now: datetime, reason: str, next_attempt_at: datetime,
-                         *, possible_duplicate: bool = False, note: str | None = None) -> None:
+                         *, ambiguous: bool = False, note: str | None = None) -> None:
+        """Try again later; ``ambiguous`` when the platform may have received this attempt."""
         await self._finish(
             delivery_id, "retry", reason, now,
             "UPDATE deliveries SET state = 'retrying', last_error = ?, next_attempt_at = ?, claimed_by = NULL,"
-            " possible_duplicate = (possible_duplicate OR ?), note = COALESCE(?, note), updated_at = ? WHERE id = ?",
-            reason, next_attempt_at, possible_duplicate, note, now, delivery_id)
+            " ambiguous = ?, note = COALESCE(?, note), updated_at = ? WHERE id = ?",
+            reason, next_attempt_at, ambiguous, note, now, delivery_id)
 
     async def mark_failed(self, delivery_id: int, now: datetime, reason: str) -> None:
         await self._finish(
@@ -154,12 +168,25 @@ class QueueMixin:
                 f" WHERE id IN ({marks}) AND state = 'sending'", now, *ids)
             await tx.execute(f"DELETE FROM attempts WHERE finished_at IS NULL AND delivery_id IN ({marks})", *ids)
 
-    async def orphaned_sends(self, holder: str, stale_before: datetime) -> list[Delivery]:
-        """'sending' rows left by a dead process: ours from before a restart, or anyone's gone stale."""
+    async def recover_orphans(self, holder: str, stale_before: datetime, now: datetime) -> int:
+        """'sending' rows left by a dead process (ours from before a restart, or anyone's gone stale)
+        go back to the queue marked ambiguous: the next attempt reconciles with the platform first."""
+        async with self.db.transaction() as tx:
+            changed = await tx.execute(
+                "UPDATE deliveries SET state = 'retrying', ambiguous = TRUE, next_attempt_at = ?, claimed_by = NULL,"
+                " last_error = ?, updated_at = ? WHERE state = 'sending' AND (claimed_by = ? OR claimed_at < ?)",
+                now, "进程中断时正在发送，结果待核实", now, holder, stale_before)
+            await tx.execute(
+                "UPDATE attempts SET finished_at = ?, outcome = 'interrupted' WHERE finished_at IS NULL"
+                " AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'retrying' AND ambiguous = TRUE)", now)
+        return changed
+
+    async def recent_attempts(self, since: datetime) -> list[tuple[str, datetime]]:
+        """(account, start time) of attempts since then: seeds the per-account hourly rate limits."""
         rows = await self.db.fetch(
-            "SELECT * FROM deliveries WHERE state = 'sending' AND (claimed_by = ? OR claimed_at < ?)",
-            holder, stale_before)
-        return [row_to_delivery(r) for r in rows]
+            "SELECT d.account_id, a.started_at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE a.started_at >= ?", since)
+        return [(r["account_id"], as_datetime(r["started_at"])) for r in rows]  # type: ignore[misc]
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = await self.db.fetchrow("SELECT * FROM deliveries WHERE id = ?", delivery_id)

@@ -75,12 +75,13 @@ CREATE TABLE deliveries (
     last_error {text},
     note {text},
     possible_duplicate {bool} NOT NULL DEFAULT FALSE,
+    ambiguous {bool} NOT NULL DEFAULT FALSE,
     claimed_by {text},
     claimed_at {ts},
     created_at {ts} NOT NULL,
     updated_at {ts} NOT NULL
 );
-CREATE INDEX deliveries_due ON deliveries (state, deadline_at);
+CREATE INDEX deliveries_due ON deliveries (state, deadline_at, id);
 CREATE INDEX deliveries_account ON deliveries (account_id, state);
 CREATE INDEX deliveries_item ON deliveries (item_id);
 CREATE TABLE attempts (

@@ -1,0 +1,111 @@
+"""Generic signed webhook: a JSON POST any client-app backend can receive.
+
+Signature: ``X-Syndicator-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`` — the same
+scheme GitHub uses for ``X-Hub-Signature-256``; the body carries ``sent_at`` so the signature
+covers the time too. ``Idempotency-Key`` names the delivery (same value on every retry), so a
+receiver can drop repeats. An optional ``lookup_url`` (``GET ?key=…`` → 200 {id, url} | 404)
+lets the hub reconcile a send that was interrupted instead of sending blind.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import json
+from typing import Any
+
+import aiohttp
+from pydantic import BaseModel, ConfigDict, Field
+
+from channels.base import AuthExpired, Channel, PermanentError, Receipt, RetryLater
+from channels.content import source_footer_html, source_line, to_text
+from syndicator.models import Item, UnitRef
+
+SIGNATURE_HEADER = "X-Syndicator-Signature"
+KEY_HEADER = "Idempotency-Key"
+
+
+def sign(secret: str, body: bytes) -> str:
+    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
+
+
+def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
+    """For receivers: constant-time check of the signature header against the raw body."""
+    return bool(header) and hmac.compare_digest(sign(secret, body), header or "")
+
+
+class WebhookOptions(BaseModel):
+    model_config = ConfigDict(extra="forbid")
+
+    url: str = Field(pattern=r"^https?://")
+    lookup_url: str | None = Field(None, pattern=r"^https?://")
+    timeout_seconds: float = Field(20, gt=0)
+
+
+class WebhookChannel(Channel):
+    kind = "webhook"
+    Options = WebhookOptions
+
+    def render(self, item: Item, unit: UnitRef) -> dict[str, Any]:
+        return {
+            "unit": {"id": unit.id, "name": unit.name},
+            "item": {
+                "title": item.title,
+                "url": item.url,
+                "origin": item.origin,
+                "authority": item.authority,
+                "published_at": item.published_at.isoformat() if item.published_at else None,
+                "summary": item.summary or to_text(item.content)[:200],
+                "content_html": item.content + source_footer_html(item),
+                "source_line": source_line(item),
+                "images": list(item.images),
+            },
+        }
+
+    async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
+        payload = {"key": key, **self.render(item, unit), "sent_at": self.ctx.clock.now().isoformat()}
+        body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode()
+        headers = {
+            "Content-Type": "application/json; charset=utf-8",
+            KEY_HEADER: key,
+            SIGNATURE_HEADER: sign(self.account.secret("secret"), body),
+        }
+        timeout = aiohttp.ClientTimeout(total=self.options.timeout_seconds)
+        async with self.ctx.session.post(self.options.url, data=body, headers=headers, timeout=timeout) as resp:
+            text = await resp.text()
+            return self._outcome(resp.status, resp.headers, text, key)
+
+    def _outcome(self, status: int, headers: Any, text: str, key: str) -> Receipt:
+        if 200 <= status < 300:
+            data = _json_or_empty(text)
+            return Receipt(external_id=str(data.get("id") or key), url=data.get("url"),
+                           note="接收方已有该稿件（幂等键重复）" if data.get("duplicate") else None)
+        detail = f"webhook {self.options.url} answered HTTP {status}: {text[:200]}"
+        if status in (401, 403):
+            raise AuthExpired("接收方拒绝签名或凭据，请核对共享密钥", detail, code=status)
+        if status == 429 or status >= 500:
+            retry_after = headers.get("Retry-After")
+            raise RetryLater(f"接收方暂不可用（HTTP {status}）", detail, code=status,
+                             retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+        raise PermanentError(f"接收方拒收（HTTP {status}）", detail, code=status)
+
+    async def lookup(self, key: str) -> Receipt | None:
+        if not self.options.lookup_url:
+            raise NotImplementedError
+        timeout = aiohttp.ClientTimeout(total=self.options.timeout_seconds)
+        async with self.ctx.session.get(self.options.lookup_url, params={"key": key}, timeout=timeout) as resp:
+            if resp.status == 404:
+                return None
+            text = await resp.text()
+            if resp.status != 200:
+                raise RetryLater(f"接收方核对接口不可用（HTTP {resp.status}）", text[:200], code=resp.status)
+            data = _json_or_empty(text)
+            return Receipt(external_id=str(data.get("id") or key), url=data.get("url"))
+
+
+def _json_or_empty(text: str) -> dict[str, Any]:
+    try:
+        data = json.loads(text) if text else {}
+    except ValueError:
+        return {}
+    return data if isinstance(data, dict) else {}

@@ -1,0 +1,93 @@
+"""syndicator (转载中枢) command line.
+
+    python main.py run [--config F]            the daemon
+    python main.py demo                        sandbox + hub on the embedded demo config
+    python main.py sandbox                     the look-alike upstream and platforms only
+    python main.py check-config [--config F]   validate; non-zero exit on any problem
+    python main.py sources list|probe ID       source health; fetch one source once (stores nothing)
+    python main.py status                      counts by state, oldest open delivery, warnings
+    python main.py deadline TIME [--rule R]    when is an item published at TIME due?
+    python main.py delays / report --month M   the delay log and the monthly report
+    python main.py retry N | skip N REASON | pause ACCOUNT [REASON] | resume ACCOUNT
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import logging
+import os
+import sys
+from pathlib import Path
+
+from syndicator import commands
+
+ROOT = Path(__file__).resolve().parent
+DEFAULT_CONFIG = os.environ.get("SYNDICATOR_CONFIG", str(ROOT / "config" / "syndicator.toml"))
+
+
+def _parser() -> argparse.ArgumentParser:
+    p = argparse.ArgumentParser(prog="main.py", description="转载中枢 syndicator")
+    p.add_argument("--log-level", default=os.environ.get("SYNDICATOR_LOG_LEVEL", "INFO"))
+    sub = p.add_subparsers(dest="command", required=True)
+
+    def with_config(name: str, help_text: str, default: str = DEFAULT_CONFIG) -> argparse.ArgumentParser:
+        sp = sub.add_parser(name, help=help_text)
+        sp.add_argument("--config", default=default, help=f"config file (default {default})")
+        return sp
+
+    with_config("run", "run the daemon")
+    demo = with_config("demo", "sandbox + hub on the demo config", str(ROOT / "config" / "demo.toml"))
+    demo.add_argument("--publish-every", type=float, default=20.0, help="seconds between new upstream items")
+    demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
+    sb = sub.add_parser("sandbox", help="serve the look-alike upstream sites and platforms")
+    sb.add_argument("--host", default="127.0.0.1")
+    with_config("check-config", "validate a config file")
+    src = with_config("sources", "source health and probing")
+    src.add_argument("action", choices=["list", "probe"])
+    src.add_argument("source_id", nargs="?")
+    src.add_argument("--limit", type=int, default=10, help="probe: article pages to fetch at most")
+    with_config("status", "counts by state, oldest open delivery, warnings")
+    dl = with_config("deadline", "compute a deadline")
+    dl.add_argument("time", help="publication time: ISO 8601 or 'YYYY-MM-DD HH:MM' (Beijing time)")
+    dl.add_argument("--rule", choices=["next_working_day_end", "working_days", "working_hours"])
+    dl.add_argument("--days", type=int)
+    delays = with_config("delays", "list delay records")
+    delays.add_argument("--since")
+    delays.add_argument("--until")
+    delays.add_argument("--unit")
+    delays.add_argument("--channel")
+    delays.add_argument("--format", choices=["table", "csv", "json"], default="table")
+    rp = with_config("report", "monthly report per unit and channel")
+    rp.add_argument("--month", required=True, help="YYYY-MM")
+    rp.add_argument("--format", choices=["md", "csv"], default="md")
+    r = with_config("retry", "send a delivery again now")
+    r.add_argument("delivery_id", type=int)
+    sk = with_config("skip", "do not send a delivery (reason goes on record)")
+    sk.add_argument("delivery_id", type=int)
+    sk.add_argument("reason")
+    pa = with_config("pause", "pause an account (its deliveries are held)")
+    pa.add_argument("account_id")
+    pa.add_argument("reason", nargs="?", default="运维操作")
+    re_ = with_config("resume", "resume a paused or re-authorised account")
+    re_.add_argument("account_id")
+    return p
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = _parser().parse_args(argv)
+    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
+                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
+    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    handler = getattr(commands, "cmd_" + args.command.replace("-", "_"))
+    try:
+        return asyncio.run(handler(args))
+    except commands.UserError as exc:
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

@@ -1,0 +1,91 @@
+"""Runs every look-alike on its own port (as the real services are separate hosts).
+
+Going live is a change of ``base_url`` and credentials per account; paths, parameters,
+signatures and error bodies are the real ones.
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from aiohttp import web
+
+from sandbox.common import Faults
+from sandbox.upstream import UpstreamState
+from sandbox.upstream import build_app as build_upstream
+
+log = logging.getLogger(__name__)
+
+DEFAULT_PORTS = {"upstream": 8701, "webhook": 8702, "weibo": 8703, "wechat": 8704, "jpush": 8705, "cms": 8706}
+DEMO_SECRETS = {
+    "webhook": "demo-webhook-secret",
+    "weibo_token": "2.00sandboxWeiboToken",
+    "wechat_appid": "wx5andb0x0000demo",
+    "wechat_secret": "demo-wechat-appsecret",
+    "jpush_app_key": "sandbox-app-key",
+    "jpush_master_secret": "sandbox-master-secret",
+    "cms_secret": "demo-cms-secret",
+}
+
+
+@dataclass
+class Sandbox:
+    host: str
+    ports: dict[str, int]
+    upstream: UpstreamState
+    runners: list[web.AppRunner] = field(default_factory=list)
+    apps: dict[str, web.Application] = field(default_factory=dict)
+
+    def url(self, service: str) -> str:
+        return f"http://{self.host}:{self.ports[service]}"
+
+    async def close(self) -> None:
+        for runner in reversed(self.runners):
+            await runner.cleanup()
+
+
+def build_apps(upstream: UpstreamState, faults: dict[str, Faults], options: dict[str, dict[str, Any]]
+               ) -> dict[str, web.Application]:
+    """One application per service; platform look-alikes are imported lazily."""
+    upstream_app = build_upstream(upstream, faults.get("upstream"))
+    try:
+        from sandbox.govsite import add_govsite_routes
+    except ImportError:
+        pass
+    else:
+        add_govsite_routes(upstream_app)
+    from sandbox.webhook import build_app as build_webhook
+
+    apps = {
+        "upstream": upstream_app,
+        "webhook": build_webhook(DEMO_SECRETS["webhook"], faults.get("webhook")),
+    }
+    for service in ("weibo", "wechat", "jpush", "cms"):
+        module = importlib.import_module(f"sandbox.{service}")
+        apps[service] = module.build_app(faults.get(service), **options.get(service, {}))
+    return apps
+
+
+async def start_sandbox(host: str = "127.0.0.1", ports: dict[str, int] | None = None, *,
+                        faults: dict[str, Faults] | None = None, options: dict[str, dict[str, Any]] | None = None,
+                        upstream: UpstreamState | None = None) -> Sandbox:
+    ports = {**DEFAULT_PORTS, **(ports or {})}
+    box = Sandbox(host, ports, upstream or UpstreamState())
+    box.apps = build_apps(box.upstream, faults or {}, options or {})
+    try:
+        for service, app in box.apps.items():
+            runner = web.AppRunner(app, access_log=None)
+            await runner.setup()
+            site = web.TCPSite(runner, host, ports[service])
+            await site.start()
+            box.runners.append(runner)
+            if ports[service] == 0:   # an ephemeral port was asked for: learn which
+                ports[service] = runner.addresses[0][1]
+            log.info("sandbox %s listening on %s", service, box.url(service))
+    except BaseException:
+        await box.close()
+        raise
+    return box

@@ -1,0 +1,71 @@
+"""A webhook receiver like a careful client-app backend: verifies the signature, drops repeats
+by Idempotency-Key, answers lookups by key, and records everything it got."""
+
+from __future__ import annotations
+
+import json
+from typing import Any
+
+from aiohttp import web
+
+from channels.webhook import KEY_HEADER, SIGNATURE_HEADER, verify_signature
+from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
+
+STORED = web.AppKey("webhook_stored", dict)
+SECRET = web.AppKey("webhook_secret", str)
+
+
+async def receive(request: web.Request) -> web.Response:
+    body = await request.read()
+    injector = request.app[FAULTS]
+    await injector.delay()
+    if injector.in_outage():
+        return web.Response(status=503, text="outage")
+    if not verify_signature(request.app[SECRET], body, request.headers.get(SIGNATURE_HEADER)):
+        request.app[RECORDER].record(request, None, outcome="bad-signature")
+        return web.json_response({"error": "bad signature"}, status=401)
+    code = injector.next_code()
+    if code is not None:
+        request.app[RECORDER].record(request, None, outcome=f"injected-{code}")
+        return web.json_response({"error": "injected"}, status=code)
+    try:
+        payload: dict[str, Any] = json.loads(body)
+    except ValueError:
+        return web.json_response({"error": "body is not JSON"}, status=400)
+    key = request.headers.get(KEY_HEADER) or payload.get("key")
+    if not key:
+        return web.json_response({"error": "Idempotency-Key missing"}, status=400)
+    stored = request.app[STORED]
+    unit = request.match_info["unit"]
+    if key in stored:
+        stored[key]["repeats"] += 1
+        request.app[RECORDER].record(request, payload, outcome="repeat", unit=unit)
+        return web.json_response({"id": stored[key]["id"], "url": stored[key]["url"], "duplicate": True})
+    record_id = f"wh-{len(stored) + 1}"
+    url = f"https://app.example.gov.cn/{unit}/news/{record_id}"
+    stored[key] = {"id": record_id, "url": url, "repeats": 0, "unit": unit}
+    request.app[RECORDER].record(request, payload, outcome="stored", unit=unit)
+    return web.json_response({"id": record_id, "url": url}, status=201)
+
+
+async def lookup(request: web.Request) -> web.Response:
+    found = request.app[STORED].get(request.query.get("key", ""))
+    if found is None:
+        return web.json_response({"error": "not found"}, status=404)
+    return web.json_response({"id": found["id"], "url": found["url"]})
+
+
+async def summary(request: web.Request) -> web.Response:
+    stored = request.app[STORED]
+    return web.json_response({"stored": len(stored), "repeats": sum(v["repeats"] for v in stored.values())})
+
+
+def build_app(secret: str, faults: Faults | None = None) -> web.Application:
+    app = web.Application(client_max_size=8 * 1024 * 1024)
+    app[SECRET] = secret
+    app[STORED] = {}
+    add_sandbox_routes(app, faults)
+    app.router.add_post("/hooks/{unit}", receive)
+    app.router.add_get("/hooks/lookup", lookup)
+    app.router.add_get("/_sandbox/summary", summary)
+    return app

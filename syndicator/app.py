@@ -1,0 +1,125 @@
+"""The hub: builds every part from Settings (no globals) and runs them until told to stop.
+
+Shutdown order matters for "nothing is lost": stop watching, stop claiming, let sends in flight
+finish (or give them back to the queue), then close the web server, the HTTP session and the store.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from contextlib import AsyncExitStack
+from typing import Any
+
+import aiohttp
+
+from channels.base import ChannelContext
+from channels.registry import channel_class
+from feeds.fetch import Fetcher
+from feeds.reader import SourceReader
+from syndicator.calendar import WorkCalendar
+from syndicator.clock import Clock, SystemClock
+from syndicator.config import Settings
+from syndicator.dispatch import Binding, Dispatcher
+from syndicator.intake import Intake
+from syndicator.models import UnitRef
+from syndicator.store import Store, open_store
+from syndicator.watcher import Watcher
+
+log = logging.getLogger(__name__)
+
+
+def _browser_factory() -> Any:
+    from feeds.browser import BrowserFetcher
+
+    return BrowserFetcher()
+
+
+class Hub:
+    def __init__(self, settings: Settings, *, clock: Clock | None = None) -> None:
+        self.settings = settings
+        self.clock = clock or SystemClock()
+        self.calendar = WorkCalendar(settings.path(settings.calendar_dir))
+        self._stack = AsyncExitStack()
+        self.store: Store
+        self.session: aiohttp.ClientSession
+        self.dispatcher: Dispatcher
+        self.watcher: Watcher
+        self.reader: SourceReader
+        self.intake: Intake
+        self.monitor: Any = None
+        self.web_runner: Any = None
+
+    async def __aenter__(self) -> Hub:
+        s = self.settings
+        self.store = await open_store(s.storage_url(), self.clock)
+        self._stack.push_async_callback(self.store.close)
+        self.session = aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=max(64, s.hub.workers * 2)))
+        self._stack.push_async_callback(self.session.close)
+        ctx = ChannelContext(session=self.session, kv=self.store.kv, clock=self.clock, alert=self.alert,
+                             holder_id=s.hub.instance_id, public_url=s.web.public_url,
+                             extra={"base_dir": str(s.base_dir)})
+        bindings: dict[str, Binding] = {}
+        for unit, account in s.accounts():
+            channel = channel_class(account.kind)(account, ctx)
+            self._stack.push_async_callback(channel.close)
+            bindings[account.id] = Binding(channel, UnitRef(unit.id, unit.name), account.concurrency)
+        fetcher = Fetcher(self.session, user_agent=s.fetch.user_agent, timeout=s.fetch.timeout_seconds,
+                          max_bytes=s.fetch.max_bytes, max_redirects=s.fetch.max_redirects,
+                          per_host=s.fetch.per_host_concurrency)
+        self.reader = SourceReader(fetcher, _browser_factory)
+        self._stack.push_async_callback(self.reader.close)
+        self.intake = Intake(s, self.store, self.calendar, self.clock)
+        self.watcher = Watcher(s, self.store, self.reader, self.intake, self.clock, self.alert)
+        self.dispatcher = Dispatcher(s.hub, self.store, bindings, self.clock, self.alert)
+        self.monitor = self._delay_monitor()
+        for warning in self.calendar.warnings(self.clock.now().astimezone(self.settings.deadlines.tz).date()):
+            log.warning("calendar: %s", warning)
+        return self
+
+    def _delay_monitor(self) -> Any:
+        try:
+            from syndicator.delays import DelayMonitor
+        except ImportError:
+            return None
+        by_source = {src.id: src.deadline or self.settings.deadlines for src in self.settings.sources}
+
+        def settings_for(source_id: str | None) -> Any:
+            return by_source.get(source_id or "", self.settings.deadlines)
+
+        return DelayMonitor(self.store, settings_for, self.calendar, self.clock,
+                            self.settings.path(self.settings.hub.data_dir) / "delays.jsonl", self.alert)
+
+    async def __aexit__(self, *exc: object) -> None:
+        await self._stack.aclose()
+
+    async def alert(self, subject: str, message: str) -> None:
+        """Something a person must know: logged, stored for the dashboard and console."""
+        log.warning("ALERT [%s] %s", subject, message)
+        await self.store.add_alert(subject, message, self.clock.now())
+
+    async def run(self, stop: asyncio.Event) -> None:
+        """Run watcher, dispatcher, delay monitor and web server until ``stop`` is set."""
+        from syndicator.web import start_web
+
+        self.web_runner = await start_web(self)
+        watch_stop = asyncio.Event()
+        tasks = [
+            asyncio.create_task(self.watcher.run(watch_stop), name="watcher"),
+            asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
+        ]
+        if self.monitor is not None:
+            tasks.append(asyncio.create_task(self.monitor.run(watch_stop, 60.0), name="delay-monitor"))
+        try:
+            await stop.wait()
+        finally:
+            log.info("stopping: no new polls or claims; finishing sends in flight")
+            watch_stop.set()
+            stop.set()
+            results = await asyncio.gather(*tasks, return_exceptions=True)
+            for task, result in zip(tasks, results, strict=True):
+                if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
+                    log.error("%s ended with %r", task.get_name(), result)
+            if self.web_runner is not None:
+                await self.web_runner.cleanup()
+            log.info("stopped cleanly")

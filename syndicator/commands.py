@@ -1,0 +1,235 @@
+"""What each `main.py` command does. Each returns the process exit code."""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import json
+import logging
+import shutil
+import signal
+from collections.abc import AsyncIterator
+from datetime import datetime
+from typing import Any
+
+from syndicator.calendar import CalendarOverrideError, WorkCalendar
+from syndicator.clock import SHANGHAI, SystemClock
+from syndicator.config import ConfigError, Settings, load_settings
+from syndicator.store import Store, open_store
+
+log = logging.getLogger("syndicator")
+
+
+class UserError(Exception):
+    """A problem the operator can fix; printed without a traceback."""
+
+
+def settings_from(args: argparse.Namespace) -> Settings:
+    try:
+        return load_settings(args.config)
+    except ConfigError as exc:
+        raise UserError(f"configuration is invalid:\n{exc}") from None
+
+
+def calendar_for(settings: Settings) -> WorkCalendar:
+    try:
+        return WorkCalendar(settings.path(settings.calendar_dir))
+    except CalendarOverrideError as exc:
+        raise UserError(f"calendar override is invalid: {exc}") from None
+
+
+@contextlib.asynccontextmanager
+async def store_for(settings: Settings) -> AsyncIterator[Store]:
+    store = await open_store(settings.storage_url(), SystemClock())
+    try:
+        yield store
+    finally:
+        await store.close()
+
+
+def _print_json(obj: Any) -> None:
+    print(json.dumps(obj, ensure_ascii=False, default=str))
+
+
+def _stop_event() -> asyncio.Event:
+    stop = asyncio.Event()
+    loop = asyncio.get_running_loop()
+    for sig in (signal.SIGINT, signal.SIGTERM):
+        loop.add_signal_handler(sig, stop.set)
+    return stop
+
+
+# ---------------------------------------------------------------- daemon
+
+
+async def cmd_run(args: argparse.Namespace) -> int:
+    from syndicator.app import Hub
+
+    settings = settings_from(args)
+    calendar_for(settings)
+    stop = _stop_event()
+    async with Hub(settings) as hub:
+        log.info("hub %s running: %d sources, %d units, %d accounts", settings.hub.instance_id,
+                 len(settings.sources), len(settings.units), len(settings.accounts()))
+        await hub.run(stop)
+    return 0
+
+
+async def cmd_check_config(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    calendar = calendar_for(settings)
+    today = datetime.now(SHANGHAI).date()
+    print(f"{args.config}: OK — {len(settings.sources)} sources, {len(settings.units)} units, "
+          f"{len(settings.accounts())} channel accounts")
+    for warning in calendar.warnings(today):
+        print(f"warning: {warning}")
+    return 0
+
+
+async def cmd_sandbox(args: argparse.Namespace) -> int:
+    from sandbox.server import start_sandbox
+
+    box = await start_sandbox(args.host)
+    for service in box.ports:
+        print(f"{service:9s} {box.url(service)}   (received: {box.url(service)}/_sandbox/received)")
+    await _stop_event().wait()
+    await box.close()
+    return 0
+
+
+async def cmd_demo(args: argparse.Namespace) -> int:
+    from syndicator.demo import run_demo
+
+    settings = settings_from(args)
+    data_dir = settings.path(settings.hub.data_dir)
+    if data_dir.exists():
+        log.info("demo: starting from a clean %s", data_dir)
+        shutil.rmtree(data_dir)
+    return await run_demo(settings, _stop_event(), publish_every=args.publish_every, duration=args.duration)
+
+
+# ---------------------------------------------------------------- sources
+
+
+async def cmd_sources(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    if args.action == "list":
+        async with store_for(settings) as store:
+            for source in settings.sources:
+                h = await store.source_health(source.id)
+                _print_json({"id": source.id, "name": source.name, "kind": source.kind, "enabled": source.enabled,
+                             "live_check": source.live_check, "last_success_at": h.last_success_at,
+                             "consecutive_errors": h.consecutive_errors, "failing_since": h.failing_since,
+                             "last_error": h.last_error, "next_check_at": h.next_check_at,
+                             "items_seen": h.items_seen})
+        return 0
+    source = next((s for s in settings.sources if s.id == args.source_id), None)
+    if source is None:
+        raise UserError(f"no source with id {args.source_id!r} in {args.config}")
+    from syndicator.probe import probe_source
+
+    return await probe_source(settings, source, limit=args.limit)
+
+
+# ---------------------------------------------------------------- reporting
+
+
+async def cmd_status(args: argparse.Namespace) -> int:
+    from syndicator.status import collect_status
+
+    settings = settings_from(args)
+    async with store_for(settings) as store:
+        report = await collect_status(store, settings, calendar_for(settings), SystemClock())
+    print(json.dumps(report, ensure_ascii=False, default=str, indent=2))
+    return 0
+
+
+async def cmd_deadline(args: argparse.Namespace) -> int:
+    from syndicator.deadlines import deadline_report
+
+    settings = settings_from(args)
+    calendar = calendar_for(settings)
+    try:
+        _print_json(deadline_report(args.time, settings.deadlines, calendar, rule=args.rule, days=args.days))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+    return 0
+
+
+def _when(text: str | None) -> datetime | None:
+    if not text:
+        return None
+    from syndicator.deadlines import parse_time_text
+
+    try:
+        return parse_time_text(text)
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
+
+
+async def cmd_delays(args: argparse.Namespace) -> int:
+    from syndicator.report import delays_listing, format_delays
+
+    settings = settings_from(args)
+    async with store_for(settings) as store:
+        rows = await delays_listing(store, _when(args.since), _when(args.until), args.unit, args.channel)
+    print(format_delays(rows, args.format))
+    return 0
+
+
+async def cmd_report(args: argparse.Namespace) -> int:
+    from syndicator.report import format_report, monthly_report
+
+    settings = settings_from(args)
+    async with store_for(settings) as store:
+        rows = await monthly_report(store, args.month, calendar_for(settings), settings.deadlines)
+    print(format_report(rows, args.format))
+    return 0
+
+
+# ---------------------------------------------------------------- operator actions
+
+
+async def cmd_retry(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    async with store_for(settings) as store:
+        ok = await store.retry_now(args.delivery_id, store.clock.now())
+    print(f"投递 #{args.delivery_id} 已重新排队" if ok else f"投递 #{args.delivery_id} 不存在或已完成")
+    return 0 if ok else 1
+
+
+async def cmd_skip(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    async with store_for(settings) as store:
+        ok = await store.skip(args.delivery_id, store.clock.now(), args.reason)
+    print(f"投递 #{args.delivery_id} 已跳过：{args.reason}" if ok else f"投递 #{args.delivery_id} 不存在或无法跳过")
+    return 0 if ok else 1
+
+
+def _account_known(settings: Settings, account_id: str) -> None:
+    if account_id not in {a.id for _u, a in settings.accounts()}:
+        raise UserError(f"no enabled account {account_id!r} in the config")
+
+
+async def cmd_pause(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    _account_known(settings, args.account_id)
+    async with store_for(settings) as store:
+        now = store.clock.now()
+        await store.set_account_state(args.account_id, "paused", args.reason, now)
+        held = await store.hold_account(args.account_id, now, f"人工暂停：{args.reason}")
+    print(f"账号 {args.account_id} 已暂停，{held} 条待发稿件暂存")
+    return 0
+
+
+async def cmd_resume(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    _account_known(settings, args.account_id)
+    async with store_for(settings) as store:
+        now = store.clock.now()
+        await store.set_account_state(args.account_id, "active", None, now)
+        released = await store.release_account(args.account_id, now)
+    print(f"账号 {args.account_id} 已恢复，{released} 条稿件重新排队")
+    return 0
+

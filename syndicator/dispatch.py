@@ -1,0 +1,346 @@
+"""The fan-out workers: claim due deliveries earliest-deadline-first and publish them.
+
+At-least-once, made exactly-once where the platform allows: a delivery whose last attempt may
+have reached the platform (a timeout, a crash mid-send) is marked ambiguous, and its next
+attempt first asks the platform (``Channel.lookup``). Where a platform cannot be asked, the
+resend is recorded as a possible duplicate. Per-account concurrency and hourly rate limits are
+enforced here, so channels stay simple.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections import defaultdict, deque
+from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
+from datetime import datetime, timedelta
+
+import aiohttp
+from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+
+from channels.base import AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
+from syndicator.clock import Clock
+from syndicator.config import HubSettings
+from syndicator.models import Delivery, Item, UnitRef
+from syndicator.store import Store
+
+log = logging.getLogger(__name__)
+Alert = Callable[[str, str], Awaitable[None]]
+_AMBIGUOUS = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
+
+
+@dataclass(slots=True)
+class Binding:
+    """One account's live channel and the unit it belongs to."""
+
+    channel: Channel
+    unit: UnitRef
+    concurrency: int
+
+
+class HourlyLimit:
+    """Sliding one-hour window of send starts per account."""
+
+    def __init__(self) -> None:
+        self._starts: defaultdict[str, deque[datetime]] = defaultdict(deque)
+
+    def seed(self, account_id: str, when: datetime) -> None:
+        self._starts[account_id].append(when)
+
+    def room(self, account_id: str, per_hour: int | None, now: datetime) -> int:
+        if per_hour is None:
+            return 1 << 30
+        window = self._starts[account_id]
+        while window and window[0] <= now - timedelta(hours=1):
+            window.popleft()
+        return max(per_hour - len(window), 0)
+
+    def next_free(self, account_id: str) -> datetime | None:
+        window = self._starts[account_id]
+        return window[0] + timedelta(hours=1) if window else None
+
+    def record(self, account_id: str, when: datetime) -> None:
+        self._starts[account_id].append(when)
+
+
+class Dispatcher:
+    def __init__(self, settings: HubSettings, store: Store, bindings: dict[str, Binding], clock: Clock,
+                 alert: Alert) -> None:
+        self.settings = settings
+        self.store = store
+        self.bindings = bindings
+        self.clock = clock
+        self.alert = alert
+        self.holder = settings.instance_id
+        self.limits = HourlyLimit()
+        self.blocked: dict[str, str] = {}            # account -> state (paused / needs_reauth)
+        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._per_account: defaultdict[str, int] = defaultdict(int)
+        self._wake = asyncio.Event()
+        self._items: dict[int, Item] = {}
+        self._accounts_checked = clock.now()
+
+    # ------------------------------------------------------------------ lifecycle
+    async def start(self) -> None:
+        """Recover from a previous life: orphaned sends, account states, rate windows."""
+        now = self.clock.now()
+        stale = now - timedelta(seconds=self.settings.stale_claim_seconds)
+        recovered = await self.store.recover_orphans(self.holder, stale, now)
+        if recovered:
+            log.warning("recovered %d deliveries that were being sent when a hub stopped; "
+                        "they will be reconciled with their platforms before any resend", recovered)
+        await self.refresh_accounts()
+        for account_id, when in await self.store.recent_attempts(now - timedelta(hours=1)):
+            self.limits.seed(account_id, when)
+
+    async def run(self, stop: asyncio.Event) -> None:
+        await self.start()
+        try:
+            while not stop.is_set():
+                await self.dispatch_once()
+                self._wake.clear()
+                stop_wait = asyncio.ensure_future(stop.wait())
+                wake_wait = asyncio.ensure_future(self._wake.wait())
+                await asyncio.wait({stop_wait, wake_wait}, timeout=self.settings.tick_seconds,
+                                   return_when=asyncio.FIRST_COMPLETED)
+                for fut in (stop_wait, wake_wait):
+                    fut.cancel()
+        finally:
+            await self.drain(self.settings.send_timeout_seconds)
+
+    async def drain(self, grace: float) -> None:
+        """Stop: let sends in flight finish within ``grace`` seconds, give the rest back to the queue."""
+        if not self._in_flight:
+            return
+        log.info("waiting up to %.0f s for %d sends in flight", grace, len(self._in_flight))
+        _done, pending = await asyncio.wait(set(self._in_flight.values()), timeout=grace)
+        if pending:
+            for task in pending:
+                task.cancel()
+            await asyncio.gather(*pending, return_exceptions=True)
+
+    @property
+    def in_flight(self) -> int:
+        return len(self._in_flight)
+
+    # ------------------------------------------------------------------ claiming
+    def capacity(self, now: datetime) -> dict[str, int]:
+        room: dict[str, int] = {}
+        for account_id, binding in self.bindings.items():
+            if account_id in self.blocked:
+                continue
+            free = binding.concurrency - self._per_account[account_id]
+            free = min(free, self.limits.room(account_id, binding.channel.rate_per_hour, now))
+            if free > 0:
+                room[account_id] = free
+        return room
+
+    async def refresh_accounts(self) -> None:
+        """Pick up pauses and resumes made by operators from another process (CLI, console)."""
+        states = await self.store.account_states()
+        self.blocked = {a: s for a, (s, _r) in states.items() if s != "active"}
+        self._accounts_checked = self.clock.now()
+
+    async def dispatch_once(self) -> int:
+        """Claim what is due and start sending it; return how many were started."""
+        now = self.clock.now()
+        if (now - self._accounts_checked).total_seconds() >= 5:
+            await self.refresh_accounts()
+        free = self.settings.workers - len(self._in_flight)
+        started = 0
+        if free > 0:
+            confirmations = await self.store.claim_confirmations(now, self.holder, free)
+            for d in confirmations:
+                self._spawn(d, self._confirm(d))
+            started += len(confirmations)
+            free -= len(confirmations)
+        if free > 0:
+            claimed = await self.store.claim_due(now, self.holder, self.capacity(now), free)
+            for d in claimed:
+                self.limits.record(d.account_id, now)
+                self._spawn(d, self._send(d))
+            started += len(claimed)
+        return started
+
+    def _spawn(self, d: Delivery, work: Awaitable[None]) -> None:
+        assert d.id is not None
+        self._per_account[d.account_id] += 1
+
+        async def guarded() -> None:
+            try:
+                await work
+            except asyncio.CancelledError:
+                await asyncio.shield(self.store.release([d.id], self.clock.now()))  # type: ignore[list-item]
+                raise
+            except Exception:
+                log.exception("unexpected error handling delivery %s", d.id)
+            finally:
+                self._per_account[d.account_id] -= 1
+                self._in_flight.pop(d.id, None)  # type: ignore[arg-type]
+                self._wake.set()
+
+        self._in_flight[d.id] = asyncio.create_task(guarded(), name=f"delivery-{d.id}")
+
+    # ------------------------------------------------------------------ sending
+    async def _item(self, d: Delivery) -> Item:
+        item = self._items.get(d.item_id)
+        if item is None:
+            item = await self.store.get_item(d.item_id)
+            if item is None:
+                raise PermanentError("稿件记录缺失", f"item {d.item_id} missing")
+            if len(self._items) > 5000:
+                self._items.clear()
+            self._items[d.item_id] = item
+        return item
+
+    def forget_item(self, item_id: int) -> None:
+        """The item changed upstream: read it afresh for its next delivery."""
+        self._items.pop(item_id, None)
+
+    async def _send(self, d: Delivery) -> None:
+        assert d.id is not None
+        binding = self.bindings.get(d.account_id)
+        if binding is None:
+            await self.store.mark_held(d.id, self.clock.now(), "账号已从配置中移除，待人工处理")
+            return
+        try:
+            item = await self._item(d)
+            if d.ambiguous:
+                found = await self._reconcile(binding.channel, d)
+                if found is not None:
+                    await self.store.mark_delivered(d.id, self.clock.now(), found.external_id, found.url,
+                                                    "核对平台：上次发送已成功")
+                    return
+            receipt = await asyncio.wait_for(self._publish(binding, item, d), self.settings.send_timeout_seconds)
+        except Exception as exc:
+            await self._handle_error(d, exc)
+            return
+        await self._accepted(d, receipt)
+
+    async def _reconcile(self, channel: Channel, d: Delivery) -> Receipt | None:
+        """Ask the platform whether the ambiguous attempt landed; mark a blind resend otherwise."""
+        try:
+            return await channel.lookup(d.idempotency_key)
+        except NotImplementedError:
+            d.possible_duplicate = True
+            return None
+
+    async def _publish(self, binding: Binding, item: Item, d: Delivery) -> Receipt:
+        # In-call retries only for connections that never opened: nothing reached the platform.
+        async for attempt in AsyncRetrying(
+            retry=retry_if_exception_type(aiohttp.ClientConnectorError),
+            stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.2, max=2), reraise=True,
+        ):
+            with attempt:
+                return await binding.channel.publish(item, binding.unit, d.idempotency_key)
+        raise AssertionError("unreachable")
+
+    async def _accepted(self, d: Delivery, receipt: Receipt) -> None:
+        assert d.id is not None
+        now = self.clock.now()
+        if receipt.pending:
+            await self.store.mark_confirming(
+                d.id, now, receipt.external_id, now + timedelta(seconds=self.settings.confirm_interval_seconds))
+            return
+        duplicate = d.possible_duplicate or receipt.possible_duplicate
+        note = receipt.note
+        if d.possible_duplicate and not receipt.possible_duplicate:
+            note = (note + "；" if note else "") + "上次发送结果不明且平台无法核实，可能重复发布"
+        await self.store.mark_delivered(d.id, now, receipt.external_id, receipt.url, note, duplicate)
+        log.info("delivered %s to %s (%s)%s", d.id, d.account_id, receipt.url or receipt.external_id,
+                 " [possible duplicate]" if duplicate else "")
+
+    async def _confirm(self, d: Delivery) -> None:
+        assert d.id is not None
+        binding = self.bindings.get(d.account_id)
+        if binding is None or d.external_id is None:
+            await self.store.mark_held(d.id, self.clock.now(), "账号已从配置中移除，待人工处理")
+            return
+        try:
+            receipt = await binding.channel.confirm(Receipt(external_id=d.external_id, pending=True))
+        except Exception as exc:
+            await self._handle_error(d, exc)
+            return
+        if receipt is None:
+            now = self.clock.now()
+            await self.store.mark_confirming(
+                d.id, now, d.external_id, now + timedelta(seconds=self.settings.confirm_interval_seconds))
+            return
+        await self._accepted(d, receipt)
+
+    async def resolve(self, account_id: str, external_id: str, outcome: Receipt | ChannelError) -> bool:
+        """A platform told us the outcome of a pending post (e.g. WeChat PUBLISHJOBFINISH)."""
+        d = await self.store.find_delivery(account_id, external_id)
+        if d is None or d.state.value != "confirming":
+            return False
+        if isinstance(outcome, Receipt):
+            await self._accepted(d, outcome)
+        else:
+            await self._handle_error(d, outcome)
+        self._wake.set()
+        return True
+
+    # ------------------------------------------------------------------ outcomes
+    def backoff(self, attempts: int) -> float:
+        return min(self.settings.retry_base_seconds * (2 ** max(attempts - 1, 0)), self.settings.retry_cap_seconds)
+
+    async def _handle_error(self, d: Delivery, exc: BaseException) -> None:
+        assert d.id is not None
+        now = self.clock.now()
+        if isinstance(exc, AuthExpired):
+            await self._hold_account(d, exc.reason, now)
+        elif isinstance(exc, PermanentError):
+            await self.store.mark_failed(d.id, now, exc.reason)
+            log.error("delivery %s to %s failed permanently: %s (%s)", d.id, d.account_id, exc.reason, exc.detail)
+            await self.alert(d.account_id, f"发送失败需人工处理：{exc.reason}（投递 #{d.id}）")
+        elif isinstance(exc, RetryLater):
+            await self._retry(d, now, exc.reason, exc.retry_after, ambiguous=False, detail=exc.detail)
+        elif isinstance(exc, aiohttp.ClientConnectorError):
+            await self._retry(d, now, "渠道不可达：无法连接平台接口", None, ambiguous=False, detail=str(exc))
+        elif isinstance(exc, _AMBIGUOUS):
+            await self._retry(d, now, "发送结果不明：平台响应超时或连接中断", None, ambiguous=True,
+                              detail=type(exc).__name__)
+        else:
+            log.error("delivery %s to %s: unexpected %s: %s", d.id, d.account_id, type(exc).__name__, exc)
+            await self._retry(d, now, f"系统内部错误：{type(exc).__name__}", None, ambiguous=True, detail=str(exc))
+
+    async def _retry(self, d: Delivery, now: datetime, reason: str, retry_after: float | None, *,
+                     ambiguous: bool, detail: str = "") -> None:
+        assert d.id is not None
+        if d.attempts >= self.settings.max_attempts:
+            await self.store.mark_failed(d.id, now, f"{reason}（已重试 {d.attempts} 次）")
+            await self.alert(d.account_id, f"多次重试仍失败，需人工处理：{reason}（投递 #{d.id}）")
+            return
+        delay = retry_after if retry_after is not None else self.backoff(d.attempts)
+        # An earlier ambiguous attempt that could not be checked stays ambiguous until one succeeds.
+        still_unknown = d.ambiguous and d.possible_duplicate
+        await self.store.mark_retry(d.id, now, reason, now + timedelta(seconds=delay),
+                                    ambiguous=ambiguous or still_unknown)
+        log.warning("delivery %s to %s will retry in %.0f s: %s %s", d.id, d.account_id, delay, reason, detail)
+
+    async def _hold_account(self, d: Delivery, reason: str, now: datetime) -> None:
+        assert d.id is not None
+        await self.store.mark_held(d.id, now, reason)
+        if self.blocked.get(d.account_id) == "needs_reauth":
+            return
+        self.blocked[d.account_id] = "needs_reauth"
+        await self.store.set_account_state(d.account_id, "needs_reauth", reason, now)
+        held = await self.store.hold_account(d.account_id, now, reason)
+        log.error("account %s needs re-authorisation; %d deliveries held", d.account_id, held + 1)
+        await self.alert(d.account_id, f"账号授权失效，需重新授权：{reason}；已暂存 {held + 1} 条待发稿件")
+
+    # ------------------------------------------------------------------ operator actions
+    async def pause(self, account_id: str, reason: str) -> int:
+        now = self.clock.now()
+        self.blocked[account_id] = "paused"
+        await self.store.set_account_state(account_id, "paused", reason, now)
+        return await self.store.hold_account(account_id, now, f"人工暂停：{reason}")
+
+    async def resume(self, account_id: str) -> int:
+        now = self.clock.now()
+        self.blocked.pop(account_id, None)
+        await self.store.set_account_state(account_id, "active", None, now)
+        released = await self.store.release_account(account_id, now)
+        self._wake.set()
+        return released

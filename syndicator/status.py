@@ -1,0 +1,47 @@
+"""One picture of the hub's state, shared by `main.py status`, the JSON API and the console."""
+
+from __future__ import annotations
+
+from typing import Any
+
+from syndicator.calendar import WorkCalendar
+from syndicator.clock import SHANGHAI, Clock
+from syndicator.config import Settings
+from syndicator.store import Store
+
+
+async def collect_status(store: Store, settings: Settings, calendar: WorkCalendar, clock: Clock) -> dict[str, Any]:
+    now = clock.now()
+    counts = await store.state_counts()
+    oldest = await store.oldest_open()
+    accounts = await store.account_states()
+    sources = []
+    for health in await store.all_source_health():
+        sources.append({
+            "source": health.source_id,
+            "last_success_at": health.last_success_at,
+            "consecutive_errors": health.consecutive_errors,
+            "last_error": health.last_error,
+            "failing_since": health.failing_since,
+            "next_check_at": health.next_check_at,
+            "items_seen": health.items_seen,
+        })
+    return {
+        "now": now.astimezone(SHANGHAI).isoformat(),
+        "deliveries": counts,
+        "open": sum(n for state, n in counts.items() if state not in ("delivered", "failed", "skipped")),
+        "oldest_open": None if oldest is None else {
+            "id": oldest.id, "account": oldest.account_id, "state": oldest.state.value,
+            "deadline_at": oldest.deadline_at.astimezone(SHANGHAI).isoformat(),
+            "overdue": oldest.deadline_at < now,
+        },
+        "accounts_blocked": {a: {"state": s, "reason": r} for a, (s, r) in accounts.items() if s != "active"},
+        "sources": sources,
+        "calendar_warnings": calendar.warnings(now.astimezone(SHANGHAI).date()),
+        "alerts": [{"at": a["at"], "subject": a["subject"], "message": a["message"]}
+                   for a in await store.recent_alerts(10)],
+    }
+
+
+async def status_report(hub: Any) -> dict[str, Any]:
+    return await collect_status(hub.store, hub.settings, hub.calendar, hub.clock)

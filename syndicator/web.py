@@ -1,0 +1,72 @@
+"""The hub's HTTP face: health, JSON API for operators and tools, and platform callbacks.
+
+Resources are wired with ``web.AppKey`` (aiohttp-demos style); nothing here holds state of its own.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from aiohttp import web
+
+from syndicator.status import status_report
+
+if TYPE_CHECKING:
+    from syndicator.app import Hub
+
+HUB: web.AppKey[Any] = web.AppKey("hub")
+
+
+async def healthz(request: web.Request) -> web.Response:
+    return web.json_response({"ok": True})
+
+
+async def api_status(request: web.Request) -> web.Response:
+    return web.json_response(await status_report(request.app[HUB]), dumps=_dumps)
+
+
+async def api_deliveries(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    states = [s for s in request.query.get("state", "").split(",") if s] or None
+    rows = await hub.store.deliveries(states=states, account_id=request.query.get("account"),
+                                      limit=min(int(request.query.get("limit", "200")), 5000))
+    return web.json_response([_delivery_json(d) for d in rows], dumps=_dumps)
+
+
+def _delivery_json(d: Any) -> dict[str, Any]:
+    return {
+        "id": d.id, "item_id": d.item_id, "unit": d.unit_id, "account": d.account_id, "channel": d.channel_kind,
+        "state": d.state.value, "deadline_at": d.deadline_at.isoformat(), "provisional": d.deadline_provisional,
+        "attempts": d.attempts, "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
+        "external_url": d.external_url, "last_error": d.last_error, "note": d.note,
+        "possible_duplicate": d.possible_duplicate,
+    }
+
+
+def _dumps(obj: Any) -> str:
+    import json
+
+    return json.dumps(obj, ensure_ascii=False, default=str)
+
+
+def build_web_app(hub: Hub) -> web.Application:
+    app = web.Application()
+    app[HUB] = hub
+    app.router.add_get("/healthz", healthz)
+    app.router.add_get("/api/status", api_status)
+    app.router.add_get("/api/deliveries", api_deliveries)
+    wechat_accounts = {a.id: a for _u, a in hub.settings.accounts() if a.kind == "wechat"}
+    if wechat_accounts:
+        from channels.wechat.callback import make_wechat_callback
+
+        handler = make_wechat_callback(wechat_accounts, hub.dispatcher.resolve, None, hub.store.kv)
+        app.router.add_route("*", "/wechat/callback/{account_id}", handler)
+    return app
+
+
+async def start_web(hub: Hub) -> web.AppRunner:
+    runner = web.AppRunner(build_web_app(hub), access_log=None)
+    await runner.setup()
+    site = web.TCPSite(runner, hub.settings.web.host, hub.settings.web.port)
+    await site.start()
+    return runner
