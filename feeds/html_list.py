@@ -87,7 +87,7 @@ def text_of(node: Any) -> str:
     if isinstance(node, str):
         raw = node
     else:
-        raw = "".join(t for t in node.itertext(with_tail=False) if isinstance(t, str))
+        raw = "".join(t for t in node.itertext() if isinstance(t, str))
     return _WS.sub(" ", raw).strip()
 
 

@@ -1,0 +1,205 @@
+"""Browser fetch mode: Playwright driving Debian's Chromium, for sites behind a JavaScript bot
+gate (the Hubei portal answers HTTP 412 with a script that sets a cookie and reloads).
+
+One browser per process, launched on first use; one context whose cookies are reused until the
+gate stops accepting them (then a fresh context is tried once). Playwright is an optional extra
+(``syndicator[browser]``) and is imported only here, only when a browser source is polled.
+
+``FetchResult`` has the HTTP fetcher's shape: ``body`` is the final document's raw bytes (stable,
+for the unchanged-body hash), ``text`` the rendered DOM for HTML (scripts such as TRS pagers have
+run) or the decoded body for JSON/XML. There is no conditional GET in this mode.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+import os
+import time
+from typing import Any
+
+from feeds.fetch import decode_body, normalise_charset, parse_max_age, parse_retry_after
+from feeds.model import FetchError, FetchResult
+
+log = logging.getLogger(__name__)
+
+CHROMIUM = "/usr/bin/chromium"
+CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networking",
+                 "--disable-component-update", "--disable-sync", "--no-first-run"]
+GATE_STATUSES = frozenset({412, 521})         # 412: Ruishu-style gates; 521: Jiasule-style
+BLOCKED_RESOURCES = frozenset({"image", "media", "font"})
+_HTML_TYPES = ("text/html", "application/xhtml+xml")
+
+
+class BrowserUnavailable(FetchError):
+    """Playwright or Chromium is missing or will not start; a deployment problem, not the site's."""
+
+
+class _GateNotPassed(Exception):
+    pass
+
+
+class BrowserFetcher:
+    def __init__(self, *, executable_path: str = CHROMIUM, timeout: float = 30, max_bytes: int = 5_000_000,
+                 user_agent: str | None = None, max_pages: int = 4,
+                 gate_statuses: frozenset[int] = GATE_STATUSES) -> None:
+        self.executable_path = executable_path
+        self.timeout = timeout
+        self.max_bytes = max_bytes
+        self.user_agent = user_agent
+        self.gate_statuses = gate_statuses
+        self._pages = asyncio.Semaphore(max_pages)
+        self._lock = asyncio.Lock()
+        self._playwright: Any = None
+        self._browser: Any = None
+        self._context: Any = None
+        self.contexts_started = 0                 # for tests and the source-health view
+
+    async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
+                    encoding: str | None = None, max_bytes: int | None = None,
+                    headers: dict[str, str] | None = None) -> FetchResult:
+        """Load ``url`` as a browser would, through any bot gate. ``etag``/``last_modified`` are
+        accepted for interface parity and ignored. FetchError names the URL."""
+        cap = max_bytes or self.max_bytes
+        async with self._pages:
+            for attempt in (1, 2):
+                context = await self._ensure_context()
+                try:
+                    return await self._fetch_once(context, url, cap, encoding, headers)
+                except _GateNotPassed as exc:
+                    if attempt == 2:
+                        raise FetchError(f"{url}: bot gate not passed with fresh cookies either ({exc})",
+                                         url=url, status=412) from None
+                    log.info("%s: gate no longer accepts our cookies (%s); starting a fresh browser context", url, exc)
+                    await self._retire(context)
+        raise AssertionError("unreachable")
+
+    async def close(self) -> None:
+        """Close the context, the browser and the Playwright driver; safe to call twice."""
+        async with self._lock:
+            context, browser, playwright = self._context, self._browser, self._playwright
+            self._context = self._browser = self._playwright = None
+            for obj in (context, browser):
+                if obj is not None:
+                    await _quiet_close(obj)
+            if playwright is not None:
+                await playwright.stop()
+
+    async def _ensure_context(self) -> Any:
+        async with self._lock:
+            if self._browser is None or not self._browser.is_connected():
+                self._context = None
+                self._browser = await self._launch()
+            if self._context is None:
+                version = self._browser.version.split(".")[0]
+                # Headless Chromium says "HeadlessChrome"; firewalls reject that outright.
+                ua = self.user_agent or (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
+                                         f"Chrome/{version}.0.0.0 Safari/537.36")
+                self._context = await self._browser.new_context(
+                    user_agent=ua, locale="zh-CN", timezone_id="Asia/Shanghai")
+                await self._context.route("**/*", _skip_heavy)
+                self.contexts_started += 1
+            return self._context
+
+    async def _launch(self) -> Any:
+        hint = ("browser fetch mode needs the playwright package (pip install 'syndicator[browser]') and "
+                f"Debian's Chromium at {self.executable_path} (apt-get install chromium)")
+        try:
+            from playwright.async_api import async_playwright
+        except ImportError as exc:
+            raise BrowserUnavailable(f"{hint}: {exc}", url="") from None
+        if not await asyncio.to_thread(os.access, self.executable_path, os.X_OK):
+            raise BrowserUnavailable(f"{hint}: {self.executable_path} not found or not executable", url="")
+        if self._playwright is None:
+            self._playwright = await async_playwright().start()
+        try:
+            return await self._playwright.chromium.launch(
+                executable_path=self.executable_path, args=CHROMIUM_ARGS, headless=True,
+                timeout=self.timeout * 1000)
+        except Exception as exc:  # playwright's Error: the message says why Chromium did not start
+            raise BrowserUnavailable(f"{hint}: launch failed: {exc}", url="") from None
+
+    async def _retire(self, context: Any) -> None:
+        async with self._lock:
+            if self._context is context:
+                self._context = None
+        if not context.pages:                 # other fetches may still use it; the last one closes it
+            await _quiet_close(context)
+
+    async def _fetch_once(self, context: Any, url: str, cap: int, encoding: str | None,
+                          headers: dict[str, str] | None) -> FetchResult:
+        from playwright.async_api import Error as PlaywrightError
+
+        deadline = time.monotonic() + self.timeout
+        page = await context.new_page()
+        first_status: int | None = None
+        try:
+            if headers:
+                await page.set_extra_http_headers(headers)
+
+            def final(response: Any) -> bool:
+                return (response.request.is_navigation_request() and response.frame == page.main_frame
+                        and not 300 <= response.status < 400 and response.status not in self.gate_statuses)
+
+            ms = self.timeout * 1000
+            try:
+                async with page.expect_response(final, timeout=ms) as info:
+                    first = await page.goto(url, wait_until="commit", timeout=ms)
+                    first_status = first.status if first is not None else None
+                response = await info.value
+                await page.wait_for_load_state("load", timeout=max(1.0, deadline - time.monotonic()) * 1000)
+            except PlaywrightError as exc:
+                if first_status in self.gate_statuses:
+                    raise _GateNotPassed(f"still HTTP {first_status} after {self.timeout:g} s") from None
+                raise FetchError(f"{url}: browser fetch failed: {_first_line(exc)}", url=url) from None
+            return await self._result(page, response, url, cap, encoding)
+        except PlaywrightError as exc:
+            raise FetchError(f"{url}: browser fetch failed: {_first_line(exc)}", url=url) from None
+        finally:
+            await _quiet_close(page)
+            if context is not self._context and not context.pages:
+                await _quiet_close(context)
+
+    async def _result(self, page: Any, response: Any, url: str, cap: int, encoding: str | None) -> FetchResult:
+        headers = response.headers                      # lower-cased names
+        status = response.status
+        retry_after = parse_retry_after(headers.get("retry-after"))
+        if status >= 400:
+            raise FetchError(f"{url}: HTTP {status} {response.status_text}".rstrip(), url=url, status=status,
+                             retry_after=retry_after)
+        declared = headers.get("content-length", "")
+        if declared.isdigit() and int(declared) > cap:
+            raise FetchError(f"{url}: body of {declared} bytes exceeds the {cap}-byte limit", url=url, status=status)
+        body = await response.body()
+        if len(body) > cap:
+            raise FetchError(f"{url}: body exceeds the {cap}-byte limit", url=url, status=status)
+        content_type = headers.get("content-type", "")
+        result = FetchResult(url=response.url, status=status, body=body, content_type=content_type,
+                             etag=headers.get("etag"), last_modified=headers.get("last-modified"),
+                             retry_after=retry_after, max_age=parse_max_age(headers.get("cache-control")))
+        is_html = not content_type or content_type.split(";")[0].strip().lower() in _HTML_TYPES
+        if is_html and not encoding:
+            result.text = await page.content()
+            result.encoding = normalise_charset(await page.evaluate("document.characterSet")) or "utf-8"
+        else:                                   # JSON/XML, or an explicit override: decode the bytes
+            result.text, result.encoding = decode_body(body, content_type, encoding)
+        return result
+
+
+async def _skip_heavy(route: Any) -> None:
+    """Images, media and fonts are never parsed; not loading them keeps polls light."""
+    if route.request.resource_type in BLOCKED_RESOURCES:
+        await route.abort()
+    else:
+        await route.continue_()
+
+
+async def _quiet_close(obj: Any) -> None:
+    try:
+        await obj.close()
+    except Exception as exc:  # the target may already be closed by the browser
+        log.debug("close failed: %s", exc)
+
+
+def _first_line(exc: BaseException) -> str:
+    return (str(exc).strip().splitlines() or [type(exc).__name__])[0]

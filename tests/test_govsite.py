@@ -1,0 +1,62 @@
+"""sandbox.govsite behaves like the real sites where it matters to clients."""
+
+from __future__ import annotations
+
+from aiohttp.test_utils import TestClient, TestServer
+
+from sandbox.govsite import GOVSITE, add_govsite_routes, clearance_for
+from sandbox.upstream import UPSTREAM, build_app
+
+
+async def make_client() -> TestClient:
+    app = build_app()
+    add_govsite_routes(app)
+    app[UPSTREAM].publish("湖北省人民政府关于示范工作的通知（湉）", feeds={"province"})
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    return client
+
+
+async def test_library_rejects_non_browser_user_agents() -> None:
+    client = await make_client()
+    try:
+        resp = await client.get("/search-gov/data?q=&p=1&n=20")           # aiohttp's own User-Agent
+        assert resp.status == 403 and "text/html" in resp.headers["Content-Type"]
+        resp = await client.get("/search-gov/data", headers={"User-Agent": "Mozilla/5.0 HeadlessChrome/120"})
+        assert resp.status == 403
+        resp = await client.get("/search-gov/data", headers={"User-Agent": "Mozilla/5.0 (X11) Chrome/120"})
+        assert resp.status == 200 and (await resp.json())["searchVO"]["listVO"] == []
+    finally:
+        await client.close()
+
+
+async def test_hubei_pages_are_gbk_with_meta_charset_only() -> None:
+    client = await make_client()
+    try:
+        resp = await client.get("/zfwj/ezf/index.shtml")
+        assert resp.status == 200 and "charset" not in resp.headers["Content-Type"]
+        body = await resp.read()
+        assert "（湉）".encode("gbk") in body and b"charset=gb2312" in body
+        assert (await client.get("/zfwj/ezf/index_1.shtml")).status == 404
+        assert (await client.get("/zfwj/nosuch/index.shtml")).status == 404
+    finally:
+        await client.close()
+
+
+async def test_gate_answers_412_until_the_script_cookie_is_present() -> None:
+    client = await make_client()
+    try:
+        resp = await client.get("/gated/zfwj/ezf/index.shtml")
+        assert resp.status == 412
+        assert "document.cookie" in await resp.text() and "location.reload" in await resp.text()
+        sid = resp.cookies["__gate_sid"].value
+        # A client that runs the script's arithmetic gets through (the browser does exactly this).
+        client.session.cookie_jar.update_cookies({"__gate_clr": clearance_for(sid)})
+        resp = await client.get("/gated/zfwj/ezf/index.shtml")
+        assert resp.status == 200 and "湖北省人民政府".encode("gbk") in await resp.read()
+        state = client.server.app[GOVSITE]
+        assert (state.challenges, state.passes) == (1, 1)
+        await client.post("/_sandbox/gate", json={"revoke": True})
+        assert (await client.get("/gated/zfwj/ezf/index.shtml")).status == 412
+    finally:
+        await client.close()
