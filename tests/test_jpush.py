@@ -193,3 +193,13 @@ async def test_outage_and_network_errors_retry(env: dict[str, Any]) -> None:
     with pytest.raises(RetryLater) as info:
         await channel(env, base_url=f"http://127.0.0.1:{port}").publish(make_item(), UNIT, "k")
     assert "无法连接" in info.value.reason
+
+
+async def test_shortened_alert_is_noted_and_record_failure_is_harmless(env: dict[str, Any]) -> None:
+    async def broken_put(key: str, value: str, ttl_seconds: float | None = None) -> None:
+        raise OSError("store down")
+
+    ch = channel(env, alert_max_chars=20)
+    ch.ctx.kv.put = broken_put  # type: ignore[method-assign]
+    receipt = await ch.publish(make_item(), UNIT, "k")
+    assert receipt.external_id.isdigit() and receipt.note == "推送标题已按平台限制截短"

@@ -3,13 +3,16 @@
 from __future__ import annotations
 
 import json
+import logging
 import zlib
 from typing import Any, ClassVar
 
 from channels.base import AccountConfig, Channel, ChannelContext, Receipt
 from channels.push.client import NO_TARGET, JPushApiError, JPushClient, to_channel_error
-from channels.push.render import JPushOptions, audience_tag, render_push
+from channels.push.render import JPushOptions, audience_tag, full_alert, render_push
 from syndicator.models import Item, UnitRef
+
+log = logging.getLogger(__name__)
 
 DEFAULT_BASE_URL = "https://api.jpush.cn"
 NO_TARGET_NOTE = "无推送对象：没有设备绑定该单位的受众标签（极光 1011），已按配置视为已发布"
@@ -44,12 +47,13 @@ class JPushChannel(Channel):
                 return self._no_target(unit, exc)
             raise to_channel_error(exc) from None
         msg_id = str(body["msg_id"])
-        notes = []
-        if payload["notification"]["alert"] != item.title.strip():
-            notes.append("推送标题已按平台限制截短或加前缀")
-        receipt = Receipt(external_id=msg_id, note="；".join(notes) or None)
-        await self.ctx.kv.put(self._kv_key(key), json.dumps({"msg_id": msg_id}), RECEIPT_TTL_S)
-        return receipt
+        shortened = payload["notification"]["alert"] != full_alert(item, self.options)
+        try:   # the push went out: a failing record must not turn it into a failure (and a second push)
+            await self.ctx.kv.put(self._kv_key(key), json.dumps({"msg_id": msg_id}), RECEIPT_TTL_S)
+        except Exception:
+            log.warning("push account %s: could not keep the receipt for reconciliation", self.account.id,
+                        exc_info=True)
+        return Receipt(external_id=msg_id, note="推送标题已按平台限制截短" if shortened else None)
 
     def _no_target(self, unit: UnitRef, exc: JPushApiError) -> Receipt:
         """1011 "没有满足条件的推送目标": no device carries the unit's tag.

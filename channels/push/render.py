@@ -126,12 +126,17 @@ def fits(payload: dict[str, Any]) -> bool:
     return "ios" not in notification or len(b'"ios":') + payload_bytes(notification["ios"]) <= IOS_MAX_BYTES
 
 
+def full_alert(item: Item, options: JPushOptions) -> str:
+    """The alert before any shortening: prefix + title, whitespace folded."""
+    return _WS.sub(" ", options.title_prefix + item.title).strip() or "转载通知"
+
+
 def render_push(item: Item, unit: UnitRef, options: JPushOptions, sendno: int | None = None) -> dict[str, Any]:
     """The /v3/push body. The alert is shortened until the payload fits; PermanentError if it never does."""
     tag = audience_tag(unit, options)
     url = open_url(item, unit, options)
     title = cut_chars(_WS.sub(" ", options.notification_title or unit.name).strip(), options.title_max_chars)
-    full = _WS.sub(" ", options.title_prefix + item.title).strip() or "转载通知"
+    full = full_alert(item, options)
     alert = cut_chars(full, options.alert_max_chars)
     payload = _build(alert, title, url, tag, options, sendno)
     if fits(payload):

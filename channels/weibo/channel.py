@@ -76,7 +76,11 @@ class WeiboChannel(Channel):
             log.warning("weibo account %s: success body without id", self.account.id)
             return Receipt(external_id=f"unknown:{key}", note=_join(["微博应答缺少微博 ID", *notes]))
         url = self.options.status_url_template.format(id=status_id, mid=body.get("mid", status_id))
-        await self.ctx.kv.put(self._kv_key(key), json.dumps({"id": status_id, "url": url}), RECEIPT_TTL_S)
+        try:   # the post exists now: a failing record must not turn it into a failure (and a repost)
+            await self.ctx.kv.put(self._kv_key(key), json.dumps({"id": status_id, "url": url}), RECEIPT_TTL_S)
+        except Exception:
+            log.warning("weibo account %s: could not keep the receipt for reconciliation", self.account.id,
+                        exc_info=True)
         return Receipt(external_id=status_id, url=url, note=_join(notes))
 
     async def lookup(self, key: str) -> Receipt | None:

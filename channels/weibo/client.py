@@ -20,7 +20,8 @@ from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
 
 SHARE_PATH = "/2/statuses/share.json"
 # https://open.weibo.com/wiki/2/account/rate_limit_status — not itself rate limited; answers
-# ``reset_time_in_seconds``. The token goes in the header form "Authorization: OAuth2 <token>".
+# ``reset_time_in_seconds``. The token goes in the header "Authorization: OAuth2 <token>" (the form the widely
+# used sinaweibopy client sends), so it never appears in a URL.
 RATE_STATUS_PATH = "/2/account/rate_limit_status.json"
 
 # Token expired / invalid / revoked (Error_code table: 21314 Token used, 21315 Token expired, 21316 Token revoked,
