@@ -241,7 +241,8 @@ class Dispatcher:
         now = self.clock.now()
         if receipt.pending:
             await self.store.mark_confirming(
-                d.id, now, receipt.external_id, now + timedelta(seconds=self.settings.confirm_interval_seconds))
+                d.id, now, receipt.external_id, now + timedelta(seconds=self.settings.confirm_interval_seconds),
+                receipt.note)
             return
         duplicate = d.possible_duplicate or receipt.possible_duplicate
         note = receipt.note
@@ -258,7 +259,7 @@ class Dispatcher:
             await self.store.mark_held(d.id, self.clock.now(), "账号已从配置中移除，待人工处理")
             return
         try:
-            receipt = await binding.channel.confirm(Receipt(external_id=d.external_id, pending=True))
+            receipt = await binding.channel.confirm(Receipt(external_id=d.external_id, note=d.note, pending=True))
         except Exception as exc:
             await self._handle_error(d, exc)
             return

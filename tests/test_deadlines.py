@@ -278,8 +278,9 @@ setting_sets = st.builds(
 )
 
 
-def _minutes_of_day(dt: datetime) -> int:
-    return dt.hour * 60 + dt.minute
+def _minutes_of_day(dt: datetime) -> float:
+    """Minutes since local midnight, exact to the microsecond; 0 only at midnight itself."""
+    return dt.hour * 60 + dt.minute + (dt.second * 1_000_000 + dt.microsecond) / 60_000_000
 
 
 @settings(max_examples=300, deadline=None)

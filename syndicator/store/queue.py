@@ -117,11 +117,11 @@ class QueueMixin:
             now, external_id, url, note, possible_duplicate, now, delivery_id)
 
     async def mark_confirming(self, delivery_id: int, now: datetime, external_id: str,
-                              check_at: datetime) -> None:
+                              check_at: datetime, note: str | None = None) -> None:
         await self._finish(
             delivery_id, "accepted", f"awaiting outcome of {external_id}", now,
             "UPDATE deliveries SET state = 'confirming', external_id = ?, next_attempt_at = ?, claimed_by = NULL,"
-            " updated_at = ? WHERE id = ?", external_id, check_at, now, delivery_id)
+            " note = COALESCE(?, note), updated_at = ? WHERE id = ?", external_id, check_at, note, now, delivery_id)
 
     async def mark_retry(self, delivery_id: int, now: datetime, reason: str, next_attempt_at: datetime,
                          *, ambiguous: bool = False, note: str | None = None) -> None:
