@@ -38,10 +38,11 @@ def parse_feed(text: str, base_url: str, *, fast: bool = True) -> list[Entry]:
         sanitize_html=not fast,
         resolve_relative_uris=not fast,
     )
+    if not parsed.get("version"):
+        start = " ".join(text[:80].split())
+        raise ParseError(f"{base_url}: not an RSS/Atom feed (starts with {start!r})")
     if parsed.bozo and not parsed.entries:
         raise ParseError(f"{base_url}: not a readable RSS/Atom feed ({parsed.get('bozo_exception')})")
-    if not parsed.entries and not parsed.get("feed"):
-        raise ParseError(f"{base_url}: not an RSS/Atom feed")
     entries = []
     for e in parsed.entries:
         link = urljoin(base_url, e.get("link") or "")

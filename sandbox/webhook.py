@@ -18,7 +18,6 @@ SECRET = web.AppKey("webhook_secret", str)
 async def receive(request: web.Request) -> web.Response:
     body = await request.read()
     injector = request.app[FAULTS]
-    await injector.delay()
     if injector.in_outage():
         return web.Response(status=503, text="outage")
     if not verify_signature(request.app[SECRET], body, request.headers.get(SIGNATURE_HEADER)):
@@ -45,6 +44,8 @@ async def receive(request: web.Request) -> web.Response:
     url = f"https://app.example.gov.cn/{unit}/news/{record_id}"
     stored[key] = {"id": record_id, "url": url, "repeats": 0, "unit": unit}
     request.app[RECORDER].record(request, payload, outcome="stored", unit=unit)
+    # Latency after storing: the hard case for a sender (processed, but the answer comes late).
+    await injector.delay()
     return web.json_response({"id": record_id, "url": url}, status=201)
 
 
