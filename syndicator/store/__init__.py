@@ -7,13 +7,14 @@ from syndicator.store.db import Database, open_database
 from syndicator.store.delays import DelaysMixin
 from syndicator.store.items import IngestResult, ItemsMixin, PlannedDelivery
 from syndicator.store.queue import QueueMixin
+from syndicator.store.reports import ReportsMixin
 from syndicator.store.schema import migrate
 from syndicator.store.state import StateMixin, StoreKeyValue
 
 __all__ = ["IngestResult", "PlannedDelivery", "Store", "open_store"]
 
 
-class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin):
+class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin):
     """Every durable operation of the hub; callers never see SQL or the dialect."""
 
     def __init__(self, db: Database, clock: Clock) -> None:

@@ -1,0 +1,263 @@
+"""The delay monitor: every delay goes on record once, with a reason an inspector accepts.
+
+A scan records, at most once per delivery and kind (the store's UNIQUE key makes this hold across
+hub processes): ``at_risk`` (open, within ``at_risk_hours`` of the deadline), ``overdue`` (open,
+past it), ``delivered_late``, ``failed`` and ``skipped``. The reason is built from facts only —
+channel errors from the attempts table, account pauses, late detection upstream, provisional
+deadlines, the operator's words — never from guesses. Each new record is also appended to a
+rotated JSON-lines file for log shippers; at_risk and overdue raise an alert for the account.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+from collections.abc import Awaitable, Callable
+from datetime import datetime, timedelta
+from logging.handlers import RotatingFileHandler
+from pathlib import Path
+from typing import Any
+
+from syndicator.calendar import WorkCalendar
+from syndicator.clock import SHANGHAI, Clock
+from syndicator.deadlines import DeadlineSettings, compute_deadline, is_at_risk, lateness
+from syndicator.models import DelayKind, DelayRecord
+from syndicator.store import Store
+from syndicator.store.reports import AttemptHistory, DeliveryFacts
+
+log = logging.getLogger(__name__)
+Alert = Callable[[str, str], Awaitable[None]]
+SettingsFor = Callable[[str | None], DeadlineSettings]
+
+_FINAL_KIND = {"delivered": DelayKind.DELIVERED_LATE, "failed": DelayKind.FAILED, "skipped": DelayKind.SKIPPED}
+_OPEN_KINDS = (DelayKind.AT_RISK, DelayKind.OVERDUE)
+_QUEUED = "尚未开始发送（排队等待）"
+_UNKNOWN = "未发现渠道错误、暂停或检测延迟记录，请核查系统运行日志"
+_CAUSE = "；原因："
+_NOT_INHERITED = {_QUEUED, _UNKNOWN, "正在发送"}  # true while open, misleading on a finished delivery
+
+
+def local_text(when: datetime, tz: Any = SHANGHAI) -> str:
+    """'YYYY-MM-DD HH:MM' local time; midnight is written as the previous day's 24:00, as notices do."""
+    local = when.astimezone(tz)
+    if (local.hour, local.minute, local.second) == (0, 0, 0):
+        return f"{(local - timedelta(days=1)):%Y-%m-%d} 24:00"
+    return f"{local:%Y-%m-%d %H:%M}"
+
+
+def hours_text(hours: float) -> str:
+    return f"{hours:.1f}".rstrip("0").rstrip(".")
+
+
+def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptHistory | None,
+                 prior: dict[str, str], s: DeadlineSettings, cal: WorkCalendar, lag_hours: float) -> str:
+    """Simplified Chinese reason: what happened, then the facts that explain it."""
+    tz, due = s.tz, local_text(f.deadline_at, s.tz)
+    clock_h, work_h = lateness(f.deadline_at, at, s, cal)
+    late = f"{hours_text(clock_h)} 小时（工作时间 {hours_text(work_h)} 小时）"
+    causes: list[str] = []
+
+    def add(text: str | None) -> None:
+        if text and not any(text in c for c in causes):
+            causes.append(text)
+
+    if kind in _OPEN_KINDS:
+        if f.account_state == "paused":
+            add(f"人工暂停：{f.account_reason or '未填写原因'}")
+        elif f.account_state == "needs_reauth":
+            reason = f.account_reason or "平台拒绝当前授权"
+            add(reason if reason.startswith("账号授权失效") else f"账号授权失效，需重新授权：{reason}")
+    for error, times in (hist.errors.items() if hist else ()):
+        if not (kind is DelayKind.FAILED and error == f.last_error):
+            add(error if times == 1 else f"{error}（共 {times} 次）")
+    if kind in _OPEN_KINDS:
+        add(f.last_error)  # e.g. held by a pause, or interrupted by a restart: not in the attempts table
+        if f.ambiguous:
+            add("上次发送结果不明，待与平台核对")
+        if f.state == "confirming":
+            add("平台已受理，等待平台发布结果" + (f"（{f.note}）" if f.note else ""))
+        elif f.state == "sending":
+            add("正在发送")
+    else:
+        for earlier in (prior.get("at_risk", ""), prior.get("overdue", "")):
+            for part in earlier.partition(_CAUSE)[2].split("；"):
+                if part not in _NOT_INHERITED:
+                    add(part)
+    queued = kind in _OPEN_KINDS and f.state == "pending" and f.attempts == 0 and not causes
+    if f.anchor_kind == "detected":
+        add("上游未提供发布时间，按检测时间计" if f.published_at is None else
+            f"上游发布时间（{local_text(f.published_at, tz)}）不可信，按检测时间计")
+    elif f.published_at is not None and f.detected_at - f.published_at > timedelta(hours=lag_hours):
+        add(f"来源发布时间早于检测时间 {hours_text((f.detected_at - f.published_at).total_seconds() / 3600)} 小时")
+    if f.detected_at >= f.deadline_at:
+        add("检测到稿件时已超过截止时间")
+    elif f.deadline_at - f.detected_at <= timedelta(hours=s.at_risk_hours):
+        add(f"检测到稿件时距截止时间仅 {hours_text((f.deadline_at - f.detected_at).total_seconds() / 3600)} 小时")
+    if kind is DelayKind.DELIVERED_LATE:
+        if hist is None or hist.first_started_at is None or hist.first_started_at > f.deadline_at:
+            add("首次发送时已超过截止时间" + ("" if causes else "（排队积压或系统未运行）"))
+        if f.possible_duplicate:
+            add("此前发送结果无法与平台核实，可能重复发布")
+        if f.note:
+            add(f"平台说明：{f.note}")
+    if f.provisional:
+        years = range(f.anchor_at.astimezone(tz).year, f.deadline_at.astimezone(tz).year + 1)
+        missing = [y for y in years if cal.coverage(y) == "fallback"] or [f.deadline_at.astimezone(tz).year]
+        add(f"截止时间为临时计算：{'、'.join(f'{y}年' for y in missing)}节假日安排未载入")
+
+    if queued:
+        add(_QUEUED)
+    if kind is DelayKind.AT_RISK:
+        hours_left = (f.deadline_at - at).total_seconds() / 3600
+        lead = f"距截止时间（{due}）仅剩 {hours_text(hours_left)} 小时，尚未发布"
+    elif kind is DelayKind.OVERDUE:
+        lead = f"已超过截止时间（{due}）{late}，尚未发布"
+    elif kind is DelayKind.DELIVERED_LATE:
+        lead = f"于 {local_text(at, tz)} 发布，晚于截止时间（{due}）{late}"
+    else:
+        lead = (f"发送失败且已停止重试，需人工处理：{f.last_error or '平台未返回原因'}" if kind is DelayKind.FAILED
+                else f"经人工决定不转载：{f.note or '未填写理由'}")
+        if clock_h > 0:
+            lead += f"（{'失败' if kind is DelayKind.FAILED else '跳过'}时已超过截止时间（{due}）{late}）"
+        return lead + ("；相关情况：" + "；".join(causes) if causes else "")
+    return lead + _CAUSE + "；".join(causes or [_UNKNOWN])
+
+
+def _open_log(path: Path, max_bytes: int, backups: int) -> tuple[logging.Logger, logging.Handler]:
+    """A logger of its own (outside the logging tree, so nothing reaches the root logger) writing
+    one JSON object per line, rotated by size."""
+    path.parent.mkdir(parents=True, exist_ok=True)
+    handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
+    handler.setFormatter(logging.Formatter("%(message)s"))
+    logger = logging.Logger(f"syndicator.delay_log:{path}", logging.INFO)
+    logger.propagate = False
+    logger.addHandler(handler)
+    return logger, handler
+
+
+def log_entry(r: DelayRecord, f: DeliveryFacts) -> dict[str, Any]:
+    """One line of the delay log file (times ISO 8601 in Beijing time)."""
+    iso = lambda t: t.astimezone(SHANGHAI).isoformat() if t else None  # noqa: E731
+    return {
+        "type": "delay", "kind": r.kind.value, "recorded_at": iso(r.recorded_at), "delivery_id": r.delivery_id,
+        "item_id": f.item_id, "item_title": r.item_title, "source_id": f.source_id, "unit_id": r.unit_id,
+        "account_id": r.account_id, "channel": r.channel_kind, "state": f.state, "deadline_at": iso(r.deadline_at),
+        "deadline_provisional": f.provisional, "delivered_at": iso(f.delivered_at),
+        "late_clock_hours": round(r.late_clock_hours, 3), "late_working_hours": round(r.late_working_hours, 3),
+        "reason": r.reason,
+    }
+
+
+class DelayMonitor:
+    """Periodic scan that puts every delay on record (store, JSON-lines log, alerts)."""
+
+    def __init__(self, store: Store, settings_for: SettingsFor, calendar: WorkCalendar, clock: Clock,
+                 log_path: Path | None = None, alert: Alert | None = None, *, horizon_hours: float = 72.0,
+                 lookback_days: float = 35.0, margin_days: float = 7.0, straggler_days: float = 400.0,
+                 detection_lag_hours: float = 2.0, log_max_bytes: int = 10_000_000, log_backups: int = 10) -> None:
+        """``horizon_hours`` must be at least the largest ``at_risk_hours`` of any source.
+
+        Finished deliveries are looked for by deadline since the previous scan minus ``margin_days``
+        (items detected late get deadlines in the past; ``max_anchor_age_hours`` is 3 days by default),
+        since ``lookback_days`` on the first scan after start, plus any recorded overdue in
+        ``straggler_days``.
+        """
+        self.store, self.settings_for, self.calendar, self.clock = store, settings_for, calendar, clock
+        self.alert = alert
+        self.horizon = timedelta(hours=horizon_hours)
+        self.lookback, self.margin = timedelta(days=lookback_days), timedelta(days=margin_days)
+        self.straggler = timedelta(days=straggler_days)
+        self.lag_hours = detection_lag_hours
+        self._last_scan: datetime | None = None
+        self._log: logging.Logger | None = None
+        self._handler: logging.Handler | None = None
+        if log_path is not None:
+            self._log, self._handler = _open_log(Path(log_path), log_max_bytes, log_backups)
+
+    def close(self) -> None:
+        if self._handler is not None and self._log is not None:
+            self._log.removeHandler(self._handler)
+            self._handler.close()
+            self._handler = self._log = None
+
+    async def scan(self) -> list[DelayRecord]:
+        """One pass; returns the records added by this pass (none when nothing new happened)."""
+        now = self.clock.now()
+        since = (self._last_scan or now - self.lookback) - self.margin
+        todo: list[tuple[DelayKind, DeliveryFacts, datetime]] = []
+        for f in await self.store.open_due(now, now + self.horizon):
+            if f.deadline_at < now:
+                todo.append((DelayKind.OVERDUE, f, now))
+            elif is_at_risk(f.deadline_at, now, self.settings_for(f.source_id)):
+                todo.append((DelayKind.AT_RISK, f, now))
+        for f in await self.store.finished_unrecorded(since, now - self.straggler):
+            at = f.delivered_at if f.state == "delivered" and f.delivered_at else f.updated_at
+            todo.append((_FINAL_KIND[f.state], f, at))
+        ids = [f.id for _, f, _ in todo]
+        history = await self.store.attempt_history(ids)
+        prior = await self.store.delay_reasons(ids)
+        added: list[DelayRecord] = []
+        for kind, f, at in todo:
+            record = self._record(kind, f, at, now, history.get(f.id), prior.get(f.id, {}))
+            if await self.store.add_delay(record):
+                added.append(record)
+                self._write(record, f)
+                if kind in _OPEN_KINDS:
+                    await self._alert(kind, record)
+        self._last_scan = now
+        if added:
+            log.info("delay monitor: %d new delay records (%s)", len(added),
+                     ", ".join(sorted({r.kind.value for r in added})))
+        return added
+
+    def _record(self, kind: DelayKind, f: DeliveryFacts, at: datetime, now: datetime, hist: AttemptHistory | None,
+                prior: dict[str, str]) -> DelayRecord:
+        s = self.settings_for(f.source_id)
+        clock_h, work_h = lateness(f.deadline_at, at, s, self.calendar) if kind is not DelayKind.AT_RISK else (0.0, 0.0)
+        return DelayRecord(
+            delivery_id=f.id, kind=kind, recorded_at=now,
+            reason=build_reason(kind, f, at, hist, prior, s, self.calendar, self.lag_hours),
+            late_clock_hours=clock_h, late_working_hours=work_h, unit_id=f.unit_id, account_id=f.account_id,
+            channel_kind=f.channel_kind, item_title=f.title, deadline_at=f.deadline_at)
+
+    def _write(self, record: DelayRecord, f: DeliveryFacts) -> None:
+        if self._log is not None:
+            self._log.info(json.dumps(log_entry(record, f), ensure_ascii=False))
+
+    async def _alert(self, kind: DelayKind, r: DelayRecord) -> None:
+        if self.alert is None:
+            return
+        head = "【即将超时】" if kind is DelayKind.AT_RISK else "【已超时】"
+        try:
+            await self.alert(r.account_id, f"{head}{r.unit_id}《{r.item_title}》（投递 #{r.delivery_id}）：{r.reason}")
+        except Exception:  # the record is what matters; a broken alert path must not stop the scan
+            log.exception("delay alert for delivery %s failed", r.delivery_id)
+
+    async def run(self, stop: asyncio.Event, interval_s: float) -> None:
+        """Scan every ``interval_s`` seconds until ``stop`` is set; a failed scan is logged and retried."""
+        try:
+            while not stop.is_set():
+                try:
+                    await self.scan()
+                except Exception:
+                    log.exception("delay scan failed; retrying in %.0f s", interval_s)
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(stop.wait(), interval_s)
+        finally:
+            self.close()
+
+
+async def recompute_provisional(store: Store, calendar: WorkCalendar, settings_for: SettingsFor) -> int:
+    """After ``calendar.reload()`` picked up a new override, recompute open provisional deadlines from
+    each item's anchor; return how many deliveries changed (deadline or provisional flag)."""
+    changed = 0
+    for delivery_id, source_id, anchor, old in await store.provisional_open():
+        new = compute_deadline(anchor, settings_for(source_id), calendar)
+        if new.deadline != old or not new.provisional:
+            await store.update_deadline(delivery_id, new.deadline, new.provisional)
+            changed += 1
+            log.info("delivery %d: deadline %s -> %s%s", delivery_id, old.isoformat(), new.deadline.isoformat(),
+                     " (still provisional)" if new.provisional else "")
+    return changed

@@ -1,0 +1,194 @@
+"""Queries behind the delay monitor and the reports: deliveries with the facts that explain them.
+
+Every query leads with ``state IN (...)`` and a ``deadline_at`` range so it runs on the
+``deliveries_due (state, deadline_at, id)`` index; "already recorded?" checks go through the
+``delay_records UNIQUE (delivery_id, kind)`` index. Percentiles are left to Python (not portable SQL).
+"""
+
+from __future__ import annotations
+
+from collections import Counter
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from syndicator.models import DeliveryState
+from syndicator.store.db import Row, as_datetime
+
+OPEN_STATES = tuple(s.value for s in DeliveryState if not s.is_final)
+FINAL_STATES = tuple(s.value for s in DeliveryState if s.is_final)
+ALL_STATES = OPEN_STATES + FINAL_STATES
+
+_COLS = (
+    "SELECT d.id, d.item_id, d.unit_id, d.account_id, d.channel_kind, d.state, d.deadline_at,"
+    " d.deadline_provisional, d.attempts, d.next_attempt_at, d.delivered_at, d.last_error, d.note,"
+    " d.possible_duplicate, d.ambiguous, d.updated_at, i.title, i.source_id, i.published_at, i.detected_at,"
+    " i.anchor_at, i.anchor_kind, a.state AS account_state, a.reason AS account_reason"
+)
+_JOIN = " JOIN items i ON i.id = d.item_id LEFT JOIN accounts a ON a.account_id = d.account_id"
+_NOT_RECORDED = (  # the record a finished delivery should have is not there yet
+    " AND (d.state <> 'delivered' OR d.delivered_at > d.deadline_at) AND NOT EXISTS (SELECT 1 FROM delay_records r"
+    " WHERE r.delivery_id = d.id AND r.kind = CASE WHEN d.state = 'delivered' THEN 'delivered_late' ELSE d.state END)"
+)
+# Attempt outcomes whose detail is a reason in Chinese (accepted/delivered details are receipts, not causes).
+_ERROR_OUTCOMES = {"retry", "failed", "held", "interrupted"}
+
+
+@dataclass(frozen=True, slots=True)
+class DeliveryFacts:
+    """A delivery joined with its item and account: everything a delay reason is built from."""
+
+    id: int
+    item_id: int
+    unit_id: str
+    account_id: str
+    channel_kind: str
+    state: str
+    deadline_at: datetime
+    provisional: bool
+    attempts: int
+    next_attempt_at: datetime | None
+    delivered_at: datetime | None
+    last_error: str | None
+    note: str | None
+    possible_duplicate: bool
+    ambiguous: bool
+    updated_at: datetime
+    title: str
+    source_id: str
+    published_at: datetime | None
+    detected_at: datetime
+    anchor_at: datetime
+    anchor_kind: str
+    account_state: str | None
+    account_reason: str | None
+
+
+@dataclass(slots=True)
+class AttemptHistory:
+    """What the attempts table says about one delivery: when sending began and what went wrong."""
+
+    first_started_at: datetime | None = None
+    errors: Counter[str] = field(default_factory=Counter)  # reason -> times, in first-seen order
+
+
+def _facts(r: Row) -> DeliveryFacts:
+    t = as_datetime
+    return DeliveryFacts(
+        id=r["id"], item_id=r["item_id"], unit_id=r["unit_id"], account_id=r["account_id"],
+        channel_kind=r["channel_kind"], state=r["state"], deadline_at=t(r["deadline_at"]),  # type: ignore[arg-type]
+        provisional=bool(r["deadline_provisional"]), attempts=r["attempts"], next_attempt_at=t(r["next_attempt_at"]),
+        delivered_at=t(r["delivered_at"]), last_error=r["last_error"], note=r["note"],
+        possible_duplicate=bool(r["possible_duplicate"]), ambiguous=bool(r["ambiguous"]),
+        updated_at=t(r["updated_at"]), title=r["title"], source_id=r["source_id"],  # type: ignore[arg-type]
+        published_at=t(r["published_at"]), detected_at=t(r["detected_at"]),  # type: ignore[arg-type]
+        anchor_at=t(r["anchor_at"]), anchor_kind=r["anchor_kind"],  # type: ignore[arg-type]
+        account_state=r["account_state"], account_reason=r["account_reason"],
+    )
+
+
+def _marks(values: tuple[str, ...] | list[Any]) -> str:
+    return ",".join("?" * len(values))
+
+
+class ReportsMixin:
+    db: Any
+
+    async def open_due(self, now: datetime, horizon: datetime) -> list[DeliveryFacts]:
+        """Open deliveries due before ``horizon`` still lacking the record they now deserve
+        (overdue once past the deadline, else at_risk)."""
+        rows = await self.db.fetch(
+            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({_marks(OPEN_STATES)}) AND d.deadline_at < ?"
+            " AND NOT EXISTS (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'overdue')"
+            " AND (d.deadline_at < ? OR NOT EXISTS"
+            "  (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'at_risk'))"
+            " ORDER BY d.deadline_at, d.id", *OPEN_STATES, horizon, now)
+        return [_facts(r) for r in rows]
+
+    async def finished_unrecorded(self, deadline_since: datetime, overdue_since: datetime) -> list[DeliveryFacts]:
+        """Late-delivered, failed and skipped deliveries without their record yet.
+
+        Two index-friendly paths: deadlines since ``deadline_since`` (everything finished since the
+        last scan whose deadline was not yet past then), and deliveries already recorded overdue
+        since ``overdue_since`` (finished long after their deadline, e.g. skipped after weeks held).
+        """
+        recent = await self.db.fetch(
+            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({_marks(FINAL_STATES)}) AND d.deadline_at >= ?"
+            f"{_NOT_RECORDED}", *FINAL_STATES, deadline_since)
+        stragglers = await self.db.fetch(
+            f"{_COLS} FROM delay_records o JOIN deliveries d ON d.id = o.delivery_id{_JOIN}"
+            f" WHERE o.kind = 'overdue' AND o.recorded_at >= ? AND d.state IN ({_marks(FINAL_STATES)})"
+            f"{_NOT_RECORDED}", overdue_since, *FINAL_STATES)
+        seen: dict[int, DeliveryFacts] = {}
+        for r in (*recent, *stragglers):
+            seen.setdefault(r["id"], _facts(r))
+        return sorted(seen.values(), key=lambda f: (f.deadline_at, f.id))
+
+    async def attempt_history(self, delivery_ids: list[int]) -> dict[int, AttemptHistory]:
+        if not delivery_ids:
+            return {}
+        rows = await self.db.fetch(
+            "SELECT delivery_id, started_at, outcome, detail FROM attempts"
+            f" WHERE delivery_id IN ({_marks(delivery_ids)}) ORDER BY delivery_id, id", *delivery_ids)
+        out: dict[int, AttemptHistory] = {}
+        for r in rows:
+            h = out.setdefault(r["delivery_id"], AttemptHistory())
+            if h.first_started_at is None:
+                h.first_started_at = as_datetime(r["started_at"])
+            if r["outcome"] in _ERROR_OUTCOMES:
+                h.errors[r["detail"] or "发送过程中进程中断，结果待核实"] += 1
+        return out
+
+    async def delay_reasons(self, delivery_ids: list[int]) -> dict[int, dict[str, str]]:
+        """Reasons already on record per delivery and kind (a late delivery inherits the causes seen
+        while it was open: a pause or an outage leaves no trace on the delivery once it is sent)."""
+        if not delivery_ids:
+            return {}
+        rows = await self.db.fetch(
+            f"SELECT delivery_id, kind, reason FROM delay_records WHERE delivery_id IN ({_marks(delivery_ids)})",
+            *delivery_ids)
+        out: dict[int, dict[str, str]] = {}
+        for r in rows:
+            out.setdefault(r["delivery_id"], {})[r["kind"]] = r["reason"]
+        return out
+
+    async def month_counts(self, start: datetime, end: datetime, now: datetime) -> list[Row]:
+        """Per unit and channel kind, deliveries whose deadline is in (start, end].
+
+        The interval is open at the start: a deadline of "day 31 24:00" is stored as the next
+        month's 00:00 and belongs to the month it closes. Missing = failed, or neither delivered
+        nor skipped with the deadline already past ``now``; open = not final and not yet due.
+        """
+        return await self.db.fetch(
+            "SELECT unit_id, channel_kind, COUNT(*) AS n_required,"
+            " SUM(CASE WHEN state = 'delivered' AND delivered_at <= deadline_at THEN 1 ELSE 0 END) AS n_on_time,"
+            " SUM(CASE WHEN state = 'delivered' AND delivered_at > deadline_at THEN 1 ELSE 0 END) AS n_late,"
+            " SUM(CASE WHEN state = 'skipped' THEN 1 ELSE 0 END) AS n_skipped,"
+            " SUM(CASE WHEN state = 'failed' OR (state NOT IN ('delivered', 'skipped') AND deadline_at < ?)"
+            "  THEN 1 ELSE 0 END) AS n_missing"
+            f" FROM deliveries WHERE state IN ({_marks(ALL_STATES)}) AND deadline_at > ? AND deadline_at <= ?"
+            " GROUP BY unit_id, channel_kind ORDER BY unit_id, channel_kind", now, *ALL_STATES, start, end)
+
+    async def month_late(self, start: datetime, end: datetime) -> list[tuple[str, str, datetime, datetime]]:
+        """(unit, channel kind, deadline, delivered_at) of late deliveries with a deadline in (start, end]."""
+        rows = await self.db.fetch(
+            "SELECT unit_id, channel_kind, deadline_at, delivered_at FROM deliveries"
+            " WHERE state = 'delivered' AND deadline_at > ? AND deadline_at <= ? AND delivered_at > deadline_at"
+            " ORDER BY unit_id, channel_kind, deadline_at", start, end)
+        return [(r["unit_id"], r["channel_kind"], as_datetime(r["deadline_at"]),  # type: ignore[misc]
+                 as_datetime(r["delivered_at"])) for r in rows]
+
+    async def provisional_open(self) -> list[tuple[int, str, datetime, datetime]]:
+        """(delivery id, source, item anchor, current deadline) of open deliveries with a provisional deadline."""
+        rows = await self.db.fetch(
+            "SELECT d.id, i.source_id, i.anchor_at, d.deadline_at FROM deliveries d JOIN items i ON i.id = d.item_id"
+            f" WHERE d.state IN ({_marks(OPEN_STATES)}) AND d.deadline_provisional = TRUE ORDER BY d.id",
+            *OPEN_STATES)
+        return [(r["id"], r["source_id"], as_datetime(r["anchor_at"]),  # type: ignore[misc]
+                 as_datetime(r["deadline_at"])) for r in rows]
+
+    async def update_deadline(self, delivery_id: int, deadline_at: datetime, provisional: bool) -> bool:
+        changed = await self.db.execute(
+            "UPDATE deliveries SET deadline_at = ?, deadline_provisional = ? WHERE id = ?",
+            deadline_at, provisional, delivery_id)
+        return changed > 0
