@@ -14,6 +14,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from logging.handlers import RotatingFileHandler
@@ -36,6 +37,7 @@ _OPEN_KINDS = (DelayKind.AT_RISK, DelayKind.OVERDUE)
 _QUEUED = "尚未开始发送（排队等待）"
 _UNKNOWN = "未发现渠道错误、暂停或检测延迟记录，请核查系统运行日志"
 _CAUSE = "；原因："
+_COUNT = re.compile(r"（共 \d+ 次）$")
 _NOT_INHERITED = {_QUEUED, _UNKNOWN, "正在发送"}  # true while open, misleading on a finished delivery
 
 
@@ -59,8 +61,8 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
     late = f"{hours_text(clock_h)} 小时（工作时间 {hours_text(work_h)} 小时）"
     causes: list[str] = []
 
-    def add(text: str | None) -> None:
-        if text and not any(text in c for c in causes):
+    def add(text: str | None) -> None:  # skip facts already stated (an inherited count may differ)
+        if text and not any(_COUNT.sub("", text) in c for c in causes):
             causes.append(text)
 
     if kind in _OPEN_KINDS:

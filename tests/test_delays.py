@@ -125,7 +125,8 @@ async def test_each_kind_once_with_reasons_and_log(store: Store, clock: FakeCloc
                           (c["u1-site"], DelayKind.SKIPPED)}
     weibo = final[(a["u1-weibo"], DelayKind.DELIVERED_LATE)]
     assert (weibo.late_clock_hours, weibo.late_working_hours) == (10, 1.5)
-    assert weibo.reason.startswith("于 2025-10-11 10:00 发布，晚于截止时间（2025-10-10 24:00）10 小时（工作时间 1.5 小时）")
+    assert weibo.reason.startswith(
+        "于 2025-10-11 10:00 发布，晚于截止时间（2025-10-10 24:00）10 小时（工作时间 1.5 小时）；原因：")
     assert "渠道故障：微博接口限流（共 2 次）" in weibo.reason
     assert "人工暂停：公众号改版" in final[(a["u1-wechat"], DelayKind.DELIVERED_LATE)].reason  # inherited
     skipped = final[(c["u1-site"], DelayKind.SKIPPED)].reason

@@ -136,7 +136,7 @@ class ReportsMixin:
             if h.first_started_at is None:
                 h.first_started_at = as_datetime(r["started_at"])
             if r["outcome"] in _ERROR_OUTCOMES:
-                h.errors[r["detail"] or "发送过程中进程中断，结果待核实"] += 1
+                h.errors[r["detail"] or "进程中断时正在发送，结果待核实"] += 1
         return out
 
     async def delay_reasons(self, delivery_ids: list[int]) -> dict[int, dict[str, str]]:

@@ -1,0 +1,191 @@
+"""What `main.py delays` and `main.py report` print: the delay log and the monthly timeliness report.
+
+Rows are plain dicts (JSON-ready after formatting) so the dashboard and console can reuse them.
+Percentiles use linear interpolation between closest ranks — numpy's default and Excel's
+PERCENTILE.INC — so an inspector can reproduce them from the CSV in a spreadsheet.
+"""
+
+from __future__ import annotations
+
+import csv
+import io
+import json
+import re
+import unicodedata
+from collections import defaultdict
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from typing import Any
+
+from syndicator.calendar import WorkCalendar
+from syndicator.clock import SHANGHAI
+from syndicator.deadlines import DeadlineSettings, lateness
+from syndicator.delays import hours_text, local_text
+from syndicator.store import Store
+
+KIND_LABELS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
+               "failed": "发送失败", "skipped": "人工跳过"}
+CHANNEL_LABELS = {"website": "政府网站", "weibo": "政务微博", "wechat": "政务微信", "push": "客户端推送",
+                  "webhook": "客户端（Webhook）"}
+DELAY_COLUMNS = ("单位", "渠道", "账号", "稿件", "类型", "截止时间 (Asia/Shanghai)", "记录时间", "超时（小时）",
+                 "超时（工作小时）", "原因")
+REPORT_COLUMNS = ("单位", "渠道", "应转载", "按时", "超时发布", "未发布（已超时）", "人工跳过", "未到期", "按时率",
+                  "超时中位数（小时）", "超时95分位（小时）", "超时中位数（工作小时）", "超时95分位（工作小时）")
+_MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
+
+
+def channel_label(kind: str) -> str:
+    return CHANNEL_LABELS.get(kind, kind)
+
+
+async def delays_listing(store: Store, since: datetime | None, until: datetime | None, unit: str | None,
+                         channel: str | None) -> list[dict[str, Any]]:
+    """Delay records recorded in [since, until), optionally for one unit and one channel kind or account."""
+    records = await store.delays(since=since, until=until, unit_id=unit or None, channel=channel or None)
+    return [{
+        "delivery_id": r.delivery_id, "unit_id": r.unit_id, "channel": r.channel_kind, "account_id": r.account_id,
+        "item_title": r.item_title, "kind": r.kind.value, "deadline_at": r.deadline_at, "recorded_at": r.recorded_at,
+        "late_clock_hours": r.late_clock_hours, "late_working_hours": r.late_working_hours, "reason": r.reason,
+    } for r in records]
+
+
+def _width(text: str) -> int:
+    return sum(2 if unicodedata.east_asian_width(ch) in "WF" else 1 for ch in text)
+
+
+def _clip(text: str, limit: int) -> str:
+    if _width(text) <= limit:
+        return text
+    out = ""
+    for ch in text:
+        if _width(out + ch) > limit - 1:
+            return out + "…"
+        out += ch
+    return out
+
+
+def _table(header: Sequence[str], rows: list[list[str]]) -> str:
+    widths = [max(_width(str(c)) for c in col) for col in zip(header, *rows, strict=True)]
+    line = lambda cells: "  ".join(c + " " * (w - _width(c)) for c, w in zip(cells, widths, strict=True))  # noqa: E731
+    return "\n".join([line(header).rstrip(), "  ".join("-" * w for w in widths), *(line(r).rstrip() for r in rows)])
+
+
+def _csv(header: Sequence[str], rows: list[list[Any]], title: str | None = None) -> str:
+    buf = io.StringIO()
+    writer = csv.writer(buf, lineterminator="\n")
+    if title:
+        writer.writerow([title])
+    writer.writerow(header)
+    writer.writerows(rows)
+    return buf.getvalue()
+
+
+def format_delays(rows: list[dict[str, Any]], fmt: str = "table", *, names: Mapping[str, str] | None = None) -> str:
+    """table (aligned, reason clipped), csv (full text; open in Excel as UTF-8) or json (ISO times)."""
+    names = names or {}
+    if fmt == "json":
+        iso = lambda t: t.astimezone(SHANGHAI).isoformat() if t else None  # noqa: E731
+        return json.dumps([{**r, "kind_label": KIND_LABELS.get(r["kind"], r["kind"]),
+                            "deadline_at": iso(r["deadline_at"]), "recorded_at": iso(r["recorded_at"])}
+                           for r in rows], ensure_ascii=False, indent=2)
+    table = fmt == "table"
+    cells = [[
+        names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel"]), r["account_id"],
+        _clip(r["item_title"], 40) if table else r["item_title"], KIND_LABELS.get(r["kind"], r["kind"]),
+        local_text(r["deadline_at"]) if r["deadline_at"] else "", local_text(r["recorded_at"]),
+        hours_text(r["late_clock_hours"]), hours_text(r["late_working_hours"]),
+        _clip(r["reason"], 80) if table else r["reason"],
+    ] for r in rows]
+    if fmt == "csv":
+        return _csv(DELAY_COLUMNS, cells)
+    if fmt != "table":
+        raise ValueError(f"未知输出格式 {fmt!r}：可选 table、csv、json")
+    return _table(DELAY_COLUMNS, cells) if cells else "（所选范围内没有延误记录）"
+
+
+def percentile(values: Sequence[float], p: float) -> float | None:
+    """Linear interpolation between closest ranks (PERCENTILE.INC); None for no values."""
+    if not values:
+        return None
+    xs = sorted(values)
+    h = (len(xs) - 1) * p
+    lo = int(h)
+    return xs[lo] if lo + 1 >= len(xs) else xs[lo] + (h - lo) * (xs[lo + 1] - xs[lo])
+
+
+def month_bounds(month: str, settings: DeadlineSettings) -> tuple[datetime, datetime]:
+    m = _MONTH.match(month.strip())
+    if not m:
+        raise ValueError(f"月份应为 YYYY-MM 格式，例如 2025-10，实际为 {month!r}")
+    year, mon = int(m.group(1)), int(m.group(2))
+    start = datetime(year, mon, 1, tzinfo=settings.tz)
+    return start, datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=settings.tz)
+
+
+async def monthly_report(store: Store, month: str, calendar: WorkCalendar,
+                         settings: DeadlineSettings) -> list[dict[str, Any]]:
+    """Per unit and channel kind, for deliveries whose deadline falls in ``month`` (Beijing time; a
+    deadline of "31st 24:00" belongs to the month it closes).
+
+    required = on_time + late + missing + skipped + open. missing: failed, or not delivered with the
+    deadline past; skipped (by a person, with a reason) is counted apart; open: not yet due. Lateness
+    statistics are over late deliveries only, in clock hours and in office hours on working days.
+    """
+    start, end = month_bounds(month, settings)
+    late: defaultdict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
+    for unit, kind, deadline, delivered in await store.month_late(start, end):
+        late[(unit, kind)].append(lateness(deadline, delivered, settings, calendar))
+    rows = []
+    for r in await store.month_counts(start, end, store.clock.now()):
+        n = {k: int(r[f"n_{k}"] or 0) for k in ("required", "on_time", "late", "skipped", "missing")}
+        due = n["on_time"] + n["late"] + n["missing"]
+        clock_h = [c for c, _ in late[(r["unit_id"], r["channel_kind"])]]
+        work_h = [w for _, w in late[(r["unit_id"], r["channel_kind"])]]
+        rows.append({
+            "month": month, "unit_id": r["unit_id"], "channel": r["channel_kind"], **n,
+            "open": n["required"] - due - n["skipped"], "on_time_rate": n["on_time"] / due if due else None,
+            "late_median_hours": percentile(clock_h, 0.5), "late_p95_hours": percentile(clock_h, 0.95),
+            "late_median_working_hours": percentile(work_h, 0.5), "late_p95_working_hours": percentile(work_h, 0.95),
+        })
+    return rows
+
+
+def _month_title(month: str | None) -> str:
+    if month and _MONTH.match(month):
+        return f"{month[:4]}年{int(month[5:])}月转载时效月报"
+    return "转载时效月报"
+
+
+def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | None = None,
+                  names: Mapping[str, str] | None = None) -> str:
+    """Markdown (title, summary line, table) or CSV (title line, then the table)."""
+    names = names or {}
+    month = month or (rows[0]["month"] if rows else None)
+    title = _month_title(month) + "（截止时间在本月的转载任务，北京时间）"
+    opt = lambda v: "" if v is None else hours_text(v)  # noqa: E731
+    cells = [[
+        names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel"]), r["required"], r["on_time"], r["late"],
+        r["missing"], r["skipped"], r["open"], "" if r["on_time_rate"] is None else f"{r['on_time_rate']:.1%}",
+        opt(r["late_median_hours"]), opt(r["late_p95_hours"]), opt(r["late_median_working_hours"]),
+        opt(r["late_p95_working_hours"]),
+    ] for r in rows]
+    if fmt == "csv":
+        return _csv(REPORT_COLUMNS, cells, title)
+    if fmt != "md":
+        raise ValueError(f"未知输出格式 {fmt!r}：可选 md、csv")
+    total = {k: sum(r[k] for r in rows) for k in ("required", "on_time", "late", "missing", "skipped", "open")}
+    due = total["on_time"] + total["late"] + total["missing"]
+    rate = f"，按时率 {total['on_time'] / due:.1%}" if due else ""
+    lines = [
+        f"# {title}", "",
+        f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，"
+        f"未发布（已超时）{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}{rate}。"
+        "按时率 = 按时 ÷（按时 + 超时发布 + 未发布）；超时统计仅含超时发布的稿件，"
+        "中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。", "",
+    ]
+    if not rows:
+        return "\n".join([*lines, "本月没有截止时间在本月的转载任务。"])
+    lines.append("| " + " | ".join(REPORT_COLUMNS) + " |")
+    lines.append("|" + "|".join("---" for _ in REPORT_COLUMNS) + "|")
+    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in cells]
+    return "\n".join(lines)
