@@ -100,24 +100,16 @@ class SourceReader:
         """Fill body and real publication time from the article page (when the source asks for it)."""
         if source.article is None or not source.article.enabled:
             return entry
-        from feeds.article import parse_article
+        from feeds.article import merge_article, parse_article
 
         page = await self.fetcher_for(source).fetch(entry.url, encoding=source.encoding,
                                                     max_bytes=source.max_bytes)
         article = await asyncio.to_thread(parse_article, page.text, page.url, source.article)
-        if article.content_html:
-            entry.content = article.content_html
-        if article.title and not entry.title:
-            entry.title = article.title
-        if article.published_at is not None:
-            entry.published_at = article.published_at
-            entry.published_raw = article.published_raw
-            entry.date_problem = None
-        elif article.date_problem and entry.published_at is None:
-            entry.date_problem = article.date_problem
+        # The list's identity stays the key, so the next poll knows this entry without its page.
+        entry.guid = entry.stable_id
         if article.guid:
             entry.extra.setdefault("manuscript_id", article.guid)
-        return entry
+        return merge_article(entry, article)
 
 
 def _unique(entries: list[Entry]) -> list[Entry]:
