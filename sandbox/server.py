@@ -31,6 +31,17 @@ DEMO_SECRETS = {
 }
 
 
+def demo_options(callback_url: str | None = None) -> dict[str, dict[str, Any]]:
+    """Look-alike settings matching DEMO_SECRETS (config/demo.secrets.toml)."""
+    return {
+        "weibo": {"tokens": {DEMO_SECRETS["weibo_token"]: "example.gov.cn"}, "hourly_limit": 30, "reset_in": 15},
+        "wechat": {"appid": DEMO_SECRETS["wechat_appid"], "secret": DEMO_SECRETS["wechat_secret"],
+                   "callback_url": callback_url, "callback_token": "demo-callback-token", "publish_delay_s": 1.0},
+        "jpush": {"apps": {DEMO_SECRETS["jpush_app_key"]: DEMO_SECRETS["jpush_master_secret"]}},
+        "cms": {"secret": DEMO_SECRETS["cms_secret"], "public_url": "https://www.example.gov.cn"},
+    }
+
+
 @dataclass
 class Sandbox:
     host: str
@@ -74,7 +85,7 @@ async def start_sandbox(host: str = "127.0.0.1", ports: dict[str, int] | None = 
                         upstream: UpstreamState | None = None) -> Sandbox:
     ports = {**DEFAULT_PORTS, **(ports or {})}
     box = Sandbox(host, ports, upstream or UpstreamState())
-    box.apps = build_apps(box.upstream, faults or {}, options or {})
+    box.apps = build_apps(box.upstream, faults or {}, demo_options() if options is None else options)
     try:
         for service, app in box.apps.items():
             runner = web.AppRunner(app, access_log=None)

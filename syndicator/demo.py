@@ -9,7 +9,7 @@ import logging
 from datetime import UTC, datetime, timedelta
 
 from sandbox.common import Faults
-from sandbox.server import DEMO_SECRETS, Sandbox, start_sandbox
+from sandbox.server import Sandbox, demo_options, start_sandbox
 from syndicator.app import Hub
 from syndicator.config import Settings
 
@@ -36,19 +36,11 @@ def demo_faults() -> dict[str, Faults]:
     }
 
 
-def demo_options(settings: Settings) -> dict[str, dict[str, object]]:
+def hub_callback_url(settings: Settings) -> str | None:
+    """Where the WeChat look-alike posts PUBLISHJOBFINISH events (the first WeChat account's route)."""
     first_wechat = next((a.id for _u, a in settings.accounts() if a.kind == "wechat"), None)
     hub_url = settings.web.public_url or f"http://{settings.web.host}:{settings.web.port}"
-    return {
-        "weibo": {"tokens": {DEMO_SECRETS["weibo_token"]: "example.gov.cn"}, "hourly_limit": 30, "reset_in": 15},
-        "wechat": {
-            "appid": DEMO_SECRETS["wechat_appid"], "secret": DEMO_SECRETS["wechat_secret"],
-            "callback_url": f"{hub_url}/wechat/callback/{first_wechat}" if first_wechat else None,
-            "callback_token": "demo-callback-token", "publish_delay_s": 1.0,
-        },
-        "jpush": {"apps": {DEMO_SECRETS["jpush_app_key"]: DEMO_SECRETS["jpush_master_secret"]}},
-        "cms": {"secret": DEMO_SECRETS["cms_secret"], "public_url": "https://www.example.gov.cn"},
-    }
+    return f"{hub_url}/wechat/callback/{first_wechat}" if first_wechat else None
 
 
 def publish_next(box: Sandbox, n: int) -> None:
@@ -68,7 +60,7 @@ async def _report(hub: Hub, every: float) -> None:
 
 
 async def run_demo(settings: Settings, stop: asyncio.Event, *, publish_every: float, duration: float) -> int:
-    box = await start_sandbox(faults=demo_faults(), options=demo_options(settings))
+    box = await start_sandbox(faults=demo_faults(), options=demo_options(hub_callback_url(settings)))
     tasks: list[asyncio.Task[None]] = []
     try:
         for n in range(2):
