@@ -9,8 +9,6 @@ lets the hub reconcile a send that was interrupted instead of sending blind.
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 from typing import Any
 
@@ -19,19 +17,14 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import AuthExpired, Channel, PermanentError, Receipt, RetryLater
 from channels.content import source_footer_html, source_line, to_text
+from channels.signing import sign, verify_signature
+from syndicator.http_headers import parse_retry_after
 from syndicator.models import Item, UnitRef
+
+__all__ = ["KEY_HEADER", "SIGNATURE_HEADER", "WebhookChannel", "sign", "verify_signature"]
 
 SIGNATURE_HEADER = "X-Syndicator-Signature"
 KEY_HEADER = "Idempotency-Key"
-
-
-def sign(secret: str, body: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), body, hashlib.sha256).hexdigest()
-
-
-def verify_signature(secret: str, body: bytes, header: str | None) -> bool:
-    """For receivers: constant-time check of the signature header against the raw body."""
-    return bool(header) and hmac.compare_digest(sign(secret, body), header or "")
 
 
 class WebhookOptions(BaseModel):
@@ -84,9 +77,8 @@ class WebhookChannel(Channel):
         if status in (401, 403):
             raise AuthExpired("接收方拒绝签名或凭据，请核对共享密钥", detail, code=status)
         if status == 429 or status >= 500:
-            retry_after = headers.get("Retry-After")
             raise RetryLater(f"接收方暂不可用（HTTP {status}）", detail, code=status,
-                             retry_after=float(retry_after) if retry_after and retry_after.isdigit() else None)
+                             retry_after=parse_retry_after(headers.get("Retry-After")))
         raise PermanentError(f"接收方拒收（HTTP {status}）", detail, code=status)
 
     async def lookup(self, key: str) -> Receipt | None:

@@ -11,13 +11,12 @@ from __future__ import annotations
 import asyncio
 import re
 from collections import defaultdict
-from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from urllib.parse import urlsplit
 
 import aiohttp
 
 from feeds.model import FetchError, FetchResult
+from syndicator.http_headers import parse_max_age, parse_retry_after
 
 _DECLARED = re.compile(
     rb"""<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']|<meta[^>]+charset=["']?([A-Za-z0-9._-]+)""",
@@ -65,30 +64,6 @@ def decode_body(body: bytes, content_type: str = "", override: str | None = None
     """(text, charset used). Undecodable bytes become U+FFFD rather than failing the whole page."""
     charset = decide_charset(body, content_type, override)
     return body.decode(charset, errors="replace"), charset
-
-
-def parse_retry_after(value: str | None, now: datetime | None = None) -> float | None:
-    """Retry-After as seconds: delta-seconds or an HTTP-date (RFC 9110 §10.2.3)."""
-    if not value:
-        return None
-    value = value.strip()
-    if value.isdigit():
-        return float(value)
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - (now or datetime.now(UTC))).total_seconds())
-
-
-def parse_max_age(cache_control: str | None) -> float | None:
-    if not cache_control:
-        return None
-    for part in cache_control.split(","):
-        name, _, arg = part.strip().partition("=")
-        if name.lower() in ("max-age", "s-maxage") and arg.strip('"').isdigit():
-            return float(arg.strip('"'))
-    return None
 
 
 class Fetcher:

@@ -15,9 +15,12 @@ import pytest
 from aiohttp.test_utils import TestServer
 
 from channels.base import AccountConfig, AuthExpired, PermanentError, RetryLater
-from channels.website.cms import CmsChannel, CmsOptions, _retry_after, render_article, sign, verify
+from channels.signing import sign
+from channels.signing import verify_signature as verify
+from channels.website.cms import CmsChannel, CmsOptions, render_article
 from sandbox.cms import build_app
 from sandbox.common import FAULTS, RECORDER, Faults
+from syndicator.http_headers import parse_retry_after as _retry_after
 from syndicator.models import Item, UnitRef
 from tests.fakes import make_context
 

@@ -16,12 +16,9 @@ or credentials, 400/409/422 rejected content, 429 with ``Retry-After``, 5xx trou
 
 from __future__ import annotations
 
-import hashlib
-import hmac
 import json
 import time
 from datetime import UTC, datetime
-from email.utils import parsedate_to_datetime
 from html import escape
 from typing import Any, ClassVar
 from urllib.parse import quote
@@ -32,19 +29,12 @@ from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt,
 
 from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
 from channels.content import sanitize, source_footer_html
+from channels.signing import sign
+from syndicator.http_headers import parse_retry_after
 from syndicator.models import Item, UnitRef
 
 REPRINTS_PATH = "/api/reprints"
 EXISTING_NOTE = "CMS 已存在相同幂等键的稿件"
-
-
-def sign(secret: str, payload: bytes) -> str:
-    return "sha256=" + hmac.new(secret.encode(), payload, hashlib.sha256).hexdigest()
-
-
-def verify(secret: str, payload: bytes, header: str | None) -> bool:
-    """For adapters: constant-time check of ``X-Signature`` against the raw body (or raw query string)."""
-    return bool(header) and hmac.compare_digest(sign(secret, payload), header or "")
 
 
 class CmsOptions(BaseModel):
@@ -70,21 +60,6 @@ def render_article(item: Item, options: CmsOptions) -> dict[str, Any]:
         "origin": item.origin or item.authority, "column": options.column,
         "published_at": item.published_at.isoformat() if item.published_at else None,
     }
-
-
-def _retry_after(value: str | None, now: datetime) -> float | None:
-    """RFC 9110 §10.2.3: delay-seconds or an HTTP-date."""
-    if not value:
-        return None
-    try:
-        return max(0.0, float(value))
-    except ValueError:
-        pass
-    try:
-        when = parsedate_to_datetime(value)
-    except (TypeError, ValueError):
-        return None
-    return max(0.0, (when - now).total_seconds()) if when.tzinfo else None
 
 
 class CmsChannel(Channel):
@@ -141,7 +116,7 @@ class CmsChannel(Channel):
                     async with self.ctx.session.request(method, url, data=raw, headers=headers,
                                                         timeout=self.timeout) as resp:
                         text = await resp.text(errors="replace")
-                        return resp.status, _json(text), _retry_after(resp.headers.get("Retry-After"),
+                        return resp.status, _json(text), parse_retry_after(resp.headers.get("Retry-After"),
                                                                       datetime.now(UTC))
         except TimeoutError:
             raise RetryLater("渠道故障：网站 CMS 接口超时", f"timeout after {self.timeout.total}s") from None
