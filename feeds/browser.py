@@ -5,9 +5,10 @@ One browser per process, launched on first use; one context whose cookies are re
 gate stops accepting them (then a fresh context is tried once). Playwright is an optional extra
 (``syndicator[browser]``) and is imported only here, only when a browser source is polled.
 
-``FetchResult`` has the HTTP fetcher's shape: ``body`` is the final document's raw bytes (stable,
-for the unchanged-body hash), ``text`` the rendered DOM for HTML (scripts such as TRS pagers have
-run) or the decoded body for JSON/XML. There is no conditional GET in this mode.
+``FetchResult`` has the HTTP fetcher's shape. ``body`` is the final document as served (stable, for
+the unchanged-body hash) — for text documents Chromium returns it decoded and re-encoded as UTF-8,
+so ``encoding`` is then "utf-8"; ``text`` is the rendered DOM for HTML (scripts such as TRS pagers
+have run) or the decoded body for JSON/XML. There is no conditional GET in this mode.
 """
 
 from __future__ import annotations
@@ -18,7 +19,7 @@ import os
 import time
 from typing import Any
 
-from feeds.fetch import decode_body, normalise_charset, parse_max_age, parse_retry_after
+from feeds.fetch import decode_body, parse_max_age, parse_retry_after
 from feeds.model import FetchError, FetchResult
 
 log = logging.getLogger(__name__)
@@ -29,6 +30,7 @@ CHROMIUM_ARGS = ["--no-sandbox", "--disable-gpu", "--disable-background-networki
 GATE_STATUSES = frozenset({412, 521})         # 412: Ruishu-style gates; 521: Jiasule-style
 BLOCKED_RESOURCES = frozenset({"image", "media", "font"})
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
+CLOSE_TIMEOUT = 10.0                           # seconds
 
 
 class BrowserUnavailable(FetchError):
@@ -83,7 +85,10 @@ class BrowserFetcher:
                 if obj is not None:
                     await _quiet_close(obj)
             if playwright is not None:
-                await playwright.stop()
+                try:
+                    await asyncio.wait_for(playwright.stop(), CLOSE_TIMEOUT)
+                except Exception as exc:  # the driver process may already be gone
+                    log.warning("stopping playwright failed: %s", _first_line(exc))
 
     async def _ensure_context(self) -> Any:
         async with self._lock:
@@ -137,22 +142,35 @@ class BrowserFetcher:
             if headers:
                 await page.set_extra_http_headers(headers)
 
-            def final(response: Any) -> bool:
-                return (response.request.is_navigation_request() and response.frame == page.main_frame
-                        and not 300 <= response.status < 400 and response.status not in self.gate_statuses)
+            # The final document is the first main-frame response that is neither a redirect nor
+            # the gate; it is current once the frame next commits (Chromium sends the response,
+            # then the commit). Waiting for "load" before that commit would see the gate page's
+            # load state, and closing a page mid-commit can hang.
+            final: list[Any] = []
+            committed = asyncio.Event()
 
-            ms = self.timeout * 1000
+            def on_response(response: Any) -> None:
+                if (not final and response.request.is_navigation_request() and response.frame == page.main_frame
+                        and not 300 <= response.status < 400 and response.status not in self.gate_statuses):
+                    final.append(response)
+
+            def on_navigated(frame: Any) -> None:
+                if final and frame == page.main_frame:
+                    committed.set()
+
+            page.on("response", on_response)
+            page.on("framenavigated", on_navigated)
             try:
-                async with page.expect_response(final, timeout=ms) as info:
-                    first = await page.goto(url, wait_until="commit", timeout=ms)
-                    first_status = first.status if first is not None else None
-                response = await info.value
+                first = await page.goto(url, wait_until="commit", timeout=self.timeout * 1000)
+                first_status = first.status if first is not None else None
+                await asyncio.wait_for(committed.wait(), max(0.1, deadline - time.monotonic()))
                 await page.wait_for_load_state("load", timeout=max(1.0, deadline - time.monotonic()) * 1000)
-            except PlaywrightError as exc:
-                if first_status in self.gate_statuses:
+            except (PlaywrightError, TimeoutError) as exc:
+                if first_status in self.gate_statuses and not final:
                     raise _GateNotPassed(f"still HTTP {first_status} after {self.timeout:g} s") from None
-                raise FetchError(f"{url}: browser fetch failed: {_first_line(exc)}", url=url) from None
-            return await self._result(page, response, url, cap, encoding)
+                why = f"no final page within {self.timeout:g} s" if isinstance(exc, TimeoutError) else _first_line(exc)
+                raise FetchError(f"{url}: browser fetch failed: {why}", url=url) from None
+            return await self._result(page, final[0], url, cap, encoding)
         except PlaywrightError as exc:
             raise FetchError(f"{url}: browser fetch failed: {_first_line(exc)}", url=url) from None
         finally:
@@ -177,13 +195,27 @@ class BrowserFetcher:
         result = FetchResult(url=response.url, status=status, body=body, content_type=content_type,
                              etag=headers.get("etag"), last_modified=headers.get("last-modified"),
                              retry_after=retry_after, max_age=parse_max_age(headers.get("cache-control")))
-        is_html = not content_type or content_type.split(";")[0].strip().lower() in _HTML_TYPES
-        if is_html and not encoding:
-            result.text = await page.content()
-            result.encoding = normalise_charset(await page.evaluate("document.characterSet")) or "utf-8"
-        else:                                   # JSON/XML, or an explicit override: decode the bytes
+        mime = content_type.split(";")[0].strip().lower()
+        if not _is_textual(mime):
             result.text, result.encoding = decode_body(body, content_type, encoding)
+            return result
+        # Chromium hands back text documents already decoded (header charset, then meta, then its
+        # own detection) and re-encoded as UTF-8, not the bytes on the wire: whatever the page
+        # declared, ``body`` is UTF-8 here, and an encoding override cannot be applied.
+        if encoding:
+            log.warning("%s: encoding override %r is not applied in browser mode; Chromium decoded it as %s",
+                        url, encoding, await page.evaluate("document.characterSet"))
+        result.encoding = "utf-8"
+        if mime in _HTML_TYPES or not mime:
+            result.text = await page.content()          # the rendered DOM: script-written pagers included
+        else:
+            result.text = body.decode("utf-8", errors="replace")
         return result
+
+
+def _is_textual(mime: str) -> bool:
+    return (not mime or mime.startswith("text/") or mime.endswith(("+xml", "+json", "/xml", "/json"))
+            or mime in ("application/javascript", "application/x-javascript"))
 
 
 async def _skip_heavy(route: Any) -> None:
@@ -195,10 +227,11 @@ async def _skip_heavy(route: Any) -> None:
 
 
 async def _quiet_close(obj: Any) -> None:
+    """Close, bounded: a page closed mid-navigation can leave ``close()`` waiting forever."""
     try:
-        await obj.close()
-    except Exception as exc:  # the target may already be closed by the browser
-        log.debug("close failed: %s", exc)
+        await asyncio.wait_for(obj.close(), CLOSE_TIMEOUT)
+    except Exception as exc:  # already closed by the browser, or stuck: either way move on
+        log.warning("closing %s failed: %s", type(obj).__name__, _first_line(exc))
 
 
 def _first_line(exc: BaseException) -> str:
