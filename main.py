@@ -7,6 +7,7 @@
     python main.py sources list|probe ID       source health; fetch one source once (stores nothing)
     python main.py status                      counts by state, oldest open delivery, warnings
     python main.py deadline TIME [--rule R]    when is an item published at TIME due?
+    python main.py reload                      recompute provisional deadlines (new calendar override)
     python main.py delays / report --month M   the delay log and the monthly report
     python main.py retry N | skip N REASON | pause ACCOUNT [REASON] | resume ACCOUNT
 """
@@ -48,6 +49,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("source_id", nargs="?")
     src.add_argument("--limit", type=int, default=10, help="probe: article pages to fetch at most")
     with_config("status", "counts by state, oldest open delivery, warnings")
+    with_config("reload", "recompute provisional deadlines after a calendar override was added")
     dl = with_config("deadline", "compute a deadline")
     dl.add_argument("time", help="publication time: ISO 8601 or 'YYYY-MM-DD HH:MM' (Beijing time)")
     dl.add_argument("--rule", choices=["next_working_day_end", "working_days", "working_hours"])

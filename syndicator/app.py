@@ -7,6 +7,7 @@ finish (or give them back to the queue), then close the web server, the HTTP ses
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from contextlib import AsyncExitStack
 from typing import Any
@@ -17,9 +18,11 @@ from channels.base import ChannelContext
 from channels.registry import channel_class
 from feeds.fetch import Fetcher
 from feeds.reader import SourceReader
-from syndicator.calendar import WorkCalendar
+from syndicator.calendar import CalendarOverrideError, WorkCalendar
 from syndicator.clock import Clock, SystemClock
 from syndicator.config import Settings
+from syndicator.deadlines import DeadlineSettings
+from syndicator.delays import DelayMonitor, recompute_provisional
 from syndicator.dispatch import Binding, Dispatcher
 from syndicator.intake import Intake
 from syndicator.models import UnitRef
@@ -47,8 +50,9 @@ class Hub:
         self.watcher: Watcher
         self.reader: SourceReader
         self.intake: Intake
-        self.monitor: Any = None
+        self.monitor: DelayMonitor
         self.web_runner: Any = None
+        self._calendar_seen: tuple[tuple[str, float], ...] = ()
 
     async def __aenter__(self) -> Hub:
         s = self.settings
@@ -73,22 +77,44 @@ class Hub:
         self.watcher = Watcher(s, self.store, self.reader, self.intake, self.clock, self.alert)
         self.dispatcher = Dispatcher(s.hub, self.store, bindings, self.clock, self.alert)
         self.monitor = self._delay_monitor()
+        await self.reload_calendar()
         for warning in self.calendar.warnings(self.clock.now().astimezone(self.settings.deadlines.tz).date()):
             log.warning("calendar: %s", warning)
         return self
 
-    def _delay_monitor(self) -> Any:
-        try:
-            from syndicator.delays import DelayMonitor
-        except ImportError:
-            return None
-        by_source = {src.id: src.deadline or self.settings.deadlines for src in self.settings.sources}
+    def deadline_settings_for(self, source_id: str | None) -> DeadlineSettings:
+        source = next((s for s in self.settings.sources if s.id == source_id), None)
+        return (source.deadline if source else None) or self.settings.deadlines
 
-        def settings_for(source_id: str | None) -> Any:
-            return by_source.get(source_id or "", self.settings.deadlines)
-
-        return DelayMonitor(self.store, settings_for, self.calendar, self.clock,
+    def _delay_monitor(self) -> DelayMonitor:
+        return DelayMonitor(self.store, self.deadline_settings_for, self.calendar, self.clock,
                             self.settings.path(self.settings.hub.data_dir) / "delays.jsonl", self.alert)
+
+    def _calendar_stamp(self) -> tuple[tuple[str, float], ...]:
+        directory = self.calendar.override_dir
+        if directory is None or not directory.is_dir():
+            return ()
+        return tuple(sorted((p.name, p.stat().st_mtime) for p in directory.glob("*.toml")))
+
+    async def reload_calendar(self) -> int:
+        """Re-read calendar overrides and recompute open provisional deadlines (start-up, SIGHUP, file change)."""
+        self._calendar_seen = self._calendar_stamp()
+        try:
+            self.calendar.reload()
+        except CalendarOverrideError as exc:
+            await self.alert("calendar", f"节假日覆盖文件有误，仍使用原有安排：{exc}")
+            return 0
+        changed = await recompute_provisional(self.store, self.calendar, self.deadline_settings_for)
+        if changed:
+            log.info("calendar reloaded: %d provisional deadlines recomputed", changed)
+        return changed
+
+    async def _watch_calendar(self, stop: asyncio.Event, every: float = 30.0) -> None:
+        while not stop.is_set():
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), every)
+            if not stop.is_set() and self._calendar_stamp() != self._calendar_seen:
+                await self.reload_calendar()
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
@@ -107,9 +133,9 @@ class Hub:
         tasks = [
             asyncio.create_task(self.watcher.run(watch_stop), name="watcher"),
             asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
+            asyncio.create_task(self.monitor.run(watch_stop, 60.0), name="delay-monitor"),
+            asyncio.create_task(self._watch_calendar(watch_stop), name="calendar-watch"),
         ]
-        if self.monitor is not None:
-            tasks.append(asyncio.create_task(self.monitor.run(watch_stop, 60.0), name="delay-monitor"))
         try:
             await stop.wait()
         finally:

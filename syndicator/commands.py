@@ -70,6 +70,14 @@ async def cmd_run(args: argparse.Namespace) -> int:
     calendar_for(settings)
     stop = _stop_event()
     async with Hub(settings) as hub:
+        reloads: set[asyncio.Task[int]] = set()
+
+        def on_sighup() -> None:      # `kill -HUP`: re-read calendar overrides now
+            task = asyncio.get_running_loop().create_task(hub.reload_calendar())
+            reloads.add(task)
+            task.add_done_callback(reloads.discard)
+
+        asyncio.get_running_loop().add_signal_handler(signal.SIGHUP, on_sighup)
         log.info("hub %s running: %d sources, %d units, %d accounts", settings.hub.instance_id,
                  len(settings.sources), len(settings.units), len(settings.accounts()))
         await hub.run(stop)
@@ -185,6 +193,23 @@ async def cmd_report(args: argparse.Namespace) -> int:
     async with store_for(settings) as store:
         rows = await monthly_report(store, args.month, calendar_for(settings), settings.deadlines)
     print(format_report(rows, args.format))
+    return 0
+
+
+async def cmd_reload(args: argparse.Namespace) -> int:
+    """Recompute open provisional deadlines after adding config/calendar/<year>.toml.
+
+    A running hub notices new override files by itself within a minute (or at once on SIGHUP).
+    """
+    from syndicator.delays import recompute_provisional
+
+    settings = settings_from(args)
+    calendar = calendar_for(settings)
+    by_source = {s.id: s.deadline for s in settings.sources if s.deadline}
+    async with store_for(settings) as store:
+        changed = await recompute_provisional(
+            store, calendar, lambda source_id: by_source.get(source_id or "") or settings.deadlines)
+    print(f"已按最新节假日安排重算 {changed} 条待发稿件的截止时间")
     return 0
 
 
