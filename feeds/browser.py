@@ -65,7 +65,7 @@ class BrowserFetcher:
         cap = max_bytes or self.max_bytes
         async with self._pages:
             for attempt in (1, 2):
-                context = await self._ensure_context()
+                context = await self._ensure_context(url)
                 try:
                     return await self._fetch_once(context, url, cap, encoding, headers)
                 except _GateNotPassed as exc:
@@ -90,11 +90,11 @@ class BrowserFetcher:
                 except Exception as exc:  # the driver process may already be gone
                     log.warning("stopping playwright failed: %s", _first_line(exc))
 
-    async def _ensure_context(self) -> Any:
+    async def _ensure_context(self, url: str) -> Any:
         async with self._lock:
             if self._browser is None or not self._browser.is_connected():
                 self._context = None
-                self._browser = await self._launch()
+                self._browser = await self._launch(url)
             if self._context is None:
                 version = self._browser.version.split(".")[0]
                 # Headless Chromium says "HeadlessChrome"; firewalls reject that outright.
@@ -106,15 +106,15 @@ class BrowserFetcher:
                 self.contexts_started += 1
             return self._context
 
-    async def _launch(self) -> Any:
-        hint = ("browser fetch mode needs the playwright package (pip install 'syndicator[browser]') and "
-                f"Debian's Chromium at {self.executable_path} (apt-get install chromium)")
+    async def _launch(self, url: str) -> Any:
+        hint = (f"{url}: browser fetch mode needs the playwright package (pip install 'syndicator[browser]') "
+                f"and Debian's Chromium at {self.executable_path} (apt-get install chromium)")
         try:
             from playwright.async_api import async_playwright
         except ImportError as exc:
-            raise BrowserUnavailable(f"{hint}: {exc}", url="") from None
+            raise BrowserUnavailable(f"{hint}: {exc}", url=url) from None
         if not await asyncio.to_thread(os.access, self.executable_path, os.X_OK):
-            raise BrowserUnavailable(f"{hint}: {self.executable_path} not found or not executable", url="")
+            raise BrowserUnavailable(f"{hint}: {self.executable_path} not found or not executable", url=url)
         if self._playwright is None:
             self._playwright = await async_playwright().start()
         try:
@@ -122,7 +122,7 @@ class BrowserFetcher:
                 executable_path=self.executable_path, args=CHROMIUM_ARGS, headless=True,
                 timeout=self.timeout * 1000)
         except Exception as exc:  # playwright's Error: the message says why Chromium did not start
-            raise BrowserUnavailable(f"{hint}: launch failed: {exc}", url="") from None
+            raise BrowserUnavailable(f"{hint}: launch failed: {_first_line(exc)}", url=url) from None
 
     async def _retire(self, context: Any) -> None:
         async with self._lock:

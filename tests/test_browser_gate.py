@@ -1,13 +1,16 @@
 """BrowserFetcher gets through a 412 JavaScript bot gate that stops a plain HTTP client.
 
-Needs Debian's Chromium (apt-get install chromium) and the playwright package; skipped otherwise.
+The gate tests need Debian's Chromium (apt-get install chromium) and the playwright package and
+are skipped otherwise; the missing-dependency messages are tested everywhere.
 """
 
 from __future__ import annotations
 
 import os
-from collections.abc import AsyncIterator
+import sys
+from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 import pytest
@@ -21,12 +24,21 @@ from feeds.specs import HtmlListSpec, JsonListSpec
 from sandbox.govsite import GOVSITE, add_govsite_routes
 from sandbox.upstream import UPSTREAM, build_app
 
-pytestmark = [
-    pytest.mark.browser,
-    pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK),
-                       reason=f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium"),
-]
-pytest.importorskip("playwright.async_api", reason="browser tests need the playwright package")
+
+def _playwright_missing() -> bool:
+    try:
+        import playwright.async_api  # noqa: F401
+    except ImportError:
+        return True
+    return False
+
+
+def browser_test(func: Callable[..., Any]) -> Callable[..., Any]:
+    """Marked ``browser``; skipped, saying what to install, without Chromium or playwright."""
+    func = pytest.mark.skipif(_playwright_missing(), reason="browser tests need the playwright package")(func)
+    no_chromium = f"browser tests need Debian's Chromium at {CHROMIUM}: apt-get install chromium"
+    func = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=no_chromium)(func)
+    return pytest.mark.browser(func)
 
 HUBEI = HtmlListSpec(item="ul.list-t li", link="a", date="span", next_page="@trs")
 
@@ -52,6 +64,7 @@ async def browser() -> AsyncIterator[BrowserFetcher]:
     await fetcher.close()
 
 
+@browser_test
 async def test_plain_client_is_stopped_but_browser_passes(server: TestServer, browser: BrowserFetcher) -> None:
     url = str(server.make_url("/gated/zfwj/ezf/index.shtml"))
     async with aiohttp.ClientSession() as session, session.get(url) as resp:
@@ -79,6 +92,7 @@ async def test_plain_client_is_stopped_but_browser_passes(server: TestServer, br
     assert state.challenges == 2 and state.passes == 3 and browser.contexts_started == 1
 
 
+@browser_test
 async def test_fresh_context_when_cookies_stop_working(server: TestServer, browser: BrowserFetcher) -> None:
     url = str(server.make_url("/gated/zfwj/ezf/index.shtml"))
     await browser.fetch(url)
@@ -91,6 +105,7 @@ async def test_fresh_context_when_cookies_stop_working(server: TestServer, brows
     assert state.challenges == 3
 
 
+@browser_test
 async def test_json_behind_a_user_agent_firewall(server: TestServer, browser: BrowserFetcher) -> None:
     url = str(server.make_url("/search-gov/data?t=zhengcelibrary&q=示范&sort=pubtime&sortType=1&p=1&n=5"))
     async with aiohttp.ClientSession() as session, session.get(url) as resp:
@@ -102,6 +117,7 @@ async def test_json_behind_a_user_agent_firewall(server: TestServer, browser: Br
     assert len(entries) == 5 and "<em>" not in entries[0].title
 
 
+@browser_test
 async def test_http_errors_and_bad_urls_are_fetch_errors(server: TestServer, browser: BrowserFetcher) -> None:
     with pytest.raises(FetchError) as info:
         await browser.fetch(str(server.make_url("/gated/zfwj/ezf/index_9.shtml")))
@@ -110,10 +126,19 @@ async def test_http_errors_and_bad_urls_are_fetch_errors(server: TestServer, bro
         await browser.fetch("http://127.0.0.1:9/unreachable")
 
 
-async def test_missing_chromium_is_a_clear_error(tmp_path: object) -> None:
+async def test_missing_chromium_is_a_clear_error() -> None:
     fetcher = BrowserFetcher(executable_path="/nonexistent/chromium")
     try:
-        with pytest.raises(BrowserUnavailable, match="apt-get install chromium"):
-            await fetcher.fetch("http://127.0.0.1/")
+        with pytest.raises(BrowserUnavailable, match="apt-get install chromium") as info:
+            await fetcher.fetch("http://127.0.0.1/list.shtml")
+        assert info.value.url == "http://127.0.0.1/list.shtml"
     finally:
         await fetcher.close()
+
+
+async def test_missing_playwright_is_a_clear_error(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "playwright.async_api", None)      # import now raises ImportError
+    fetcher = BrowserFetcher()
+    with pytest.raises(BrowserUnavailable, match=r"needs the playwright package .*apt-get install chromium"):
+        await fetcher.fetch("http://127.0.0.1/list.shtml")
+    await fetcher.close()
