@@ -88,9 +88,12 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
                 if part not in _NOT_INHERITED:
                     add(part)
     queued = kind in _OPEN_KINDS and f.state == "pending" and f.attempts == 0 and not causes
-    if f.anchor_kind == "detected":
-        add("上游未提供发布时间，按检测时间计" if f.published_at is None else
-            f"上游发布时间（{local_text(f.published_at, tz)}）不可信，按检测时间计")
+    if f.anchor_kind == "detected" and f.published_at is None:
+        add("上游未提供发布时间，按检测时间计")
+    elif f.anchor_kind == "detected" and f.published_at is not None:
+        gap = (f.detected_at - f.published_at).total_seconds() / 3600
+        why = "晚于检测时间" if gap < 0 else f"早于检测时间 {hours_text(gap)} 小时，超出可信范围"
+        add(f"上游发布时间不可信，按检测时间计（上游标注 {local_text(f.published_at, tz)}，{why}）")
     elif f.published_at is not None and f.detected_at - f.published_at > timedelta(hours=lag_hours):
         add(f"来源发布时间早于检测时间 {hours_text((f.detected_at - f.published_at).total_seconds() / 3600)} 小时")
     if f.detected_at >= f.deadline_at:

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
 
@@ -13,9 +14,10 @@ import pytest
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import SHANGHAI, FakeClock
 from syndicator.deadlines import DeadlineSettings, choose_anchor, compute_deadline
-from syndicator.delays import DelayMonitor, local_text, recompute_provisional
+from syndicator.delays import DelayMonitor, build_reason, local_text, recompute_provisional
 from syndicator.models import DelayKind, Item
 from syndicator.store import PlannedDelivery, Store
+from syndicator.store.reports import DeliveryFacts
 from tests.fakes import AlertLog
 from tests.test_calendar import OVERRIDE_2027
 
@@ -147,6 +149,7 @@ async def test_each_kind_once_with_reasons_and_log(store: Store, clock: FakeCloc
     assert [(e["delivery_id"], e["kind"], e["reason"], e["late_clock_hours"]) for e in logged] == [
         (r.delivery_id, r.kind.value, r.reason, round(r.late_clock_hours, 3)) for r in records]
     assert logged[0]["recorded_at"].endswith("+08:00") and "国务院通知" in logged[0]["item_title"]
+    assert "经分管领导同意不转载" in (tmp_path / "log" / "delays.jsonl").read_text(encoding="utf-8")  # not \u escapes
     assert len(alerts.alerts) == 7 and all(m.startswith(("【即将超时】", "【已超时】")) for _, m in alerts.alerts)
     assert any(acct == "u1-wechat" and "人工暂停：公众号改版" in m for acct, m in alerts.alerts)
 
@@ -218,3 +221,18 @@ async def test_run_loop_survives_a_failed_scan_and_log_rotates(store: Store, clo
     assert files[0] == "delays.jsonl" and "delays.jsonl.1" in files
     lines = [e for p in (tmp_path / "log").iterdir() for e in read_log(p)]
     assert len(lines) == 6 and all(e["kind"] == "overdue" for e in lines)
+
+
+def test_reason_for_untrustworthy_upstream_time_and_unknown_cause() -> None:
+    f = DeliveryFacts(
+        id=1, item_id=1, unit_id="u1", account_id="u1-site", channel_kind="website", state="retrying",
+        deadline_at=sh("2025-10-11 00:00"), provisional=False, attempts=1, next_attempt_at=None, delivered_at=None,
+        last_error=None, note=None, possible_duplicate=False, ambiguous=False, updated_at=sh("2025-10-09 10:00"),
+        title="t", source_id="gov", published_at=sh("2025-10-09 18:00"), detected_at=sh("2025-10-09 10:00"),
+        anchor_at=sh("2025-10-09 10:00"), anchor_kind="detected", account_state=None, account_reason=None)
+    text = build_reason(DelayKind.OVERDUE, f, sh("2025-10-11 01:30"), None, {}, SETTINGS, CAL, 2.0)
+    assert text == ("已超过截止时间（2025-10-10 24:00）1.5 小时（工作时间 0 小时），尚未发布；原因："
+                    "上游发布时间不可信，按检测时间计（上游标注 2025-10-09 18:00，晚于检测时间）")
+    plain = build_reason(DelayKind.OVERDUE, replace(f, anchor_kind="published", published_at=f.detected_at),
+                         sh("2025-10-11 01:30"), None, {}, SETTINGS, CAL, 2.0)
+    assert plain.endswith("；原因：未发现渠道错误、暂停或检测延迟记录，请核查系统运行日志")
