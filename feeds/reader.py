@@ -25,7 +25,8 @@ log = logging.getLogger(__name__)
 
 class PageFetcher(Protocol):
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
-                    encoding: str | None = None, max_bytes: int | None = None) -> FetchResult: ...
+                    encoding: str | None = None, max_bytes: int | None = None,
+                    headers: dict[str, str] | None = None) -> FetchResult: ...
 
 
 @dataclass(slots=True)
@@ -78,7 +79,7 @@ class SourceReader:
                    last_body_hash: str | None = None) -> ReadResult:
         fetcher = self.fetcher_for(source)
         first = await fetcher.fetch(source.url, etag=etag, last_modified=last_modified,
-                                    encoding=source.encoding, max_bytes=source.max_bytes)
+                                    encoding=source.encoding, max_bytes=source.max_bytes, headers=source.headers)
         if first.not_modified:
             return ReadResult(first, last_body_hash, changed=False)
         body_hash = hashlib.sha256(first.body).hexdigest()
@@ -91,7 +92,8 @@ class SourceReader:
             if not next_url or next_url in seen_urls:
                 break
             seen_urls.add(next_url)
-            page = await fetcher.fetch(next_url, encoding=source.encoding, max_bytes=source.max_bytes)
+            page = await fetcher.fetch(next_url, encoding=source.encoding, max_bytes=source.max_bytes,
+                                       headers=source.headers)
             more, next_url = await asyncio.to_thread(_parse_page, source, page.text, page.url)
             entries.extend(more)
         return ReadResult(first, body_hash, True, _unique(entries))
@@ -103,7 +105,7 @@ class SourceReader:
         from feeds.article import merge_article, parse_article
 
         page = await self.fetcher_for(source).fetch(entry.url, encoding=source.encoding,
-                                                    max_bytes=source.max_bytes)
+                                                    max_bytes=source.max_bytes, headers=source.headers)
         article = await asyncio.to_thread(parse_article, page.text, page.url, source.article)
         # The list's identity stays the key, so the next poll knows this entry without its page.
         entry.guid = entry.stable_id

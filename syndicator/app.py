@@ -32,10 +32,16 @@ from syndicator.watcher import Watcher
 log = logging.getLogger(__name__)
 
 
-def _browser_factory() -> Any:
-    from feeds.browser import BrowserFetcher
+def browser_factory(settings: Settings) -> Any:
+    """Chromium for sources with fetch = "browser", created on first use (an optional extra)."""
 
-    return BrowserFetcher()
+    def make() -> Any:
+        from feeds.browser import BrowserFetcher
+
+        f = settings.fetch
+        return BrowserFetcher(timeout=f.timeout_seconds, max_bytes=f.max_bytes, user_agent=f.user_agent)
+
+    return make
 
 
 class Hub:
@@ -71,12 +77,13 @@ class Hub:
         fetcher = Fetcher(self.session, user_agent=s.fetch.user_agent, timeout=s.fetch.timeout_seconds,
                           max_bytes=s.fetch.max_bytes, max_redirects=s.fetch.max_redirects,
                           per_host=s.fetch.per_host_concurrency)
-        self.reader = SourceReader(fetcher, _browser_factory)
+        self.reader = SourceReader(fetcher, browser_factory(s))
         self._stack.push_async_callback(self.reader.close)
         self.intake = Intake(s, self.store, self.calendar, self.clock)
         self.watcher = Watcher(s, self.store, self.reader, self.intake, self.clock, self.alert)
         self.dispatcher = Dispatcher(s.hub, self.store, bindings, self.clock, self.alert)
         self.monitor = self._delay_monitor()
+        self._stack.callback(self.monitor.close)
         await self.reload_calendar()
         for warning in self.calendar.warnings(self.clock.now().astimezone(self.settings.deadlines.tz).date()):
             log.warning("calendar: %s", warning)

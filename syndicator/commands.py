@@ -182,7 +182,7 @@ async def cmd_delays(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     async with store_for(settings) as store:
         rows = await delays_listing(store, _when(args.since), _when(args.until), args.unit, args.channel)
-    print(format_delays(rows, args.format))
+    print(format_delays(rows, args.format, names=_unit_names(settings)))
     return 0
 
 
@@ -191,9 +191,16 @@ async def cmd_report(args: argparse.Namespace) -> int:
 
     settings = settings_from(args)
     async with store_for(settings) as store:
-        rows = await monthly_report(store, args.month, calendar_for(settings), settings.deadlines)
-    print(format_report(rows, args.format))
+        try:
+            rows = await monthly_report(store, args.month, calendar_for(settings), settings.deadlines)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+    print(format_report(rows, args.format, month=args.month, names=_unit_names(settings)))
     return 0
+
+
+def _unit_names(settings: Settings) -> dict[str, str]:
+    return {unit.id: unit.name for unit in settings.units}
 
 
 async def cmd_reload(args: argparse.Namespace) -> int:

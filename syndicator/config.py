@@ -87,6 +87,7 @@ class SourceSettings(_Model):
     interval: float = Field(300, ge=5)
     fetch: Literal["http", "browser"] = "http"
     encoding: str | None = None
+    headers: dict[str, str] = {}               # extra request headers (e.g. a site that wants a browser User-Agent)
     live_check: str | None = None
     html: HtmlListSpec | None = None
     json_list: JsonListSpec | None = Field(None, alias="json")
@@ -110,6 +111,10 @@ class SourceSettings(_Model):
     def _kind_spec(self) -> SourceSettings:
         if self.kind == "html" and self.html is None:
             raise ValueError("kind = 'html' needs an [html] table (item, link, title, date selectors)")
+        if self.html is not None:
+            from feeds.html_list import check_html_spec
+
+            check_html_spec(self.html)
         if self.kind == "json" and self.json_list is None:
             raise ValueError("kind = 'json' needs a [json] table (list_path, title, url, date)")
         return self

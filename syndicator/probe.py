@@ -11,13 +11,8 @@ from feeds.fetch import Fetcher
 from feeds.model import FetchError, ParseError
 from feeds.reader import SourceReader
 from feeds.rules import required_by
+from syndicator.app import browser_factory
 from syndicator.config import Settings, SourceSettings
-
-
-def _browser_factory() -> object:
-    from feeds.browser import BrowserFetcher
-
-    return BrowserFetcher()
 
 
 async def probe_source(settings: Settings, source: SourceSettings, *, limit: int = 10) -> int:
@@ -25,7 +20,7 @@ async def probe_source(settings: Settings, source: SourceSettings, *, limit: int
     async with aiohttp.ClientSession() as session:
         reader = SourceReader(Fetcher(session, user_agent=f.user_agent, timeout=f.timeout_seconds,
                                       max_bytes=f.max_bytes, max_redirects=f.max_redirects,
-                                      per_host=f.per_host_concurrency), _browser_factory)  # type: ignore[arg-type]
+                                      per_host=f.per_host_concurrency), browser_factory(settings))
         try:
             try:
                 result = await reader.read(source)

@@ -108,6 +108,7 @@ name = "单位"
     ("[[sources]]\nid='s'\nname='n'\nkind='rss'\nurl='https://x'\n[[sources.rules]]\nmatch='regex'\nvalues=['(']\n",
      "bad regex"),
     ("[hub]\nworkers = 0\n", "hub.workers"),
+    ("[[sources]]\nid='s'\nname='n'\nkind='html'\nurl='https://x'\nhtml={item='li[[bad'}\n", "html.item"),
     ("[storage]\nurl = 'mysql://x'\n", "storage.url"),
     ("[[units]]\nid='u'\nname='n'\n[[units.accounts]]\nid='a'\nkind='fax'\n", "unknown channel kind 'fax'"),
     ("this is = = not toml", "not valid TOML"),
