@@ -71,6 +71,10 @@ class KeyValue(Protocol):
         """Take or renew an exclusive lease; True if ``holder`` owns it now."""
         ...
 
+    async def release(self, name: str, holder: str) -> None:
+        """Give the lease up, if ``holder`` has it."""
+        ...
+
 
 Alert = Callable[[str, str], Awaitable[None]]   # (account_id, message in Chinese)
 

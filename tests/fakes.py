@@ -38,6 +38,11 @@ class MemoryKeyValue:
         return True
 
 
+    async def release(self, name: str, holder: str) -> None:
+        if await self.get(f"lease:{name}") == holder:
+            del self.data[f"lease:{name}"]
+
+
 class AlertLog:
     def __init__(self) -> None:
         self.alerts: list[tuple[str, str]] = []

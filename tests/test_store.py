@@ -116,6 +116,10 @@ async def test_kv_expiry_and_exclusive_lease(store: Store, clock) -> None:
     assert await store.kv.lease("refresh:a", "hub-1", 30)   # renewal by the holder
     clock.advance(31)
     assert await store.kv.lease("refresh:a", "hub-2", 30)   # expired: another may take it
+    await store.kv.release("refresh:a", "hub-1")             # not the holder: no effect
+    assert not await store.kv.lease("refresh:a", "hub-3", 30)
+    await store.kv.release("refresh:a", "hub-2")
+    assert await store.kv.lease("refresh:a", "hub-3", 30)
 
 
 async def test_concurrent_claims_never_overlap(store: Store, clock) -> None:

@@ -83,8 +83,7 @@ class WechatClient:
                     try:
                         return await self._refresh(rejected)
                     finally:
-                        # The KeyValue protocol has no release: renew with a tiny ttl instead.
-                        await kv.lease(lease, self.holder, 0.01)
+                        await kv.release(lease, self.holder)
             await asyncio.sleep(self.POLL_S)
             cached = await kv.get(self.token_key)
             if cached and cached != rejected:

@@ -99,3 +99,6 @@ class StoreKeyValue:
             " WHERE kv.value = excluded.value OR kv.expires_at IS NULL OR kv.expires_at <= ?",
             key, holder, expires, now)
         return changed > 0
+
+    async def release(self, name: str, holder: str) -> None:
+        await self.db.execute("DELETE FROM kv WHERE key = ? AND value = ?", f"lease:{name}", holder)
