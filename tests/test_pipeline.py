@@ -214,3 +214,37 @@ async def test_receiver_saw_valid_signatures_only(world) -> None:
     assert outcomes == ["stored", "stored"]
     assert all(e["headers"]["idempotency-key"] for e in world["webhook_app"][RECORDER].entries)
     assert DeliveryState.DELIVERED
+
+
+async def test_hourly_rate_limit_per_account_is_respected(world, clock) -> None:
+    for n in range(5):
+        world["state"].publish(f"国务院关于限速测试的通知（{n}）")
+    hub = await world["make_hub"](1)
+    hub.settings.units[0].accounts[0].rate_per_hour = 2
+    async with hub:
+        await poll_all(hub)
+        await drain(hub)
+        hook = await hub.store.deliveries(account_id="u0-hook")
+        assert sum(d.state == DeliveryState.DELIVERED for d in hook) == 2
+        clock.advance(minutes=30)
+        await drain(hub)
+        assert sum(d.state == DeliveryState.DELIVERED for d in await hub.store.deliveries(account_id="u0-hook")) == 2
+        clock.advance(minutes=31)
+        await drain(hub)
+        hook = await hub.store.deliveries(account_id="u0-hook")
+        assert sum(d.state == DeliveryState.DELIVERED for d in hook) == 4
+        # deadline order: the earliest-deadline items went first; the site account was never limited
+        assert len(await hub.store.deliveries(states=["delivered"], account_id="u0-site")) == 5
+
+
+async def test_secrets_never_reach_the_logs(world, caplog) -> None:
+    import logging
+
+    world["webhook_app"][FAULTS].configure(Faults(script=[401]))
+    world["state"].publish("国务院关于日志脱敏测试的通知")
+    caplog.set_level(logging.DEBUG)
+    async with await world["make_hub"](2) as hub:
+        await poll_all(hub)
+        await drain(hub)
+    assert caplog.records, "the flow logs"
+    assert DEMO_SECRETS["webhook"] not in caplog.text
