@@ -9,6 +9,7 @@ import json
 import logging
 import shutil
 import signal
+import sys
 from collections.abc import AsyncIterator
 from datetime import datetime
 from typing import Any
@@ -16,6 +17,7 @@ from typing import Any
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
 from syndicator.clock import SHANGHAI, SystemClock
 from syndicator.config import ConfigError, Settings, load_settings
+from syndicator.operations import Operations, Outcome
 from syndicator.store import Store, open_store
 
 log = logging.getLogger("syndicator")
@@ -223,45 +225,36 @@ async def cmd_reload(args: argparse.Namespace) -> int:
 # ---------------------------------------------------------------- operator actions
 
 
-async def cmd_retry(args: argparse.Namespace) -> int:
+CLI_ACTOR = "命令行"
+
+
+@contextlib.asynccontextmanager
+async def operations_for(args: argparse.Namespace) -> AsyncIterator[Operations]:
     settings = settings_from(args)
     async with store_for(settings) as store:
-        ok = await store.retry_now(args.delivery_id, store.clock.now())
-    print(f"投递 #{args.delivery_id} 已重新排队" if ok else f"投递 #{args.delivery_id} 不存在或已完成")
-    return 0 if ok else 1
+        yield Operations(settings, store, store.clock)
+
+
+def _report(outcome: Outcome) -> int:
+    print(outcome.message, file=sys.stdout if outcome.ok else sys.stderr)
+    return 0 if outcome.ok else 1
+
+
+async def cmd_retry(args: argparse.Namespace) -> int:
+    async with operations_for(args) as ops:
+        return _report(await ops.retry(args.delivery_id, CLI_ACTOR))
 
 
 async def cmd_skip(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    async with store_for(settings) as store:
-        ok = await store.skip(args.delivery_id, store.clock.now(), args.reason)
-    print(f"投递 #{args.delivery_id} 已跳过：{args.reason}" if ok else f"投递 #{args.delivery_id} 不存在或无法跳过")
-    return 0 if ok else 1
-
-
-def _account_known(settings: Settings, account_id: str) -> None:
-    if account_id not in {a.id for _u, a in settings.accounts()}:
-        raise UserError(f"no enabled account {account_id!r} in the config")
+    async with operations_for(args) as ops:
+        return _report(await ops.skip(args.delivery_id, args.reason, CLI_ACTOR))
 
 
 async def cmd_pause(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    _account_known(settings, args.account_id)
-    async with store_for(settings) as store:
-        now = store.clock.now()
-        await store.set_account_state(args.account_id, "paused", args.reason, now)
-        held = await store.hold_account(args.account_id, now, f"人工暂停：{args.reason}")
-    print(f"账号 {args.account_id} 已暂停，{held} 条待发稿件暂存")
-    return 0
+    async with operations_for(args) as ops:
+        return _report(await ops.pause(args.account_id, args.reason, CLI_ACTOR))
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:
-    settings = settings_from(args)
-    _account_known(settings, args.account_id)
-    async with store_for(settings) as store:
-        now = store.clock.now()
-        await store.set_account_state(args.account_id, "active", None, now)
-        released = await store.release_account(args.account_id, now)
-    print(f"账号 {args.account_id} 已恢复，{released} 条稿件重新排队")
-    return 0
-
+    async with operations_for(args) as ops:
+        return _report(await ops.resume(args.account_id, CLI_ACTOR))

@@ -331,17 +331,6 @@ class Dispatcher:
         log.error("account %s needs re-authorisation; %d deliveries held", d.account_id, held + 1)
         await self.alert(d.account_id, f"账号授权失效，需重新授权：{reason}；已暂存 {held + 1} 条待发稿件")
 
-    # ------------------------------------------------------------------ operator actions
-    async def pause(self, account_id: str, reason: str) -> int:
-        now = self.clock.now()
-        self.blocked[account_id] = "paused"
-        await self.store.set_account_state(account_id, "paused", reason, now)
-        return await self.store.hold_account(account_id, now, f"人工暂停：{reason}")
-
-    async def resume(self, account_id: str) -> int:
-        now = self.clock.now()
-        self.blocked.pop(account_id, None)
-        await self.store.set_account_state(account_id, "active", None, now)
-        released = await self.store.release_account(account_id, now)
+    def wake(self) -> None:
+        """Look for due work now (an operator released or re-queued deliveries)."""
         self._wake.set()
-        return released

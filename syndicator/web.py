@@ -25,6 +25,13 @@ async def api_status(request: web.Request) -> web.Response:
     return web.json_response(await status_report(request.app[HUB]), dumps=_dumps)
 
 
+async def metrics(request: web.Request) -> web.Response:
+    from syndicator.metrics import render_metrics
+
+    return web.Response(text=await render_metrics(request.app[HUB]), content_type="text/plain",
+                        headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
+
+
 async def api_deliveries(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     states = [s for s in request.query.get("state", "").split(",") if s] or None
@@ -55,6 +62,7 @@ def build_web_app(hub: Hub) -> web.Application:
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/api/deliveries", api_deliveries)
+    app.router.add_get("/metrics", metrics)
     wechat_accounts = {a.id: a for _u, a in hub.settings.accounts() if a.kind == "wechat"}
     if wechat_accounts:
         from channels.wechat.callback import make_wechat_callback

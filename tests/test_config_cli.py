@@ -162,7 +162,8 @@ name = "单位"
     assert paused.returncode == 0 and "已暂停" in paused.stdout
     assert cli("resume", "u1-site", "--config", str(config)).returncode == 0
     unknown = cli("pause", "nobody", "--config", str(config))
-    assert unknown.returncode == 2 and "no enabled account" in unknown.stderr
+    assert unknown.returncode == 1 and "没有启用的渠道账号 nobody" in unknown.stderr
+    assert cli("skip", "42", " ", "--config", str(config)).returncode == 1
 
 
 def test_sources_probe_prints_items_and_stores_nothing(tmp_path: Path) -> None:

@@ -60,3 +60,7 @@ class DelaysMixin:
         for r in rows:
             out.setdefault(r["delivery_id"], set()).add(r["kind"])
         return out
+
+    async def delay_counts(self) -> dict[str, int]:
+        rows = await self.db.fetch("SELECT kind, COUNT(*) AS n FROM delay_records GROUP BY kind")
+        return {r["kind"]: r["n"] for r in rows}

@@ -216,6 +216,14 @@ class QueueMixin:
         rows = await self.db.fetch("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state")
         return {r["state"]: r["n"] for r in rows}
 
+    async def deadline_counts(self, now: datetime, soon: datetime) -> tuple[int, int]:
+        """(overdue, due before ``soon``) among deliveries not yet delivered, failed or skipped."""
+        row = await self.db.fetchrow(
+            "SELECT SUM(CASE WHEN deadline_at < ? THEN 1 ELSE 0 END) AS overdue,"
+            " SUM(CASE WHEN deadline_at >= ? AND deadline_at < ? THEN 1 ELSE 0 END) AS soon"
+            " FROM deliveries WHERE state NOT IN ('delivered', 'failed', 'skipped')", now, now, soon)
+        return int(row["overdue"] or 0), int(row["soon"] or 0)
+
     async def oldest_open(self) -> Delivery | None:
         row = await self.db.fetchrow(
             "SELECT * FROM deliveries WHERE state NOT IN ('delivered', 'failed', 'skipped')"
