@@ -17,9 +17,9 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from channels.base import AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
+from channels.retrying import in_call_retrying
 from syndicator.clock import Clock
 from syndicator.config import HubSettings
 from syndicator.models import Delivery, Item, UnitRef
@@ -228,10 +228,7 @@ class Dispatcher:
 
     async def _publish(self, binding: Binding, item: Item, d: Delivery) -> Receipt:
         # In-call retries only for connections that never opened: nothing reached the platform.
-        async for attempt in AsyncRetrying(
-            retry=retry_if_exception_type(aiohttp.ClientConnectorError),
-            stop=stop_after_attempt(3), wait=wait_exponential(multiplier=0.2, max=2), reraise=True,
-        ):
+        async for attempt in in_call_retrying(3, wait_s=0.2, max_wait_s=2):
             with attempt:
                 return await binding.channel.publish(item, binding.unit, d.idempotency_key)
         raise AssertionError("unreachable")

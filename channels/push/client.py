@@ -19,9 +19,9 @@ import json
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
+from channels.retrying import in_call_retrying
 
 PUSH_PATH = "/v3/push"
 NO_TARGET = 1011
@@ -96,10 +96,7 @@ class JPushClient:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         # "Authorization: Basic base64(appKey:masterSecret)"; built by hand (aiohttp's BasicAuth is deprecated)
         auth = "Basic " + base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
-        retrying = AsyncRetrying(  # only a connection that never opened is retried: nothing was pushed
-            retry=retry_if_exception_type(aiohttp.ClientConnectorError),
-            stop=stop_after_attempt(self.connect_retries + 1),
-            wait=wait_exponential(multiplier=0.5, max=4), reraise=True)
+        retrying = in_call_retrying(self.connect_retries + 1)   # a connection that never opened: nothing pushed
         try:
             async for attempt in retrying:
                 with attempt:

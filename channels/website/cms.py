@@ -25,10 +25,10 @@ from urllib.parse import quote
 
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
 from channels.content import sanitize, source_footer_html
+from channels.retrying import in_call_retrying
 from channels.signing import sign
 from syndicator.http_headers import parse_retry_after
 from syndicator.models import Item, UnitRef
@@ -106,10 +106,8 @@ class CmsChannel(Channel):
     async def _request(self, method: str, url: str, raw: bytes | None,
                        headers: dict[str, str]) -> tuple[int, Any, float | None]:
         # The POST is idempotent on X-Idempotency-Key, so a dropped connection or a timeout may be retried here.
-        retrying = AsyncRetrying(
-            retry=retry_if_exception_type((aiohttp.ClientConnectionError, TimeoutError)),
-            stop=stop_after_attempt(self.options.connect_retries + 1),
-            wait=wait_exponential(multiplier=0.5, max=4), reraise=True)
+        retrying = in_call_retrying(self.options.connect_retries + 1,
+                                    on=(aiohttp.ClientConnectionError, TimeoutError))
         try:
             async for attempt in retrying:
                 with attempt:

@@ -17,9 +17,9 @@ import zlib
 from functools import cache
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 from channels.base import PermanentError
+from channels.retrying import in_call_retrying
 from channels.wechat.client import WechatClient
 
 log = logging.getLogger(__name__)
@@ -72,8 +72,7 @@ class WechatMedia:
         self._cover_lock = asyncio.Lock()
 
     async def download(self, url: str, limit: int, kinds: set[str]) -> tuple[bytes, str]:
-        retrying = AsyncRetrying(stop=stop_after_attempt(2), wait=wait_exponential(multiplier=self.RETRY_WAIT_S),
-                                 retry=retry_if_exception_type((aiohttp.ClientError, TimeoutError)), reraise=True)
+        retrying = in_call_retrying(2, on=(aiohttp.ClientError, TimeoutError), wait_s=self.RETRY_WAIT_S)
         try:
             async for attempt in retrying:
                 with attempt:

@@ -14,9 +14,10 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
+from tenacity import AsyncRetrying
 
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
+from channels.retrying import in_call_retrying
 
 SHARE_PATH = "/2/statuses/share.json"
 # https://open.weibo.com/wiki/2/account/rate_limit_status — not itself rate limited; answers
@@ -137,12 +138,7 @@ class WeiboClient:
 
     def _connect_retrying(self) -> AsyncRetrying:
         # Only failures to open the connection are retried here: nothing was sent, so no duplicate can follow.
-        return AsyncRetrying(
-            retry=retry_if_exception_type(aiohttp.ClientConnectorError),
-            stop=stop_after_attempt(self.connect_retries + 1),
-            wait=wait_exponential(multiplier=0.5, max=4),
-            reraise=True,
-        )
+        return in_call_retrying(self.connect_retries + 1)
 
     async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
         url = self.base_url + path
