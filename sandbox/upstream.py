@@ -153,26 +153,19 @@ async def _fault_gate(request: web.Request) -> web.Response | None:
     return None
 
 
-async def rss(request: web.Request) -> web.StreamResponse:
-    feed = request.match_info["feed"]
-    if feed not in FEEDS:
-        raise web.HTTPNotFound()
-    if (failed := await _fault_gate(request)) is not None:
-        return failed
-    state = request.app[UPSTREAM]
-    return conditional(request, state, render_rss(state, feed, _base(request)), FEEDS[feed][2],
-                       "application/rss+xml")
+def feed_view(render: Any, content_type: str, encoding_of: Any) -> Any:
+    """A feed endpoint: fault gate, then the rendered feed under conditional GET."""
 
+    async def view(request: web.Request) -> web.StreamResponse:
+        feed = request.match_info["feed"]
+        if feed not in FEEDS:
+            raise web.HTTPNotFound()
+        if (failed := await _fault_gate(request)) is not None:
+            return failed
+        state = request.app[UPSTREAM]
+        return conditional(request, state, render(state, feed, _base(request)), encoding_of(feed), content_type)
 
-async def atom(request: web.Request) -> web.StreamResponse:
-    feed = request.match_info["feed"]
-    if feed not in FEEDS:
-        raise web.HTTPNotFound()
-    if (failed := await _fault_gate(request)) is not None:
-        return failed
-    state = request.app[UPSTREAM]
-    return conditional(request, state, render_atom(state, feed, _base(request)), "utf-8",
-                       "application/atom+xml")
+    return view
 
 
 async def article(request: web.Request) -> web.Response:
@@ -225,8 +218,8 @@ def build_app(state: UpstreamState | None = None, faults: Faults | None = None) 
     app = web.Application()
     app[UPSTREAM] = state or UpstreamState()
     add_sandbox_routes(app, faults)
-    app.router.add_get("/rss/{feed}.xml", rss)
-    app.router.add_get("/atom/{feed}.xml", atom)
+    app.router.add_get("/rss/{feed}.xml", feed_view(render_rss, "application/rss+xml", lambda f: FEEDS[f][2]))
+    app.router.add_get("/atom/{feed}.xml", feed_view(render_atom, "application/atom+xml", lambda f: "utf-8"))
     app.router.add_get("/zhengce/content/{month}/content_{id:\\d+}.htm", article)
     app.router.add_get("/images/{name}", image)
     app.router.add_post("/_sandbox/publish", publish)
