@@ -2,7 +2,8 @@
 
 Same paths, ``access_token`` query parameter, JSON bodies and ``{"errcode", "errmsg"}`` error bodies as
 the real service: stable_token / token, media/uploadimg, material/add_material, draft/add|get,
-freepublish/submit|get|batchget, message/mass/sendall|get. When ``callback_url`` is set it POSTs a
+freepublish/submit|get|batchget, message/mass/sendall|get (and message/custom|template/send, see
+sandbox/wechat_messages.py). When ``callback_url`` is set it POSTs a
 signed PUBLISHJOBFINISH event (plain mode) to the hub the way WeChat does.
 
 One deliberate difference: the real draft/add silently *filters* external image URLs ("外部图片url将被
@@ -30,6 +31,7 @@ import aiohttp
 from aiohttp import web
 
 from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
+from sandbox.wechat_messages import add_message_routes
 from sandbox.wechat_state import IMG_SRC, MMBIZ, STATE, TOKEN_CODES, Job, WechatState, err
 
 __all__ = ["STATE", "WechatState", "build_app"]
@@ -286,6 +288,7 @@ def build_app(faults: Faults | None = None, *, appid: str = "wx-sandbox", secret
                         "message/mass/sendall": sendall, "message/mass/get": mass_get}.items():
         app.router.add_post(f"/cgi-bin/{path}", api(route))
     app.router.add_route("*", "/_sandbox/wechat/jobs", _jobs)
+    add_message_routes(app, api)          # message/custom/send, message/template/send
 
     async def stop_tasks(app: web.Application) -> None:
         for task in list(app[STATE].tasks):

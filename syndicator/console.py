@@ -1,0 +1,266 @@
+"""The WeChat admin console: admins text short commands to the official account and get short answers.
+
+Wired as the callback's ``on_text`` (channels/wechat/callback.py), which sends the answer back as the
+passive reply within ~4 s. Commands, Chinese or English: 状态/status, 延误/delays, 待办/todo, 重试 N/retry N,
+跳过 N 理由/skip N reason, 暂停 账号 [理由]/pause ID [reason], 恢复 账号/resume ID, 帮助/help. Full-width
+letters, digits, spaces and punctuation are folded for parsing; reasons are recorded as typed.
+
+Who gets an answer: only OpenIDs in ``admins``, and only on the console account when ``account`` is set.
+Anyone else gets no answer at all (``None``: the callback answers "success" and WeChat shows nothing): the
+account is a public government account, followers must not be told "您无权使用管理命令" for an ordinary
+"帮助", and the console's existence is not advertised. Such commands are logged with a masked OpenID.
+
+Replies are plain Simplified Chinese, at most ``MAX_REPLY_BYTES``: WeChat documents no limit for a passive
+text reply, but community tests find 2047–2048 UTF-8 bytes (github.com/dodgepudding/wechat-php-sdk/issues/363,
+github.com/MamaShip/Observer/issues/77; longer replies show "该公众号提供的服务出现故障"), so we cut at
+2000 bytes on a character boundary. Actions go through ``Operations`` (audited) with the actor
+"微信管理员 …abcd" — the last four characters of the OpenID only, in replies and logs alike.
+"""
+
+from __future__ import annotations
+
+import logging
+import re
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import datetime, timedelta
+from typing import Any, NamedTuple
+
+from pydantic import BaseModel, ConfigDict, Field
+
+from channels.wechat.notify import DEFAULT_TEMPLATE_FIELDS, clip_bytes, mask_openid
+from syndicator.clock import Clock
+from syndicator.delays import hours_text, local_text
+from syndicator.operations import Operations, Outcome
+from syndicator.report import KIND_LABELS
+
+log = logging.getLogger(__name__)
+StatusSource = Callable[[], Awaitable[Mapping[str, Any]]]
+MAX_REPLY_BYTES = 2000
+TOP = 5
+DELAY_WINDOW = timedelta(hours=24)
+OPEN_STATES = ("pending", "sending", "confirming", "retrying", "held", "failed")
+STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "待平台确认", "retrying": "等待重试",
+                "held": "暂存", "failed": "发送失败", "delivered": "已发布", "skipped": "已跳过"}
+ACCOUNT_LABELS = {"paused": "已暂停", "needs_reauth": "需重新授权"}
+ALIASES = {"状态": "status", "status": "status", "延误": "delays", "delays": "delays", "delay": "delays",
+           "待办": "todo", "todo": "todo", "重试": "retry", "retry": "retry", "跳过": "skip", "skip": "skip",
+           "暂停": "pause", "pause": "pause", "恢复": "resume", "resume": "resume", "帮助": "help", "help": "help",
+           "?": "help"}
+_WORDS = sorted(ALIASES, key=len, reverse=True)
+_STRIP = " \t\r\n,:;、。"
+_SEP = r"[\s,:;、。]+"
+_IDS = re.compile(rf"^(?:#?\d+(?:{_SEP}|$))+$")
+_SKIP = re.compile(rf"^#?(\d+)(?:{_SEP})?(.*)$", re.DOTALL)
+_ACCOUNT = re.compile(rf"^(\S+?)(?:{_SEP}(.*))?$", re.DOTALL)
+HELP = ("管理命令：\n状态 — 总体情况\n延误 — 最近24小时延误记录\n待办 — 截止最早的5条待办\n重试 N — 重新发送投递 #N\n"
+        "跳过 N 理由 — 不再发送（理由必填，记入延误记录）\n暂停 账号 [理由] — 暂停渠道账号\n恢复 账号 — 恢复渠道账号\n"
+        "英文亦可：status / delays / todo / retry N / skip N reason / pause ID / resume ID / help")
+UNKNOWN = "未识别的命令。发送“帮助”查看可用命令。"
+FAILED = "命令执行出错，请稍后重试或登录管理后台查看。"
+
+
+class ConsoleSettings(BaseModel):
+    """``[console]`` in the settings file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    admins: list[str] = []                      # OpenIDs (on the console account) allowed to use commands
+    account: str | None = None                  # the WeChat account id that is the console; None: any
+    alert_template_id: str | None = None        # template message for pushes outside the 48 h window
+    # template key → value with {message}, {time} (Beijing), {count}; keys must match the chosen template
+    alert_template_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATE_FIELDS))
+    push_alerts: bool = True
+
+
+class Command(NamedTuple):
+    name: str
+    arg: str        # argument with full-width forms folded (for matching ids and account ids)
+    raw: str        # the same characters as typed (for reasons that go on record)
+
+
+def halfwidth(text: str) -> str:
+    """Full-width ASCII forms (ＡＢＣ１２３，？) and the ideographic space folded; one character for one."""
+    return "".join(chr(ord(c) - 0xFEE0) if "\uff01" <= c <= "\uff5e" else " " if c == "\u3000" else c
+                   for c in text)
+
+
+def parse(text: str) -> Command | None:
+    """The command in ``text``, or None when it is not one."""
+    folded = halfwidth(text)
+    body = folded.lstrip()
+    start = len(folded) - len(body)
+    low = body.lower()
+    for word in _WORDS:
+        if low.startswith(word):
+            rest = body[len(word):]
+            if word.isascii() and word != "?" and rest[:1].isalpha():
+                continue                          # "statusx" is not "status"; "retry12" is "retry 12"
+            arg = rest.strip(_STRIP)
+            begin = start + len(word) + (len(rest) - len(rest.lstrip(_STRIP)))
+            return Command(ALIASES[word], arg, text[begin:begin + len(arg)])
+    return None
+
+
+def actor_for(openid: str) -> str:
+    return f"微信管理员 {mask_openid(openid)}"
+
+
+def short(text: str | None, chars: int) -> str:
+    flat = " ".join((text or "").split())
+    return flat if len(flat) <= chars else flat[:chars - 1] + "…"
+
+
+def due_text(when: datetime) -> str:
+    """'11-26 24:00' in Beijing time (midnight written as the previous day's 24:00)."""
+    return local_text(when)[5:]
+
+
+class Console:
+    def __init__(self, ops: Operations, status_source: StatusSource, settings: ConsoleSettings, clock: Clock) -> None:
+        self.ops = ops
+        self.store = ops.store
+        self.status_source = status_source
+        self.settings = settings
+        self.clock = clock
+
+    async def answer(self, account_id: str, openid: str, text: str) -> str | None:
+        """The reply for one text message, or None to stay silent (not an admin, not the console account)."""
+        if self.settings.account is not None and account_id != self.settings.account:
+            return None
+        command = parse(text)
+        if openid not in self.settings.admins:
+            if command is not None:
+                log.info("console: %s command from non-admin %s on %s ignored", command.name, mask_openid(openid),
+                         account_id)
+            return None
+        if command is None:
+            return UNKNOWN
+        try:
+            reply = await getattr(self, f"_{command.name}")(command, actor_for(openid))
+        except Exception:
+            log.exception("console: %s by %s failed", command.name, mask_openid(openid))
+            reply = FAILED
+        return clip_bytes(reply.replace("]]>", "]] >"), MAX_REPLY_BYTES)
+
+    # -- read-only ---------------------------------------------------------------------------------
+    async def _help(self, cmd: Command, actor: str) -> str:
+        return HELP
+
+    async def _status(self, cmd: Command, actor: str) -> str:
+        st = await self.status_source()
+        now = self.clock.now()
+        overdue, soon = await self.store.deadline_counts(now, now + timedelta(hours=24))
+        counts: Mapping[str, int] = st.get("deliveries", {})
+        lines = [f"转载中枢状态（北京时间 {due_text(now)}）",
+                 f"未完成 {st.get('open', 0)} 条：已逾期 {overdue}，24小时内到期 {soon}",
+                 f"已发布 {counts.get('delivered', 0)}，失败 {counts.get('failed', 0)}，"
+                 f"跳过 {counts.get('skipped', 0)}，暂存 {counts.get('held', 0)}"]
+        oldest = st.get("oldest_open")
+        if oldest:
+            due = datetime.fromisoformat(oldest["deadline_at"])
+            late = "（已逾期）" if oldest.get("overdue") else ""
+            lines.append(f"最早截止：#{oldest['id']} {oldest['account']} {due_text(due)}{late}")
+        blocked = st.get("accounts_blocked") or {}
+        if blocked:
+            lines.append("账号异常：" + "；".join(
+                f"{a} {ACCOUNT_LABELS.get(b['state'], b['state'])}" for a, b in sorted(blocked.items())))
+        failing = [s for s in st.get("sources", []) if s.get("consecutive_errors")]
+        if failing:
+            lines.append("来源异常：" + "；".join(
+                f"{s['source']} 连续失败 {s['consecutive_errors']} 次" for s in failing[:TOP]))
+        lines += [f"日历：{w}" for w in st.get("calendar_warnings", [])]
+        if not (overdue or blocked or failing or counts.get("failed")):
+            lines.append("未发现异常。")
+        lines.append("发送“帮助”查看命令。")
+        return "\n".join(lines)
+
+    async def _delays(self, cmd: Command, actor: str) -> str:
+        records = await self.store.delays(since=self.clock.now() - DELAY_WINDOW, limit=5000)
+        if not records:
+            return "最近24小时没有延误记录。"
+        latest = records[-TOP:][::-1]
+        lines = [f"最近24小时延误记录 {len(records)} 条，最新 {len(latest)} 条："]
+        for r in latest:
+            late = f" 超时{hours_text(r.late_clock_hours)}小时" if r.late_clock_hours > 0 else ""
+            lines.append(f"#{r.delivery_id} {r.account_id} {KIND_LABELS.get(r.kind.value, r.kind.value)}{late}"
+                         f"《{short(r.item_title, 16)}》")
+            lines.append(f"  {short(r.reason, 60)}")
+        return "\n".join(lines)
+
+    async def _todo(self, cmd: Command, actor: str) -> str:
+        rows = await self.store.deliveries(states=OPEN_STATES, limit=TOP)
+        if not rows:
+            return "当前没有待办投递。"
+        counts = await self.store.state_counts()
+        now = self.clock.now()
+        total = sum(counts.get(s, 0) for s in OPEN_STATES)
+        lines = [f"待办 {total} 条（含发送失败），截止最早的 {len(rows)} 条（北京时间）："]
+        for d in rows:
+            item = await self.store.get_item(d.item_id)
+            flags = ("（暂定）" if d.deadline_provisional else "") + ("（已逾期）" if d.deadline_at < now else "")
+            lines.append(f"#{d.id} {d.account_id} {STATE_LABELS.get(d.state.value, d.state.value)} "
+                         f"截止{due_text(d.deadline_at)}{flags}")
+            lines.append(f"  《{short(item.title if item else '', 18)}》")
+            if d.last_error:
+                lines.append(f"  错误：{short(d.last_error, 50)}")
+        lines.append("可回复：重试 N / 跳过 N 理由")
+        return "\n".join(lines)
+
+    # -- actions (audited by Operations) ------------------------------------------------------------
+    async def _retry(self, cmd: Command, actor: str) -> str:
+        if not _IDS.match(cmd.arg):
+            return "用法：重试 N（N 为投递编号，可写多个，如：重试 12 13）"
+        ids = list(dict.fromkeys(int(n) for n in re.findall(r"\d+", cmd.arg)))[:10]
+        outcomes = [await self.ops.retry(i, actor) for i in ids]
+        self._log_action("retry", actor, outcomes)
+        return "\n".join(_outcome_text(o) for o in outcomes)
+
+    async def _skip(self, cmd: Command, actor: str) -> str:
+        match = _SKIP.match(cmd.arg)
+        if not match:
+            return "用法：跳过 N 理由（理由必填，将记入延误记录），如：跳过 12 已由市政府网站统一转载"
+        reason = cmd.raw[match.start(2):].strip()
+        if not reason:
+            return f"跳过必须填写理由（将记入延误记录），如：跳过 {match.group(1)} 已由市政府网站统一转载"
+        outcome = await self.ops.skip(int(match.group(1)), reason, actor)
+        self._log_action("skip", actor, [outcome])
+        return _outcome_text(outcome)
+
+    async def _pause(self, cmd: Command, actor: str) -> str:
+        match = _ACCOUNT.match(cmd.arg)
+        if not match:
+            return "用法：暂停 账号 [理由]，如：暂停 wx-fgw 公众号改版"
+        reason = cmd.raw[match.start(2):].strip() if match.group(2) is not None else ""
+        outcome = await self.ops.pause(self._account(match.group(1)), reason, actor)
+        self._log_action("pause", actor, [outcome])
+        return self._with_accounts(outcome)
+
+    async def _resume(self, cmd: Command, actor: str) -> str:
+        match = _ACCOUNT.match(cmd.arg)
+        if not match:
+            return "用法：恢复 账号，如：恢复 wx-fgw"
+        outcome = await self.ops.resume(self._account(match.group(1)), actor)
+        self._log_action("resume", actor, [outcome])
+        return self._with_accounts(outcome)
+
+    def _account(self, given: str) -> str:
+        """The configured account id, matched case-insensitively (phones capitalise)."""
+        known = self.ops.account_ids()
+        if given in known:
+            return given
+        same = [a for a in known if a.lower() == given.lower()]
+        return same[0] if len(same) == 1 else given
+
+    def _with_accounts(self, outcome: Outcome) -> str:
+        if outcome.ok:
+            return _outcome_text(outcome)
+        return _outcome_text(outcome) + "\n可用账号：" + "、".join(sorted(self.ops.account_ids()))
+
+    @staticmethod
+    def _log_action(name: str, actor: str, outcomes: list[Outcome]) -> None:
+        log.info("console: %s by %s: %s", name, actor.split()[-1],
+                 ", ".join("ok" if o.ok else "refused" for o in outcomes))
+
+
+def _outcome_text(outcome: Outcome) -> str:
+    return outcome.message if outcome.ok else f"未执行：{outcome.message}"
