@@ -23,15 +23,17 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import Any, NamedTuple
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.wechat.notify import DEFAULT_TEMPLATE_FIELDS, clip_bytes, mask_openid
 from syndicator.clock import Clock
 from syndicator.delays import hours_text, local_text
-from syndicator.operations import Operations, Outcome
 from syndicator.report import KIND_LABELS
+
+if TYPE_CHECKING:     # not at run time: config.py imports ConsoleSettings from here
+    from syndicator.operations import Operations, Outcome
 
 log = logging.getLogger(__name__)
 StatusSource = Callable[[], Awaitable[Mapping[str, Any]]]
