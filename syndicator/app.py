@@ -58,6 +58,7 @@ class Hub:
         self.intake: Intake
         self.monitor: DelayMonitor
         self.web_runner: Any = None
+        self.notifier: Any = None
         self._calendar_seen: tuple[tuple[str, float], ...] = ()
 
     async def __aenter__(self) -> Hub:
@@ -84,10 +85,25 @@ class Hub:
         self.dispatcher = Dispatcher(s.hub, self.store, bindings, self.clock, self.alert)
         self.monitor = self._delay_monitor()
         self._stack.callback(self.monitor.close)
+        self.notifier = self._admin_notifier(ctx)
         await self.reload_calendar()
         for warning in self.calendar.warnings(self.clock.now().astimezone(self.settings.deadlines.tz).date()):
             log.warning("calendar: %s", warning)
         return self
+
+    def _admin_notifier(self, ctx: ChannelContext) -> Any:
+        """Pushes alerts to the WeChat admins (best effort), when a console is configured."""
+        c = self.settings.console
+        wechat = [a for _u, a in self.settings.accounts() if a.kind == "wechat"]
+        account = next((a for a in wechat if a.id == c.account), None) if c.account else (wechat or [None])[0]
+        if not (c.admins and c.push_alerts and account is not None):
+            return None
+        from channels.wechat.notify import WechatAdminNotifier
+
+        notifier = WechatAdminNotifier.for_account(account, ctx, c.admins, c.alert_template_id,
+                                                   template_fields=c.alert_template_fields)
+        self._stack.push_async_callback(notifier.close)
+        return notifier
 
     def deadline_settings_for(self, source_id: str | None) -> DeadlineSettings:
         source = next((s for s in self.settings.sources if s.id == source_id), None)
@@ -130,6 +146,8 @@ class Hub:
         """Something a person must know: logged, stored for the dashboard and console."""
         log.warning("ALERT [%s] %s", subject, message)
         await self.store.add_alert(subject, message, self.clock.now())
+        if self.notifier is not None:
+            await self.notifier.notify(message)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run watcher, dispatcher, delay monitor and web server until ``stop`` is set."""

@@ -18,6 +18,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 
 from channels.base import AccountConfig
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
+from syndicator.console import ConsoleSettings
 from syndicator.deadlines import DeadlineSettings
 
 _SECRET_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -133,6 +134,7 @@ class Settings(_Model):
     fetch: FetchSettings = FetchSettings()
     web: WebSettings = WebSettings()
     deadlines: DeadlineSettings = DeadlineSettings()
+    console: ConsoleSettings = ConsoleSettings()
     calendar_dir: str = "calendar"             # override files, relative to the config file
     source_files: list[str] = []               # preset files with more [[sources]]
     sources: list[SourceSettings] = []
@@ -147,6 +149,12 @@ class Settings(_Model):
             dupes = sorted({i for i in ids if ids.count(i) > 1})
             if dupes:
                 problems.append(f"duplicate {what} id(s): {', '.join(dupes)}")
+        wechat = [a.id for u in self.units for a in u.accounts if a.kind == "wechat"]
+        if self.console.account is not None and self.console.account not in wechat:
+            problems.append(f"console.account: {self.console.account!r} is not a configured wechat account")
+        if self.console.admins and self.console.push_alerts and self.console.account is None and len(wechat) > 1:
+            problems.append("console.account: name the WeChat account the admins follow (OpenIDs belong to one "
+                            "official account; alerts are pushed through it)")
         unit_ids = {u.id for u in self.units}
         for s in self.sources:
             unknown = [u for u in s.units if u != "*" and u not in unit_ids]

@@ -5,6 +5,7 @@ Resources are wired with ``web.AppKey`` (aiohttp-demos style); nothing here hold
 
 from __future__ import annotations
 
+import functools
 from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
@@ -56,6 +57,19 @@ def _dumps(obj: Any) -> str:
     return json.dumps(obj, ensure_ascii=False, default=str)
 
 
+def _console_answer(hub: Hub) -> Any:
+    """The WeChat admin console's answer function, or None when no admins are configured."""
+    settings = hub.settings.console
+    if not settings.admins:
+        return None
+    from syndicator.console import Console
+    from syndicator.operations import Operations
+
+    console = Console(Operations(hub.settings, hub.store, hub.clock, hub.dispatcher),
+                      functools.partial(status_report, hub), settings, hub.clock)
+    return console.answer
+
+
 def build_web_app(hub: Hub) -> web.Application:
     app = web.Application()
     app[HUB] = hub
@@ -67,7 +81,7 @@ def build_web_app(hub: Hub) -> web.Application:
     if wechat_accounts:
         from channels.wechat.callback import make_wechat_callback
 
-        handler = make_wechat_callback(wechat_accounts, hub.dispatcher.resolve, None, hub.store.kv)
+        handler = make_wechat_callback(wechat_accounts, hub.dispatcher.resolve, _console_answer(hub), hub.store.kv)
         app.router.add_route("*", "/wechat/callback/{account_id}", handler)
     return app
 
