@@ -1,0 +1,58 @@
+"""The operator dashboard (Simplified Chinese): server-rendered pages behind login and CSRF checks.
+
+Importing this package is cheap (``DashboardSettings`` is safe to import from ``syndicator.config``);
+the pages are imported only when ``setup_dashboard`` adds them to an application.
+"""
+
+from __future__ import annotations
+
+import html
+import logging
+from typing import TYPE_CHECKING
+
+from aiohttp import web
+
+from syndicator.dashboard.auth import DashboardSettings, cmd_hash_password, hash_password, verify_password
+
+if TYPE_CHECKING:
+    from syndicator.app import Hub
+
+__all__ = ["DashboardSettings", "cmd_hash_password", "hash_password", "setup_dashboard", "verify_password"]
+log = logging.getLogger(__name__)
+
+
+def _secret_values(hub: Hub) -> tuple[str, ...]:
+    """Every configured credential value (and its HTML-escaped form), longest first, for redaction."""
+    values: set[str] = set()
+    for _unit, account in hub.settings.accounts():
+        for secret in account.credentials.values():
+            value = secret.get_secret_value()
+            if len(value) >= 4:
+                values |= {value, html.escape(value, quote=True)}
+    return tuple(sorted(values, key=len, reverse=True))
+
+
+def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings) -> None:
+    """Add the dashboard's routes to ``app`` (before it starts). Does nothing when disabled."""
+    if not settings.enabled:
+        return
+    from syndicator.dashboard import overview, records, views
+    from syndicator.dashboard.auth import Auth
+
+    if not settings.users:
+        log.warning("dashboard enabled but [dashboard.users] is empty: nobody can log in "
+                    "(add one with: python main.py hash-password)")
+    app[views.AUTH] = Auth(settings)
+    app[views.SECRETS] = _secret_values(hub)
+    g = views.guard
+    app.router.add_get("/login", views.login_form)
+    app.router.add_post("/login", views.login)
+    app.router.add_post("/logout", g(views.logout))
+    app.router.add_get("/", g(overview.overview))
+    app.router.add_get("/deliveries", g(overview.deliveries))
+    app.router.add_post("/actions/{what:retry|skip|pause|resume}", g(views.action))
+    app.router.add_get("/delays", g(records.delays))
+    app.router.add_get("/delays.csv", g(records.delays_csv))
+    app.router.add_get("/sources", g(records.sources))
+    app.router.add_get("/report", g(records.report))
+    app.router.add_get("/report.csv", g(records.report_csv))

@@ -1,0 +1,258 @@
+"""Dashboard login: password hashes, signed session cookies, CSRF tokens and a login rate limit.
+
+Only the standard library does the cryptography: PBKDF2-HMAC-SHA256 password hashes in the
+``pbkdf2_sha256$<iterations>$<salt_b64>$<hash_b64>`` form, HMAC-SHA256 signed cookies keyed by a
+per-process random key (sessions end when the process restarts), ``compare_digest`` for every
+check. The session carries its own CSRF token (synchronizer pattern); the login form, which has
+no session yet, uses a signed double-submit cookie. Hashing runs off the event loop.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import base64
+import getpass
+import hashlib
+import hmac
+import json
+import logging
+import re
+import secrets
+import sys
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import Annotated, Any
+
+from aiohttp import web
+from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+
+log = logging.getLogger(__name__)
+
+PBKDF2_ITERATIONS = 600_000          # OWASP 2023 recommendation for PBKDF2-HMAC-SHA256
+_HASH = re.compile(r"^pbkdf2_sha256\$(\d{1,8})\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$")
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
+
+
+def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
+    """``pbkdf2_sha256$<iterations>$<salt_b64>$<hash_b64>`` (standard base64)."""
+    salt = salt or secrets.token_bytes(16)
+    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
+    return f"pbkdf2_sha256${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
+
+
+def parse_hash(encoded: str) -> tuple[int, bytes, bytes]:
+    m = _HASH.match(encoded.strip())
+    if not m or int(m.group(1)) < 1:
+        raise ValueError("not a pbkdf2_sha256$<iterations>$<salt>$<hash> value (make one with main.py hash-password)")
+    return int(m.group(1)), base64.b64decode(m.group(2)), base64.b64decode(m.group(3))
+
+
+def verify_password(password: str, encoded: str) -> bool:
+    """Constant-time check of a password against an encoded hash (blocking: run it in a thread)."""
+    try:
+        iterations, salt, expected = parse_hash(encoded)
+    except ValueError:
+        return False
+    actual = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations, dklen=len(expected))
+    return hmac.compare_digest(actual, expected)
+
+
+def _check_name(name: str) -> str:
+    if not _USERNAME.match(name):
+        raise ValueError("user names are 1-64 letters, digits, _ . @ -")
+    return name
+
+
+def _check_hash(value: SecretStr) -> SecretStr:
+    parse_hash(value.get_secret_value())
+    return value
+
+
+class DashboardSettings(BaseModel):
+    """``[dashboard]`` in the config file; ``users`` maps a login name to a password hash."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)    # errors never echo a hash
+    enabled: bool = True
+    users: dict[Annotated[str, AfterValidator(_check_name)], Annotated[SecretStr, AfterValidator(_check_hash)]] = {}
+    session_hours: float = Field(12, gt=0, le=24 * 31)
+    secure_cookies: bool = False          # True behind HTTPS: cookies get Secure and the __Host- prefix
+
+
+@dataclass(frozen=True, slots=True)
+class Session:
+    user: str
+    sid: str
+    csrf: str
+    expires: float
+
+
+class Signer:
+    """HMAC-SHA256 over a purpose label and a JSON payload; the key lives only in this process."""
+
+    def __init__(self, key: bytes | None = None) -> None:
+        self._key = key or secrets.token_bytes(32)
+
+    def _mac(self, purpose: str, body: str) -> str:
+        return _b64(hmac.new(self._key, f"{purpose}|{body}".encode("ascii"), hashlib.sha256).digest())
+
+    def sign(self, purpose: str, payload: dict[str, Any]) -> str:
+        body = _b64(json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8"))
+        return f"{body}.{self._mac(purpose, body)}"
+
+    def unsign(self, purpose: str, value: str | None) -> dict[str, Any] | None:
+        if not value or value.count(".") != 1:
+            return None
+        body, mac = value.split(".")
+        if not hmac.compare_digest(mac.encode("ascii", "replace"), self._mac(purpose, body).encode("ascii")):
+            return None
+        try:
+            payload = json.loads(_unb64(body))
+        except ValueError:
+            return None
+        return payload if isinstance(payload, dict) else None
+
+
+class LoginLimiter:
+    """At most ``max_failures`` failed logins per client address in ``window`` seconds."""
+
+    def __init__(self, max_failures: int = 5, window: float = 300.0, *,
+                 now: Callable[[], float] = time.monotonic, max_clients: int = 10_000) -> None:
+        self.max_failures, self.window, self.now, self.max_clients = max_failures, window, now, max_clients
+        self._failures: dict[str, list[float]] = {}
+
+    def _recent(self, ip: str) -> list[float]:
+        cutoff = self.now() - self.window
+        kept = [t for t in self._failures.get(ip, []) if t > cutoff]
+        if kept:
+            self._failures[ip] = kept
+        else:
+            self._failures.pop(ip, None)
+        return kept
+
+    def wait_seconds(self, ip: str) -> float:
+        """0 when the address may try; else how long until its oldest counted failure expires."""
+        recent = self._recent(ip)
+        return 0.0 if len(recent) < self.max_failures else max(1.0, recent[0] + self.window - self.now())
+
+    def failed(self, ip: str) -> None:
+        if len(self._failures) >= self.max_clients and ip not in self._failures:
+            self._failures.pop(next(iter(self._failures)))          # forget the longest-tracked address
+        self._failures.setdefault(ip, []).append(self.now())
+
+    def succeeded(self, ip: str) -> None:
+        self._failures.pop(ip, None)
+
+
+class Auth:
+    """Users, sessions and the limiter of one dashboard."""
+
+    def __init__(self, settings: DashboardSettings, *, limiter: LoginLimiter | None = None) -> None:
+        self.settings = settings
+        self.signer = Signer()
+        self.limiter = limiter or LoginLimiter()
+        self._revoked: dict[str, float] = {}
+        self._hashing = asyncio.Semaphore(2)          # PBKDF2 is CPU work: bound it
+        self._dummy: str | None = None
+        prefix = "__Host-" if settings.secure_cookies else ""
+        self.cookie, self.login_cookie, self.flash_cookie = (f"{prefix}syn_{n}" for n in ("session", "login", "flash"))
+
+    async def check_password(self, user: str, password: str) -> bool:
+        secret = self.settings.users.get(user)
+        async with self._hashing:
+            if secret is None:   # same work for an unknown name: no user enumeration by timing
+                if self._dummy is None:
+                    its = next((parse_hash(s.get_secret_value())[0] for s in self.settings.users.values()),
+                               PBKDF2_ITERATIONS)
+                    self._dummy = await asyncio.to_thread(hash_password, secrets.token_urlsafe(16), iterations=its)
+                await asyncio.to_thread(verify_password, password, self._dummy)
+                return False
+            return await asyncio.to_thread(verify_password, password, secret.get_secret_value())
+
+    def new_session(self, user: str) -> tuple[Session, str]:
+        s = Session(user, secrets.token_urlsafe(16), secrets.token_urlsafe(32),
+                    time.time() + self.settings.session_hours * 3600)
+        return s, self.signer.sign("session", {"u": s.user, "s": s.sid, "c": s.csrf, "e": s.expires})
+
+    def session(self, request: web.Request) -> Session | None:
+        p = self.signer.unsign("session", request.cookies.get(self.cookie))
+        if p is None:
+            return None
+        try:
+            s = Session(str(p["u"]), str(p["s"]), str(p["c"]), float(p["e"]))
+        except (KeyError, TypeError, ValueError):
+            return None
+        if s.expires <= time.time() or s.sid in self._revoked or s.user not in self.settings.users:
+            return None
+        return s
+
+    def revoke(self, s: Session) -> None:
+        now = time.time()
+        self._revoked = {sid: exp for sid, exp in self._revoked.items() if exp > now}
+        self._revoked[s.sid] = s.expires
+
+    def set_cookie(self, resp: web.StreamResponse, name: str, value: str, max_age: float | None = None) -> None:
+        resp.set_cookie(name, value, max_age=None if max_age is None else int(max_age), path="/", httponly=True,
+                        samesite="Strict", secure=self.settings.secure_cookies)
+
+    def clear_cookie(self, resp: web.StreamResponse, name: str) -> None:
+        resp.del_cookie(name, path="/", secure=self.settings.secure_cookies, httponly=True, samesite="Strict")
+
+    def set_flash(self, resp: web.StreamResponse, ok: bool, message: str) -> None:
+        self.set_cookie(resp, self.flash_cookie, self.signer.sign("flash", {"ok": ok, "m": message[:400]}), 120)
+
+    def flash(self, request: web.Request) -> tuple[bool, str] | None:
+        p = self.signer.unsign("flash", request.cookies.get(self.flash_cookie))
+        return None if p is None else (bool(p.get("ok")), str(p.get("m", "")))
+
+    def login_token(self, request: web.Request) -> str | None:
+        """The login form's double-submit token, from its signed cookie (None when absent or forged)."""
+        p = self.signer.unsign("login", request.cookies.get(self.login_cookie))
+        return None if p is None else str(p.get("t", ""))
+
+    def new_login_token(self) -> tuple[str, str]:
+        token = secrets.token_urlsafe(32)
+        return token, self.signer.sign("login", {"t": token})
+
+
+def tokens_match(given: Any, expected: str | None) -> bool:
+    return isinstance(given, str) and bool(expected) and hmac.compare_digest(given.encode(), expected.encode())  # type: ignore[union-attr]
+
+
+def client_ip(request: web.Request) -> str:
+    # The peer address. Behind a reverse proxy, configure aiohttp's forwarded handling there so
+    # request.remote is the client; X-Forwarded-For is not trusted here (anyone can send it).
+    return request.remote or "unknown"
+
+
+# ---------------------------------------------------------------- command line
+
+
+def hash_password_cli(iterations: int = PBKDF2_ITERATIONS) -> int:
+    """Read a password (twice on a terminal, one line from a pipe) and print its hash for [dashboard.users]."""
+    if sys.stdin.isatty():
+        password = getpass.getpass("新密码 / new password: ")
+        if password != getpass.getpass("再次输入 / again: "):
+            print("error: the two passwords differ", file=sys.stderr)
+            return 2
+    else:
+        password = sys.stdin.readline().rstrip("\r\n")
+    if len(password) < 10:
+        print("error: use at least 10 characters", file=sys.stderr)
+        return 2
+    print(hash_password(password, iterations=iterations))
+    return 0
+
+
+async def cmd_hash_password(args: argparse.Namespace) -> int:
+    """``main.py hash-password [--iterations N]``."""
+    return await asyncio.to_thread(hash_password_cli, getattr(args, "iterations", None) or PBKDF2_ITERATIONS)

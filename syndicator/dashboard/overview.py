@@ -1,0 +1,206 @@
+"""The overview page (what is due, what is late, per unit and channel) and the deliveries page
+with its per-row actions and the channel accounts table."""
+
+from __future__ import annotations
+
+from collections import Counter
+from datetime import datetime, timedelta
+from typing import Any
+from urllib.parse import quote, urlsplit
+
+from aiohttp import web
+
+from syndicator.dashboard import render as r
+from syndicator.dashboard.render import Html, esc, tag
+from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
+from syndicator.models import Delivery, Item
+from syndicator.store.reports import OPEN_STATES
+from syndicator.web import HUB
+
+ATTENTION = (*OPEN_STATES, "failed")          # what an operator may have to act on
+RETRYABLE, SKIPPABLE = {"failed", "held", "retrying"}, set(ATTENTION) - {"sending"}
+PAGE_ROWS = 300
+
+
+async def _titles(hub: Any, rows: list[Delivery]) -> dict[int, Item | None]:
+    items: dict[int, Item | None] = {}
+    for d in rows:
+        if d.item_id not in items:
+            items[d.item_id] = await hub.store.get_item(d.item_id)
+    return items
+
+
+def _title_cell(item: Item | None) -> Html:
+    if item is None:
+        return tag("td", "（稿件已删除）", class_="title")
+    href = item.url if urlsplit(item.url).scheme in ("http", "https") else None
+    return Html(f'<td class="title">{tag("a", item.title, href=href, rel="noreferrer") if href else esc(item.title)}'
+                f'<div class="muted">稿件 #{item.id} · {esc(item.origin or item.source_id)}</div></td>')
+
+
+def _deadline_cell(d: Delivery, now: datetime, soon: datetime) -> Html:
+    extra = ""
+    if d.state in OPEN_STATES and d.deadline_at < now:
+        extra = f'<div class="late">已超时 {r.hours((now - d.deadline_at).total_seconds() / 3600)} 小时</div>'
+    elif d.state in OPEN_STATES and d.deadline_at < soon:
+        extra = f'<div class="soon">剩余 {r.hours((d.deadline_at - now).total_seconds() / 3600)} 小时</div>'
+    prov = '<div class="muted">临时截止（节假日未载入）</div>' if d.deadline_provisional else ""
+    return Html(f'<td class="nowrap">{r.when(d.deadline_at)}{extra}{prov}</td>')
+
+
+def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, Item | None],
+                   actions: bool) -> list[list[Any]]:
+    hub, s, unit_names = request.app[HUB], request[SESSION], names(request)
+    now = hub.clock.now()
+    soon = now + timedelta(hours=hub.settings.deadlines.at_risk_hours)
+    back = request.path_qs
+    out = []
+    for d in rows:
+        problem = d.last_error or d.note or ""
+        cells: list[Any] = [tag("td", d.id, class_="num"), _title_cell(items.get(d.item_id)),
+                            unit_cell(unit_names.get(d.unit_id, d.unit_id)),
+                            Html(f"<td>{esc(r.channel_name(d.channel_kind))}<div class=muted>{esc(d.account_id)}"
+                                 f"</div></td>"),
+                            Html(f"<td>{r.state_tag(d.state)}</td>"), _deadline_cell(d, now, soon),
+                            tag("td", d.attempts, class_="num"), tag("td", problem, class_="err")]
+        if actions:
+            forms = []
+            if d.state in RETRYABLE:
+                forms.append(r.action_form("/actions/retry", s.csrf, back, "重试", delivery_id=d.id))
+            if d.state in SKIPPABLE:
+                forms.append(r.action_form("/actions/skip", s.csrf, back, "跳过", reason="跳过理由（必填）",
+                                           secondary=True, delivery_id=d.id))
+            cells.append(Html(f'<td class="nowrap">{"".join(forms)}</td>'))
+        out.append(cells)
+    return out
+
+
+DELIVERY_HEAD = ("#", "稿件", "单位", "渠道 / 账号", "状态", "截止时间（北京时间）", "尝试", "最近错误 / 备注")
+
+
+# ---------------------------------------------------------------- overview
+
+
+async def overview(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    store, dl = hub.store, hub.settings.deadlines
+    now = hub.clock.now()
+    soon = now + timedelta(hours=dl.at_risk_hours)
+    counts = await store.state_counts()
+    overdue, due_soon = await store.deadline_counts(now, soon)
+    open_rows = await store.deliveries(states=OPEN_STATES, limit=50_000)
+    failed = await store.deliveries(states=["failed"], limit=50_000)
+    late = [x.late_clock_hours for x in await store.delays(since=now - timedelta(days=30), kinds=["delivered_late"])]
+    blocked = {a: v for a, v in (await store.account_states()).items() if v[0] != "active"}
+    alerts = await store.recent_alerts(10)
+    open_n = sum(counts.get(st, 0) for st in OPEN_STATES)
+    cards = [("未完成", open_n, ""), ("已超时未发布", overdue, "bad" if overdue else "good"),
+             (f"{r.hours(dl.at_risk_hours)}小时内到期", due_soon, "warn" if due_soon else ""),
+             ("失败待处理", counts.get("failed", 0), "bad" if counts.get("failed") else ""),
+             ("暂存（账号不可用）", counts.get("held", 0), "warn" if counts.get("held") else ""),
+             ("重试中", counts.get("retrying", 0), ""), ("已发布", counts.get("delivered", 0), "good"),
+             ("已跳过", counts.get("skipped", 0), "")]
+    parts: list[Any] = [tag("div", Html(f"<b>节假日安排提醒：</b>{esc(w)}"), class_="banner", role="alert")
+                        for w in hub.calendar.warnings(now.astimezone(dl.tz).date())]
+    parts.append(Html('<div class="cards">' + "".join(
+        f'<div class="card {c}"><div class="n">{n}</div><div class="l">{esc(label)}</div></div>'
+        for label, n, c in cards) + "</div>"))
+    parts.append(tag("p", f"统计时间 {r.local_text(now)}（北京时间）；截止规则：{_rule_text(dl)}。", class_="muted"))
+    parts += [tag("h2", "各单位各渠道待办"), _unit_table(request, open_rows, failed, now, soon)]
+    oldest = open_rows[:15]
+    parts += [tag("h2", "最早到期的未完成投递"),
+              r.table(DELIVERY_HEAD, _delivery_rows(request, oldest, await _titles(hub, oldest), False),
+                      "没有未完成的投递", numeric=(0, 6))]
+    if len(open_rows) > len(oldest):
+        parts.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))
+    summary = (f"近30天超时发布 {len(late)} 条" + (f"，最长 {r.hours(max(late))} 小时" if late else "")
+               + f"；当前已超时未发布 {overdue} 条。")
+    chart = Html(f'<div class="chart">{r.lateness_chart(late)}<p class="muted">{esc(summary)}</p></div>')
+    s = request[SESSION]
+    blocked_rows = [[a, Html(f"<td>{r.state_tag(st, r.ACCOUNT_STATE_LABELS)}</td>"), reason or "",
+                     Html(f"<td>{r.action_form('/actions/resume', s.csrf, '/', '恢复', account_id=a)}</td>")]
+                    for a, (st, reason) in sorted(blocked.items())]
+    alert_items = "".join(f"<li><span class=muted>{r.when(a['at'])} · {esc(a['subject'])}</span><br>"
+                          f"{esc(a['message'])}</li>" for a in alerts) or "<li class=muted>暂无提醒</li>"
+    side = Html(f'<div>{tag("h2", "超时时长分布")}{chart}{tag("h2", "暂停或需授权的账号")}'
+                f'{r.table(("账号", "状态", "原因", "操作"), blocked_rows, "所有账号正常")}</div>')
+    parts.append(Html(f'<div class="grid2"><div>{tag("h2", "最新提醒（10条）")}<ul class="alerts">{alert_items}'
+                      f"</ul></div>{side}</div>"))
+    return show(request, "总览", r.join(parts))
+
+
+def _rule_text(dl: Any) -> str:
+    if dl.rule == "next_working_day_end":
+        return f"上级发布后第1个工作日 {dl.day_end} 前完成转载"
+    if dl.rule == "working_days":
+        return f"上级发布后第{dl.days}个工作日 {dl.day_end} 前完成转载"
+    return f"上级发布后 {dl.days} 个工作日的办公时间内完成转载（{dl.office_start}–{dl.office_end}）"
+
+
+def _unit_table(request: web.Request, open_rows: list[Delivery], failed: list[Delivery], now: datetime,
+                soon: datetime) -> Html:
+    c: Counter[tuple[str, str, str]] = Counter()
+    for d in open_rows:
+        key = (d.unit_id, d.channel_kind)
+        c[(*key, "open")] += 1
+        c[(*key, "overdue")] += d.deadline_at < now
+        c[(*key, "soon")] += now <= d.deadline_at < soon
+        c[(*key, "held")] += d.state == "held"
+    for d in failed:
+        c[(d.unit_id, d.channel_kind, "failed")] += 1
+    keys = sorted({k[:2] for k in c}, key=config_order(request))
+    unit_names = names(request)
+    rows = [[unit_cell(unit_names.get(u, u), i == 0 or keys[i - 1][0] != u, f"/deliveries?unit={quote(u)}"),
+             Html(f'<td class="nowrap">{r.esc(r.channel_name(ch))}</td>'), r.num(c[(u, ch, "open")]),
+             r.num(c[(u, ch, "overdue")], "late"), r.num(c[(u, ch, "soon")], "soon"), r.num(c[(u, ch, "held")]),
+             r.num(c[(u, ch, "failed")], "late")] for i, (u, ch) in enumerate(keys)]
+    return r.table(("单位", "渠道", "未完成", "已超时", "即将到期", "暂存", "失败"), rows,
+                   "所有单位均无待办", numeric=(2, 3, 4, 5, 6), compact=True)
+
+
+# ---------------------------------------------------------------- deliveries and actions
+
+
+async def deliveries(request: web.Request) -> web.Response:
+    hub, q = request.app[HUB], request.query
+    state, unit, account, item = q.get("state", ""), q.get("unit", ""), q.get("account", ""), q.get("item", "").strip()
+    states = None if state == "all" else [state] if state in r.STATE_LABELS else list(ATTENTION)
+    accounts = [a for u, a in hub.settings.accounts() if not unit or u.id == unit]
+    targets = [account] if account else ([a.id for a in accounts] if unit else [None])
+    item_id = int(item) if item.isdigit() else None
+    rows: list[Delivery] = []
+    for acc in targets:
+        rows += await hub.store.deliveries(states=states, account_id=acc, item_id=item_id, limit=PAGE_ROWS)
+    rows = sorted((d for d in rows if not unit or d.unit_id == unit), key=lambda d: (d.deadline_at, d.id or 0))
+    shown = rows[:PAGE_ROWS]
+    units = [("", "全部单位"), *((u.id, u.name) for u in hub.settings.units)]
+    controls = [r.select("state", [("", "需处理（未完成与失败）"), ("all", "全部状态"), *r.STATE_LABELS.items()],
+                         state, "状态"),
+                r.select("unit", units, unit, "单位"),
+                r.select("account", [("", "全部账号"), *((a.id, a.id) for a in accounts)], account, "账号"),
+                r.text_input("item", item, "稿件编号", placeholder="如 12")]
+    note = "" if item_id is not None or not item else tag("p", "稿件编号应为数字，已忽略。", class_="flash err")
+    parts = [r.filters("/deliveries", controls), note,
+             tag("p", f"共 {len(shown)} 条" + ("（仅显示前 300 条）" if len(rows) > PAGE_ROWS else ""), class_="muted"),
+             r.table((*DELIVERY_HEAD, "操作"), _delivery_rows(request, shown, await _titles(hub, shown), True),
+                     "没有符合条件的投递", numeric=(0, 6)),
+             tag("h2", "渠道账号"), await _accounts_table(request, accounts)]
+    return show(request, "投递", r.join(parts))
+
+
+async def _accounts_table(request: web.Request, accounts: list[Any]) -> Html:
+    hub, s = request.app[HUB], request[SESSION]
+    states = await hub.store.account_states()
+    owner = {a.id: u for u, a in hub.settings.accounts()}
+    rows = []
+    for a in accounts:
+        st, reason = states.get(a.id, ("active", None))
+        form = (r.action_form("/actions/resume", s.csrf, request.path_qs, "恢复", account_id=a.id) if st != "active"
+                else r.action_form("/actions/pause", s.csrf, request.path_qs, "暂停", reason="暂停理由（必填）",
+                                   secondary=True, account_id=a.id))
+        state = Html(f"<td>{r.state_tag(st, r.ACCOUNT_STATE_LABELS)}</td>")
+        rows.append([owner[a.id].name, a.id, r.channel_name(a.kind), state, reason or "",
+                     Html(f'<td class="nowrap">{form}</td>')])
+    return r.table(("单位", "账号", "渠道", "状态", "原因", "操作"), rows, "没有启用的渠道账号")
+
+

@@ -1,0 +1,206 @@
+"""Record pages for operators and inspectors: the delay log (with CSV export), source health and
+the monthly timeliness report (with CSV export). CSV files start with a UTF-8 BOM so Excel shows
+the Chinese correctly, and text cells that a spreadsheet would run as a formula are neutralised."""
+
+from __future__ import annotations
+
+from datetime import date, datetime, timedelta
+from typing import Any
+from urllib.parse import urlsplit
+
+from aiohttp import web
+
+from syndicator.dashboard import render as r
+from syndicator.dashboard.render import Html, tag
+from syndicator.dashboard.views import config_order, names, show, unit_cell
+from syndicator.report import REPORT_COLUMNS, delays_listing, format_delays, format_report, monthly_report
+from syndicator.web import HUB
+
+BOM = "\ufeff"
+FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
+SHOWN = 1000
+
+
+def neutralise(text: str) -> str:
+    """A leading ' keeps Excel/WPS from evaluating an upstream title such as =HYPERLINK(…) (CSV injection)."""
+    return "'" + text if text.startswith(FORMULA_START) else text
+
+
+def csv_response(text: str, filename: str) -> web.Response:
+    return web.Response(body=(BOM + text).encode("utf-8"), content_type="text/csv", charset="utf-8", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"', "X-Content-Type-Options": "nosniff",
+        "Cache-Control": "no-store"})
+
+
+def _day(text: str | None) -> date | None:
+    try:
+        return date.fromisoformat(text) if text else None
+    except ValueError:
+        return None
+
+
+def _delay_query(request: web.Request) -> tuple[dict[str, str], datetime | None, datetime | None, list[str]]:
+    """Filters from the query: since/until are Beijing dates (until inclusive); defaults to the last 30 days."""
+    hub, q = request.app[HUB], request.query
+    tz = hub.settings.deadlines.tz
+    problems = [f"日期 {q[k]!r} 无效，应为 YYYY-MM-DD" for k in ("since", "until") if q.get(k) and not _day(q[k])]
+    today = hub.clock.now().astimezone(tz).date()
+    since_d = _day(q.get("since")) or (None if "since" in q else today - timedelta(days=30))
+    until_d = _day(q.get("until"))
+    f = {"since": since_d.isoformat() if since_d else "", "until": until_d.isoformat() if until_d else "",
+         "unit": q.get("unit", ""), "channel": q.get("channel", "")}
+    since = datetime.combine(since_d, datetime.min.time(), tz) if since_d else None
+    until = datetime.combine(until_d + timedelta(days=1), datetime.min.time(), tz) if until_d else None
+    return f, since, until, problems
+
+
+async def _delay_rows(request: web.Request) -> tuple[dict[str, str], list[dict[str, Any]], list[str]]:
+    f, since, until, problems = _delay_query(request)
+    rows = await delays_listing(request.app[HUB].store, since, until, f["unit"] or None, f["channel"] or None)
+    return f, rows, problems
+
+
+async def delays(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    f, rows, problems = await _delay_rows(request)
+    unit_names = names(request)
+    kinds = sorted({a.kind for _u, a in hub.settings.accounts()})
+    channels = [("", "全部渠道"), *((k, r.channel_name(k)) for k in kinds),
+                *((a.id, f"账号 {a.id}") for _u, a in hub.settings.accounts())]
+    controls = [r.text_input("since", f["since"], "记录时间从", "date"),
+                r.text_input("until", f["until"], "至（含）", "date"),
+                r.select("unit", [("", "全部单位"), *unit_names.items()], f["unit"], "单位"),
+                r.select("channel", channels, f["channel"], "渠道或账号")]
+    csv_link = r.link("/delays.csv", "导出 CSV（Excel 可直接打开）", **f)
+    body: list[Any] = [r.filters("/delays", controls, Html(f"&nbsp;{csv_link}"))]
+    body += [tag("p", p, class_="flash err") for p in problems]
+    counts: dict[str, int] = {}
+    for row in rows:
+        counts[row["kind"]] = counts.get(row["kind"], 0) + 1
+    summary = "，".join(f"{r.KIND_TAGS.get(k, k)} {n}" for k, n in sorted(counts.items())) or "无"
+    body.append(tag("p", f"共 {len(rows)} 条记录：{summary}。" + (f"页面仅显示前 {SHOWN} 条，完整记录请导出 CSV。"
+                                                              if len(rows) > SHOWN else ""), class_="muted"))
+    table_rows = [[
+        Html(f'<td class="nowrap">{r.when(x["recorded_at"])}</td>'),
+        unit_cell(unit_names.get(x["unit_id"], x["unit_id"])),
+        Html(f"<td class=nowrap>{r.esc(r.channel_name(x['channel']))}<div class=muted>{r.esc(x['account_id'])}</div>"
+             "</td>"),
+        tag("td", x["item_title"], class_="title"),
+        Html(f"<td>{r.state_tag(x['kind'], r.KIND_TAGS)}<div class=muted>投递 #{x['delivery_id']}</div></td>"),
+        Html(f'<td class="nowrap">{r.when(x["deadline_at"])}</td>'),
+        tag("td", r.hours(x["late_clock_hours"]), class_="num"),
+        tag("td", r.hours(x["late_working_hours"]), class_="num"),
+        tag("td", x["reason"], class_="reason"),
+    ] for x in rows[:SHOWN]]
+    head = ("记录时间", "单位", "渠道 / 账号", "稿件", "类型", "截止时间", "超时（小时）", "超时（工作小时）", "原因")
+    body.append(r.table(head, table_rows, "所选范围内没有延误记录", numeric=(6, 7)))
+    return show(request, "延误记录", r.join(body))
+
+
+async def delays_csv(request: web.Request) -> web.Response:
+    f, rows, _problems = await _delay_rows(request)
+    safe = [{**x, "item_title": neutralise(x["item_title"]), "reason": neutralise(x["reason"]),
+             "account_id": neutralise(x["account_id"])} for x in rows]
+    text = format_delays(safe, "csv", names={k: neutralise(v) for k, v in names(request).items()})
+    span = f"{f['since'] or 'start'}_{f['until'] or 'now'}".replace("-", "")
+    return csv_response(text, f"delays_{span}.csv")
+
+
+# ---------------------------------------------------------------- sources
+
+
+def _public_url(url: str) -> str:
+    """scheme://host/path only: a query string may carry an API key."""
+    parts = urlsplit(url)
+    return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
+
+
+async def sources(request: web.Request) -> web.Response:
+    hub = request.app[HUB]
+    health = {h.source_id: h for h in await hub.store.all_source_health()}
+    configured = {s.id: s for s in hub.settings.sources}
+    rows = []
+    for sid in [*configured, *sorted(set(health) - set(configured))]:
+        s, h = configured.get(sid), health.get(sid)
+        if h is None:
+            status = tag("span", "尚未检查", class_="tag s-pending")
+        elif h.consecutive_errors:
+            status = tag("span", f"失败中（连续 {h.consecutive_errors} 次）", class_="tag s-failed")
+        else:
+            status = tag("span", "正常", class_="tag s-delivered")
+        if s is not None and not s.enabled:
+            status = tag("span", "已停用", class_="tag s-skipped")
+        name = Html(f"<td>{r.esc(s.name if s else sid)}<div class=muted>{r.esc(sid)}"
+                    f"{' · ' + r.esc(s.authority) if s and s.authority else ''}</div>"
+                    f"<div class=muted>{r.esc(_public_url(s.url)) if s else '（已不在配置中）'}</div></td>")
+        kind = ""
+        if s is not None:
+            kind = f"{s.kind} / {'浏览器' if s.fetch == 'browser' else 'HTTP'}，每 {r.hours(s.interval / 60)} 分钟"
+        rows.append([name, kind, Html(f"<td>{status}</td>"),
+                     Html(f'<td class="nowrap">{r.when(h and h.last_success_at)}</td>'),
+                     r.num(h.consecutive_errors if h else 0, "late"),
+                     Html(f'<td class="nowrap">{r.when(h and h.failing_since)}</td>'),
+                     tag("td", (h and h.last_error) or "", class_="err"),
+                     Html(f'<td class="nowrap">{r.when(h and h.next_check_at)}</td>'), r.num(h.items_seen if h else 0),
+                     (s and s.live_check) or ""])
+    head = ("信息源", "类型 / 抓取", "状态", "最近成功", "连续错误", "失败起始", "最近错误", "下次检查", "已见条目",
+            "实测检查")
+    note = tag("p", "失败的信息源会按指数退避持续重试，不会自动停用；长时间失败会发出提醒。", class_="muted")
+    return show(request, "信息源状态", r.join([note, r.table(head, rows, "未配置信息源", numeric=(4, 8))]))
+
+
+# ---------------------------------------------------------------- monthly report
+
+
+def _month(request: web.Request) -> str:
+    hub = request.app[HUB]
+    return request.query.get("month") or f"{hub.clock.now().astimezone(hub.settings.deadlines.tz):%Y-%m}"
+
+
+def _shift(month: str, delta: int) -> str:
+    y, m = int(month[:4]), int(month[5:7]) + delta
+    y, m = y + (m - 1) // 12, (m - 1) % 12 + 1
+    return f"{y:04d}-{m:02d}"
+
+
+async def report(request: web.Request) -> web.Response:
+    hub, month = request.app[HUB], _month(request)
+    controls = [r.text_input("month", month, "月份", "month", "YYYY-MM")]
+    try:
+        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines)
+    except ValueError as exc:
+        error = tag("p", str(exc), class_="flash err")
+        return show(request, "转载时效月报", r.join([r.filters("/report", controls), error]))
+    prev = r.link("/report", "← 上月", month=_shift(month, -1))
+    nxt = r.link("/report", "下月 →", month=_shift(month, 1))
+    nav = Html(f"&nbsp;{prev} {nxt} &nbsp;{r.link('/report.csv', '导出 CSV', month=month)}")
+    unit_names = names(request)
+    pct = lambda v: "" if v is None else f"{v:.1%}"  # noqa: E731
+    rows.sort(key=lambda x: config_order(request)((x["unit_id"], x["channel"])))
+    stats = ("late_median_hours", "late_p95_hours", "late_median_working_hours", "late_p95_working_hours")
+    first = [i == 0 or rows[i - 1]["unit_id"] != x["unit_id"] for i, x in enumerate(rows)]
+    table_rows = [[unit_cell(unit_names.get(x["unit_id"], x["unit_id"]), first[i]),
+                   Html(f'<td class="nowrap">{r.esc(r.channel_name(x["channel"]))}</td>'), r.num(x["required"]),
+                   r.num(x["on_time"]), r.num(x["late"], "late"), r.num(x["missing"], "late"), r.num(x["skipped"]),
+                   r.num(x["open"]), tag("td", pct(x["on_time_rate"]), class_="num"),
+                   *(tag("td", r.hours(x[k]), class_="num") for k in stats)] for i, x in enumerate(rows)]
+    total = {k: sum(x[k] for x in rows) for k in ("required", "on_time", "late", "missing", "skipped", "open")}
+    due = total["on_time"] + total["late"] + total["missing"]
+    line = (f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，未发布（已超时）"
+            f"{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}"
+            + (f"，按时率 {total['on_time'] / due:.1%}。" if due else "。"))
+    notes = ("统计截止时间在本月的转载任务（北京时间）。按时率 = 按时 ÷（按时 + 超时发布 + 未发布）；"
+             "超时统计仅含超时发布的稿件，中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。")
+    body = [r.filters("/report", controls, nav), tag("p", line), tag("p", notes, class_="muted"),
+            r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务", numeric=tuple(range(2, 13)))]
+    return show(request, f"{month[:4]}年{int(month[5:7])}月转载时效月报", r.join(body))
+
+
+async def report_csv(request: web.Request) -> web.Response:
+    hub, month = request.app[HUB], _month(request)
+    try:
+        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines)
+    except ValueError as exc:
+        raise web.HTTPBadRequest(text=str(exc)) from None
+    unit_names = {k: neutralise(v) for k, v in names(request).items()}
+    return csv_response(format_report(rows, "csv", month=month, names=unit_names), f"report_{month}.csv")
