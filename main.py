@@ -10,6 +10,7 @@
     python main.py reload                      recompute provisional deadlines (new calendar override)
     python main.py delays / report --month M   the delay log and the monthly report
     python main.py retry N | skip N REASON | pause ACCOUNT [REASON] | resume ACCOUNT
+    python main.py hash-password               a password hash for [dashboard.users]
 """
 
 from __future__ import annotations
@@ -50,6 +51,8 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--limit", type=int, default=10, help="probe: article pages to fetch at most")
     with_config("status", "counts by state, oldest open delivery, warnings")
     with_config("reload", "recompute provisional deadlines after a calendar override was added")
+    hp = sub.add_parser("hash-password", help="print a password hash for [dashboard.users]")
+    hp.add_argument("--iterations", type=int, default=600_000)
     dl = with_config("deadline", "compute a deadline")
     dl.add_argument("time", help="publication time: ISO 8601 or 'YYYY-MM-DD HH:MM' (Beijing time)")
     dl.add_argument("--rule", choices=["next_working_day_end", "working_days", "working_hours"])

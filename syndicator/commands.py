@@ -17,6 +17,7 @@ from typing import Any
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
 from syndicator.clock import SHANGHAI, SystemClock
 from syndicator.config import ConfigError, Settings, load_settings
+from syndicator.dashboard import cmd_hash_password as cmd_hash_password  # `main.py hash-password`
 from syndicator.operations import Operations, Outcome
 from syndicator.store import Store, open_store
 

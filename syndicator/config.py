@@ -19,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_valida
 from channels.base import AccountConfig
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.console import ConsoleSettings
+from syndicator.dashboard import DashboardSettings
 from syndicator.deadlines import DeadlineSettings
 
 _SECRET_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
@@ -34,7 +35,7 @@ class ConfigError(Exception):
 
 
 class _Model(BaseModel):
-    model_config = ConfigDict(extra="forbid")
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
 class HubSettings(_Model):
@@ -135,6 +136,7 @@ class Settings(_Model):
     web: WebSettings = WebSettings()
     deadlines: DeadlineSettings = DeadlineSettings()
     console: ConsoleSettings = ConsoleSettings()
+    dashboard: DashboardSettings = DashboardSettings()
     calendar_dir: str = "calendar"             # override files, relative to the config file
     source_files: list[str] = []               # preset files with more [[sources]]
     sources: list[SourceSettings] = []

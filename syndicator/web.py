@@ -83,6 +83,10 @@ def build_web_app(hub: Hub) -> web.Application:
 
         handler = make_wechat_callback(wechat_accounts, hub.dispatcher.resolve, _console_answer(hub), hub.store.kv)
         app.router.add_route("*", "/wechat/callback/{account_id}", handler)
+    if hub.settings.dashboard.enabled:
+        from syndicator.dashboard import setup_dashboard
+
+        setup_dashboard(app, hub, hub.settings.dashboard)
     return app
 
 
