@@ -66,8 +66,8 @@ async def run_demo(settings: Settings, stop: asyncio.Event, *, publish_every: fl
         for n in range(2):
             publish_next(box, n)
         async with Hub(settings) as hub:
-            log.info("demo hub: %d units x %d accounts; JSON API at http://%s:%d/api/status; "
-                     "sandbox received lists at %s/_sandbox/received (and ports 8702-8706)",
+            log.info("demo hub: %d units x %d accounts; dashboard at http://%s:%d/ (user demo, password "
+                     "syndicator-demo); sandbox received lists at %s/_sandbox/received (and ports 8702-8706)",
                      len(settings.units), len(settings.accounts()), settings.web.host, settings.web.port,
                      box.url("webhook"))
 
