@@ -140,3 +140,16 @@ def test_unknown_storage_url_is_refused(bad: str) -> None:
 
     with pytest.raises(ValueError, match="unsupported storage url"):
         open_database(bad)
+
+
+async def test_confirmation_claim_is_a_lease_not_forever(store: Store, clock) -> None:
+    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 1, ("wechat",)), clock.now())
+    (d,) = await store.claim_due(clock.now(), "hub-1", {"u0-wechat": 1}, 1)
+    await store.mark_confirming(d.id, clock.now(), "publish-1", clock.now(), "标题已截短")
+    (asked,) = await store.claim_confirmations(clock.now(), "hub-1", 10)
+    assert asked.external_id == "publish-1" and asked.note == "标题已截短"
+    # hub-1 dies while asking: nobody asks again at once, but after the lease someone does
+    assert await store.claim_confirmations(clock.now(), "hub-2", 10) == []
+    clock.advance(minutes=6)
+    (again,) = await store.claim_confirmations(clock.now(), "hub-2", 10)
+    assert again.id == d.id

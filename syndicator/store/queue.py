@@ -7,7 +7,7 @@ PostgreSQL database never send the same delivery twice: the loser of a race simp
 from __future__ import annotations
 
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from syndicator.models import Delivery, DeliveryState
@@ -83,8 +83,14 @@ class QueueMixin:
         deliveries = sorted((row_to_delivery(r) for r in rows), key=lambda d: (d.deadline_at, d.id or 0))
         return deliveries
 
-    async def claim_confirmations(self, now: datetime, holder: str, limit: int) -> list[Delivery]:
-        """Deliveries whose platform outcome is due to be asked for (``confirming``)."""
+    async def claim_confirmations(self, now: datetime, holder: str, limit: int,
+                                  lease_until: datetime | None = None) -> list[Delivery]:
+        """Deliveries whose platform outcome is due to be asked for (``confirming``).
+
+        The claim only moves ``next_attempt_at`` to ``lease_until``: if this process dies while asking,
+        another (or the restarted) hub asks again after that; no confirmation is ever forgotten.
+        """
+        lease_until = lease_until or now + timedelta(minutes=5)
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
                 "SELECT id FROM deliveries WHERE state = 'confirming' AND next_attempt_at <= ?"
@@ -94,8 +100,8 @@ class QueueMixin:
             ids = [r["id"] for r in rows]
             marks = ",".join("?" * len(ids))
             claimed = await tx.fetch(
-                f"UPDATE deliveries SET claimed_by = ?, claimed_at = ?, next_attempt_at = NULL, updated_at = ?"
-                f" WHERE id IN ({marks}) AND state = 'confirming' RETURNING *", holder, now, now, *ids)
+                f"UPDATE deliveries SET claimed_by = ?, claimed_at = ?, next_attempt_at = ?, updated_at = ?"
+                f" WHERE id IN ({marks}) AND state = 'confirming' RETURNING *", holder, now, lease_until, now, *ids)
         return [row_to_delivery(r) for r in claimed]
 
     async def _finish(self, delivery_id: int, outcome: str, detail: str | None, now: datetime,
