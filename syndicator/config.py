@@ -51,6 +51,13 @@ class HubSettings(_Model):
     stale_claim_seconds: float = Field(600, gt=0)   # another hub's 'sending' older than this is orphaned
     send_timeout_seconds: float = Field(60, gt=0)
 
+    @model_validator(mode="after")
+    def _stale_after_timeout(self) -> HubSettings:
+        if self.stale_claim_seconds <= self.send_timeout_seconds:
+            raise ValueError("stale_claim_seconds must be longer than send_timeout_seconds "
+                             "(a send still in flight must never look abandoned)")
+        return self
+
 
 class StorageSettings(_Model):
     url: str = "sqlite:///var/syndicator.db"   # or postgresql://user@host:5432/db

@@ -80,6 +80,7 @@ class Dispatcher:
         self._wake = asyncio.Event()
         self._items: dict[int, Item] = {}
         self._accounts_checked = clock.now()
+        self._orphans_checked = clock.now()
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -93,6 +94,18 @@ class Dispatcher:
         await self.refresh_accounts()
         for account_id, when in await self.store.recent_attempts(now - timedelta(hours=1)):
             self.limits.seed(account_id, when)
+
+    async def recover_stale(self, now: datetime) -> int:
+        """Another hub sharing the database died mid-send and has not come back: take over its claims.
+
+        Our own sends never look stale (send_timeout_seconds < stale_claim_seconds).
+        """
+        self._orphans_checked = now
+        stale = now - timedelta(seconds=self.settings.stale_claim_seconds)
+        recovered = await self.store.recover_orphans("", stale, now)
+        if recovered:
+            log.warning("took over %d stale sends of a hub that stopped; reconciling before any resend", recovered)
+        return recovered
 
     async def run(self, stop: asyncio.Event) -> None:
         await self.start()
@@ -147,6 +160,8 @@ class Dispatcher:
         now = self.clock.now()
         if (now - self._accounts_checked).total_seconds() >= 5:
             await self.refresh_accounts()
+        if (now - self._orphans_checked).total_seconds() >= 60:
+            await self.recover_stale(now)
         free = self.settings.workers - len(self._in_flight)
         started = 0
         if free > 0:

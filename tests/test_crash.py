@@ -27,7 +27,7 @@ ITEMS = 2
 def write_config(tmp: Path, upstream: str, receiver: str, *, lookup: bool) -> Path:
     lines = [
         "[hub]", 'instance_id = "crash-hub"', f'data_dir = "{tmp / "var"}"', "workers = 8", "tick_seconds = 0.1",
-        "retry_base_seconds = 1", "retry_cap_seconds = 2", "send_timeout_seconds = 10", "stale_claim_seconds = 1",
+        "retry_base_seconds = 1", "retry_cap_seconds = 2", "send_timeout_seconds = 10", "stale_claim_seconds = 30",
         "[storage]", f'url = "sqlite:///{tmp / "hub.db"}"',
         "[web]", "port = 0",
         "[[sources]]", 'id = "gwy"', 'name = "国务院信息"', 'kind = "rss"', f'url = "{upstream}/rss/gwy.xml"',

@@ -42,3 +42,27 @@ async def test_two_hubs_share_the_queue_without_double_sends(serve, tmp_path, cl
     assert len(webhook_app[STORED]) == 90 and all(v["repeats"] == 0 for v in webhook_app[STORED].values())
     holders = {r["holder"]: r["n"] for r in rows}
     assert set(holders) == {"hub-a", "hub-b"} and sum(holders.values()) == 180
+
+
+@pytest.mark.postgres
+async def test_a_surviving_hub_takes_over_stale_sends_of_a_dead_one(serve, tmp_path, clock, pg_schema_url) -> None:
+    state = UpstreamState()
+    state.publish("国务院关于实例失效接管测试的通知")
+    upstream = await serve(build_upstream(state))
+    webhook_app = build_webhook(DEMO_SECRETS["webhook"])
+    receiver = await serve(webhook_app)
+    units = webhook_and_site_units(3, receiver, tmp_path / "site")
+    settings = hub_settings(tmp_path, sources=[rss_source("gwy", f"{upstream}/rss/gwy.xml")], units=units,
+                            storage_url=pg_schema_url, instance_id="hub-b")
+    async with Hub(settings, clock=clock) as b:
+        await b.watcher.poll(settings.sources[0])
+        capacity = {a.id: 5 for _u, a in settings.accounts()}
+        dead = await b.store.claim_due(clock.now(), "hub-a", capacity, 100)   # hub-a claims, then dies
+        assert len(dead) == 6
+        await drain(b)
+        assert (await b.store.state_counts()) == {"sending": 6}
+        clock.advance(seconds=settings.hub.stale_claim_seconds + 61)
+        await drain(b)
+        counts = await b.store.state_counts()
+    assert counts == {"delivered": 6}
+    assert len(webhook_app[STORED]) == 3 and all(v["repeats"] == 0 for v in webhook_app[STORED].values())
