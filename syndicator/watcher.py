@@ -63,10 +63,10 @@ class Watcher:
     async def start_due(self) -> list[asyncio.Task[None]]:
         now = self.clock.now()
         started = []
-        for source in self.sources():
-            if source.id in self._busy:
-                continue
-            health = await self.store.source_health(source.id)
+        idle = [s for s in self.sources() if s.id not in self._busy]
+        healths = await self.store.source_healths([s.id for s in idle])
+        for source in idle:
+            health = healths[source.id]
             if health.next_check_at is None or health.next_check_at <= now:
                 self._busy.add(source.id)
                 started.append(asyncio.create_task(self._poll_guarded(source, health)))

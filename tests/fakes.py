@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import socket
 from datetime import UTC, datetime, timedelta
 
 import aiohttp
@@ -37,7 +38,6 @@ class MemoryKeyValue:
         await self.put(f"lease:{name}", holder, ttl_seconds)
         return True
 
-
     async def release(self, name: str, holder: str) -> None:
         if await self.get(f"lease:{name}") == holder:
             del self.data[f"lease:{name}"]
@@ -54,3 +54,11 @@ class AlertLog:
 def make_context(session: aiohttp.ClientSession, clock: Clock | None = None) -> ChannelContext:
     clock = clock or FakeClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
     return ChannelContext(session=session, kv=MemoryKeyValue(clock), clock=clock, alert=AlertLog())
+
+
+def refused_url() -> str:
+    """A loopback URL nothing listens on (the port was free a moment ago): "connection refused"."""
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
+    return f"http://127.0.0.1:{port}"

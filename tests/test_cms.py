@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import json
-import socket
 import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
@@ -22,7 +21,7 @@ from sandbox.cms import build_app
 from sandbox.common import FAULTS, RECORDER, Faults
 from syndicator.http_headers import parse_retry_after as _retry_after
 from syndicator.models import Item, UnitRef
-from tests.fakes import make_context
+from tests.fakes import make_context, refused_url
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")
 SECRET = "cms-shared-secret"
@@ -146,11 +145,8 @@ async def test_outage_and_network_errors_retry(env: dict[str, Any]) -> None:
     with pytest.raises(RetryLater) as info:
         await channel(env).publish(make_item(), UNIT, "k")
     assert "503" in info.value.reason
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     with pytest.raises(RetryLater) as info:
-        await channel(env, base_url=f"http://127.0.0.1:{port}").publish(make_item(), UNIT, "k")
+        await channel(env, base_url=refused_url()).publish(make_item(), UNIT, "k")
     assert "无法连接" in info.value.reason
 
 

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import base64
 import json
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -21,7 +20,7 @@ from channels.push.render import JPushOptions, fits, payload_bytes, render_push
 from sandbox.common import FAULTS, RECORDER, Faults
 from sandbox.jpush import build_app
 from syndicator.models import Item, UnitRef
-from tests.fakes import make_context
+from tests.fakes import make_context, refused_url
 
 UNIT = UnitRef("ezhou_fgw", "鄂州市发展和改革委员会")
 APP_KEY, SECRET = "7d431e42dfa6a6d693ac2d04", "5e987ac6d2e04d95a9d8f0d1"
@@ -187,11 +186,8 @@ async def test_outage_and_network_errors_retry(env: dict[str, Any]) -> None:
     with pytest.raises(RetryLater) as info:
         await channel(env).publish(make_item(), UNIT, "k")
     assert "503" in info.value.reason
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     with pytest.raises(RetryLater) as info:
-        await channel(env, base_url=f"http://127.0.0.1:{port}").publish(make_item(), UNIT, "k")
+        await channel(env, base_url=refused_url()).publish(make_item(), UNIT, "k")
     assert "无法连接" in info.value.reason
 
 

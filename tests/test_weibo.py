@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import socket
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from typing import Any
@@ -20,7 +19,7 @@ from channels.weibo.render import WeiboOptions, render_post, shorten, weibo_leng
 from sandbox.common import FAULTS, RECORDER, FaultInjector, Faults
 from sandbox.weibo import build_app
 from syndicator.models import Item, UnitRef
-from tests.fakes import make_context
+from tests.fakes import make_context, refused_url
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")
 TOKEN = "tok-abc"
@@ -265,11 +264,8 @@ async def test_outage_and_network_errors_retry(env: dict[str, Any]) -> None:
     with pytest.raises(RetryLater) as info:
         await channel(env).publish(make_item(), UNIT, "k")
     assert "HTTP 503" in info.value.reason
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port = sock.getsockname()[1]
     with pytest.raises(RetryLater) as info:
-        await channel(env, base_url=f"http://127.0.0.1:{port}").publish(make_item(), UNIT, "k")
+        await channel(env, base_url=refused_url()).publish(make_item(), UNIT, "k")
     assert "无法连接" in info.value.reason
 
 

@@ -14,22 +14,32 @@ _SOURCE_FIELDS = ("next_check_at", "consecutive_errors", "last_error", "last_err
                   "failing_since", "etag", "last_modified", "body_hash", "items_seen")
 
 
+def _row_to_health(row: dict[str, Any]) -> SourceHealth:
+    return SourceHealth(
+        source_id=row["source_id"], next_check_at=as_datetime(row["next_check_at"]),
+        consecutive_errors=row["consecutive_errors"], last_error=row["last_error"],
+        last_error_at=as_datetime(row["last_error_at"]), last_success_at=as_datetime(row["last_success_at"]),
+        failing_since=as_datetime(row["failing_since"]), etag=row["etag"], last_modified=row["last_modified"],
+        body_hash=row["body_hash"], items_seen=row["items_seen"],
+        extra={"alerted": "1" if row["alerted"] else ""},
+    )
+
+
 class StateMixin:
     db: Any
 
     # ------------------------------------------------------------ sources
     async def source_health(self, source_id: str) -> SourceHealth:
         row = await self.db.fetchrow("SELECT * FROM sources WHERE source_id = ?", source_id)
-        if row is None:
-            return SourceHealth(source_id)
-        return SourceHealth(
-            source_id=source_id, next_check_at=as_datetime(row["next_check_at"]),
-            consecutive_errors=row["consecutive_errors"], last_error=row["last_error"],
-            last_error_at=as_datetime(row["last_error_at"]), last_success_at=as_datetime(row["last_success_at"]),
-            failing_since=as_datetime(row["failing_since"]), etag=row["etag"], last_modified=row["last_modified"],
-            body_hash=row["body_hash"], items_seen=row["items_seen"],
-            extra={"alerted": "1" if row["alerted"] else ""},
-        )
+        return _row_to_health(row) if row else SourceHealth(source_id)
+
+    async def source_healths(self, source_ids: list[str]) -> dict[str, SourceHealth]:
+        """Health of these sources in one query (the watcher asks every tick); unknown ones start fresh."""
+        if not source_ids:
+            return {}
+        # One scan of the (small) table rather than an IN list that could exceed the driver's argument cap.
+        found = {r["source_id"]: _row_to_health(r) for r in await self.db.fetch("SELECT * FROM sources")}
+        return {sid: found.get(sid) or SourceHealth(sid) for sid in source_ids}
 
     async def save_source_health(self, h: SourceHealth) -> None:
         values = [getattr(h, f) for f in _SOURCE_FIELDS]
@@ -41,8 +51,8 @@ class StateMixin:
             h.source_id, *values, bool(h.extra.get("alerted")))
 
     async def all_source_health(self) -> list[SourceHealth]:
-        rows = await self.db.fetch("SELECT source_id FROM sources ORDER BY source_id")
-        return [await self.source_health(r["source_id"]) for r in rows]
+        rows = await self.db.fetch("SELECT * FROM sources ORDER BY source_id")
+        return [_row_to_health(r) for r in rows]
 
     # ------------------------------------------------------------ accounts
     async def account_states(self) -> dict[str, tuple[str, str | None]]:
