@@ -63,13 +63,10 @@ class Watcher:
     async def start_due(self) -> list[asyncio.Task[None]]:
         now = self.clock.now()
         started = []
-        idle = [s for s in self.sources() if s.id not in self._busy]
-        healths = await self.store.source_healths([s.id for s in idle])
-        for source in idle:
-            health = healths[source.id]
-            if health.next_check_at is None or health.next_check_at <= now:
-                self._busy.add(source.id)
-                started.append(asyncio.create_task(self._poll_guarded(source, health)))
+        idle = {s.id: s for s in self.sources() if s.id not in self._busy}
+        for health in await self.store.due_source_health(list(idle), now):
+            self._busy.add(health.source_id)
+            started.append(asyncio.create_task(self._poll_guarded(idle[health.source_id], health)))
         return started
 
     async def _poll_guarded(self, source: SourceSettings, health: SourceHealth) -> None:

@@ -7,7 +7,7 @@ from datetime import timedelta
 
 import pytest
 
-from syndicator.models import DeliveryState, Item
+from syndicator.models import DeliveryState, Item, SourceHealth
 from syndicator.store import PlannedDelivery, Store
 
 
@@ -153,3 +153,16 @@ async def test_confirmation_claim_is_a_lease_not_forever(store: Store, clock) ->
     clock.advance(minutes=6)
     (again,) = await store.claim_confirmations(clock.now(), "hub-2", 10)
     assert again.id == d.id
+
+
+async def test_due_sources_are_the_never_polled_and_the_overdue(store: Store, clock) -> None:
+    now = clock.now()
+    await store.save_source_health(SourceHealth("later", next_check_at=now + timedelta(minutes=5), etag='"v1"'))
+    await store.save_source_health(SourceHealth("due", next_check_at=now - timedelta(seconds=1), etag='"v2"',
+                                                consecutive_errors=3))
+    due = await store.due_source_health(["never", "due", "later"], now)
+    assert [h.source_id for h in due] == ["never", "due"]
+    assert due[0] == SourceHealth("never")
+    assert (due[1].etag, due[1].consecutive_errors) == ('"v2"', 3)
+    assert await store.due_source_health(["later"], now) == []
+    assert [h.source_id for h in await store.due_source_health(["later"], now + timedelta(minutes=5))] == ["later"]

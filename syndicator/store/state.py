@@ -33,13 +33,19 @@ class StateMixin:
         row = await self.db.fetchrow("SELECT * FROM sources WHERE source_id = ?", source_id)
         return _row_to_health(row) if row else SourceHealth(source_id)
 
-    async def source_healths(self, source_ids: list[str]) -> dict[str, SourceHealth]:
-        """Health of these sources in one query (the watcher asks every tick); unknown ones start fresh."""
+    async def due_source_health(self, source_ids: list[str], now: datetime) -> list[SourceHealth]:
+        """Health of those of these sources due for a poll (the watcher asks every tick, so: two cheap
+        queries, not one per source); a source never polled before is due and starts fresh."""
         if not source_ids:
-            return {}
-        # One scan of the (small) table rather than an IN list that could exceed the driver's argument cap.
-        found = {r["source_id"]: _row_to_health(r) for r in await self.db.fetch("SELECT * FROM sources")}
-        return {sid: found.get(sid) or SourceHealth(sid) for sid in source_ids}
+            return []
+        later = {r["source_id"] for r in await self.db.fetch(
+            "SELECT source_id FROM sources WHERE next_check_at > ?", now)}
+        wanted = [sid for sid in source_ids if sid not in later]
+        if not wanted:
+            return []
+        due = {r["source_id"]: _row_to_health(r) for r in await self.db.fetch(
+            "SELECT * FROM sources WHERE next_check_at IS NULL OR next_check_at <= ?", now)}
+        return [due.get(sid) or SourceHealth(sid) for sid in wanted]
 
     async def save_source_health(self, h: SourceHealth) -> None:
         values = [getattr(h, f) for f in _SOURCE_FIELDS]
