@@ -7,7 +7,7 @@
     python main.py sources list|probe ID       source health; fetch one source once (stores nothing)
     python main.py status                      counts by state, oldest open delivery, warnings
     python main.py deadline TIME [--rule R]    when is an item published at TIME due?
-    python main.py reload                      recompute provisional deadlines (new calendar override)
+    python main.py reload                      recompute deadlines a new or edited calendar override affects
     python main.py delays / report --month M   the delay log and the monthly report
     python main.py retry N | skip N REASON | pause ACCOUNT [REASON] | resume ACCOUNT
     python main.py hash-password               a password hash for [dashboard.users]
@@ -50,7 +50,7 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("source_id", nargs="?")
     src.add_argument("--limit", type=int, default=10, help="probe: article pages to fetch at most")
     with_config("status", "counts by state, oldest open delivery, warnings")
-    with_config("reload", "recompute provisional deadlines after a calendar override was added")
+    with_config("reload", "recompute deadlines after a calendar override was added or edited")
     hp = sub.add_parser("hash-password", help="print a password hash for [dashboard.users]")
     hp.add_argument("--iterations", type=int, default=600_000)
     dl = with_config("deadline", "compute a deadline")

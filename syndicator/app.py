@@ -19,13 +19,15 @@ from channels.registry import channel_class
 from feeds.fetch import Fetcher
 from feeds.reader import SourceReader
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
+from syndicator.calendar_alerts import CalendarWarnings
 from syndicator.clock import Clock, SystemClock
 from syndicator.config import Settings
 from syndicator.deadlines import DeadlineSettings
-from syndicator.delays import DelayMonitor, recompute_provisional
+from syndicator.delays import DelayMonitor
 from syndicator.dispatch import Binding, Dispatcher
 from syndicator.intake import Intake
 from syndicator.models import UnitRef
+from syndicator.recompute import recompute_deadlines
 from syndicator.store import Store, open_store
 from syndicator.watcher import Watcher
 
@@ -57,6 +59,7 @@ class Hub:
         self.reader: SourceReader
         self.intake: Intake
         self.monitor: DelayMonitor
+        self.calendar_warnings: CalendarWarnings
         self.web_runner: Any = None
         self.notifier: Any = None
         self._calendar_seen: tuple[tuple[str, float], ...] = ()
@@ -86,9 +89,9 @@ class Hub:
         self.monitor = self._delay_monitor()
         self._stack.callback(self.monitor.close)
         self.notifier = self._admin_notifier(ctx)
+        self.calendar_warnings = CalendarWarnings(self.calendar, self.store, self.alert, s.deadlines.tz)
         await self.reload_calendar()
-        for warning in self.calendar.warnings(self.clock.now().astimezone(self.settings.deadlines.tz).date()):
-            log.warning("calendar: %s", warning)
+        await self.calendar_warnings.check(self.clock.now())
         return self
 
     def _admin_notifier(self, ctx: ChannelContext) -> Any:
@@ -106,12 +109,13 @@ class Hub:
         return notifier
 
     def deadline_settings_for(self, source_id: str | None) -> DeadlineSettings:
-        source = next((s for s in self.settings.sources if s.id == source_id), None)
-        return (source.deadline if source else None) or self.settings.deadlines
+        """A source's ``[sources.deadline]`` fields layered over ``[deadlines]``."""
+        return self.settings.deadlines_for(source_id)
 
     def _delay_monitor(self) -> DelayMonitor:
         return DelayMonitor(self.store, self.deadline_settings_for, self.calendar, self.clock,
-                            self.settings.path(self.settings.hub.data_dir) / "delays.jsonl", self.alert)
+                            self.settings.path(self.settings.hub.data_dir) / "delays.jsonl", self.alert,
+                            horizon_hours=self.settings.max_at_risk_hours())
 
     def _calendar_stamp(self) -> tuple[tuple[str, float], ...]:
         directory = self.calendar.override_dir
@@ -120,24 +124,38 @@ class Hub:
         return tuple(sorted((p.name, p.stat().st_mtime) for p in directory.glob("*.toml")))
 
     async def reload_calendar(self) -> int:
-        """Re-read calendar overrides and recompute open provisional deadlines (start-up, SIGHUP, file change)."""
+        """Re-read calendar overrides and recompute the deadlines they affect (start-up, SIGHUP, file
+        change); return how many deliveries changed."""
         self._calendar_seen = self._calendar_stamp()
+        before = self.calendar.override_days()
         try:
             self.calendar.reload()
         except CalendarOverrideError as exc:
             await self.alert("calendar", f"节假日覆盖文件有误，仍使用原有安排：{exc}")
             return 0
-        changed = await recompute_provisional(self.store, self.calendar, self.deadline_settings_for)
-        if changed:
-            log.info("calendar reloaded: %d provisional deadlines recomputed", changed)
-        return changed
+        result = await recompute_deadlines(self.store, self.calendar, self.deadline_settings_for, self.clock.now(),
+                                           self.monitor.delay_log, previous=before)
+        if result.changed:
+            log.info("calendar reloaded: %d deadlines recomputed, %d delay records superseded",
+                     result.changed, result.superseded)
+        return result.changed
+
+    async def calendar_tick(self) -> None:
+        """One pass of the calendar watch: reload on a changed override file, then raise warnings
+        that have appeared (next year uncovered from 1 December, a fallback year first used)."""
+        if self._calendar_stamp() != self._calendar_seen:
+            await self.reload_calendar()
+        await self.calendar_warnings.check(self.clock.now())
 
     async def _watch_calendar(self, stop: asyncio.Event, every: float = 30.0) -> None:
         while not stop.is_set():
             with contextlib.suppress(TimeoutError):
                 await asyncio.wait_for(stop.wait(), every)
-            if not stop.is_set() and self._calendar_stamp() != self._calendar_seen:
-                await self.reload_calendar()
+            if not stop.is_set():
+                try:
+                    await self.calendar_tick()
+                except Exception:
+                    log.exception("calendar check failed; retrying in %.0f s", every)
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()

@@ -203,6 +203,16 @@ class WorkCalendar:
             self._package[year] = _package_covers(year)
         return "package" if self._package[year] else "fallback"
 
+    def override_days(self) -> dict[int, tuple[frozenset[date], frozenset[date]]]:
+        """(holidays, make-up workdays) of every loaded override, by year."""
+        return {y: (o.holidays, o.workdays) for y, o in self._overrides.items()}
+
+    def base_is_workday(self, d: date) -> bool:
+        """The answer without any override: the package where it covers the year, else weekends only."""
+        if d.year not in self._package:
+            self._package[d.year] = _package_covers(d.year)
+        return bool(chinese_calendar.is_workday(d)) if self._package[d.year] else d.weekday() < 5
+
     def notice(self, year: int) -> str | None:
         """The State Council notice an override cites, for delay records and the dashboard."""
         item = self._overrides.get(year)

@@ -7,15 +7,16 @@ import asyncio
 import contextlib
 import json
 import logging
+import re
 import shutil
 import signal
 import sys
 from collections.abc import AsyncIterator
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any
 
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
-from syndicator.clock import SHANGHAI, SystemClock
+from syndicator.clock import SystemClock
 from syndicator.config import ConfigError, Settings, load_settings
 from syndicator.dashboard import cmd_hash_password as cmd_hash_password  # `main.py hash-password`
 from syndicator.operations import Operations, Outcome
@@ -90,7 +91,7 @@ async def cmd_run(args: argparse.Namespace) -> int:
 async def cmd_check_config(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     calendar = calendar_for(settings)
-    today = datetime.now(SHANGHAI).date()
+    today = SystemClock().now().astimezone(settings.deadlines.tz).date()
     print(f"{args.config}: OK — {len(settings.sources)} sources, {len(settings.units)} units, "
           f"{len(settings.accounts())} channel accounts")
     for warning in calendar.warnings(today):
@@ -162,18 +163,27 @@ async def cmd_deadline(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     calendar = calendar_for(settings)
     try:
-        _print_json(deadline_report(args.time, settings.deadlines, calendar, rule=args.rule, days=args.days))
-    except ValueError as exc:
+        report = deadline_report(args.time, settings.deadlines, calendar, rule=args.rule, days=args.days)
+    except ValueError as exc:  # includes dates beyond year 9999 (compute_deadline turns OverflowError into this)
         raise UserError(str(exc)) from None
+    _print_json(report)
     return 0
 
 
-def _when(text: str | None) -> datetime | None:
+_DATE_ONLY = re.compile(r"^\s*\d{4}-\d{2}-\d{2}\s*$")
+
+
+def _when(text: str | None, settings: Settings, *, end_of_day: bool = False) -> datetime | None:
+    """A --since/--until value; a bare date is a whole day in the configured zone, so
+    ``--until 2026-12-31`` includes the 31st."""
     if not text:
         return None
     from syndicator.deadlines import parse_time_text
 
     try:
+        if _DATE_ONLY.match(text):
+            day = datetime.fromisoformat(text.strip()).replace(tzinfo=settings.deadlines.tz)
+            return day + timedelta(days=1) if end_of_day else day
         return parse_time_text(text)
     except ValueError as exc:
         raise UserError(str(exc)) from None
@@ -183,9 +193,15 @@ async def cmd_delays(args: argparse.Namespace) -> int:
     from syndicator.report import delays_listing, format_delays
 
     settings = settings_from(args)
+    since, until = _when(args.since, settings), _when(args.until, settings, end_of_day=True)
+    calendar = calendar_for(settings)
     async with store_for(settings) as store:
-        rows = await delays_listing(store, _when(args.since), _when(args.until), args.unit, args.channel)
-    print(format_delays(rows, args.format, names=_unit_names(settings)))
+        rows = await delays_listing(store, since, until, args.unit, args.channel, calendar=calendar,
+                                    settings_for=settings.deadlines_for, now=store.clock.now())
+    try:
+        print(format_delays(rows, args.format, names=_unit_names(settings), tz=settings.deadlines.tz))
+    except ValueError as exc:
+        raise UserError(str(exc)) from None
     return 0
 
 
@@ -193,12 +209,15 @@ async def cmd_report(args: argparse.Namespace) -> int:
     from syndicator.report import format_report, monthly_report
 
     settings = settings_from(args)
+    calendar = calendar_for(settings)
     async with store_for(settings) as store:
         try:
-            rows = await monthly_report(store, args.month, calendar_for(settings), settings.deadlines)
+            rows = await monthly_report(store, args.month, calendar, settings.deadlines, settings.deadlines_for)
         except ValueError as exc:
             raise UserError(str(exc)) from None
-    print(format_report(rows, args.format, month=args.month, names=_unit_names(settings)))
+        as_of = store.clock.now()
+    print(format_report(rows, args.format, month=args.month, names=_unit_names(settings), as_of=as_of,
+                        tz=settings.deadlines.tz))
     return 0
 
 
@@ -207,19 +226,23 @@ def _unit_names(settings: Settings) -> dict[str, str]:
 
 
 async def cmd_reload(args: argparse.Namespace) -> int:
-    """Recompute open provisional deadlines after adding config/calendar/<year>.toml.
+    """Recompute the deadlines a calendar change affects, after adding or editing config/calendar/<year>.toml.
 
-    A running hub notices new override files by itself within a minute (or at once on SIGHUP).
+    A running hub notices changed override files by itself within 30 s (or at once on SIGHUP).
     """
-    from syndicator.delays import recompute_provisional
+    from syndicator.delay_log import DelayLog
+    from syndicator.recompute import recompute_deadlines
 
     settings = settings_from(args)
     calendar = calendar_for(settings)
-    by_source = {s.id: s.deadline for s in settings.sources if s.deadline}
-    async with store_for(settings) as store:
-        changed = await recompute_provisional(
-            store, calendar, lambda source_id: by_source.get(source_id or "") or settings.deadlines)
-    print(f"已按最新节假日安排重算 {changed} 条待发稿件的截止时间")
+    delay_log = DelayLog(settings.path(settings.hub.data_dir) / "delays.jsonl", tz=settings.deadlines.tz)
+    try:
+        async with store_for(settings) as store:
+            result = await recompute_deadlines(store, calendar, settings.deadlines_for, store.clock.now(), delay_log)
+    finally:
+        delay_log.close()
+    print(f"已按最新节假日安排重算 {result.changed} 条投递的截止时间（含已完成的）；"
+          f"{result.superseded} 条延误记录因截止时间变化作废，将由运行中的服务按新截止时间重新判定")
     return 0
 
 

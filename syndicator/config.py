@@ -11,10 +11,11 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, ValidationError, field_validator, model_validator
+from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
 
 from channels.base import AccountConfig
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
@@ -103,7 +104,7 @@ class SourceSettings(_Model):
     article: ArticleSpec | None = None
     rules: list[RuleSpec] = [RuleSpec()]
     units: list[str] = ["*"]                   # which units must reprint; "*" = all
-    deadline: DeadlineSettings | None = None   # overrides [deadlines] for this source
+    deadline: DeadlineSettings | None = None   # fields set here layer over [deadlines] (Settings.deadlines_for)
     max_bytes: int | None = None
     enabled: bool = True
 
@@ -149,13 +150,23 @@ class Settings(_Model):
     sources: list[SourceSettings] = []
     units: list[UnitSettings] = []
     base_dir: Path = Path(".")                 # set by the loader: the config file's directory
+    _deadlines_by_source: dict[str, DeadlineSettings] = PrivateAttr(default_factory=dict)
 
     @model_validator(mode="after")
     def _unique_and_known(self) -> Settings:
         problems: list[str] = []
+        self._deadlines_by_source = {}
+        for s in self.sources:
+            if s.deadline is None:
+                continue
+            try:
+                self._deadlines_by_source[s.id] = merge_deadlines(self.deadlines, s.deadline)
+            except ValidationError as exc:
+                problems.append(f"source {s.id}: deadline (merged over [deadlines]): "
+                                + "; ".join(e["msg"] for e in exc.errors(include_input=False)))
         for what, ids in (("source", [s.id for s in self.sources]), ("unit", [u.id for u in self.units]),
                           ("account", [a.id for u in self.units for a in u.accounts])):
-            dupes = sorted({i for i in ids if ids.count(i) > 1})
+            dupes = sorted(i for i, n in Counter(ids).items() if n > 1)   # linear: a province has 40,000 accounts
             if dupes:
                 problems.append(f"duplicate {what} id(s): {', '.join(dupes)}")
         wechat = [a.id for u in self.units for a in u.accounts if a.kind == "wechat"]
@@ -173,6 +184,15 @@ class Settings(_Model):
             raise ValueError("; ".join(problems))
         return self
 
+    def deadlines_for(self, source_id: str | None) -> DeadlineSettings:
+        """The deadline settings in force for a source: its own ``[sources.deadline]`` fields over
+        ``[deadlines]``. Intake, the delay monitor, the report and recomputation all ask here."""
+        return self._deadlines_by_source.get(source_id or "", self.deadlines)
+
+    def max_at_risk_hours(self) -> float:
+        """The widest at-risk window of any source: how far ahead the delay monitor must look."""
+        return max([self.deadlines.at_risk_hours, *(d.at_risk_hours for d in self._deadlines_by_source.values())])
+
     def path(self, relative: str) -> Path:
         p = Path(relative)
         return p if p.is_absolute() else self.base_dir / p
@@ -188,6 +208,12 @@ class Settings(_Model):
 
     def units_for(self, source: SourceSettings) -> list[UnitSettings]:
         return self.units if "*" in source.units else [u for u in self.units if u.id in source.units]
+
+
+def merge_deadlines(base: DeadlineSettings, source: DeadlineSettings) -> DeadlineSettings:
+    """Only the fields a source set explicitly replace the global ones; the result is validated as a
+    whole (office_start < office_end may hold only after the merge)."""
+    return DeadlineSettings.model_validate({**base.model_dump(), **source.model_dump(exclude_unset=True)})
 
 
 def _describe_loc(data: Any, loc: tuple[Any, ...]) -> str:

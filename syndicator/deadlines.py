@@ -166,8 +166,19 @@ def _working_hours_deadline(local: datetime, settings: DeadlineSettings, calenda
 
 
 def compute_deadline(anchor: datetime, settings: DeadlineSettings, calendar: WorkCalendar) -> Deadline:
-    """Deadline for an item anchored at `anchor`; `deadline` is in the settings' timezone."""
+    """Deadline for an item anchored at `anchor`; `deadline` is in the settings' timezone.
+
+    Raises ValueError (never OverflowError) when the deadline would fall beyond year 9999.
+    """
     _require_aware("anchor", anchor)
+    try:
+        return _compute(anchor, settings, calendar)
+    except OverflowError:
+        raise ValueError(f"时间 {anchor.isoformat()} 超出可计算范围：截止时间将晚于 9999-12-31，"
+                         "请检查输入的年份") from None
+
+
+def _compute(anchor: datetime, settings: DeadlineSettings, calendar: WorkCalendar) -> Deadline:
     local = anchor.astimezone(settings.tz)
     if settings.rule == "working_hours":
         return _working_hours_deadline(local, settings, calendar)

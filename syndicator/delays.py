@@ -5,25 +5,25 @@ hub processes): ``at_risk`` (open, within ``at_risk_hours`` of the deadline), ``
 past it), ``delivered_late``, ``failed`` and ``skipped``. The reason is built from facts only —
 channel errors from the attempts table, account pauses, late detection upstream, provisional
 deadlines, the operator's words — never from guesses. Each new record is also appended to a
-rotated JSON-lines file for log shippers; at_risk and overdue raise an alert for the account.
+rotated JSON-lines file for log shippers (syndicator.delay_log); at_risk and overdue raise an alert
+for the account. Records superseded by a recomputed deadline are derived again here.
 """
 
 from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import logging
 import re
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
-from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import SHANGHAI, Clock
-from syndicator.deadlines import DeadlineSettings, compute_deadline, is_at_risk, lateness
+from syndicator.deadlines import DeadlineSettings, is_at_risk, lateness
+from syndicator.delay_log import DelayLog
 from syndicator.models import DelayKind, DelayRecord
 from syndicator.store import Store
 from syndicator.store.reports import AttemptHistory, DeliveryFacts
@@ -88,7 +88,10 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
                 if part not in _NOT_INHERITED:
                     add(part)
     queued = kind in _OPEN_KINDS and f.state == "pending" and f.attempts == 0 and not causes
-    if f.anchor_kind == "detected" and f.published_at is None:
+    detected = f.anchor_at if f.anchor_kind == "updated" else f.detected_at  # when this version was found
+    if f.anchor_kind == "updated":
+        add(f"稿件更新后重发，按检测到更新的时间（{local_text(f.anchor_at, tz)}）计")
+    elif f.anchor_kind == "detected" and f.published_at is None:
         add("上游未提供发布时间，按检测时间计")
     elif f.anchor_kind == "detected" and f.published_at is not None:
         gap = (f.detected_at - f.published_at).total_seconds() / 3600
@@ -96,10 +99,10 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
         add(f"上游发布时间不可信，按检测时间计（上游标注 {local_text(f.published_at, tz)}，{why}）")
     elif f.published_at is not None and f.detected_at - f.published_at > timedelta(hours=lag_hours):
         add(f"来源发布时间早于检测时间 {hours_text((f.detected_at - f.published_at).total_seconds() / 3600)} 小时")
-    if f.detected_at >= f.deadline_at:
+    if detected >= f.deadline_at:
         add("检测到稿件时已超过截止时间")
-    elif f.deadline_at - f.detected_at <= timedelta(hours=s.at_risk_hours):
-        add(f"检测到稿件时距截止时间仅 {hours_text((f.deadline_at - f.detected_at).total_seconds() / 3600)} 小时")
+    elif f.deadline_at - detected <= timedelta(hours=s.at_risk_hours):
+        add(f"检测到稿件时距截止时间仅 {hours_text((f.deadline_at - detected).total_seconds() / 3600)} 小时")
     if kind is DelayKind.DELIVERED_LATE:
         if hist is None or hist.first_started_at is None or hist.first_started_at > f.deadline_at:
             add("首次发送时已超过截止时间" + ("" if causes else "（排队积压或系统未运行）"))
@@ -130,31 +133,6 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
     return lead + _CAUSE + "；".join(causes or [_UNKNOWN])
 
 
-def _open_log(path: Path, max_bytes: int, backups: int) -> tuple[logging.Logger, logging.Handler]:
-    """A logger of its own (outside the logging tree, so nothing reaches the root logger) writing
-    one JSON object per line, rotated by size."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    handler = RotatingFileHandler(path, maxBytes=max_bytes, backupCount=backups, encoding="utf-8", delay=True)
-    handler.setFormatter(logging.Formatter("%(message)s"))
-    logger = logging.Logger(f"syndicator.delay_log:{path}", logging.INFO)
-    logger.propagate = False
-    logger.addHandler(handler)
-    return logger, handler
-
-
-def log_entry(r: DelayRecord, f: DeliveryFacts) -> dict[str, Any]:
-    """One line of the delay log file (times ISO 8601 in Beijing time)."""
-    iso = lambda t: t.astimezone(SHANGHAI).isoformat() if t else None  # noqa: E731
-    return {
-        "type": "delay", "kind": r.kind.value, "recorded_at": iso(r.recorded_at), "delivery_id": r.delivery_id,
-        "item_id": f.item_id, "item_title": r.item_title, "source_id": f.source_id, "unit_id": r.unit_id,
-        "account_id": r.account_id, "channel": r.channel_kind, "state": f.state, "deadline_at": iso(r.deadline_at),
-        "deadline_provisional": f.provisional, "delivered_at": iso(f.delivered_at),
-        "late_clock_hours": round(r.late_clock_hours, 3), "late_working_hours": round(r.late_working_hours, 3),
-        "reason": r.reason,
-    }
-
-
 class DelayMonitor:
     """Periodic scan that puts every delay on record (store, JSON-lines log, alerts)."""
 
@@ -162,7 +140,8 @@ class DelayMonitor:
                  log_path: Path | None = None, alert: Alert | None = None, *, horizon_hours: float = 72.0,
                  lookback_days: float = 35.0, margin_days: float = 7.0, straggler_days: float = 400.0,
                  detection_lag_hours: float = 2.0, log_max_bytes: int = 10_000_000, log_backups: int = 10) -> None:
-        """``horizon_hours`` must be at least the largest ``at_risk_hours`` of any source.
+        """``horizon_hours`` must be at least the largest ``at_risk_hours`` of any source (the hub passes
+        ``Settings.max_at_risk_hours()``).
 
         Finished deliveries are looked for by deadline since the previous scan minus ``margin_days``
         (items detected late get deadlines in the past; ``max_anchor_age_hours`` is 3 days by default),
@@ -176,16 +155,13 @@ class DelayMonitor:
         self.straggler = timedelta(days=straggler_days)
         self.lag_hours = detection_lag_hours
         self._last_scan: datetime | None = None
-        self._log: logging.Logger | None = None
-        self._handler: logging.Handler | None = None
-        if log_path is not None:
-            self._log, self._handler = _open_log(Path(log_path), log_max_bytes, log_backups)
+        self.delay_log = (DelayLog(Path(log_path), log_max_bytes, log_backups, settings_for(None).tz)
+                          if log_path is not None else None)
 
     def close(self) -> None:
-        if self._handler is not None and self._log is not None:
-            self._log.removeHandler(self._handler)
-            self._handler.close()
-            self._handler = self._log = None
+        if self.delay_log is not None:
+            self.delay_log.close()
+            self.delay_log = None
 
     async def scan(self) -> list[DelayRecord]:
         """One pass; returns the records added by this pass (none when nothing new happened)."""
@@ -228,8 +204,8 @@ class DelayMonitor:
             channel_kind=f.channel_kind, item_title=f.title, deadline_at=f.deadline_at)
 
     def _write(self, record: DelayRecord, f: DeliveryFacts) -> None:
-        if self._log is not None:
-            self._log.info(json.dumps(log_entry(record, f), ensure_ascii=False))
+        if self.delay_log is not None:
+            self.delay_log.delay(record, f)
 
     async def _alert(self, kind: DelayKind, r: DelayRecord) -> None:
         if self.alert is None:
@@ -252,17 +228,3 @@ class DelayMonitor:
                     await asyncio.wait_for(stop.wait(), interval_s)
         finally:
             self.close()
-
-
-async def recompute_provisional(store: Store, calendar: WorkCalendar, settings_for: SettingsFor) -> int:
-    """After ``calendar.reload()`` picked up a new override, recompute open provisional deadlines from
-    each item's anchor; return how many deliveries changed (deadline or provisional flag)."""
-    changed = 0
-    for delivery_id, source_id, anchor, old in await store.provisional_open():
-        new = compute_deadline(anchor, settings_for(source_id), calendar)
-        if new.deadline != old or not new.provisional:
-            await store.update_deadline(delivery_id, new.deadline, new.provisional)
-            changed += 1
-            log.info("delivery %d: deadline %s -> %s%s", delivery_id, old.isoformat(), new.deadline.isoformat(),
-                     " (still provisional)" if new.provisional else "")
-    return changed

@@ -1,7 +1,9 @@
 """Intake: a required upstream entry becomes an Item and its deliveries, with deadlines.
 
 The deadline is fixed when the item is first stored (anchor = believable upstream time, else
-detection time); both times are kept on the item so a delay record can explain itself.
+detection time); both times are kept on the item so a delay record can explain itself. A re-send
+after an upstream update is due one rule-span after the update was detected — its own anchor
+("updated"), never the first version's, which may lie days in the past.
 """
 
 from __future__ import annotations
@@ -16,7 +18,7 @@ from feeds.specs import RuleSpec
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
-from syndicator.deadlines import Deadline, deadline_for
+from syndicator.deadlines import Deadline, compute_deadline, deadline_for
 from syndicator.models import Item
 from syndicator.store import IngestResult, PlannedDelivery, Store
 
@@ -53,26 +55,42 @@ class Intake:
         self.clock = clock
 
     def plan(self, source: SourceSettings, item: Item) -> tuple[list[PlannedDelivery], Deadline, str]:
-        deadline_settings = source.deadline or self.settings.deadlines
-        deadline, anchor_kind = deadline_for(item.published_at, item.detected_at, deadline_settings, self.calendar)
+        """Deliveries for a new item, due from its anchor (believable upstream time, else detection)."""
+        deadline, anchor_kind = deadline_for(item.published_at, item.detected_at,
+                                             self.settings.deadlines_for(source.id), self.calendar)
         planned = [
             PlannedDelivery(unit.id, account.id, account.kind, deadline.deadline, deadline.provisional,
-                            unit.resend_updates)
+                            deadline.anchor, anchor_kind)
             for unit in self.settings.units_for(source) for account in unit.accounts if account.enabled
         ]
         return planned, deadline, anchor_kind
 
+    def plan_update(self, source: SourceSettings, item: Item) -> tuple[list[PlannedDelivery], Deadline]:
+        """Re-sends should ``item`` turn out to update a known item: for units with resend_updates,
+        due from the update's detection time (upstream gives no time for a change)."""
+        deadline = compute_deadline(item.detected_at, self.settings.deadlines_for(source.id), self.calendar)
+        resend = [
+            PlannedDelivery(unit.id, account.id, account.kind, deadline.deadline, deadline.provisional,
+                            deadline.anchor, "updated")
+            for unit in self.settings.units_for(source) if unit.resend_updates
+            for account in unit.accounts if account.enabled
+        ]
+        return resend, deadline
+
     async def accept(self, source: SourceSettings, entry: Entry, rule: RuleSpec) -> IngestResult:
         item = build_item(source, entry, rule, self.clock)
         planned, deadline, anchor_kind = self.plan(source, item)
-        result = await self.store.ingest(item, deadline.anchor, anchor_kind, planned, self.clock.now())
+        resend, update_deadline = self.plan_update(source, item)
+        result = await self.store.ingest(item, deadline.anchor, anchor_kind, planned, self.clock.now(),
+                                         resend=resend)
         if result.status == "created":
             log.info("detected item %d from %s: %s -> %d deliveries due %s%s", result.item_id, source.id,
                      item.title, result.deliveries, deadline.deadline.isoformat(),
                      " (provisional)" if deadline.provisional else "")
         elif result.status == "updated":
-            log.info("item %d updated upstream (version %d) via %s: %s; %d re-sends", result.item_id,
-                     result.version, source.id, item.title, result.deliveries)
+            log.info("item %d updated upstream (version %d) via %s: %s; %d re-sends due %s%s", result.item_id,
+                     result.version, source.id, item.title, result.deliveries, update_deadline.deadline.isoformat(),
+                     " (provisional)" if update_deadline.provisional else "")
         elif result.status == "duplicate":
             log.info("item from %s is a duplicate of item %d: %s", source.id, result.item_id, item.title)
         return result

@@ -101,6 +101,8 @@ class DelayRecord:
     item_title: str = ""
     deadline_at: datetime | None = None
     id: int | None = None
+    delivery_state: str = ""            # the delivery's state now (when read back from the store)
+    source_id: str = ""
 
 
 @dataclass(slots=True)

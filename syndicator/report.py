@@ -2,7 +2,9 @@
 
 Rows are plain dicts (JSON-ready after formatting) so the dashboard and console can reuse them.
 Percentiles use linear interpolation between closest ranks — numpy's default and Excel's
-PERCENTILE.INC — so an inspector can reproduce them from the CSV in a spreadsheet.
+PERCENTILE.INC — so an inspector can reproduce them from the CSV in a spreadsheet. Working hours
+are measured with each source's own deadline settings, as the delay records are. An overdue record
+whose delivery is still open shows its lateness as of the listing, not as of when it was written.
 """
 
 from __future__ import annotations
@@ -13,8 +15,8 @@ import json
 import re
 import unicodedata
 from collections import defaultdict
-from collections.abc import Mapping, Sequence
-from datetime import datetime
+from collections.abc import Callable, Mapping, Sequence
+from datetime import datetime, tzinfo
 from typing import Any
 
 from syndicator.calendar import WorkCalendar
@@ -22,13 +24,34 @@ from syndicator.clock import SHANGHAI
 from syndicator.deadlines import DeadlineSettings, lateness
 from syndicator.delays import hours_text, local_text
 from syndicator.store import Store
+from syndicator.store.reports import FINAL_STATES
 
 KIND_LABELS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
                "failed": "发送失败", "skipped": "人工跳过"}
-CHANNEL_LABELS = {"website": "政府网站", "weibo": "政务微博", "wechat": "政务微信", "push": "客户端推送",
-                  "webhook": "客户端（Webhook）"}
-DELAY_COLUMNS = ("单位", "渠道", "账号", "稿件", "类型", "截止时间 (Asia/Shanghai)", "记录时间", "超时（小时）",
-                 "超时（工作小时）", "原因")
+# One label per real channel kind (channels/registry.py).
+CHANNEL_LABELS = {"cms": "政府网站（CMS）", "static": "政府网站（静态发布）", "weibo": "政务微博", "wechat": "政务微信",
+                  "push": "新闻客户端", "webhook": "客户端（Webhook）"}
+STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "待平台确认", "retrying": "重试中",
+                "held": "暂存（账号不可用）", "delivered": "已发布", "failed": "发送失败", "skipped": "已跳过"}
+REPORT_DEFINITIONS = (
+    "口径：应转载 = 截止时间在本月的转载任务（每条稿件 × 每个渠道账号）；按时 = 截止时间前已发布；"
+    "超时发布 = 截止时间后发布；未发布（已超时）= 统计时间已过截止时间仍未发布（含发送失败、重试中、账号暂停），"
+    "不含人工跳过；人工跳过 = 经人工决定不转载（理由见延误记录）；未到期 = 统计时间尚未到截止时间且未发布"
+    "（含发送失败待人工处理的）。按时率 = 按时 ÷（按时 + 超时发布 + 未发布）；超时统计仅含超时发布的稿件，"
+    "工作小时按各信息源的截止规则计算，中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。")
+SettingsFor = Callable[[str | None], DeadlineSettings]
+
+
+def delay_columns(tz_name: str = "Asia/Shanghai") -> tuple[str, ...]:
+    return ("单位", "渠道", "账号", "稿件", "类型", f"截止时间 ({tz_name})", "记录时间", "超时（小时）",
+            "超时（工作小时）", "当前状态", "原因")
+
+
+def tz_label(tz: tzinfo) -> str:
+    return "北京时间" if str(tz) == "Asia/Shanghai" else str(tz)
+
+
+DELAY_COLUMNS = delay_columns()
 REPORT_COLUMNS = ("单位", "渠道", "应转载", "按时", "超时发布", "未发布（已超时）", "人工跳过", "未到期", "按时率",
                   "超时中位数（小时）", "超时95分位（小时）", "超时中位数（工作小时）", "超时95分位（工作小时）")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
@@ -39,14 +62,36 @@ def channel_label(kind: str) -> str:
 
 
 async def delays_listing(store: Store, since: datetime | None, until: datetime | None, unit: str | None,
-                         channel: str | None) -> list[dict[str, Any]]:
-    """Delay records recorded in [since, until), optionally for one unit and one channel kind or account."""
+                         channel: str | None, *, calendar: WorkCalendar, settings_for: SettingsFor,
+                         now: datetime) -> list[dict[str, Any]]:
+    """Delay records recorded in [since, until), optionally for one unit and one channel kind or account.
+
+    An overdue record of a delivery still not finished gets its lateness measured at ``now``
+    (``late_as_of`` says so; the recorded values stay in ``recorded_late_*``). Once the delivery is
+    finished, its delivered_late / failed / skipped record carries the final lateness.
+    """
     records = await store.delays(since=since, until=until, unit_id=unit or None, channel=channel or None)
-    return [{
-        "delivery_id": r.delivery_id, "unit_id": r.unit_id, "channel": r.channel_kind, "account_id": r.account_id,
-        "item_title": r.item_title, "kind": r.kind.value, "deadline_at": r.deadline_at, "recorded_at": r.recorded_at,
-        "late_clock_hours": r.late_clock_hours, "late_working_hours": r.late_working_hours, "reason": r.reason,
-    } for r in records]
+    rows = []
+    for r in records:
+        clock_h, work_h, as_of = r.late_clock_hours, r.late_working_hours, None
+        if r.kind.value == "overdue" and r.delivery_state not in FINAL_STATES and r.deadline_at is not None:
+            clock_h, work_h = lateness(r.deadline_at, now, settings_for(r.source_id), calendar)
+            as_of = now
+        rows.append({
+            "delivery_id": r.delivery_id, "unit_id": r.unit_id, "channel": r.channel_kind,
+            "account_id": r.account_id, "item_title": r.item_title, "kind": r.kind.value, "state": r.delivery_state,
+            "deadline_at": r.deadline_at, "recorded_at": r.recorded_at, "late_clock_hours": clock_h,
+            "late_working_hours": work_h, "late_as_of": as_of, "recorded_late_clock_hours": r.late_clock_hours,
+            "recorded_late_working_hours": r.late_working_hours, "reason": r.reason,
+        })
+    return rows
+
+
+def state_text(row: Mapping[str, Any], tz: tzinfo = SHANGHAI) -> str:
+    """The delivery's state now; for a live overdue row, the moment its lateness is measured to."""
+    if row.get("late_as_of") is not None:
+        return f"仍未发布（超时计至 {local_text(row['late_as_of'], tz)}）"
+    return STATE_LABELS.get(row.get("state") or "", row.get("state") or "")
 
 
 def _width(text: str) -> int:
@@ -70,37 +115,46 @@ def _table(header: Sequence[str], rows: list[list[str]]) -> str:
     return "\n".join([line(header).rstrip(), "  ".join("-" * w for w in widths), *(line(r).rstrip() for r in rows)])
 
 
-def _csv(header: Sequence[str], rows: list[list[Any]], title: str | None = None) -> str:
+def _csv(header: Sequence[str], rows: list[list[Any]], title: Sequence[str] = (), footer: str = "") -> str:
     buf = io.StringIO()
     writer = csv.writer(buf, lineterminator="\n")
     if title:
-        writer.writerow([title])
+        writer.writerow([t for t in title if t])
     writer.writerow(header)
     writer.writerows(rows)
+    if footer:
+        writer.writerow([footer])
     return buf.getvalue()
 
 
-def format_delays(rows: list[dict[str, Any]], fmt: str = "table", *, names: Mapping[str, str] | None = None) -> str:
+def format_delays(rows: list[dict[str, Any]], fmt: str = "table", *, names: Mapping[str, str] | None = None,
+                  tz: tzinfo = SHANGHAI) -> str:
     """table (aligned, reason clipped), csv (full text; open in Excel as UTF-8) or json (ISO times)."""
     names = names or {}
     if fmt == "json":
-        iso = lambda t: t.astimezone(SHANGHAI).isoformat() if t else None  # noqa: E731
-        return json.dumps([{**r, "kind_label": KIND_LABELS.get(r["kind"], r["kind"]),
-                            "deadline_at": iso(r["deadline_at"]), "recorded_at": iso(r["recorded_at"])}
+        iso = lambda t: t.astimezone(tz).isoformat() if t else None  # noqa: E731
+        return json.dumps([{**r, "kind_label": KIND_LABELS.get(r["kind"], r["kind"]), "state_label": state_text(r, tz),
+                            "deadline_at": iso(r["deadline_at"]), "recorded_at": iso(r["recorded_at"]),
+                            "late_as_of": iso(r.get("late_as_of"))}
                            for r in rows], ensure_ascii=False, indent=2)
     table = fmt == "table"
     cells = [[
         names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel"]), r["account_id"],
         _clip(r["item_title"], 40) if table else r["item_title"], KIND_LABELS.get(r["kind"], r["kind"]),
-        local_text(r["deadline_at"]) if r["deadline_at"] else "", local_text(r["recorded_at"]),
-        hours_text(r["late_clock_hours"]), hours_text(r["late_working_hours"]),
+        local_text(r["deadline_at"], tz) if r["deadline_at"] else "", local_text(r["recorded_at"], tz),
+        hours_text(r["late_clock_hours"]), hours_text(r["late_working_hours"]), state_text(r, tz),
         _clip(r["reason"], 80) if table else r["reason"],
     ] for r in rows]
+    columns = delay_columns(str(tz))
     if fmt == "csv":
-        return _csv(DELAY_COLUMNS, cells)
+        return _csv(columns, cells)
     if fmt != "table":
         raise ValueError(f"未知输出格式 {fmt!r}：可选 table、csv、json")
-    return _table(DELAY_COLUMNS, cells) if cells else "（所选范围内没有延误记录）"
+    if not cells:
+        return "（所选范围内没有延误记录）"
+    live = [r["late_as_of"] for r in rows if r.get("late_as_of") is not None]
+    note = f"\n注：仍未发布的“已超时未发布”记录，超时时长计算至 {local_text(live[0], tz)}。" if live else ""
+    return _table(columns, cells) + note
 
 
 def percentile(values: Sequence[float], p: float) -> float | None:
@@ -122,27 +176,31 @@ def month_bounds(month: str, settings: DeadlineSettings) -> tuple[datetime, date
     return start, datetime(year + mon // 12, mon % 12 + 1, 1, tzinfo=settings.tz)
 
 
-async def monthly_report(store: Store, month: str, calendar: WorkCalendar,
-                         settings: DeadlineSettings) -> list[dict[str, Any]]:
-    """Per unit and channel kind, for deliveries whose deadline falls in ``month`` (Beijing time; a
-    deadline of "31st 24:00" belongs to the month it closes).
+async def monthly_report(store: Store, month: str, calendar: WorkCalendar, settings: DeadlineSettings,
+                         settings_for: SettingsFor | None = None) -> list[dict[str, Any]]:
+    """Per unit and channel kind, for deliveries whose deadline falls in ``month`` (in ``settings``'
+    zone; a deadline of "31st 24:00" belongs to the month it closes), as of now (``as_of``).
 
-    required = on_time + late + missing + skipped + open. missing: failed, or not delivered with the
-    deadline past; skipped (by a person, with a reason) is counted apart; open: not yet due. Lateness
-    statistics are over late deliveries only, in clock hours and in office hours on working days.
+    required = on_time + late + missing + skipped + open (definitions: REPORT_DEFINITIONS). missing:
+    not delivered and not skipped, deadline past at report time (failed included); skipped (by a
+    person, with a reason) is counted apart; open: not delivered or skipped, not yet due. Lateness
+    statistics are over late deliveries only, in clock hours and in office hours on working days as
+    each source's settings (``settings_for``) define them — the same numbers as its delay records.
     """
+    settings_for = settings_for or (lambda _source: settings)
     start, end = month_bounds(month, settings)
+    now = store.clock.now()
     late: defaultdict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
-    for unit, kind, deadline, delivered in await store.month_late(start, end):
-        late[(unit, kind)].append(lateness(deadline, delivered, settings, calendar))
+    for unit, kind, source, deadline, delivered in await store.month_late(start, end):
+        late[(unit, kind)].append(lateness(deadline, delivered, settings_for(source), calendar))
     rows = []
-    for r in await store.month_counts(start, end, store.clock.now()):
+    for r in await store.month_counts(start, end, now):
         n = {k: int(r[f"n_{k}"] or 0) for k in ("required", "on_time", "late", "skipped", "missing")}
         due = n["on_time"] + n["late"] + n["missing"]
         clock_h = [c for c, _ in late[(r["unit_id"], r["channel_kind"])]]
         work_h = [w for _, w in late[(r["unit_id"], r["channel_kind"])]]
         rows.append({
-            "month": month, "unit_id": r["unit_id"], "channel": r["channel_kind"], **n,
+            "month": month, "as_of": now, "unit_id": r["unit_id"], "channel": r["channel_kind"], **n,
             "open": n["required"] - due - n["skipped"], "on_time_rate": n["on_time"] / due if due else None,
             "late_median_hours": percentile(clock_h, 0.5), "late_p95_hours": percentile(clock_h, 0.95),
             "late_median_working_hours": percentile(work_h, 0.5), "late_p95_working_hours": percentile(work_h, 0.95),
@@ -157,11 +215,15 @@ def _month_title(month: str | None) -> str:
 
 
 def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | None = None,
-                  names: Mapping[str, str] | None = None) -> str:
-    """Markdown (title, summary line, table) or CSV (title line, then the table)."""
+                  names: Mapping[str, str] | None = None, as_of: datetime | None = None,
+                  tz: tzinfo = SHANGHAI) -> str:
+    """Markdown (title, report time, summary, definitions, table) or CSV (title and report time,
+    the table, the definitions)."""
     names = names or {}
     month = month or (rows[0]["month"] if rows else None)
-    title = _month_title(month) + "（截止时间在本月的转载任务，北京时间）"
+    as_of = as_of or (rows[0].get("as_of") if rows else None)
+    title = _month_title(month) + f"（截止时间在本月的转载任务，{tz_label(tz)}）"
+    stamp = f"统计时间：{local_text(as_of, tz)}（{tz_label(tz)}）" if as_of else ""
     opt = lambda v: "" if v is None else hours_text(v)  # noqa: E731
     cells = [[
         names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel"]), r["required"], r["on_time"], r["late"],
@@ -170,18 +232,17 @@ def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | N
         opt(r["late_p95_working_hours"]),
     ] for r in rows]
     if fmt == "csv":
-        return _csv(REPORT_COLUMNS, cells, title)
+        return _csv(REPORT_COLUMNS, cells, [title, stamp], footer=REPORT_DEFINITIONS)
     if fmt != "md":
         raise ValueError(f"未知输出格式 {fmt!r}：可选 md、csv")
     total = {k: sum(r[k] for r in rows) for k in ("required", "on_time", "late", "missing", "skipped", "open")}
     due = total["on_time"] + total["late"] + total["missing"]
     rate = f"，按时率 {total['on_time'] / due:.1%}" if due else ""
     lines = [
-        f"# {title}", "",
+        f"# {title}", "", *([stamp, ""] if stamp else []),
         f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，"
-        f"未发布（已超时）{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}{rate}。"
-        "按时率 = 按时 ÷（按时 + 超时发布 + 未发布）；超时统计仅含超时发布的稿件，"
-        "中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。", "",
+        f"未发布（已超时）{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}{rate}。", "",
+        REPORT_DEFINITIONS, "",
     ]
     if not rows:
         return "\n".join([*lines, "本月没有截止时间在本月的转载任务。"])

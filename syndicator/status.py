@@ -5,13 +5,14 @@ from __future__ import annotations
 from typing import Any
 
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import SHANGHAI, Clock
+from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.store import Store
 
 
 async def collect_status(store: Store, settings: Settings, calendar: WorkCalendar, clock: Clock) -> dict[str, Any]:
     now = clock.now()
+    tz = settings.deadlines.tz
     counts = await store.state_counts()
     oldest = await store.oldest_open()
     accounts = await store.account_states()
@@ -27,17 +28,17 @@ async def collect_status(store: Store, settings: Settings, calendar: WorkCalenda
             "items_seen": health.items_seen,
         })
     return {
-        "now": now.astimezone(SHANGHAI).isoformat(),
+        "now": now.astimezone(tz).isoformat(),
         "deliveries": counts,
         "open": sum(n for state, n in counts.items() if state not in ("delivered", "failed", "skipped")),
         "oldest_open": None if oldest is None else {
             "id": oldest.id, "account": oldest.account_id, "state": oldest.state.value,
-            "deadline_at": oldest.deadline_at.astimezone(SHANGHAI).isoformat(),
+            "deadline_at": oldest.deadline_at.astimezone(tz).isoformat(),
             "overdue": oldest.deadline_at < now,
         },
         "accounts_blocked": {a: {"state": s, "reason": r} for a, (s, r) in accounts.items() if s != "active"},
         "sources": sources,
-        "calendar_warnings": calendar.warnings(now.astimezone(SHANGHAI).date()),
+        "calendar_warnings": calendar.warnings(now.astimezone(tz).date()),
         "alerts": [{"at": a["at"], "subject": a["subject"], "message": a["message"]}
                    for a in await store.recent_alerts(10)],
     }

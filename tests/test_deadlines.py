@@ -236,6 +236,16 @@ def test_deadline_report(text: str, anchor: str) -> None:
     }
 
 
+@pytest.mark.parametrize("text", ["9999-12-31 10:00", "9999-12-30 10:00", "9999-12-31T23:00:00-05:00"])
+@pytest.mark.parametrize("rule", ["next_working_day_end", "working_days", "working_hours"])
+def test_a_deadline_beyond_year_9999_is_a_clear_error(text: str, rule: str) -> None:
+    if rule == "working_hours" and text == "9999-12-30 10:00":
+        assert deadline_report(text, DEFAULT, CAL, rule=rule)["deadline"] == "9999-12-31T10:00:00+08:00"
+        return
+    with pytest.raises(ValueError, match="超出可计算范围"):
+        deadline_report(text, DEFAULT, CAL, rule=rule)
+
+
 def test_deadline_report_rule_override() -> None:
     report = deadline_report("2025-09-30 10:00", DEFAULT, CAL, rule="working_days", days=2)
     assert report["deadline"] == "2025-10-11T00:00:00+08:00"

@@ -14,8 +14,9 @@ import pytest
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import SHANGHAI, FakeClock
 from syndicator.deadlines import DeadlineSettings, choose_anchor, compute_deadline
-from syndicator.delays import DelayMonitor, build_reason, local_text, recompute_provisional
+from syndicator.delays import DelayMonitor, build_reason, local_text
 from syndicator.models import DelayKind, Item
+from syndicator.recompute import Recomputed, recompute_deadlines
 from syndicator.store import PlannedDelivery, Store
 from syndicator.store.reports import DeliveryFacts
 from tests.fakes import AlertLog
@@ -23,8 +24,8 @@ from tests.test_calendar import OVERRIDE_2027
 
 CAL = WorkCalendar()
 SETTINGS = DeadlineSettings()
-ACCOUNTS = {"u1-weibo": ("u1", "weibo"), "u1-wechat": ("u1", "wechat"), "u1-site": ("u1", "website"),
-            "u2-weibo": ("u2", "weibo"), "u2-wechat": ("u2", "wechat"), "u2-site": ("u2", "website")}
+ACCOUNTS = {"u1-weibo": ("u1", "weibo"), "u1-wechat": ("u1", "wechat"), "u1-site": ("u1", "static"),
+            "u2-weibo": ("u2", "weibo"), "u2-wechat": ("u2", "wechat"), "u2-site": ("u2", "cms")}
 
 
 def sh(text: str) -> datetime:
@@ -181,18 +182,25 @@ async def test_provisional_deadline_reason_and_recompute(store: Store, clock: Fa
     [r] = await mon.scan()
     assert r.kind is DelayKind.AT_RISK and "截止时间为临时计算：2027年节假日安排未载入" in r.reason
 
-    assert await recompute_provisional(store, cal, lambda _s: SETTINGS) == 0   # nothing new loaded yet
+    recompute = lambda: recompute_deadlines(store, cal, lambda _s: SETTINGS, clock.now(), mon.delay_log)  # noqa: E731
+    assert (await recompute()).changed == 0   # nothing new loaded yet
     (tmp_path / "calendar").mkdir()
     (tmp_path / "calendar" / "2027.toml").write_text(OVERRIDE_2027, encoding="utf-8")
     cal.reload()
-    assert await recompute_provisional(store, cal, lambda _s: SETTINGS) == 1
+    assert await recompute() == Recomputed(changed=1, superseded=1)
     d2 = await store.get_delivery(ids["u1-site"])
     assert d2 is not None and not d2.deadline_provisional
     assert local_text(d2.deadline_at) == "2027-01-04 24:00"   # 2027-01-01 is a holiday in the override
-    assert await recompute_provisional(store, cal, lambda _s: SETTINGS) == 0
+    assert await store.delays() == []      # the at_risk record against the guess is superseded, not kept
+    [old] = await store.superseded_delays(ids["u1-site"])
+    assert old.kind == "at_risk" and local_text(old.new_deadline_at) == "2027-01-04 24:00"
+    assert (await recompute()).changed == 0
     clock.set(sh("2027-01-04 12:00"))
     assert await mon.scan() == []          # no longer due today: nothing more on record
     mon.close()
+    entries = read_log(tmp_path / "log" / "delays.jsonl")
+    assert [(e["type"], e["kind"]) for e in entries] == [("delay", "at_risk"), ("superseded", "at_risk")]
+    assert entries[1]["why"] == "按新的节假日安排重算截止时间：2027-01-01 24:00 → 2027-01-04 24:00"
 
 
 async def test_run_loop_survives_a_failed_scan_and_log_rotates(store: Store, clock: FakeClock, tmp_path: Path,
@@ -225,7 +233,7 @@ async def test_run_loop_survives_a_failed_scan_and_log_rotates(store: Store, clo
 
 def test_reason_for_untrustworthy_upstream_time_and_unknown_cause() -> None:
     f = DeliveryFacts(
-        id=1, item_id=1, unit_id="u1", account_id="u1-site", channel_kind="website", state="retrying",
+        id=1, item_id=1, unit_id="u1", account_id="u1-site", channel_kind="static", state="retrying",
         deadline_at=sh("2025-10-11 00:00"), provisional=False, attempts=1, next_attempt_at=None, delivered_at=None,
         last_error=None, note=None, possible_duplicate=False, ambiguous=False, updated_at=sh("2025-10-09 10:00"),
         title="t", source_id="gov", published_at=sh("2025-10-09 18:00"), detected_at=sh("2025-10-09 10:00"),

@@ -27,7 +27,7 @@ from syndicator.report import (
 )
 from syndicator.store import Store
 from tests.fakes import AlertLog
-from tests.test_delays import ACCOUNTS, CAL, SETTINGS, add_item, read_log, sh
+from tests.test_delays import ACCOUNTS, CAL, SETTINGS, add_item, read_log, send, sh
 
 OUTAGE = ("u1-weibo", sh("2025-10-09 12:00"), sh("2025-10-13 12:00"), "渠道故障：微博接口限流")
 PAUSE = ("u2-wechat", sh("2025-10-20 09:00"), sh("2025-10-22 18:00"), "公众号改版")
@@ -195,14 +195,15 @@ async def test_simulated_month_log_records_and_report_agree(store: Store, clock:
         assert sorted(recorded) == pytest.approx(sorted(late_h))
     weibo = rows[("u1", "weibo")]
     assert (weibo["late"], weibo["late_median_hours"], weibo["late_p95_hours"]) == (4, 36, pytest.approx(56.4))
-    assert rows[("u1", "wechat")]["missing"] == 2 and rows[("u1", "website")]["missing"] == 1
-    assert rows[("u2", "website")]["skipped"] == 2 and rows[("u2", "wechat")]["late"] == 3
+    assert rows[("u1", "wechat")]["missing"] == 2 and rows[("u1", "static")]["missing"] == 1
+    assert rows[("u2", "cms")]["skipped"] == 2 and rows[("u2", "wechat")]["late"] == 3
     sept = await monthly_report(store, "2025-09", CAL, SETTINGS)   # 09-29 items are due "09-30 24:00"
     assert {r["required"] for r in sept} == {2}
 
     text = format_report(list(rows.values()), "md")
     assert text.startswith("# 2025年10月转载时效月报") and "| u1 | 政务微博 | 62 | 58 | 4 | 0 | 0 | 0 |" in text
-    listing = await delays_listing(store, None, None, "u1", "weibo")
+    listing = await delays_listing(store, None, None, "u1", "weibo", calendar=CAL, settings_for=lambda _s: SETTINGS,
+                                   now=clock.now())
     assert {r["kind"] for r in listing} == {"at_risk", "overdue", "delivered_late"}
     assert all(r["unit_id"] == "u1" and r["channel"] == "weibo" for r in listing)
     parsed = list(csv.reader(io.StringIO(format_delays(listing, "csv"))))
@@ -246,8 +247,78 @@ def test_format_report_csv_and_empty() -> None:
     row = {"month": "2025-10", "unit_id": "u1", "channel": "wechat", "required": 10, "on_time": 7, "late": 1,
            "missing": 1, "skipped": 1, "open": 0, "on_time_rate": 7 / 9, "late_median_hours": 18.0,
            "late_p95_hours": 18.0, "late_median_working_hours": 9.0, "late_p95_working_hours": 9.0}
-    lines = list(csv.reader(io.StringIO(format_report([row], "csv"))))
+    lines = list(csv.reader(io.StringIO(format_report([{**row, "as_of": sh("2025-11-03 09:30")}], "csv"))))
     assert lines[0][0].startswith("2025年10月转载时效月报") and lines[1][0] == "单位"
+    assert lines[0][1] == "统计时间：2025-11-03 09:30（北京时间）"
     assert lines[2][:9] == ["u1", "政务微信", "10", "7", "1", "1", "1", "0", "77.8%"]
-    empty = format_report([], "md", month="2025-11")
+    assert lines[3][0].startswith("口径：") and "统计时间已过截止时间仍未发布" in lines[3][0]
+    empty = format_report([], "md", month="2025-11", as_of=sh("2025-12-01 08:00"))
     assert empty.startswith("# 2025年11月转载时效月报") and "没有截止时间在本月的转载任务" in empty
+    assert "统计时间：2025-12-01 08:00（北京时间）" in empty and "未到期 = 统计时间尚未到截止时间" in empty
+
+
+async def test_missing_means_deadline_passed_at_report_time(store: Store, clock: FakeClock) -> None:
+    """A failed delivery whose deadline is still ahead is not yet missing (a person can retry it in
+    time); once the deadline passes it is, like any other delivery not sent; skipped stays apart."""
+    clock.set(sh("2025-10-09 10:00"))
+    ids = await add_item(store, 1, sh("2025-10-09 09:00"), sh("2025-10-09 09:05"))      # due Fri 10-10 24:00
+    [d] = await store.claim_due(clock.now(), "t", {"u1-site": 1}, 1)
+    await store.mark_failed(d.id, clock.now(), "接口返回 413")  # type: ignore[arg-type]
+    await store.skip(ids["u2-site"], clock.now(), SKIP_REASON)
+    before = {(r["unit_id"], r["channel"]): r for r in await monthly_report(store, "2025-10", CAL, SETTINGS)}
+    assert (before[("u1", "static")]["missing"], before[("u1", "static")]["open"]) == (0, 1)
+    assert before[("u2", "cms")]["skipped"] == 1
+    clock.set(sh("2025-10-11 01:00"))
+    after = await monthly_report(store, "2025-10", CAL, SETTINGS)
+    by = {(r["unit_id"], r["channel"]): r for r in after}
+    assert (by[("u1", "static")]["missing"], by[("u1", "static")]["open"]) == (1, 0)
+    assert (by[("u1", "weibo")]["missing"], by[("u2", "cms")]["missing"]) == (1, 0)
+    assert by[("u2", "cms")]["skipped"] == 1
+    text = format_report(after, "md")
+    assert "统计时间：2025-10-11 01:00（北京时间）" in text.splitlines()[2]
+    assert "未发布（已超时）= 统计时间已过截止时间仍未发布（含发送失败" in text
+
+
+def test_every_real_channel_kind_has_a_label() -> None:
+    from channels.registry import CHANNEL_KINDS
+    from syndicator.dashboard.render import channel_name
+    from syndicator.report import CHANNEL_LABELS, channel_label
+
+    assert set(CHANNEL_LABELS) == set(CHANNEL_KINDS)
+    assert {k: channel_label(k) for k in ("cms", "static", "webhook", "push")} == {
+        "cms": "政府网站（CMS）", "static": "政府网站（静态发布）", "webhook": "客户端（Webhook）",
+        "push": "新闻客户端"}
+    assert all(channel_name(k) == channel_label(k) for k in CHANNEL_KINDS)   # one set of labels everywhere
+
+
+async def test_open_overdue_rows_show_live_lateness(store: Store, clock: FakeClock, tmp_path: Path) -> None:
+    """The overdue record keeps what it said when written; the listing shows how late it is now, and
+    once delivered the delivered_late record carries the final lateness."""
+    clock.set(sh("2025-10-09 10:00"))
+    ids = await add_item(store, 1, sh("2025-10-09 09:00"), sh("2025-10-09 09:05"), ["u1-weibo"])  # due 10-10 24:00
+    monitor = DelayMonitor(store, lambda _src: SETTINGS, CAL, clock)
+    clock.set(sh("2025-10-11 02:00"))
+    [overdue] = await monitor.scan()
+    assert (overdue.kind, overdue.late_clock_hours) == (DelayKind.OVERDUE, 2)
+    clock.set(sh("2025-10-11 09:00"))
+    live = await delays_listing(store, None, None, None, None, calendar=CAL, settings_for=lambda _s: SETTINGS,
+                                now=clock.now())
+    [row] = live
+    assert (row["late_clock_hours"], row["late_working_hours"], row["recorded_late_clock_hours"]) == (9, 0.5, 2)
+    assert row["late_as_of"] == clock.now()
+    table = format_delays(live, "table")
+    assert "仍未发布（超时计至 2025-10-11 09:00）" in table and "超时时长计算至 2025-10-11 09:00" in table
+    [csv_row] = list(csv.reader(io.StringIO(format_delays(live, "csv"))))[1:]
+    assert csv_row[7:10] == ["9", "0.5", "仍未发布（超时计至 2025-10-11 09:00）"]
+
+    clock.set(sh("2025-10-11 10:00"))
+    await send(store, clock, "u1-weibo", "delivered")
+    [final] = await monitor.scan()
+    assert (final.kind, final.late_clock_hours, final.late_working_hours) == (DelayKind.DELIVERED_LATE, 10, 1.5)
+    clock.set(sh("2025-10-12 10:00"))
+    rows = {r["kind"]: r for r in await delays_listing(store, None, None, None, None, calendar=CAL,
+                                                       settings_for=lambda _s: SETTINGS, now=clock.now())}
+    assert (rows["overdue"]["late_clock_hours"], rows["overdue"]["late_as_of"]) == (2, None)   # as recorded
+    assert rows["delivered_late"]["late_clock_hours"] == 10
+    assert ids["u1-weibo"] == rows["overdue"]["delivery_id"] and rows["overdue"]["state"] == "delivered"
+

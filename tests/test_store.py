@@ -51,9 +51,9 @@ async def test_same_document_from_two_sources_is_one_item(store: Store, clock) -
 
 async def test_changed_title_is_an_update_not_a_new_item(store: Store, clock) -> None:
     created = await store.ingest(make_item(clock), clock.now(), "detected", plan(clock), clock.now())
-    resend = [PlannedDelivery("u0", "u0-web", "web", clock.now(), resend_on_update=True)]
+    resend = [PlannedDelivery("u0", "u0-web", "web", clock.now(), anchor_at=clock.now(), anchor_kind="updated")]
     updated = await store.ingest(make_item(clock, title="国务院办公厅关于印发示范文件的通知（修订）"),
-                                 clock.now(), "detected", resend, clock.now())
+                                 clock.now(), "detected", plan(clock), clock.now(), resend=resend)
     assert updated.status == "updated" and updated.item_id == created.item_id and updated.version == 2
     assert updated.deliveries == 1
     item = await store.get_item(created.item_id)

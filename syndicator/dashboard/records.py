@@ -13,7 +13,16 @@ from aiohttp import web
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, tag
 from syndicator.dashboard.views import config_order, names, show, unit_cell
-from syndicator.report import REPORT_COLUMNS, delays_listing, format_delays, format_report, monthly_report
+from syndicator.report import (
+    REPORT_COLUMNS,
+    REPORT_DEFINITIONS,
+    delays_listing,
+    format_delays,
+    format_report,
+    monthly_report,
+    state_text,
+    tz_label,
+)
 from syndicator.web import HUB
 
 BOM = "\ufeff"
@@ -56,13 +65,16 @@ def _delay_query(request: web.Request) -> tuple[dict[str, str], datetime | None,
 
 async def _delay_rows(request: web.Request) -> tuple[dict[str, str], list[dict[str, Any]], list[str]]:
     f, since, until, problems = _delay_query(request)
-    rows = await delays_listing(request.app[HUB].store, since, until, f["unit"] or None, f["channel"] or None)
+    hub = request.app[HUB]
+    rows = await delays_listing(hub.store, since, until, f["unit"] or None, f["channel"] or None,
+                                calendar=hub.calendar, settings_for=hub.deadline_settings_for, now=hub.clock.now())
     return f, rows, problems
 
 
 async def delays(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     f, rows, problems = await _delay_rows(request)
+    tz = hub.settings.deadlines.tz
     unit_names = names(request)
     kinds = sorted({a.kind for _u, a in hub.settings.accounts()})
     channels = [("", "全部渠道"), *((k, r.channel_name(k)) for k in kinds),
@@ -86,7 +98,8 @@ async def delays(request: web.Request) -> web.Response:
         Html(f"<td class=nowrap>{r.esc(r.channel_name(x['channel']))}<div class=muted>{r.esc(x['account_id'])}</div>"
              "</td>"),
         tag("td", x["item_title"], class_="title"),
-        Html(f"<td>{r.state_tag(x['kind'], r.KIND_TAGS)}<div class=muted>投递 #{x['delivery_id']}</div></td>"),
+        Html(f"<td>{r.state_tag(x['kind'], r.KIND_TAGS)}<div class=muted>投递 #{x['delivery_id']}</div>"
+             f"<div class=muted>{r.esc(state_text(x, tz))}</div></td>"),
         Html(f'<td class="nowrap">{r.when(x["deadline_at"])}</td>'),
         tag("td", r.hours(x["late_clock_hours"]), class_="num"),
         tag("td", r.hours(x["late_working_hours"]), class_="num"),
@@ -101,7 +114,8 @@ async def delays_csv(request: web.Request) -> web.Response:
     f, rows, _problems = await _delay_rows(request)
     safe = [{**x, "item_title": neutralise(x["item_title"]), "reason": neutralise(x["reason"]),
              "account_id": neutralise(x["account_id"])} for x in rows]
-    text = format_delays(safe, "csv", names={k: neutralise(v) for k, v in names(request).items()})
+    text = format_delays(safe, "csv", names={k: neutralise(v) for k, v in names(request).items()},
+                         tz=request.app[HUB].settings.deadlines.tz)
     span = f"{f['since'] or 'start'}_{f['until'] or 'now'}".replace("-", "")
     return csv_response(text, f"delays_{span}.csv")
 
@@ -167,7 +181,7 @@ async def report(request: web.Request) -> web.Response:
     hub, month = request.app[HUB], _month(request)
     controls = [r.text_input("month", month, "月份", "month", "YYYY-MM")]
     try:
-        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines)
+        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)
     except ValueError as exc:
         error = tag("p", str(exc), class_="flash err")
         return show(request, "转载时效月报", r.join([r.filters("/report", controls), error]))
@@ -189,8 +203,9 @@ async def report(request: web.Request) -> web.Response:
     line = (f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，未发布（已超时）"
             f"{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}"
             + (f"，按时率 {total['on_time'] / due:.1%}。" if due else "。"))
-    notes = ("统计截止时间在本月的转载任务（北京时间）。按时率 = 按时 ÷（按时 + 超时发布 + 未发布）；"
-             "超时统计仅含超时发布的稿件，中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。")
+    tz = hub.settings.deadlines.tz
+    notes = (f"统计时间 {r.local_text(hub.clock.now(), tz)}（{tz_label(tz)}）；"
+             f"统计截止时间在本月的转载任务。{REPORT_DEFINITIONS}")
     body = [r.filters("/report", controls, nav), tag("p", line), tag("p", notes, class_="muted"),
             r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务", numeric=tuple(range(2, 13)))]
     return show(request, f"{month[:4]}年{int(month[5:7])}月转载时效月报", r.join(body))
@@ -199,8 +214,10 @@ async def report(request: web.Request) -> web.Response:
 async def report_csv(request: web.Request) -> web.Response:
     hub, month = request.app[HUB], _month(request)
     try:
-        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines)
+        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     unit_names = {k: neutralise(v) for k, v in names(request).items()}
-    return csv_response(format_report(rows, "csv", month=month, names=unit_names), f"report_{month}.csv")
+    text = format_report(rows, "csv", month=month, names=unit_names, as_of=hub.clock.now(),
+                         tz=hub.settings.deadlines.tz)
+    return csv_response(text, f"report_{month}.csv")

@@ -35,7 +35,6 @@ STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "�
 ACCOUNT_STATE_LABELS = {"active": "正常", "paused": "已暂停", "needs_reauth": "需重新授权"}
 KIND_TAGS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
              "failed": "发送失败", "skipped": "人工跳过"}
-_EXTRA_CHANNELS = {"static": "政府网站（静态）", "cms": "政府网站（CMS）", "push": "客户端推送"}
 NAV = (("/", "总览"), ("/deliveries", "投递"), ("/delays", "延误记录"), ("/sources", "信息源"), ("/report", "月报"))
 
 
@@ -69,7 +68,7 @@ def hours(h: float | None) -> str:
 
 
 def channel_name(kind: str) -> str:
-    return _EXTRA_CHANNELS.get(kind) or channel_label(kind)
+    return channel_label(kind)
 
 
 def state_tag(state: str, labels: Mapping[str, str] = STATE_LABELS) -> Html:

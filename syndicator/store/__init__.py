@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from syndicator.clock import Clock
 from syndicator.store.db import Database, open_database
+from syndicator.store.deadlines import DeadlinesMixin
 from syndicator.store.delays import DelaysMixin
 from syndicator.store.items import IngestResult, ItemsMixin, PlannedDelivery
 from syndicator.store.queue import QueueMixin
@@ -14,7 +15,7 @@ from syndicator.store.state import StateMixin, StoreKeyValue
 __all__ = ["IngestResult", "PlannedDelivery", "Store", "open_store"]
 
 
-class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin):
+class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin, DeadlinesMixin):
     """Every durable operation of the hub; callers never see SQL or the dialect."""
 
     def __init__(self, db: Database, clock: Clock) -> None:

@@ -36,7 +36,8 @@ class DelaysMixin:
             where.append(f"r.kind IN ({','.join('?' * len(kinds))})")
             args += kinds
         rows = await self.db.fetch(
-            "SELECT r.*, d.unit_id, d.account_id, d.channel_kind, d.deadline_at, i.title FROM delay_records r"
+            "SELECT r.*, d.unit_id, d.account_id, d.channel_kind, d.deadline_at, d.state AS delivery_state,"
+            " i.title, i.source_id FROM delay_records r"
             " JOIN deliveries d ON d.id = r.delivery_id JOIN items i ON i.id = d.item_id"
             f" WHERE {' AND '.join(where)} ORDER BY r.recorded_at, r.id LIMIT ?", *args, limit)
         return [
@@ -46,6 +47,7 @@ class DelaysMixin:
                 reason=r["reason"], late_clock_hours=r["late_clock_hours"],
                 late_working_hours=r["late_working_hours"], unit_id=r["unit_id"], account_id=r["account_id"],
                 channel_kind=r["channel_kind"], item_title=r["title"], deadline_at=as_datetime(r["deadline_at"]),
+                delivery_state=r["delivery_state"], source_id=r["source_id"],
             )
             for r in rows
         ]

@@ -23,7 +23,8 @@ _COLS = (
     "SELECT d.id, d.item_id, d.unit_id, d.account_id, d.channel_kind, d.state, d.deadline_at,"
     " d.deadline_provisional, d.attempts, d.next_attempt_at, d.delivered_at, d.last_error, d.note,"
     " d.possible_duplicate, d.ambiguous, d.updated_at, i.title, i.source_id, i.published_at, i.detected_at,"
-    " i.anchor_at, i.anchor_kind, a.state AS account_state, a.reason AS account_reason"
+    " COALESCE(d.anchor_at, i.anchor_at) AS anchor_at, COALESCE(d.anchor_kind, i.anchor_kind) AS anchor_kind,"
+    " a.state AS account_state, a.reason AS account_reason"
 )
 _JOIN = " JOIN items i ON i.id = d.item_id LEFT JOIN accounts a ON a.account_id = d.account_id"
 _NOT_RECORDED = (  # the record a finished delivery should have is not there yet
@@ -58,7 +59,7 @@ class DeliveryFacts:
     source_id: str
     published_at: datetime | None
     detected_at: datetime
-    anchor_at: datetime
+    anchor_at: datetime     # this delivery's (a re-send's is the update's detection, kind "updated")
     anchor_kind: str
     account_state: str | None
     account_reason: str | None
@@ -95,10 +96,10 @@ class ReportsMixin:
     db: Any
 
     async def open_due(self, now: datetime, horizon: datetime) -> list[DeliveryFacts]:
-        """Open deliveries due before ``horizon`` still lacking the record they now deserve
-        (overdue once past the deadline, else at_risk)."""
+        """Open deliveries due by ``horizon`` (inclusive: at risk starts exactly at_risk_hours before the
+        deadline) still lacking the record they now deserve (overdue once past the deadline, else at_risk)."""
         rows = await self.db.fetch(
-            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({_marks(OPEN_STATES)}) AND d.deadline_at < ?"
+            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({_marks(OPEN_STATES)}) AND d.deadline_at <= ?"
             " AND NOT EXISTS (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'overdue')"
             " AND (d.deadline_at < ? OR NOT EXISTS"
             "  (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'at_risk'))"
@@ -108,9 +109,10 @@ class ReportsMixin:
     async def finished_unrecorded(self, deadline_since: datetime, overdue_since: datetime) -> list[DeliveryFacts]:
         """Late-delivered, failed and skipped deliveries without their record yet.
 
-        Two index-friendly paths: deadlines since ``deadline_since`` (everything finished since the
-        last scan whose deadline was not yet past then), and deliveries already recorded overdue
-        since ``overdue_since`` (finished long after their deadline, e.g. skipped after weeks held).
+        Three index-friendly paths: deadlines since ``deadline_since`` (everything finished since the
+        last scan whose deadline was not yet past then), deliveries already recorded overdue since
+        ``overdue_since`` (finished long after their deadline, e.g. skipped after weeks held), and
+        deadlines moved by a recomputation since ``deadline_since`` (their old records were superseded).
         """
         recent = await self.db.fetch(
             f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({_marks(FINAL_STATES)}) AND d.deadline_at >= ?"
@@ -119,8 +121,11 @@ class ReportsMixin:
             f"{_COLS} FROM delay_records o JOIN deliveries d ON d.id = o.delivery_id{_JOIN}"
             f" WHERE o.kind = 'overdue' AND o.recorded_at >= ? AND d.state IN ({_marks(FINAL_STATES)})"
             f"{_NOT_RECORDED}", overdue_since, *FINAL_STATES)
+        moved = await self.db.fetch(
+            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.deadline_changed_at >= ? AND d.state IN ({_marks(FINAL_STATES)})"
+            f"{_NOT_RECORDED}", deadline_since, *FINAL_STATES)
         seen: dict[int, DeliveryFacts] = {}
-        for r in (*recent, *stragglers):
+        for r in (*recent, *stragglers, *moved):
             seen.setdefault(r["id"], _facts(r))
         return sorted(seen.values(), key=lambda f: (f.deadline_at, f.id))
 
@@ -156,39 +161,26 @@ class ReportsMixin:
         """Per unit and channel kind, deliveries whose deadline is in (start, end].
 
         The interval is open at the start: a deadline of "day 31 24:00" is stored as the next
-        month's 00:00 and belongs to the month it closes. Missing = failed, or neither delivered
-        nor skipped with the deadline already past ``now``; open = not final and not yet due.
+        month's 00:00 and belongs to the month it closes. Missing = neither delivered nor skipped
+        with the deadline already past ``now`` (failed, retrying, held or never sent alike); a
+        failed delivery whose deadline is still ahead is not missing yet (a person can still retry).
         """
         return await self.db.fetch(
             "SELECT unit_id, channel_kind, COUNT(*) AS n_required,"
             " SUM(CASE WHEN state = 'delivered' AND delivered_at <= deadline_at THEN 1 ELSE 0 END) AS n_on_time,"
             " SUM(CASE WHEN state = 'delivered' AND delivered_at > deadline_at THEN 1 ELSE 0 END) AS n_late,"
             " SUM(CASE WHEN state = 'skipped' THEN 1 ELSE 0 END) AS n_skipped,"
-            " SUM(CASE WHEN state = 'failed' OR (state NOT IN ('delivered', 'skipped') AND deadline_at < ?)"
-            "  THEN 1 ELSE 0 END) AS n_missing"
+            " SUM(CASE WHEN state NOT IN ('delivered', 'skipped') AND deadline_at < ? THEN 1 ELSE 0 END)"
+            "  AS n_missing"
             f" FROM deliveries WHERE state IN ({_marks(ALL_STATES)}) AND deadline_at > ? AND deadline_at <= ?"
             " GROUP BY unit_id, channel_kind ORDER BY unit_id, channel_kind", now, *ALL_STATES, start, end)
 
-    async def month_late(self, start: datetime, end: datetime) -> list[tuple[str, str, datetime, datetime]]:
-        """(unit, channel kind, deadline, delivered_at) of late deliveries with a deadline in (start, end]."""
+    async def month_late(self, start: datetime, end: datetime) -> list[tuple[str, str, str, datetime, datetime]]:
+        """(unit, channel kind, source, deadline, delivered_at) of late deliveries with a deadline in (start, end]."""
         rows = await self.db.fetch(
-            "SELECT unit_id, channel_kind, deadline_at, delivered_at FROM deliveries"
-            " WHERE state = 'delivered' AND deadline_at > ? AND deadline_at <= ? AND delivered_at > deadline_at"
-            " ORDER BY unit_id, channel_kind, deadline_at", start, end)
-        return [(r["unit_id"], r["channel_kind"], as_datetime(r["deadline_at"]),  # type: ignore[misc]
+            "SELECT d.unit_id, d.channel_kind, i.source_id, d.deadline_at, d.delivered_at FROM deliveries d"
+            " JOIN items i ON i.id = d.item_id WHERE d.state = 'delivered' AND d.deadline_at > ?"
+            " AND d.deadline_at <= ? AND d.delivered_at > d.deadline_at"
+            " ORDER BY d.unit_id, d.channel_kind, d.deadline_at", start, end)
+        return [(r["unit_id"], r["channel_kind"], r["source_id"], as_datetime(r["deadline_at"]),  # type: ignore[misc]
                  as_datetime(r["delivered_at"])) for r in rows]
-
-    async def provisional_open(self) -> list[tuple[int, str, datetime, datetime]]:
-        """(delivery id, source, item anchor, current deadline) of open deliveries with a provisional deadline."""
-        rows = await self.db.fetch(
-            "SELECT d.id, i.source_id, i.anchor_at, d.deadline_at FROM deliveries d JOIN items i ON i.id = d.item_id"
-            f" WHERE d.state IN ({_marks(OPEN_STATES)}) AND d.deadline_provisional = TRUE ORDER BY d.id",
-            *OPEN_STATES)
-        return [(r["id"], r["source_id"], as_datetime(r["anchor_at"]),  # type: ignore[misc]
-                 as_datetime(r["deadline_at"])) for r in rows]
-
-    async def update_deadline(self, delivery_id: int, deadline_at: datetime, provisional: bool) -> bool:
-        changed = await self.db.execute(
-            "UPDATE deliveries SET deadline_at = ?, deadline_provisional = ? WHERE id = ?",
-            deadline_at, provisional, delivery_id)
-        return changed > 0

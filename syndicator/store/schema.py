@@ -137,6 +137,39 @@ CREATE TABLE alerts (
     message {text} NOT NULL
 );
 """),
+    # 2: each delivery keeps the anchor its deadline was computed from (an update's re-send is anchored
+    # on the update, not on the first version), when its deadline last moved, and the delay records
+    # a moved deadline made obsolete. Existing re-sends take the update's detection time.
+    (2, """
+ALTER TABLE deliveries ADD COLUMN anchor_at {ts};
+ALTER TABLE deliveries ADD COLUMN anchor_kind {text};
+ALTER TABLE deliveries ADD COLUMN deadline_changed_at {ts};
+UPDATE deliveries SET
+    anchor_at = (SELECT i.anchor_at FROM items i WHERE i.id = deliveries.item_id),
+    anchor_kind = (SELECT i.anchor_kind FROM items i WHERE i.id = deliveries.item_id)
+    WHERE item_version = 1;
+UPDATE deliveries SET
+    anchor_at = (SELECT v.changed_at FROM item_versions v
+                 WHERE v.item_id = deliveries.item_id AND v.version = deliveries.item_version),
+    anchor_kind = 'updated'
+    WHERE item_version > 1;
+CREATE INDEX deliveries_deadline_changed ON deliveries (deadline_changed_at);
+CREATE INDEX deliveries_provisional ON deliveries (deadline_provisional, id);
+CREATE TABLE superseded_delays (
+    id {id},
+    delivery_id BIGINT NOT NULL REFERENCES deliveries (id),
+    kind {text} NOT NULL,
+    recorded_at {ts} NOT NULL,
+    reason {text} NOT NULL,
+    late_clock_hours {float} NOT NULL DEFAULT 0,
+    late_working_hours {float} NOT NULL DEFAULT 0,
+    old_deadline_at {ts} NOT NULL,
+    new_deadline_at {ts} NOT NULL,
+    superseded_at {ts} NOT NULL,
+    why {text} NOT NULL
+);
+CREATE INDEX superseded_delays_delivery ON superseded_delays (delivery_id)
+"""),
 ]
 
 
