@@ -13,7 +13,7 @@ from dataclasses import dataclass, field
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
-from pydantic import BaseModel, ConfigDict, SecretStr
+from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from syndicator.clock import Clock
 from syndicator.models import Item, UnitRef
@@ -28,6 +28,9 @@ class Receipt:
     note: str | None = None          # e.g. 平台判定为重复内容，视为已发布
     pending: bool = False            # accepted, outcome comes later (see Channel.confirm)
     possible_duplicate: bool = False
+    # The platform itself refused this attempt as a repeat of one it already has (Weibo 20019, WeChat 45065,
+    # a CMS key it knows): the post exists exactly once, whatever an earlier ambiguous attempt did.
+    deduplicated: bool = False
 
 
 class ChannelError(Exception):
@@ -41,12 +44,18 @@ class ChannelError(Exception):
 
 
 class RetryLater(ChannelError):
-    """Transient: rate limit, outage, 5xx. Retry after ``retry_after`` seconds (None: use backoff)."""
+    """Transient: rate limit, outage, 5xx. Retry after ``retry_after`` seconds (None: use backoff).
+
+    ``ambiguous``: the request may have reached the platform and been acted on (a timeout, a dropped
+    connection, an unreadable success reply). The hub then reconciles before resending (``Channel.lookup``)
+    and records a blind resend as a possible duplicate.
+    """
 
     def __init__(self, reason: str, detail: str = "", *, retry_after: float | None = None,
-                 code: str | int | None = None) -> None:
+                 code: str | int | None = None, ambiguous: bool = False) -> None:
         super().__init__(reason, detail, code=code)
         self.retry_after = retry_after
+        self.ambiguous = ambiguous
 
 
 class AuthExpired(ChannelError):
@@ -101,7 +110,7 @@ class AccountConfig(BaseModel):
     credentials: dict[str, SecretStr] = {}
     options: dict[str, Any] = {}
     concurrency: int = 2                  # sends in flight at once for this account
-    rate_per_hour: int | None = None      # None: the channel's own default
+    rate_per_hour: int | None = Field(None, ge=1)   # None: the channel's own default (0 would mean "never")
     enabled: bool = True
 
     def secret(self, name: str) -> str:
@@ -147,4 +156,6 @@ class Channel(abc.ABC):
 
     @property
     def rate_per_hour(self) -> int | None:
-        return self.account.rate_per_hour or self.default_rate_per_hour
+        if self.account.rate_per_hour is not None:
+            return self.account.rate_per_hour
+        return self.default_rate_per_hour

@@ -71,6 +71,8 @@ class WebhookChannel(Channel):
     def _outcome(self, status: int, headers: Any, text: str, key: str) -> Receipt:
         if 200 <= status < 300:
             data = _json_or_empty(text)
+            # Not Receipt.deduplicated: dropping repeats is optional for a receiver ("can"), and its "duplicate"
+            # flag is advisory, so a blind resend stays recorded as a possible duplicate.
             return Receipt(external_id=str(data.get("id") or key), url=data.get("url"),
                            note="接收方已有该稿件（幂等键重复）" if data.get("duplicate") else None)
         detail = f"webhook {self.options.url} answered HTTP {status}: {text[:200]}"

@@ -21,7 +21,7 @@ from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
 
 REPRINTS = "/api/reprints"
 DEFAULT_SECRET = "sandbox-cms-secret"
-REQUIRED = ("key", "title", "content_html", "source_url", "column", "sent_at")
+REQUIRED = ("key", "title", "content_html", "source_url", "credit", "column", "sent_at")
 MESSAGES = {400: "bad request", 401: "invalid signature", 403: "forbidden", 409: "conflict",
             422: "unprocessable entity", 429: "too many requests", 500: "internal error",
             502: "bad gateway", 503: "service unavailable"}
@@ -79,6 +79,8 @@ async def create(request: web.Request) -> web.Response:
     entry, early = await _prelude(request, body if body is not None else raw.decode("utf-8", "replace"))
     response = early or _create(request, state, raw, body)
     entry["response_status"] = response.status
+    if response.status in (200, 201) and await request.app[FAULTS].reply_lost(request):
+        entry["reply_lost"] = True
     return response
 
 

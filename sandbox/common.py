@@ -3,6 +3,12 @@
 Each look-alike is its own aiohttp application (as the real services are separate hosts) and
 mounts ``/_sandbox/received`` (GET: JSON list), ``/_sandbox/faults`` (GET/POST: the fault
 settings) and ``/_sandbox/reset`` (POST) through ``add_sandbox_routes``.
+
+Two kinds of trouble: before the call takes effect (``latency_ms``, outages, error codes: nothing happened) and
+after it (``latency_after_ms``, ``drop_response_rate``, ``drop_responses``: the post was made, then the reply is
+slow or lost — the case a sender cannot tell from "never arrived"). The after-kind applies to the one call of
+each platform that publishes (Weibo statuses/share, JPush push, CMS create, WeChat freepublish/submit and
+mass/sendall), once it has succeeded; see ``FaultInjector.reply_lost``.
 """
 
 from __future__ import annotations
@@ -27,7 +33,10 @@ class Faults(BaseModel):
     error_rate: float = Field(0.0, ge=0.0, le=1.0)   # share of API calls answered with one of `codes`
     codes: list[int] = []                              # platform error codes drawn for error_rate
     script: list[int] = []                             # codes for the next calls, in order, then normal
-    latency_ms: int = Field(0, ge=0)
+    latency_ms: int = Field(0, ge=0)                  # before anything happens
+    latency_after_ms: int = Field(0, ge=0)            # a post is made, then its reply waits this long
+    drop_response_rate: float = Field(0.0, ge=0.0, le=1.0)   # share of made posts whose reply is lost
+    drop_responses: int = Field(0, ge=0)              # lose the replies of the next N made posts, then normal
     token_expiry_after: int | None = None              # tokens die after this many API calls
     outages: list[tuple[float, float]] = []            # (start, end) s since start: answer HTTP 503
     seed: int = 0
@@ -42,6 +51,8 @@ class FaultInjector:
         self.faults = faults
         self.script: deque[int] = deque(faults.script)
         self.rng = random.Random(faults.seed)
+        self.drops_left = faults.drop_responses
+        self.dropped = 0                                   # replies lost so far (tests check the fault fired)
 
     def in_outage(self) -> bool:
         t = time.monotonic() - self.started
@@ -50,6 +61,23 @@ class FaultInjector:
     async def delay(self) -> None:
         if self.faults.latency_ms:
             await asyncio.sleep(self.faults.latency_ms / 1000)
+
+    async def reply_lost(self, request: web.Request) -> bool:
+        """Call once a post has taken effect: delay its reply, or drop the connection without one.
+
+        True when the reply was dropped; the handler may still return a response, nobody will read it.
+        """
+        if self.faults.latency_after_ms:
+            await asyncio.sleep(self.faults.latency_after_ms / 1000)
+        drop = self.drops_left > 0
+        if drop:
+            self.drops_left -= 1
+        elif self.faults.drop_response_rate:
+            drop = self.rng.random() < self.faults.drop_response_rate
+        if drop and request.transport is not None:
+            self.dropped += 1
+            request.transport.close()          # the client sees the server disconnect: the answer is gone
+        return drop
 
     def next_code(self) -> int | None:
         """An injected platform error code for this call, or None to behave normally."""

@@ -141,8 +141,11 @@ async def push(request: web.Request) -> web.Response:
     except (UnicodeDecodeError, ValueError):
         body = None
     entry = app[RECORDER].record(request, body if body is not None else raw.decode("utf-8", "replace"))
+    pushed = len(state.pushes)
     response = _push(request, state, injector.next_code(), body)
     entry["response_status"] = response.status
+    if len(state.pushes) > pushed and await injector.reply_lost(request):
+        entry["reply_lost"] = True
     return response
 
 

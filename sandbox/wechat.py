@@ -11,7 +11,8 @@ One deliberate difference: the real draft/add silently *filters* external image 
 that forgets to re-host images fails loudly in tests. Pass ``strict_images=False`` to filter instead.
 
 Faults: every API call (token endpoints included) goes through ``FAULTS``: outage → HTTP 503, latency,
-then ``next_code()`` answered with the real error body. A scripted ``0`` means "answer normally";
+then ``next_code()`` answered with the real error body; after a successful freepublish/submit or mass/sendall
+the reply may be delayed or lost (``latency_after_ms``, ``drop_response*``). A scripted ``0`` means "answer normally";
 token endpoints leave 40001/40014/42001 in the script for the next API call (they never send those).
 ``token_expiry_after=N`` kills a token after N API calls (42001), as tokens are replaced elsewhere.
 ``POST /_sandbox/wechat/jobs {"publish_id", "status"}`` forces a publish job's final status (2..6).
@@ -30,13 +31,14 @@ from typing import Any
 import aiohttp
 from aiohttp import web
 
-from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
+from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes, redact
 from sandbox.wechat_messages import add_message_routes
 from sandbox.wechat_state import IMG_SRC, MMBIZ, STATE, TOKEN_CODES, Job, WechatState, err
 
 __all__ = ["STATE", "WechatState", "build_app"]
 
 Route = Callable[[web.Request, WechatState, Any], Awaitable[dict[str, Any]]]
+PUBLISHING = frozenset({"freepublish/submit", "message/mass/sendall"})
 
 
 async def _body(request: web.Request) -> Any:
@@ -55,13 +57,28 @@ async def _body(request: web.Request) -> Any:
         return {"_raw": raw.decode("utf-8", "replace")}
 
 
-def api(route: Route, *, auth: bool = True) -> Callable[[web.Request], Awaitable[web.Response]]:
+def api(route: Route, *, auth: bool = True, posts: bool = False) -> Callable[[web.Request], Awaitable[web.Response]]:
+    """Wrap a route with token checks and faults; ``posts``: the route publishes (after-effect faults apply).
+
+    Each recorder entry gets the ``errcode`` it was answered with (0 for success), so tests can see a rejected
+    token followed by the same call succeeding.
+    """
     async def handler(request: web.Request) -> web.Response:
+        entry = request.app[RECORDER].record(request, None)
+        answer = await _answer(request, entry)
+        entry["errcode"] = answer.get("errcode", 0) if isinstance(answer, dict) else None
+        if not isinstance(answer, dict):
+            return answer
+        response = web.json_response(answer)
+        if posts and entry["errcode"] == 0 and await request.app[FAULTS].reply_lost(request):
+            entry["reply_lost"] = True
+        return response
+
+    async def _answer(request: web.Request, entry: dict[str, Any]) -> dict[str, Any] | web.Response:
         state, faults = request.app[STATE], request.app[FAULTS]
         body = await _body(request)
-        shown = {k: ({kk: vv for kk, vv in v.items() if kk != "_bytes"} if isinstance(v, dict) else v)
-                 for k, v in body.items()} if isinstance(body, dict) else body
-        request.app[RECORDER].record(request, shown)
+        entry["body"] = redact({k: ({kk: vv for kk, vv in v.items() if kk != "_bytes"} if isinstance(v, dict) else v)
+                                for k, v in body.items()} if isinstance(body, dict) else body)
         if faults.in_outage():
             return web.Response(status=503, text="Service Unavailable")
         await faults.delay()
@@ -69,20 +86,20 @@ def api(route: Route, *, auth: bool = True) -> Callable[[web.Request], Awaitable
         skip = not auth and bool(faults.script) and faults.script[0] in TOKEN_CODES
         code = None if skip else faults.next_code()
         if code and not (not auth and code in TOKEN_CODES):      # a scripted 0 means "answer normally"
-            return web.json_response(err(code))
+            return err(code)
         if auth:
             token = request.query.get("access_token")
             info = state.tokens.get(token or "")
             if not token:
-                return web.json_response(err(41001))
+                return err(41001)
             if info is None:
-                return web.json_response(err(40001))
+                return err(40001)
             limit = faults.faults.token_expiry_after
             info["calls"] += 1
             if info["dead"] or (limit is not None and info["calls"] > limit):
                 info["dead"] = True
-                return web.json_response(err(42001))
-        return web.json_response(await route(request, state, body))
+                return err(42001)
+        return await route(request, state, body)
     return handler
 
 
@@ -286,7 +303,7 @@ def build_app(faults: Faults | None = None, *, appid: str = "wx-sandbox", secret
                         "draft/add": draft_add, "draft/get": draft_get, "freepublish/submit": submit,
                         "freepublish/get": publish_get, "freepublish/batchget": batchget,
                         "message/mass/sendall": sendall, "message/mass/get": mass_get}.items():
-        app.router.add_post(f"/cgi-bin/{path}", api(route))
+        app.router.add_post(f"/cgi-bin/{path}", api(route, posts=path in PUBLISHING))
     app.router.add_route("*", "/_sandbox/wechat/jobs", _jobs)
     add_message_routes(app, api)          # message/custom/send, message/template/send
 

@@ -124,8 +124,11 @@ async def share(request: web.Request) -> web.Response:
     pic_bytes = pic.file.read() if hasattr(pic, "file") else None
     entry = app[RECORDER].record(request, {**fields, **({"pic": {"filename": getattr(pic, "filename", ""),
                                                                  "size": len(pic_bytes)}} if pic_bytes else {})})
+    posted = len(state.posts)
     response = _share(state, injector.faults, injector.next_code(), fields, pic_bytes)
     entry["response_status"] = response.status
+    if len(state.posts) > posted and await injector.reply_lost(request):
+        entry["reply_lost"] = True
     return response
 
 
@@ -175,6 +178,7 @@ def _share(state: WeiboState, faults: Faults, injected: int | None, fields: dict
 
 async def rate_limit_status(request: web.Request) -> web.Response:
     state = request.app[STATE]
+    request.app[RECORDER].record(request, None)       # the Authorization header is redacted by the recorder
     header = request.headers.get("Authorization", "")
     token = header[len("OAuth2 "):] if header.startswith("OAuth2 ") else request.query.get("access_token", "")
     if token not in state.tokens or token in state.revoked:

@@ -1,17 +1,21 @@
 """The fan-out workers: claim due deliveries earliest-deadline-first and publish them.
 
 At-least-once, made exactly-once where the platform allows: a delivery whose last attempt may
-have reached the platform (a timeout, a crash mid-send) is marked ambiguous, and its next
-attempt first asks the platform (``Channel.lookup``). Where a platform cannot be asked, the
-resend is recorded as a possible duplicate. Per-account concurrency and hourly rate limits are
-enforced here, so channels stay simple.
+have reached the platform (a timeout, a crash mid-send, a channel's ``RetryLater(ambiguous=True)``)
+is marked ambiguous, and its next attempt first asks the platform (``Channel.lookup``); what it
+finds goes through the normal outcome path (a post still in progress is confirmed, not assumed).
+Where a platform cannot be asked, the resend is recorded as a possible duplicate — unless the
+platform itself refuses it as a repeat (``Receipt.deduplicated``). Per-account concurrency and
+hourly rate limits (shared by every hub on the database) are enforced here, so channels stay simple.
 """
 
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import logging
-from collections import defaultdict, deque
+from bisect import bisect_right, insort
+from collections import defaultdict
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -40,28 +44,51 @@ class Binding:
 
 
 class HourlyLimit:
-    """Sliding one-hour window of send starts per account."""
+    """Sliding one-hour window of send starts per account, counted across every hub on the database.
+
+    This hub's own claims count the moment they are made (``record``). Other hubs' attempts are read back from
+    the store (``absorb``, on every ``refresh_accounts``, i.e. every 5 s) by attempt id: the read is a primary-key
+    range over the rows added since the last one, so it stays cheap however long the attempts table grows. A
+    short look-back (``LOOKBACK_IDS``) catches ids that committed out of order under PostgreSQL; ids are
+    de-duplicated, so nothing is counted twice.
+    """
+
+    LOOKBACK_IDS = 256
 
     def __init__(self) -> None:
-        self._starts: defaultdict[str, deque[datetime]] = defaultdict(deque)
+        self._starts: defaultdict[str, list[datetime]] = defaultdict(list)
+        self._seen: dict[int, datetime] = {}          # attempt ids read from the store -> start
+        self.last_id = 0
 
-    def seed(self, account_id: str, when: datetime) -> None:
-        self._starts[account_id].append(when)
+    def record(self, account_id: str, when: datetime) -> None:
+        insort(self._starts[account_id], when)
+
+    def absorb(self, rows: list[tuple[int, str, datetime]], now: datetime) -> None:
+        """Attempts read from the store: (attempt id, account, start time)."""
+        cutoff = now - timedelta(hours=1)
+        for attempt_id, account_id, when in rows:
+            self.last_id = max(self.last_id, attempt_id)
+            if attempt_id in self._seen or when <= cutoff:
+                continue
+            self._seen[attempt_id] = when
+            insort(self._starts[account_id], when)
+        for attempt_id in [i for i, when in self._seen.items() if when <= cutoff]:
+            del self._seen[attempt_id]
+
+    @property
+    def read_after(self) -> int:
+        return max(self.last_id - self.LOOKBACK_IDS, 0)
 
     def room(self, account_id: str, per_hour: int | None, now: datetime) -> int:
         if per_hour is None:
             return 1 << 30
         window = self._starts[account_id]
-        while window and window[0] <= now - timedelta(hours=1):
-            window.popleft()
+        del window[:bisect_right(window, now - timedelta(hours=1))]
         return max(per_hour - len(window), 0)
 
     def next_free(self, account_id: str) -> datetime | None:
         window = self._starts[account_id]
         return window[0] + timedelta(hours=1) if window else None
-
-    def record(self, account_id: str, when: datetime) -> None:
-        self._starts[account_id].append(when)
 
 
 class Dispatcher:
@@ -91,9 +118,10 @@ class Dispatcher:
         if recovered:
             log.warning("recovered %d deliveries that were being sent when a hub stopped; "
                         "they will be reconciled with their platforms before any resend", recovered)
+        # Every hub's attempts of the last hour, ours from before a restart included; later only other hubs'.
+        self.limits.last_id = await self.store.max_attempt_id()
+        self.limits.absorb(await self.store.recent_attempts(now - timedelta(hours=1)), now)
         await self.refresh_accounts()
-        for account_id, when in await self.store.recent_attempts(now - timedelta(hours=1)):
-            self.limits.seed(account_id, when)
 
     async def recover_stale(self, now: datetime) -> int:
         """Another hub sharing the database died mid-send and has not come back: take over its claims.
@@ -150,10 +178,13 @@ class Dispatcher:
         return room
 
     async def refresh_accounts(self) -> None:
-        """Pick up pauses and resumes made by operators from another process (CLI, console)."""
+        """Pick up pauses and resumes made by operators from another process (CLI, console), and the sends
+        other hubs sharing the database started (so the hourly limits hold across hubs)."""
         states = await self.store.account_states()
         self.blocked = {a: s for a, (s, _r) in states.items() if s != "active"}
-        self._accounts_checked = self.clock.now()
+        now = self.clock.now()
+        self.limits.absorb(await self.store.attempts_after(self.limits.read_after, self.holder), now)
+        self._accounts_checked = now
 
     async def dispatch_once(self) -> int:
         """Claim what is due and start sending it; return how many were started."""
@@ -224,8 +255,10 @@ class Dispatcher:
             if d.ambiguous:
                 found = await self._reconcile(binding.channel, d)
                 if found is not None:
-                    await self.store.mark_delivered(d.id, self.clock.now(), found.external_id, found.url,
-                                                    "核对平台：上次发送已成功")
+                    # What the platform shows may still be in progress (WeChat publish_status 1): the normal
+                    # outcome path decides (pending -> confirming), never "delivered" just because it exists.
+                    checked = "核对平台：上次发送已提交，等待平台结果" if found.pending else "核对平台：上次发送已成功"
+                    await self._accepted(d, dataclasses.replace(found, note=_join(checked, found.note)))
                     return
             receipt = await asyncio.wait_for(self._publish(binding, item, d), self.settings.send_timeout_seconds)
         except Exception as exc:
@@ -251,15 +284,18 @@ class Dispatcher:
     async def _accepted(self, d: Delivery, receipt: Receipt) -> None:
         assert d.id is not None
         now = self.clock.now()
+        # A platform that refused this attempt as a repeat (receipt.deduplicated) proves the post exists once:
+        # an earlier ambiguous attempt is then no longer a possible duplicate.
+        blind = d.possible_duplicate and not receipt.deduplicated
+        duplicate = blind or receipt.possible_duplicate
+        note = receipt.note
+        if blind and not receipt.possible_duplicate:
+            note = _join(note, "上次发送结果不明且平台无法核实，可能重复发布")
         if receipt.pending:
             await self.store.mark_confirming(
                 d.id, now, receipt.external_id, now + timedelta(seconds=self.settings.confirm_interval_seconds),
-                receipt.note)
+                note, possible_duplicate=duplicate)
             return
-        duplicate = d.possible_duplicate or receipt.possible_duplicate
-        note = receipt.note
-        if d.possible_duplicate and not receipt.possible_duplicate:
-            note = (note + "；" if note else "") + "上次发送结果不明且平台无法核实，可能重复发布"
         await self.store.mark_delivered(d.id, now, receipt.external_id, receipt.url, note, duplicate)
         log.info("delivered %s to %s (%s)%s", d.id, d.account_id, receipt.url or receipt.external_id,
                  " [possible duplicate]" if duplicate else "")
@@ -271,7 +307,8 @@ class Dispatcher:
             await self.store.mark_held(d.id, self.clock.now(), "账号已从配置中移除，待人工处理")
             return
         try:
-            receipt = await binding.channel.confirm(Receipt(external_id=d.external_id, note=d.note, pending=True))
+            receipt = await binding.channel.confirm(Receipt(external_id=d.external_id, note=d.note, pending=True,
+                                                            possible_duplicate=d.possible_duplicate))
         except Exception as exc:
             await self._handle_error(d, exc)
             return
@@ -308,7 +345,7 @@ class Dispatcher:
             log.error("delivery %s to %s failed permanently: %s (%s)", d.id, d.account_id, exc.reason, exc.detail)
             await self.alert(d.account_id, f"发送失败需人工处理：{exc.reason}（投递 #{d.id}）")
         elif isinstance(exc, RetryLater):
-            await self._retry(d, now, exc.reason, exc.retry_after, ambiguous=False, detail=exc.detail)
+            await self._retry(d, now, exc.reason, exc.retry_after, ambiguous=exc.ambiguous, detail=exc.detail)
         elif isinstance(exc, aiohttp.ClientConnectorError):
             await self._retry(d, now, "渠道不可达：无法连接平台接口", None, ambiguous=False, detail=str(exc))
         elif isinstance(exc, _AMBIGUOUS):
@@ -346,3 +383,7 @@ class Dispatcher:
     def wake(self) -> None:
         """Look for due work now (an operator released or re-queued deliveries)."""
         self._wake.set()
+
+
+def _join(*notes: str | None) -> str | None:
+    return "；".join(n for n in notes if n) or None

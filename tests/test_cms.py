@@ -17,7 +17,7 @@ from channels.base import AccountConfig, AuthExpired, PermanentError, RetryLater
 from channels.signing import sign
 from channels.signing import verify_signature as verify
 from channels.website.cms import CmsChannel, CmsOptions, render_article
-from sandbox.cms import build_app
+from sandbox.cms import STATE, build_app
 from sandbox.common import FAULTS, RECORDER, Faults
 from syndicator.http_headers import parse_retry_after as _retry_after
 from syndicator.models import Item, UnitRef
@@ -55,6 +55,29 @@ def test_render_article_is_clean_and_credited() -> None:
     assert article["published_at"] == "2026-11-24T10:00:00+00:00" and article["column"] == "zcwj"
 
 
+def test_without_the_footer_the_credit_is_still_sent_as_fields() -> None:
+    article = render_article(make_item(), CmsOptions(column="zcwj", include_footer=False))
+    assert "转载自" not in article["content_html"] and "原文链接" not in article["content_html"]
+    assert article["credit"] == "转载自 中国政府网" and article["origin"] == "中国政府网"
+    assert article["source_url"] == make_item().url
+
+
+async def test_sandbox_requires_the_credit_field(env: dict[str, Any]) -> None:
+    raw = json.dumps({"key": "k", "title": "t", "content_html": "<p>x</p>", "source_url": "https://www.gov.cn/1",
+                      "column": "zcwj", "sent_at": int(time.time())}).encode()
+    headers = {"X-Timestamp": str(json.loads(raw)["sent_at"]), "X-Signature": sign(SECRET, raw),
+               "X-Idempotency-Key": "k", "Content-Type": "application/json"}
+    async with env["session"].post(env["server"].make_url("/api/reprints"), data=raw, headers=headers) as resp:
+        assert resp.status == 422 and "credit" in (await resp.json())["error"]
+
+
+async def test_lost_reply_is_retried_in_call_and_answered_by_the_key(env: dict[str, Any]) -> None:
+    env["app"][FAULTS].configure(Faults(drop_responses=1))
+    receipt = await channel(env, connect_retries=1).publish(make_item(), UNIT, "k")
+    assert receipt.deduplicated and receipt.note == "CMS 已存在相同幂等键的稿件"
+    assert env["app"][FAULTS].dropped == 1 and len(env["app"][STATE].articles) == 1
+
+
 def test_signature_helpers() -> None:
     assert verify(SECRET, b"{}", sign(SECRET, b"{}"))
     assert not verify(SECRET, b"{}", sign("other", b"{}")) and not verify(SECRET, b"{}", None)
@@ -90,7 +113,7 @@ async def test_publish_is_idempotent_and_can_be_looked_up(env: dict[str, Any]) -
     assert first.url == f"https://www.ezhou.gov.cn/zcwj/{first.external_id}.html" and first.note is None
     again = await ch.publish(make_item(), UNIT, "key-1")
     assert again.external_id == first.external_id and again.note == "CMS 已存在相同幂等键的稿件"
-    assert not again.possible_duplicate
+    assert not again.possible_duplicate and again.deduplicated and not first.deduplicated
     found = await ch.lookup("key-1")
     assert found is not None and found.external_id == first.external_id
     assert await ch.lookup("key-2") is None

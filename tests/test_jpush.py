@@ -10,6 +10,7 @@ from typing import Any
 
 import aiohttp
 import pytest
+from aiohttp import web
 from aiohttp.test_utils import TestServer
 from hypothesis import given, settings
 from hypothesis import strategies as st
@@ -18,13 +19,14 @@ from channels.base import AccountConfig, AuthExpired, PermanentError, RetryLater
 from channels.push import JPushChannel
 from channels.push.render import JPushOptions, fits, payload_bytes, render_push
 from sandbox.common import FAULTS, RECORDER, Faults
-from sandbox.jpush import build_app
+from sandbox.jpush import STATE, build_app
 from syndicator.models import Item, UnitRef
 from tests.fakes import make_context, refused_url
 
 UNIT = UnitRef("ezhou_fgw", "鄂州市发展和改革委员会")
 APP_KEY, SECRET = "7d431e42dfa6a6d693ac2d04", "5e987ac6d2e04d95a9d8f0d1"
 TITLE = "国务院关于印发《推动大规模设备更新和消费品以旧换新行动方案》的通知"
+CREDIT = "（转载自 中国政府网）"
 
 
 def make_item(**kw: Any) -> Item:
@@ -49,16 +51,27 @@ def test_render_shape() -> None:
     assert payload["platform"] == ["android", "ios"]
     assert payload["audience"] == {"tag": ["ezhou_fgw"]}
     note = payload["notification"]
-    assert note["alert"] == note["android"]["alert"] == note["ios"]["alert"] == "【转载】" + TITLE
+    assert note["alert"] == note["android"]["alert"] == note["ios"]["alert"] == "【转载】" + TITLE + CREDIT
     assert note["android"]["title"] == "鄂州市发展和改革委员会"
-    assert note["android"]["extras"] == {"url": make_item().url} == note["ios"]["extras"]
+    assert note["android"]["extras"] == {"url": make_item().url, "source": "转载自 中国政府网"} == note["ios"]["extras"]
     assert payload["options"] == {"time_to_live": 86_400, "apns_production": True, "classification": 0, "sendno": 5}
 
 
-def test_long_title_is_cut_to_vendor_length() -> None:
+def test_long_title_is_cut_to_vendor_length_keeping_the_credit() -> None:
     payload = render_push(make_item(title=TITLE * 3), UNIT, opts(alert_max_chars=60))
     alert = payload["notification"]["alert"]
-    assert len(alert) == 60 and alert.endswith("…") and (TITLE * 3).startswith(alert[:-1])
+    assert len(alert) == 60 and alert.endswith("…" + CREDIT)
+    assert (TITLE * 3).startswith(alert.removesuffix("…" + CREDIT))
+
+
+def test_credit_can_stay_out_of_the_alert_but_not_out_of_extras() -> None:
+    payload = render_push(make_item(), UNIT, opts(alert_credit=False, url_template="https://app.ezhou.gov.cn/{item_id}"))
+    note = payload["notification"]
+    assert note["alert"] == TITLE and "转载" not in note["alert"]
+    assert note["android"]["extras"] == {"url": "https://app.ezhou.gov.cn/77", "source": "转载自 中国政府网",
+                                         "source_url": make_item().url}
+    tiny = render_push(make_item(), UNIT, opts(alert_max_chars=12))          # no room for title and credit
+    assert tiny["notification"]["alert"].endswith("…") and tiny["notification"]["ios"]["extras"]["source"]
 
 
 def test_size_limits_shorten_the_alert() -> None:
@@ -66,7 +79,9 @@ def test_size_limits_shorten_the_alert() -> None:
     payload = render_push(make_item(title=TITLE * 10), UNIT, opts(alert_max_chars=1000, url_template=huge))
     ios = payload["notification"]["ios"]
     assert len(b'"ios":') + payload_bytes(ios) <= 2000 and fits(payload)
-    assert payload["notification"]["alert"].endswith("…")
+    assert payload["notification"]["alert"].endswith("…")    # a 1.9 KB link leaves room for nothing else
+    roomy = render_push(make_item(title=TITLE * 10), UNIT, opts(alert_max_chars=1000, url_template=huge[:1700]))
+    assert fits(roomy) and roomy["notification"]["alert"].endswith("…" + CREDIT)
 
 
 def test_payload_that_can_never_fit_is_permanent() -> None:
@@ -83,7 +98,8 @@ def test_bad_tags_are_permanent(template: str) -> None:
 @settings(max_examples=100, deadline=None)
 @given(title=st.text(min_size=1, max_size=3000))
 def test_any_title_fits(title: str) -> None:
-    assert fits(render_push(make_item(title=title), UNIT, opts(alert_max_chars=1000)))
+    payload = render_push(make_item(title=title), UNIT, opts(alert_max_chars=1000))
+    assert fits(payload) and payload["notification"]["alert"].endswith(CREDIT)
 
 
 # ---------------------------------------------------------------- publish against the sandbox
@@ -199,3 +215,52 @@ async def test_shortened_alert_is_noted_and_record_failure_is_harmless(env: dict
     ch.ctx.kv.put = broken_put  # type: ignore[method-assign]
     receipt = await ch.publish(make_item(), UNIT, "k")
     assert receipt.external_id.isdigit() and receipt.note == "推送标题已按平台限制截短"
+
+
+async def test_lost_reply_is_ambiguous_and_timeouts_too(env: dict[str, Any]) -> None:
+    env["app"][FAULTS].configure(Faults(drop_responses=1))
+    ch = channel(env)
+    with pytest.raises(RetryLater) as info:
+        await ch.publish(make_item(), UNIT, "k")
+    assert info.value.ambiguous and len(env["app"][STATE].pushes) == 1   # pushed, only the answer was lost
+    with pytest.raises(NotImplementedError):
+        await ch.lookup("k")
+    script(env, [1000])                                                  # JPush answered: nothing pushed
+    with pytest.raises(RetryLater) as info:
+        await ch.publish(make_item(), UNIT, "k2")
+    assert not info.value.ambiguous
+
+
+async def test_spent_window_on_a_200_reply_blocks_every_account_on_the_app_key() -> None:
+    app = build_app(apps={APP_KEY: SECRET}, quota=1, window_s=60)
+    async with TestServer(app) as server, aiohttp.ClientSession() as session:
+        env = {"app": app, "server": server, "session": session, "ctx": make_context(session)}
+        first, other_unit = channel(env), channel(env)                   # two units' accounts, one city app
+        receipt = await first.publish(make_item(), UNIT, "a")            # 200 with X-Rate-Limit-Remaining: 0
+        assert receipt.external_id.isdigit()
+        with pytest.raises(RetryLater) as info:
+            await other_unit.publish(make_item(), UNIT, "b")
+        assert info.value.code == 2002 and 0 < info.value.retry_after <= 60
+        assert len(app[RECORDER].entries) == 1                           # refused here, not by a 429 there
+        env["ctx"].clock.advance(seconds=info.value.retry_after)         # type: ignore[attr-defined]
+        app[STATE].windows.clear()                                       # the platform's window reset too
+        assert (await other_unit.publish(make_item(), UNIT, "b")).external_id.isdigit()
+
+
+async def test_platform_error_text_is_scrubbed_of_the_master_secret() -> None:
+    echo = web.Application()
+
+    async def push(request: web.Request) -> web.Response:
+        auth = request.headers["Authorization"]
+        secret = base64.b64decode(auth[6:]).decode().partition(":")[2]
+        return web.json_response({"error": {"code": 1999, "message": f"bad credentials {auth} ({secret})"}},
+                                 status=400)
+
+    echo.router.add_post("/v3/push", push)
+    async with TestServer(echo) as server, aiohttp.ClientSession() as session:
+        env = {"server": server, "session": session, "ctx": make_context(session)}
+        with pytest.raises(PermanentError) as info:
+            await channel(env).publish(make_item(), UNIT, "k")
+    text = " ".join([info.value.reason, info.value.detail, str(info.value)])
+    token = base64.b64encode(f"{APP_KEY}:{SECRET}".encode()).decode()
+    assert SECRET not in text and token not in text and "1999" in info.value.reason

@@ -195,5 +195,74 @@ async def test_mass_send_repeat_is_refused_by_the_platform(images: str) -> None:
         await ch.publish(state_council_item(images), UNIT, KEY)
         ctx.kv.data.pop(f"wechat:post:{ch.account.id}:{KEY}")      # our record lost
         again = await ch.publish(state_council_item(images), UNIT, KEY)
-        assert not again.pending and "未重复群发" in (again.note or "")
+        assert not again.pending and again.deduplicated and "未重复群发" in (again.note or "")
         assert len(server.app[STATE].mass) == 1
+
+
+async def test_lost_submit_reply_waits_then_reposts_as_a_possible_duplicate(images: str) -> None:
+    # publish_delay_s: the job stays "publishing", so it is not in the success-only batchget list yet
+    async with serve(build_app(Faults(drop_responses=1), publish_delay_s=3600)) as server, \
+            aiohttp.ClientSession() as session:
+        ctx = make_context(session)
+        ch = channel(server, ctx, lost_submit_wait_s=1800)
+        with pytest.raises(RetryLater) as info:
+            await ch.publish(state_council_item(images), UNIT, KEY)
+        assert info.value.ambiguous and len(server.app[STATE].jobs) == 1       # submitted, answer lost
+        for _ in range(2):                                                     # within the wait: never resubmit
+            with pytest.raises(RetryLater) as info:
+                await ch.lookup(KEY)
+            assert info.value.ambiguous and info.value.retry_after == 300
+            with pytest.raises(RetryLater):
+                await ch.publish(state_council_item(images), UNIT, KEY)
+            ctx.clock.advance(seconds=600)                                     # type: ignore[attr-defined]
+        assert len(received(server, "freepublish/submit")) == 1
+        ctx.clock.advance(seconds=600)                                         # type: ignore[attr-defined]
+        assert await ch.lookup(KEY) is None                                    # 30 minutes on: not found
+        again = await ch.publish(state_council_item(images), UNIT, KEY)
+        assert again.pending and again.possible_duplicate and "可能重复发布" in (again.note or "")
+        assert len(server.app[STATE].jobs) == 2 and len(received(server, "freepublish/submit")) == 2
+        final = await ch.confirm(again)                                        # the flag survives the outcome
+        assert final is None or final.possible_duplicate
+
+
+async def test_lost_submit_reply_found_once_the_job_finishes(images: str) -> None:
+    async with serve(build_app(Faults(drop_responses=1), publish_delay_s=3600)) as server, \
+            aiohttp.ClientSession() as session:
+        ch = channel(server, make_context(session))
+        with pytest.raises(RetryLater):
+            await ch.publish(state_council_item(images), UNIT, KEY)
+        with pytest.raises(RetryLater):
+            await ch.lookup(KEY)
+        (job,) = server.app[STATE].jobs.values()
+        job.ready_at = 0.0                                                     # published after all
+        found = await ch.lookup(KEY)
+        assert found is not None and not found.possible_duplicate and found.url == f"https://mp.weixin.qq.com/s/{job.article_id}"
+        assert len(received(server, "freepublish/submit")) == 1
+
+
+async def test_definite_submit_refusal_clears_the_marker(images: str) -> None:
+    async with serve(build_app()) as server, aiohttp.ClientSession() as session:
+        ctx = make_context(session)
+        ch = channel(server, ctx)
+        await ch.client.access_token()
+        await ch.media.thumb_media_id(None)
+        server.app[FAULTS].configure(Faults(script=[0, 0, 0, 53503]))   # 2 uploadimg, draft/add, then submit
+        with pytest.raises(PermanentError):
+            await ch.publish(state_council_item(images), UNIT, KEY)
+        record = json.loads(await ctx.kv.get(f"wechat:post:{ch.account.id}:{KEY}"))
+        assert "submitting" not in record and record["media_id"]
+
+
+async def test_lookup_does_not_take_another_units_publication_of_the_same_original(images: str) -> None:
+    async with serve(build_app()) as server, aiohttp.ClientSession() as session:
+        ctx = make_context(session)
+        other = channel(server, ctx, author="鄂州市财政局")
+        await other.publish(state_council_item(images), UNIT, "other-unit-key")
+        ch = channel(server, ctx)
+        record = {"media_id": "sbx_draft_gone", "source_url": state_council_item(images).url, "author": UNIT.name,
+                  "submitting": ctx.clock.now().isoformat()}
+        await ctx.kv.put(f"wechat:post:{ch.account.id}:{KEY}", json.dumps(record))
+        with pytest.raises(RetryLater):                     # same content_source_url, but not this unit's post
+            await ch.lookup(KEY)
+        await ctx.kv.put(f"wechat:post:{ch.account.id}:{KEY}", json.dumps(record | {"author": "鄂州市财政局"}))
+        assert await ch.lookup(KEY) is not None             # control: with that unit's author it is found

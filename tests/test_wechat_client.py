@@ -9,8 +9,9 @@ import aiohttp
 import pytest
 
 from channels.base import AuthExpired, PermanentError, RetryLater
+from channels.scrub import scrub
 from channels.wechat.client import WechatClient
-from channels.wechat.errors import next_midnight, next_month, scrub
+from channels.wechat.errors import next_midnight, next_month
 from sandbox.common import FAULTS, Faults
 from sandbox.wechat import build_app
 from syndicator.clock import SHANGHAI

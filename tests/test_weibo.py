@@ -17,7 +17,7 @@ from channels.base import AccountConfig, AuthExpired, PermanentError, RetryLater
 from channels.weibo import WeiboChannel
 from channels.weibo.render import WeiboOptions, render_post, shorten, weibo_length
 from sandbox.common import FAULTS, RECORDER, FaultInjector, Faults
-from sandbox.weibo import build_app
+from sandbox.weibo import STATE, build_app
 from syndicator.models import Item, UnitRef
 from tests.fakes import make_context, refused_url
 
@@ -67,12 +67,20 @@ def test_render_fits_and_keeps_link_title_credit() -> None:
     assert "alert" not in post.status and "margin" not in post.status and "<" not in post.status
 
 
-def test_long_title_is_cut_with_ellipsis_never_the_link() -> None:
+def test_long_title_is_cut_with_ellipsis_never_the_link_nor_the_credit() -> None:
     post = render_post(make_item(title=LONG_TITLE + LONG_TITLE), UNIT, wb_options())
     assert weibo_length(post.status) <= 140 and post.truncated
     title = post.status[1:post.status.index("】")]
     assert title.endswith("…") and (LONG_TITLE * 2).startswith(title[:-1])
-    assert post.status.endswith(" https://www.ezhou.gov.cn/zzbz/4242")
+    assert post.status.endswith("】（转载自 中国政府网） https://www.ezhou.gov.cn/zzbz/4242")
+    tight = render_post(make_item(title=LONG_TITLE), UNIT, wb_options(max_chars=40))
+    assert weibo_length(tight.status) <= 40 and "（转载自 中国政府网）" in tight.status
+
+
+def test_a_link_too_long_for_the_full_credit_keeps_a_short_one() -> None:
+    link = "https://www.ezhou.gov.cn/zzbz/" + "a" * 15 + "/{item_id}"   # 50 characters
+    post = render_post(make_item(title=LONG_TITLE), UNIT, wb_options(max_chars=40, link_template=link))
+    assert weibo_length(post.status) <= 40 and "（转载）" in post.status and post.status.startswith("【")
 
 
 def test_topics_are_removed() -> None:
@@ -117,7 +125,7 @@ def test_shorten_respects_character_boundaries() -> None:
 def test_any_title_fits(title: str, summary: str) -> None:
     post = render_post(make_item(title=title, summary=summary), UNIT, wb_options())
     assert weibo_length(post.status) <= 140
-    assert post.status.endswith(" https://www.ezhou.gov.cn/zzbz/4242")
+    assert post.status.endswith("（转载自 中国政府网） https://www.ezhou.gov.cn/zzbz/4242")
     assert "#" not in post.status[: -len(post.link)]
 
 
@@ -190,6 +198,7 @@ async def test_duplicate_codes_are_delivered(env: dict[str, Any], code: int) -> 
     _script(env, [code])
     receipt = await channel(env).publish(make_item(), UNIT, "k9")
     assert receipt.external_id == "duplicate:k9" and "重复内容" in (receipt.note or "")
+    assert receipt.deduplicated and not receipt.possible_duplicate     # Weibo itself refused the repeat
 
 
 async def test_slow_success_20032_is_delivered(env: dict[str, Any]) -> None:
@@ -267,6 +276,52 @@ async def test_outage_and_network_errors_retry(env: dict[str, Any]) -> None:
     with pytest.raises(RetryLater) as info:
         await channel(env, base_url=refused_url()).publish(make_item(), UNIT, "k")
     assert "无法连接" in info.value.reason
+
+
+async def test_lost_reply_is_ambiguous_and_the_resend_is_refused_as_a_repeat(env: dict[str, Any]) -> None:
+    _faults(env).configure(Faults(drop_responses=1))
+    ch = channel(env)
+    with pytest.raises(RetryLater) as info:
+        await ch.publish(make_item(), UNIT, "k")
+    assert info.value.ambiguous and "可能已发布" in info.value.reason
+    assert len(env["app"][STATE].posts) == 1                       # the post was made, only the answer was lost
+    with pytest.raises(NotImplementedError):
+        await ch.lookup("k")                                       # no local record: Weibo cannot be asked
+    again = await ch.publish(make_item(), UNIT, "k")
+    assert again.deduplicated and len(env["app"][STATE].posts) == 1
+
+
+async def test_rejections_that_never_posted_are_not_ambiguous(env: dict[str, Any]) -> None:
+    _script(env, [10002])
+    with pytest.raises(RetryLater) as info:
+        await channel(env).publish(make_item(), UNIT, "k")
+    assert not info.value.ambiguous
+
+
+async def test_platform_error_text_is_scrubbed_of_the_token() -> None:
+    echo = web.Application()
+
+    async def share(request: web.Request) -> web.Response:
+        form = await request.post()
+        return web.json_response({"request": "/2/statuses/share.json", "error_code": 29999,
+                                  "error": f"Parameter (access_token)'s value invalid, get ({form['access_token']})"},
+                                 status=400)
+
+    echo.router.add_post("/2/statuses/share.json", share)
+    async with TestServer(echo) as server, aiohttp.ClientSession() as session:
+        env = {"server": server, "session": session}
+        with pytest.raises(PermanentError) as info:
+            await channel(env).publish(make_item(), UNIT, "k")
+    text = " ".join([info.value.reason, info.value.detail, str(info.value)])
+    assert TOKEN not in text and "29999" in info.value.reason and "***" in info.value.reason
+
+
+async def test_rate_limit_status_calls_are_recorded_without_the_token(env: dict[str, Any]) -> None:
+    _script(env, [10023])
+    with pytest.raises(RetryLater):
+        await channel(env).publish(make_item(), UNIT, "k")
+    (status_call,) = [e for e in env["app"][RECORDER].entries if e["path"] == "/2/account/rate_limit_status.json"]
+    assert status_call["headers"]["authorization"] == "***" and TOKEN not in str(status_call)
 
 
 def _faults(env: dict[str, Any]) -> FaultInjector:

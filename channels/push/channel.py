@@ -2,13 +2,15 @@
 
 from __future__ import annotations
 
+import hashlib
 import json
 import logging
 import zlib
+from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
-from channels.base import AccountConfig, Channel, ChannelContext, Receipt
-from channels.push.client import NO_TARGET, JPushApiError, JPushClient, to_channel_error
+from channels.base import AccountConfig, Channel, ChannelContext, Receipt, RetryLater
+from channels.push.client import NO_TARGET, RATE_CODES, JPushApiError, JPushClient, to_channel_error
 from channels.push.render import JPushOptions, audience_tag, full_alert, render_push
 from syndicator.models import Item, UnitRef
 
@@ -23,7 +25,9 @@ class JPushChannel(Channel):
     kind: ClassVar[str] = "push"
     Options: ClassVar[type[JPushOptions]] = JPushOptions
     # JPush meters calls per AppKey per minute (plan dependent) and answers 429 + X-Rate-Limit-Reset, which we
-    # honour; the hub needs no cap of its own. Vendor channels' per-device daily caps are not API errors.
+    # honour; the hub needs no cap of its own. Several units often share one AppKey (one city app), so a spent
+    # window is remembered per AppKey in ctx.kv and every account on it waits (see _blocked_for).
+    # Vendor channels' per-device daily caps are not API errors.
     default_rate_per_hour: ClassVar[int | None] = None
 
     options: JPushOptions
@@ -40,20 +44,54 @@ class JPushChannel(Channel):
         # sendno is "纯粹用来作为 API 调用标识，API 返回时被原样返回": derived from the key for correlation.
         payload = render_push(item, unit, self.options, sendno=zlib.crc32(key.encode()) & 0x7FFFFFFF)
         app_key, secret = self.account.secret("app_key"), self.account.secret("master_secret")
+        wait = await self._blocked_for(app_key)
+        if wait is not None:
+            raise RetryLater("渠道故障：极光推送接口限流（该 AppKey 本时间窗口额度已用完）",
+                             f"AppKey window spent, {wait:.0f}s left", retry_after=wait, code=2002)
         try:
-            body = await self.client.push(app_key, secret, payload)
+            reply = await self.client.push(app_key, secret, payload)
         except JPushApiError as exc:
             if exc.code == NO_TARGET:
                 return self._no_target(unit, exc)
+            if (exc.code in RATE_CODES or exc.http_status == 429) and exc.reset_s:
+                await self._block(app_key, exc.reset_s)
             raise to_channel_error(exc) from None
-        msg_id = str(body["msg_id"])
+        msg_id = str(reply.body["msg_id"])
         shortened = payload["notification"]["alert"] != full_alert(item, self.options)
         try:   # the push went out: a failing record must not turn it into a failure (and a second push)
             await self.ctx.kv.put(self._kv_key(key), json.dumps({"msg_id": msg_id}), RECEIPT_TTL_S)
         except Exception:
             log.warning("push account %s: could not keep the receipt for reconciliation", self.account.id,
                         exc_info=True)
+        if reply.remaining == 0 and reply.reset_s:
+            await self._block(app_key, reply.reset_s)          # that was the window's last call
         return Receipt(external_id=msg_id, note="推送标题已按平台限制截短" if shortened else None)
+
+    # -- the AppKey's rate-limit window, shared by every account and hub on it ------------------------------
+    def _block_key(self, app_key: str) -> str:
+        return "jpush:blocked:" + hashlib.sha256(app_key.encode()).hexdigest()[:16]
+
+    async def _blocked_for(self, app_key: str) -> float | None:
+        """Seconds this AppKey's window stays spent, or None when calls may be made."""
+        try:
+            raw = await self.ctx.kv.get(self._block_key(app_key))
+        except Exception:
+            log.warning("push account %s: rate-limit record unreadable; pushing anyway", self.account.id,
+                        exc_info=True)
+            return None
+        if raw is None:
+            return None
+        left = (datetime.fromisoformat(raw) - self.ctx.clock.now()).total_seconds()
+        return left if left > 0 else None
+
+    async def _block(self, app_key: str, seconds: float) -> None:
+        """Best effort: without the record each account just meets the 429 itself."""
+        until: datetime = self.ctx.clock.now() + timedelta(seconds=seconds)
+        try:
+            await self.ctx.kv.put(self._block_key(app_key), until.isoformat(), ttl_seconds=seconds)
+        except Exception:
+            log.warning("push account %s: could not record the spent rate-limit window", self.account.id,
+                        exc_info=True)
 
     def _no_target(self, unit: UnitRef, exc: JPushApiError) -> Receipt:
         """1011 "没有满足条件的推送目标": no device carries the unit's tag.

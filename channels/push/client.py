@@ -6,22 +6,27 @@ Code table: https://docs.jiguang.cn/jpush/server/push/rest_api_v3_push "调用�
 github.com/jpush/jpush-docs), 2002–2005 as listed in the same table's current revision (mirrored by SDKs):
 2002 API调用频率超出该应用的限制, 2003 该应用appkey已被限制调用 API, 2004 无权限执行当前操作,
 2005 信息发送量超出合理范围.
-Rate limiting (jpush-docs zh/JPush/docs/server/…/api_rate_limiting.md): HTTP 429, headers X-Rate-Limit-Limit /
--Remaining / -Reset ("距离时间窗口重置剩余的秒数"); that older page names the code 2001, newer tables 2002 — both
-are handled. The README also names X-Rate-Limit-Quota (newer name of -Limit).
-The master secret lives only in the Authorization header, never in an exception message or log line.
+Rate limiting (github.com/jpush/jpush-docs zh/JPush/docs/server/待删除/api_rate_limiting.md, "API 频率控制"):
+"频率控制基于 AppKey 来定义"; "所有的 HTTP API Response Header 里都加了三项频率控制信息": X-Rate-Limit-Limit /
+-Remaining ("当前时间窗口剩余的可用次数") / -Reset ("距离时间窗口重置剩余的秒数") — on successful replies too; over the
+limit HTTP 429. That older page names the code 2001, newer tables 2002 — both are handled. The README also names
+X-Rate-Limit-Quota (newer name of -Limit).
+The master secret lives only in the Authorization header, never in an exception message or log line; error text
+from JPush is scrubbed of it before it becomes a reason.
 """
 
 from __future__ import annotations
 
 import base64
 import json
+from dataclasses import dataclass
 from typing import Any
 
 import aiohttp
 
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
 from channels.retrying import in_call_retrying
+from channels.scrub import scrub
 
 PUSH_PATH = "/v3/push"
 NO_TARGET = 1011
@@ -83,6 +88,22 @@ def _reset_seconds(headers: Any) -> float | None:
     return value if 0 < value <= 86_400 else None
 
 
+def _remaining(headers: Any) -> int | None:
+    try:
+        return int(headers.get("X-Rate-Limit-Remaining", ""))
+    except ValueError:
+        return None
+
+
+@dataclass(frozen=True, slots=True)
+class PushReply:
+    """A successful /v3/push answer and the AppKey's rate-limit window as the headers gave it."""
+
+    body: dict[str, Any]
+    remaining: int | None = None      # X-Rate-Limit-Remaining: calls left in this window
+    reset_s: float | None = None      # X-Rate-Limit-Reset: seconds until the window resets
+
+
 class JPushClient:
     def __init__(self, session: aiohttp.ClientSession, base_url: str, *, timeout_s: float = 30.0,
                  connect_retries: int = 2) -> None:
@@ -91,47 +112,51 @@ class JPushClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.connect_retries = connect_retries
 
-    async def push(self, app_key: str, master_secret: str, payload: dict[str, Any]) -> dict[str, Any]:
-        """POST /v3/push; ``{sendno, msg_id}`` on success, else JPushApiError / RetryLater."""
+    async def push(self, app_key: str, master_secret: str, payload: dict[str, Any]) -> PushReply:
+        """POST /v3/push; ``{sendno, msg_id}`` and the rate-limit headers, else JPushApiError / RetryLater."""
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         # "Authorization: Basic base64(appKey:masterSecret)"; built by hand (aiohttp's BasicAuth is deprecated)
-        auth = "Basic " + base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
+        token = base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
         retrying = in_call_retrying(self.connect_retries + 1)   # a connection that never opened: nothing pushed
         try:
             async for attempt in retrying:
                 with attempt:
-                    return await self._post(body, auth)
+                    return await self._post(body, "Basic " + token, (master_secret, token))
         except aiohttp.ClientConnectorError as exc:
             raise RetryLater("渠道故障：无法连接极光推送接口", f"connect failed: {type(exc).__name__}") from None
         raise AssertionError("unreachable")
 
-    async def _post(self, body: bytes, auth: str) -> dict[str, Any]:
+    async def _post(self, body: bytes, auth: str, secrets: tuple[str, ...]) -> PushReply:
         headers = {"Content-Type": "application/json", "Authorization": auth}
         try:
             async with self.session.post(self.base_url + PUSH_PATH, data=body, headers=headers,
                                          timeout=self.timeout) as resp:
                 raw, status, reset = await resp.read(), resp.status, _reset_seconds(resp.headers)
+                remaining = _remaining(resp.headers)
         except aiohttp.ClientConnectorError:
             raise
+        # The request was sent: JPush may have pushed it and only the reply was lost. Ambiguous, so the hub
+        # checks its own record first and marks a resend as a possible duplicate (JPush has no lookup by key).
         except TimeoutError:
             raise RetryLater("渠道故障：极光推送接口超时（推送可能已发出，重试可能重复推送）",
-                             f"timeout after {self.timeout.total}s") from None
+                             f"timeout after {self.timeout.total}s", ambiguous=True) from None
         except aiohttp.ClientError as exc:
-            raise RetryLater("渠道故障：极光推送网络错误（推送可能已发出）", type(exc).__name__) from None
+            raise RetryLater("渠道故障：极光推送网络错误（推送可能已发出）", type(exc).__name__,
+                             ambiguous=True) from None
         try:
             data = json.loads(raw.decode("utf-8", "replace"))
         except ValueError:
             data = None
         if status == 200 and isinstance(data, dict) and "msg_id" in data:
-            return data
+            return PushReply(data, remaining, reset)
         error = data.get("error") if isinstance(data, dict) else None
         if isinstance(error, dict):
             try:
                 code = int(error.get("code"))
             except (TypeError, ValueError):
                 code = None
-            raise JPushApiError(status, code, str(error.get("message") or ""), reset)
+            raise JPushApiError(status, code, scrub(str(error.get("message") or ""), *secrets), reset)
         if status == 200:
             raise RetryLater("渠道故障：极光推送应答无法解析（推送可能已发出）",
-                             f"unreadable 200 body ({len(raw)} bytes)")
+                             f"unreadable 200 body ({len(raw)} bytes)", ambiguous=True)
         raise JPushApiError(status, None, f"non-JSON body ({len(raw)} bytes)", reset)

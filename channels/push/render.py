@@ -17,6 +17,9 @@ github.com/jpush/jpush-docs zh/JPush/docs/server/push/rest_api_v3_push.md):
   运营/资讯 content, so the default is 0. Vendors cap news-class pushes per device per day (README §6).
 - Vendor channels truncate or reject long texts (e.g. Huawei title 40 / body 80 characters, vivo title 20 汉字;
   https://cloud.tencent.com/document/product/548/41760), hence ``alert_max_chars`` / ``title_max_chars``.
+- ``extras`` (android / ios) is free-form: "这里自定义 JSON 格式的 Key/Value 信息，以供业务使用" (same page). The app
+  gets the source credit and the original link there as structured fields; the credit also ends the alert (room
+  reserved before the title is cut) unless ``alert_credit = false`` or ``alert_max_chars`` is too small for it.
 """
 
 from __future__ import annotations
@@ -29,6 +32,7 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import PermanentError
+from channels.content import source_line
 from syndicator.models import Item, UnitRef
 
 ANDROID_MAX_BYTES = 4000
@@ -37,6 +41,7 @@ TAG_MAX_BYTES = 40
 _TAG_OK = re.compile(r"^[A-Za-z0-9_\u4e00-\u9fff@!#$&*+=.|￥]+$")
 _WS = re.compile(r"\s+")
 ELLIPSIS = "…"
+_MIN_TITLE_CHARS = 8          # below this the alert keeps the title and the credit stays in extras only
 
 
 class JPushOptions(BaseModel):
@@ -53,6 +58,7 @@ class JPushOptions(BaseModel):
     notification_title: str | None = None           # Android notification title; default the unit's name
     url_template: str | None = None                 # link the app opens; fields url, item_id, guid, unit_id
     alert_max_chars: int = Field(80, ge=10, le=1000)
+    alert_credit: bool = True                       # end the alert with （转载自 …） when it fits
     title_max_chars: int = Field(20, ge=4, le=100)
     on_no_target: Literal["fail", "note"] = "fail"  # what 1011 (no device has the tag) means, see channel
     connect_retries: int = Field(2, ge=0, le=5)
@@ -103,12 +109,13 @@ def open_url(item: Item, unit: UnitRef, options: JPushOptions) -> str:
                              f"bad url_template {options.url_template!r}") from None
 
 
-def _build(alert: str, title: str, url: str, tag: str, options: JPushOptions, sendno: int | None) -> dict[str, Any]:
+def _build(alert: str, title: str, url: str, tag: str, options: JPushOptions, sendno: int | None,
+           extras: dict[str, str]) -> dict[str, Any]:
     notification: dict[str, Any] = {"alert": alert}
     if "android" in options.platform:
-        notification["android"] = {"alert": alert, "title": title, "extras": {"url": url}}
+        notification["android"] = {"alert": alert, "title": title, "extras": {"url": url, **extras}}
     if "ios" in options.platform:
-        notification["ios"] = {"alert": alert, "sound": "default", "extras": {"url": url}}
+        notification["ios"] = {"alert": alert, "sound": "default", "extras": {"url": url, **extras}}
     opts: dict[str, Any] = {"time_to_live": options.time_to_live, "apns_production": options.apns_production,
                             "classification": options.classification}
     if sendno is not None:
@@ -126,31 +133,50 @@ def fits(payload: dict[str, Any]) -> bool:
     return "ios" not in notification or len(b'"ios":') + payload_bytes(notification["ios"]) <= IOS_MAX_BYTES
 
 
-def full_alert(item: Item, options: JPushOptions) -> str:
-    """The alert before any shortening: prefix + title, whitespace folded."""
+def alert_text(item: Item, options: JPushOptions) -> str:
+    """The alert's own text before any shortening: prefix + title, whitespace folded."""
     return _WS.sub(" ", options.title_prefix + item.title).strip() or "转载通知"
 
 
+def alert_credit(item: Item, options: JPushOptions) -> str:
+    """The credit that ends the alert, or "" when switched off or when it would crowd out the title."""
+    credit = f"（{source_line(item)}）"
+    if not options.alert_credit or options.alert_max_chars - len(credit) < _MIN_TITLE_CHARS:
+        return ""
+    return credit
+
+
+def full_alert(item: Item, options: JPushOptions) -> str:
+    """The alert before any shortening: prefix + title + credit."""
+    return alert_text(item, options) + alert_credit(item, options)
+
+
 def render_push(item: Item, unit: UnitRef, options: JPushOptions, sendno: int | None = None) -> dict[str, Any]:
-    """The /v3/push body. The alert is shortened until the payload fits; PermanentError if it never does."""
+    """The /v3/push body. The title part of the alert is shortened until the payload fits (the credit is kept);
+    only a payload that still does not fit gives up the credit, extras last. PermanentError if nothing fits."""
     tag = audience_tag(unit, options)
     url = open_url(item, unit, options)
     title = cut_chars(_WS.sub(" ", options.notification_title or unit.name).strip(), options.title_max_chars)
-    full = full_alert(item, options)
-    alert = cut_chars(full, options.alert_max_chars)
-    payload = _build(alert, title, url, tag, options, sendno)
-    if fits(payload):
-        return payload
-    low, high = 1, len(alert) - 1                    # longest alert that fits, by bisection
-    best: dict[str, Any] | None = None
-    while low <= high:
-        middle = (low + high) // 2
-        candidate = _build(cut_chars(full, middle), title, url, tag, options, sendno)
-        if cut_chars(full, middle) and fits(candidate):
-            best, low = candidate, middle + 1
-        else:
-            high = middle - 1
-    if best is None:
-        raise PermanentError("推送内容超过极光大小限制（Android 4000 字节 / iOS 2000 字节），且无法通过截短标题解决，"
-                             "请检查链接模板", f"payload too large even with a 1-char alert (url {len(url)} chars)")
-    return best
+    text, wanted = alert_text(item, options), alert_credit(item, options)
+    source = {"source": source_line(item)}
+    full = source | ({"source_url": item.url} if item.url != url else {})
+    # What gives way, in order, when even a one-character title does not fit (only huge links do that).
+    for extras, credit in ((full, wanted), (source, wanted), (source, ""), ({}, "")):
+        alert = cut_chars(text, options.alert_max_chars - len(credit))
+        payload = _build(alert + credit, title, url, tag, options, sendno, extras)
+        if fits(payload):
+            return payload
+        low, high = 1, len(alert) - 1                # longest alert that fits, by bisection
+        best: dict[str, Any] | None = None
+        while low <= high:
+            middle = (low + high) // 2
+            cut = cut_chars(text, middle)
+            candidate = _build(cut + credit, title, url, tag, options, sendno, extras)
+            if cut and fits(candidate):
+                best, low = candidate, middle + 1
+            else:
+                high = middle - 1
+        if best is not None:
+            return best
+    raise PermanentError("推送内容超过极光大小限制（Android 4000 字节 / iOS 2000 字节），且无法通过截短标题解决，"
+                         "请检查链接模板", f"payload too large even with a 1-char alert (url {len(url)} chars)")

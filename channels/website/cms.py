@@ -3,8 +3,9 @@
 Government CMSs share no API (README §6), so this is our own small contract, implemented by each site's
 adapter (and by ``sandbox/cms.py``):
 
-``POST {base_url}/api/reprints`` with body ``{key, title, content_html, source_url, origin, published_at,
-column, sent_at}`` and headers
+``POST {base_url}/api/reprints`` with body ``{key, title, content_html, source_url, origin, credit, published_at,
+column, sent_at}`` (``credit`` is the 转载自 … line; with ``source_url`` and ``origin`` it lets the site show the
+source even when ``include_footer = false`` leaves it out of the body) and headers
 - ``X-Idempotency-Key: <key>`` — the delivery's key; the same on every retry,
 - ``X-Timestamp: <unix seconds>`` — also in the body as ``sent_at``, so the signature covers it (replay guard),
 - ``X-Signature: sha256=<hex HMAC-SHA256(secret, raw body)>`` (the scheme of GitHub's X-Hub-Signature-256).
@@ -27,7 +28,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
-from channels.content import sanitize, source_footer_html
+from channels.content import sanitize, source_footer_html, source_line
 from channels.retrying import in_call_retrying
 from channels.signing import sign
 from syndicator.http_headers import parse_retry_after
@@ -43,7 +44,7 @@ class CmsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     column: str = Field(min_length=1)          # the CMS column (栏目) code the reprint goes into
-    include_footer: bool = True                # append 转载自 … 原文链接 to the body
+    include_footer: bool = True                # append 转载自 … 原文链接 to the body (credit fields are always sent)
     connect_retries: int = Field(2, ge=0, le=5)
     timeout_s: float = Field(30.0, gt=0)
 
@@ -57,7 +58,7 @@ def render_article(item: Item, options: CmsOptions) -> dict[str, Any]:
         body += source_footer_html(item)
     return {
         "title": item.title.strip(), "content_html": body, "source_url": item.canonical_url or item.url,
-        "origin": item.origin or item.authority, "column": options.column,
+        "origin": item.origin or item.authority, "credit": source_line(item), "column": options.column,
         "published_at": item.published_at.isoformat() if item.published_at else None,
     }
 
@@ -85,8 +86,8 @@ class CmsChannel(Channel):
         raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         headers = self._headers(raw, sent_at) | {"Content-Type": "application/json", "X-Idempotency-Key": key}
         status, data, retry_after = await self._request("POST", self.base_url + REPRINTS_PATH, raw, headers)
-        if status in (200, 201):
-            return self._receipt(data, EXISTING_NOTE if status == 200 else None)
+        if status in (200, 201):   # 200: the CMS already has this key and created nothing (our own contract)
+            return self._receipt(data, EXISTING_NOTE if status == 200 else None, deduplicated=status == 200)
         raise self._error(status, data, retry_after)
 
     async def lookup(self, key: str) -> Receipt | None:
@@ -105,7 +106,8 @@ class CmsChannel(Channel):
 
     async def _request(self, method: str, url: str, raw: bytes | None,
                        headers: dict[str, str]) -> tuple[int, Any, float | None]:
-        # The POST is idempotent on X-Idempotency-Key, so a dropped connection or a timeout may be retried here.
+        # The POST is idempotent on X-Idempotency-Key, so a dropped connection or a timeout may be retried here,
+        # and a RetryLater after it is not ambiguous: the next attempt cannot create a second article.
         retrying = in_call_retrying(self.options.connect_retries + 1,
                                     on=(aiohttp.ClientConnectionError, TimeoutError))
         try:
@@ -122,10 +124,10 @@ class CmsChannel(Channel):
             raise RetryLater("渠道故障：无法连接网站 CMS 接口", type(exc).__name__) from None
         raise AssertionError("unreachable")
 
-    def _receipt(self, data: Any, note: str | None) -> Receipt:
+    def _receipt(self, data: Any, note: str | None, *, deduplicated: bool = False) -> Receipt:
         if not isinstance(data, dict) or data.get("id") in (None, ""):
             raise RetryLater("渠道故障：网站 CMS 应答缺少稿件 ID", "2xx without id")
-        return Receipt(external_id=str(data["id"]), url=data.get("url") or None, note=note)
+        return Receipt(external_id=str(data["id"]), url=data.get("url") or None, note=note, deduplicated=deduplicated)
 
     def _error(self, status: int, data: Any, retry_after: float | None) -> Exception:
         message = str(data.get("error") or data.get("message") or "")[:200] if isinstance(data, dict) else ""

@@ -12,7 +12,12 @@ https://developers.weixin.qq.com/doc/service/api/notify/message/api_sendall
 
 Reconciliation: before submitting we store ``{media_id}`` under the delivery key in ``ctx.kv`` and the
 ``publish_id`` / ``msg_id`` right after, so ``lookup`` and a repeated ``publish`` can ask the platform
-instead of posting twice.
+instead of posting twice. Right before freepublish/submit a ``submitting`` marker (with the time) is stored
+too: if the submit's reply is lost, WeChat cannot be asked by our key, and the draft has left the draft box
+("草稿发表后，原草稿将从草稿箱移除"; on a system failure "草稿箱中会保留这份草稿的备份" — 草稿箱功能说明,
+https://developers.weixin.qq.com/community/develop/doc/0008424a0a43a892211d59cb351c09). freepublish/batchget lists
+only *successful* publications ("获取成功发布列表"), so a job still publishing is invisible: we wait
+``lost_submit_wait_s`` for it to appear there, then post anew and record the possible duplicate.
 """
 
 from __future__ import annotations
@@ -20,11 +25,13 @@ from __future__ import annotations
 import dataclasses
 import json
 import logging
+from dataclasses import dataclass
+from datetime import datetime
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.base import AccountConfig, Channel, ChannelContext, ChannelError, Receipt
+from channels.base import AccountConfig, Channel, ChannelContext, ChannelError, Receipt, RetryLater
 from channels.wechat.client import WechatClient
 from channels.wechat.errors import mass_outcome, publish_outcome
 from channels.wechat.media import WechatMedia
@@ -46,6 +53,15 @@ class WechatOptions(BaseModel):
     send_ignore_reprint: bool = True         # mass_send: continue when judged a reprint (we are reprinting)
     mass_quota_period: Literal["day", "month"] = "day"   # subscription 1/day, service account 4/month
     token_margin_s: int = Field(300, ge=0)
+    lost_submit_wait_s: int = Field(1800, ge=0)   # how long a submit whose reply was lost may stay unaccounted for
+
+
+LOST_SUBMIT_NOTE = "此前一次发表提交的应答丢失且在已发表列表中未找到，已重新发表，可能重复发布"
+RECHECK_S = 300.0
+# freepublish/batchget: count "a value between 1 and 20", newest first
+# (https://developers.weixin.qq.com/doc/service/en/api/public/api_freepublish_batchget)
+BATCHGET_COUNT = 20
+BATCHGET_PAGES = 5
 
 
 def _join(*notes: str | None) -> str | None:
@@ -53,9 +69,22 @@ def _join(*notes: str | None) -> str | None:
     return text or None
 
 
+@dataclass(frozen=True, slots=True)
+class _Resume:
+    """What ``publish`` should do when no earlier attempt accounts for the post."""
+
+    media_id: str | None = None          # a draft that was never submitted: submit it as it is
+    possible_duplicate: bool = False     # an earlier submit's outcome stayed unknown past the wait
+
+
 class WechatChannel(Channel):
     kind = "wechat"
     Options = WechatOptions
+    # WeChat documents daily, not hourly, quotas: a new account may call 发布能力-发布接口 (freepublish/submit)
+    # 100 times a day, and 发布状态轮询接口 / 获取成功发布列表 100 each (API_Call_Limits,
+    # https://developers.weixin.qq.com/doc/service/Message_Management/API_Call_Limits.html; 45009 when spent).
+    # Each post costs one submit plus its status polls, so 20 an hour is our own pacing: a burst of items cannot
+    # spend the whole day's quota in its first hours. Raise rate_per_hour on accounts with a higher quota.
     default_rate_per_hour = 20
     options: WechatOptions
 
@@ -87,25 +116,39 @@ class WechatChannel(Channel):
             return earlier
         article = self.render(item, unit)
         notes = list(article.notes)
-        media_id = earlier if isinstance(earlier, str) else None
+        if earlier.possible_duplicate:
+            notes.append(LOST_SUBMIT_NOTE)
+        media_id = earlier.media_id
         if media_id is None:
             hosted = await self.media.rehost_all(article.images)
             content, dropped = rehost(article.content, hosted)
             if dropped:
                 notes.append(f"{dropped} 张图片未能转存到微信（格式或大小不符），已在正文中提示见原文")
             media_id = await self._add_draft(article, content)
-            record = {"media_id": media_id, "source_url": article.content_source_url,
+            record = {"media_id": media_id, "source_url": article.content_source_url, "author": article.author,
                       "attempt": int(record.get("attempt", 0)) + 1}
+            if earlier.possible_duplicate:
+                record["possible_duplicate"] = True
             await self._save(key, record)
         note = _join(*notes)
         if self.options.mode == "mass_send":
             return await self._mass_send(key, record, media_id, note)
-        body = await self.client.call("freepublish/submit", json_body={"media_id": media_id}, idempotent=False)
+        record["submitting"] = self.ctx.clock.now().isoformat()
+        await self._save(key, record)
+        try:
+            body = await self.client.call("freepublish/submit", json_body={"media_id": media_id}, idempotent=False)
+        except ChannelError as exc:
+            if not (isinstance(exc, RetryLater) and exc.ambiguous):   # WeChat answered: nothing was submitted
+                record.pop("submitting", None)
+                await self._save(key, record)
+            raise
         publish_id = str(body["publish_id"])
+        record.pop("submitting", None)
         record["publish_id"] = publish_id
         await self._save(key, record)
         log.info("wechat %s: submitted %s as publish %s", self.account.id, key, publish_id)
-        return Receipt(external_id=publish_id, pending=True, note=note)
+        return Receipt(external_id=publish_id, pending=True, note=note,
+                       possible_duplicate=bool(record.get("possible_duplicate")))
 
     async def _add_draft(self, article: WechatArticle, content: str) -> str:
         for attempt in (1, 2):
@@ -127,7 +170,7 @@ class WechatChannel(Channel):
         if "msg_id" not in body:   # 45065: this clientmsgid was already sent, by an attempt we lost track of
             record["sent"] = client_msg_id
             await self._save(key, record)
-            return Receipt(external_id=f"mass:client:{client_msg_id}",
+            return Receipt(external_id=f"mass:client:{client_msg_id}", deduplicated=True,
                            note=_join(note, "平台确认该群发此前已提交（clientmsgid 已存在），未重复群发"))
         record["msg_id"] = str(body["msg_id"])
         await self._save(key, record)
@@ -152,37 +195,79 @@ class WechatChannel(Channel):
         return dataclasses.replace(outcome, pending=False, note=_join(receipt.note, outcome.note),
                                    possible_duplicate=receipt.possible_duplicate or outcome.possible_duplicate)
 
-    async def _reconcile(self, record: dict[str, Any]) -> Receipt | str | None:
-        """What an earlier attempt left: a Receipt (posted or in flight), a draft media_id to submit, or None."""
+    async def _reconcile(self, record: dict[str, Any]) -> Receipt | _Resume:
+        """What an earlier attempt left: a Receipt (posted or in flight), or how to go on (_Resume).
+
+        Raises RetryLater while a submit whose reply was lost may still show up in the published list.
+        """
         external = (f"mass:{record['msg_id']}" if record.get("msg_id") else record.get("publish_id"))
+        duplicate = bool(record.get("possible_duplicate"))
         if record.get("sent"):
             return Receipt(external_id=f"mass:client:{record['sent']}", note="此前已群发")
         if external:
             outcome = await self._status(external)
             if outcome is None:
-                return Receipt(external_id=external, pending=True, note="此前已提交，继续等待微信结果")
+                return Receipt(external_id=external, pending=True, note="此前已提交，继续等待微信结果",
+                               possible_duplicate=duplicate)
             if isinstance(outcome, Receipt):
-                return outcome
-            return None                       # failed before: a person asked to try again
+                return dataclasses.replace(outcome, possible_duplicate=outcome.possible_duplicate or duplicate)
+            return _Resume()                  # failed before: a person asked to try again
         media_id = record.get("media_id")
         if not media_id:
-            return None
+            return _Resume()
         if self.options.mode == "mass_send":
-            return str(media_id)              # resend with the same clientmsgid: the platform dedups
+            return _Resume(str(media_id))     # resend with the same clientmsgid: the platform dedups
         draft = await self.client.call("draft/get", json_body={"media_id": media_id}, accept=frozenset({40007}))
         if draft.get("news_item"):
-            return str(media_id)              # submit never happened: reuse the draft
-        return await self._find_published(record)
+            return _Resume(str(media_id))     # submit never happened (or was refused): reuse the draft
+        found = await self._find_published(record)
+        if found is not None:
+            return dataclasses.replace(found, possible_duplicate=duplicate)
+        if record.get("submitting"):
+            return self._lost_submit(record)
+        return _Resume(possible_duplicate=duplicate)
+
+    def _lost_submit(self, record: dict[str, Any]) -> _Resume:
+        """A submit whose reply was lost, not (yet) in the published list: wait a bounded time, then post anew."""
+        since = datetime.fromisoformat(str(record["submitting"]))
+        left = self.options.lost_submit_wait_s - (self.ctx.clock.now() - since).total_seconds()
+        if left > 0:
+            raise RetryLater("微信发表提交的应答丢失，正在核实是否已发表（发表中的文章要完成后才能查到），稍后自动核对",
+                             f"wechat {self.account.id}: submit of {record.get('media_id')} unaccounted for, "
+                             f"{left:.0f}s of the wait left", retry_after=min(RECHECK_S, left), ambiguous=True)
+        log.warning("wechat %s: a lost submit of %s never appeared among publications; posting anew",
+                    self.account.id, record.get("media_id"))
+        return _Resume(possible_duplicate=True)
 
     async def _find_published(self, record: dict[str, Any]) -> Receipt | None:
-        """The draft left the draft box (published drafts do): look for it among recent publications."""
-        source = record.get("source_url")
-        body = await self.client.call("freepublish/batchget", json_body={"offset": 0, "count": 20, "no_content": 1})
-        for entry in body.get("item") or []:
-            for news in (entry.get("content") or {}).get("news_item") or []:
-                if source and news.get("content_source_url") == source:
-                    return Receipt(external_id=str(entry.get("article_id")), url=news.get("url"),
-                                   note="发布任务结果未记录，已在已发表列表中找到该文", possible_duplicate=False)
+        """The draft left the draft box (published drafts do): look for it among recent publications.
+
+        A few batchget pages cover a busy day. Each page is one call of 获取成功发布列表 (100 a day), spent only
+        when a submit's outcome was lost.
+        """
+        if not record.get("source_url"):
+            return None
+        for page in range(BATCHGET_PAGES):
+            body = await self.client.call("freepublish/batchget", json_body={
+                "offset": page * BATCHGET_COUNT, "count": BATCHGET_COUNT, "no_content": 1})
+            entries = body.get("item") or []
+            for entry in entries:
+                found = self._match(record, entry)
+                if found is not None:
+                    return found
+            if len(entries) < BATCHGET_COUNT:
+                break
+        return None
+
+    @staticmethod
+    def _match(record: dict[str, Any], entry: dict[str, Any]) -> Receipt | None:
+        for news in (entry.get("content") or {}).get("news_item") or []:
+            if news.get("content_source_url") != record["source_url"]:
+                continue
+            if record.get("author") and news.get("author") not in (None, record["author"]):
+                continue                  # the same original reprinted by another unit sharing this account
+            return Receipt(external_id=str(entry.get("article_id")), url=news.get("url"),
+                           note="发布任务结果未记录，已在已发表列表中找到该文")
         return None
 
     async def lookup(self, key: str) -> Receipt | None:

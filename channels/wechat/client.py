@@ -152,9 +152,12 @@ class WechatClient:
                 with attempt:
                     return await self._once(method, path, params, json_body, form)
         except _Transient as exc:
-            ambiguous = "（请求可能已到达微信，将先核对再重试）" if exc.maybe_sent and not idempotent else ""
-            raise RetryLater(f"微信接口暂时不可用，稍后自动重试{ambiguous}",
-                             f"wechat {path}: {exc}", code="network") from None
+            # A non-idempotent call (freepublish/submit, mass/sendall) that may have reached WeChat: its outcome
+            # is unknown, so the hub reconciles (WechatChannel.lookup) before anything is sent again.
+            ambiguous = exc.maybe_sent and not idempotent
+            hint = "（请求可能已到达微信，将先核对再重试）" if ambiguous else ""
+            raise RetryLater(f"微信接口暂时不可用，稍后自动重试{hint}",
+                             f"wechat {path}: {exc}", code="network", ambiguous=ambiguous) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(self, method: str, path: str, params: dict[str, str], json_body: Mapping[str, Any] | None,

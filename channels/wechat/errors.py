@@ -12,12 +12,12 @@ Sources (checked 2026):
 
 from __future__ import annotations
 
-import re
 from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
 from channels.base import AuthExpired, ChannelError, PermanentError, Receipt, RetryLater
+from channels.scrub import scrub
 from syndicator.clock import SHANGHAI
 
 TOKEN_INVALID = frozenset({40001, 40014, 42001})   # refresh once and retry the call once
@@ -46,16 +46,6 @@ PUBLISH_FAILURES: dict[int, str] = {
     5: "发布成功后文章已被删除",
     6: "发布成功后文章被系统封禁",
 }
-_SECRET_RE = re.compile(r"(access_token|appsecret|secret)=[^&\s'\"]+", re.IGNORECASE)
-
-
-def scrub(text: str, *secrets: str) -> str:
-    """Remove tokens and secrets from text bound for logs or exceptions."""
-    text = _SECRET_RE.sub(r"\1=***", text)
-    for secret in secrets:
-        if secret:
-            text = text.replace(secret, "***")
-    return text
 
 
 def errcode(body: Mapping[str, Any]) -> int:

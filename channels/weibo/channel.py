@@ -66,7 +66,8 @@ class WeiboChannel(Channel):
             if exc.code in DUPLICATE_CODES:
                 # Weibo refuses the same or a similar text again: the post is already there (our earlier
                 # attempt, or a person posted it by hand). Record it as delivered with the reason.
-                return Receipt(external_id=f"duplicate:{key}", note=_join([DUPLICATE_NOTE, *notes]))
+                return Receipt(external_id=f"duplicate:{key}", note=_join([DUPLICATE_NOTE, *notes]),
+                               deduplicated=True)
             if exc.code == ACCEPTED_SLOW:
                 return Receipt(external_id=f"accepted:{key}", note=_join([SLOW_NOTE, *notes]))
             reset_in = await self.client.rate_limit_reset(token) if exc.code in RATE_CODES else None

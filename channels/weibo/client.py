@@ -18,6 +18,7 @@ from tenacity import AsyncRetrying
 
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
 from channels.retrying import in_call_retrying
+from channels.scrub import scrub
 
 SHARE_PATH = "/2/statuses/share.json"
 # https://open.weibo.com/wiki/2/account/rate_limit_status — not itself rate limited; answers
@@ -122,7 +123,7 @@ class WeiboClient:
                     else:                        # "有上传图片时需要采用multipart/form-data编码方式"
                         data = aiohttp.FormData(fields)
                         data.add_field("pic", pic.data, filename=pic.filename, content_type=pic.content_type)
-                    return await self._call("POST", SHARE_PATH, data=data)
+                    return await self._call("POST", SHARE_PATH, data=data, secrets=(token,), posts=True)
         except aiohttp.ClientConnectorError as exc:
             raise RetryLater("渠道故障：无法连接微博接口", f"connect failed: {type(exc).__name__}") from None
         raise AssertionError("unreachable")
@@ -130,7 +131,8 @@ class WeiboClient:
     async def rate_limit_reset(self, token: str) -> float | None:
         """Seconds until the user's counters reset, if Weibo will say; None on any failure."""
         try:
-            body = await self._call("GET", RATE_STATUS_PATH, headers={"Authorization": f"OAuth2 {token}"})
+            body = await self._call("GET", RATE_STATUS_PATH, headers={"Authorization": f"OAuth2 {token}"},
+                                    secrets=(token,))
             value = float(body.get("reset_time_in_seconds"))
         except (ChannelError, WeiboApiError, aiohttp.ClientError, TypeError, ValueError):
             return None
@@ -140,7 +142,9 @@ class WeiboClient:
         # Only failures to open the connection are retried here: nothing was sent, so no duplicate can follow.
         return in_call_retrying(self.connect_retries + 1)
 
-    async def _call(self, method: str, path: str, **kwargs: Any) -> dict[str, Any]:
+    async def _call(self, method: str, path: str, *, secrets: tuple[str, ...] = (), posts: bool = False,
+                    **kwargs: Any) -> dict[str, Any]:
+        """One request. ``posts``: the call publishes, so a lost reply leaves the outcome unknown (ambiguous)."""
         url = self.base_url + path
         try:
             async with self.session.request(method, url, timeout=self.timeout, **kwargs) as resp:
@@ -149,18 +153,19 @@ class WeiboClient:
         except aiohttp.ClientConnectorError:
             raise
         except TimeoutError:
-            raise RetryLater("渠道故障：微博接口超时（可能已发布，重试时由平台去重）",
-                             f"timeout after {self.timeout.total}s on {path}") from None
+            raise RetryLater("渠道故障：微博接口超时（可能已发布，重试前先核对，重复内容由平台拒收）",
+                             f"timeout after {self.timeout.total}s on {path}", ambiguous=posts) from None
         except aiohttp.ClientError as exc:
-            raise RetryLater("渠道故障：微博接口网络错误", f"{type(exc).__name__} on {path}") from None
+            raise RetryLater("渠道故障：微博接口网络错误（可能已发布，重试前先核对）",
+                             f"{type(exc).__name__} on {path}", ambiguous=posts) from None
         try:
             body = json.loads(raw.decode("utf-8", "replace"))
         except ValueError:
             body = None
         if not isinstance(body, dict):
             if status == 200:
-                raise RetryLater("渠道故障：微博应答无法解析（可能已发布，重试时由平台去重）",
-                                 f"unreadable 200 body on {path}")
+                raise RetryLater("渠道故障：微博应答无法解析（可能已发布，重试前先核对）",
+                                 f"unreadable 200 body on {path}", ambiguous=posts)
             if status >= 500 or status == 429:
                 raise RetryLater(f"渠道故障：微博接口返回 HTTP {status}", f"HTTP {status}, non-JSON body on {path}")
             raise WeiboApiError(status, None, f"unreadable body ({len(raw)} bytes)")
@@ -170,5 +175,5 @@ class WeiboClient:
             code = int(body.get("error_code"))
         except (TypeError, ValueError):
             code = None
-        raise WeiboApiError(status, code, str(body.get("error") or ""))
-
+        # Weibo echoes parameter values in its messages (10017 "... but get (%s)"): never let a token through.
+        raise WeiboApiError(status, code, scrub(str(body.get("error") or ""), *secrets))

@@ -134,7 +134,13 @@ def on_safe_domain(url: str, domain: str) -> bool:
 
 
 def reprint_link(item: Item, unit: UnitRef, options: WeiboOptions) -> str:
-    """The link on the safe domain that the post must carry; PermanentError when none can be made."""
+    """The link on the safe domain that the post must carry; PermanentError when none can be made.
+
+    Why not the gov.cn original: statuses/share requires the URL in ``status`` to be one "只能是该第三方（调用方）
+    绑定域下的URL链接" (the app's 安全域名); a www.gov.cn link is refused with 10017 (or 20018 非法网址). So the post
+    links the unit's own reprint page (``link_template``), which carries the 转载自 credit and the 原文链接 to
+    gov.cn (the website channels write it); the post itself names the source in its text.
+    """
     candidates: list[str] = []
     if options.link_template:
         fields: dict[str, Any] = {
@@ -175,26 +181,29 @@ def _summary(item: Item, title: str) -> str:
 def render_post(item: Item, unit: UnitRef, options: WeiboOptions) -> WeiboPost:
     """``【标题】摘要（转载自 中国政府网） https://link`` in at most ``max_chars`` Weibo characters.
 
-    Priority: the link (never cut), then the title (cut with "…" if it must be), then the source credit,
-    then as much of the summary as fits.
+    Priority: the link (never cut), then the source credit (the reprint duty requires it; room is reserved
+    before the title is shortened), then the title (cut with "…" if it must be), then as much of the summary as
+    fits. Only when the link leaves too little room for both does a shorter credit 「（转载）」 stand in.
     """
     link = reprint_link(item, unit, options)
     budget = options.max_chars * 2
     link_part = " " + link
     title = clean_text(item.title) or "转载"
-    room = budget - char_units(link_part) - char_units("【】")
-    if room < char_units("通知" + ELLIPSIS):
+    fixed = char_units(link_part) + char_units("【】")
+    min_title = char_units("通知" + ELLIPSIS)
+    credit = ""
+    for candidate in (f"（{clean_text(source_line(item))}）", "（转载）"):
+        if budget - fixed - char_units(candidate) >= min_title:
+            credit = candidate
+            break
+    if not credit:
         raise PermanentError(
             "转载链接过长，放不进微博的140字，请缩短 link_template",
-            f"link of {len(link)} chars leaves no room for a title",
+            f"link of {len(link)} chars leaves no room for a title and the source credit",
         )
-    short_title, truncated = shorten(title, room)
+    short_title, truncated = shorten(title, budget - fixed - char_units(credit))
     head = f"【{short_title}】"
-    rest = budget - char_units(head) - char_units(link_part)
-    credit = f"（{clean_text(source_line(item))}）"
-    if char_units(credit) > rest:
-        credit = ""
-    rest -= char_units(credit)
+    rest = budget - char_units(head) - char_units(credit) - char_units(link_part)
     summary = _summary(item, title) if options.include_summary and not truncated else ""
     if summary:
         summary, _ = shorten(summary, rest)

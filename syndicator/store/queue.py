@@ -123,11 +123,13 @@ class QueueMixin:
             now, external_id, url, note, possible_duplicate, now, delivery_id)
 
     async def mark_confirming(self, delivery_id: int, now: datetime, external_id: str,
-                              check_at: datetime, note: str | None = None) -> None:
+                              check_at: datetime, note: str | None = None, *, possible_duplicate: bool = False) -> None:
+        """Accepted, outcome pending; ``possible_duplicate`` is kept so the final delivery still carries it."""
         await self._finish(
             delivery_id, "accepted", f"awaiting outcome of {external_id}", now,
             "UPDATE deliveries SET state = 'confirming', external_id = ?, next_attempt_at = ?, claimed_by = NULL,"
-            " note = COALESCE(?, note), updated_at = ? WHERE id = ?", external_id, check_at, note, now, delivery_id)
+            " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), ambiguous = FALSE,"
+            " updated_at = ? WHERE id = ?", external_id, check_at, note, possible_duplicate, now, delivery_id)
 
     async def mark_retry(self, delivery_id: int, now: datetime, reason: str, next_attempt_at: datetime,
                          *, ambiguous: bool = False, note: str | None = None) -> None:
@@ -187,12 +189,23 @@ class QueueMixin:
                 " AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'retrying' AND ambiguous = TRUE)", now)
         return changed
 
-    async def recent_attempts(self, since: datetime) -> list[tuple[str, datetime]]:
-        """(account, start time) of attempts since then: seeds the per-account hourly rate limits."""
+    async def recent_attempts(self, since: datetime) -> list[tuple[int, str, datetime]]:
+        """(attempt id, account, start time) of every attempt since then: seeds the hourly rate limits."""
         rows = await self.db.fetch(
-            "SELECT d.account_id, a.started_at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+            "SELECT a.id, d.account_id, a.started_at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
             " WHERE a.started_at >= ?", since)
-        return [(r["account_id"], as_datetime(r["started_at"])) for r in rows]  # type: ignore[misc]
+        return [(r["id"], r["account_id"], as_datetime(r["started_at"])) for r in rows]  # type: ignore[misc]
+
+    async def max_attempt_id(self) -> int:
+        row = await self.db.fetchrow("SELECT MAX(id) AS m FROM attempts")
+        return int(row["m"] or 0) if row else 0
+
+    async def attempts_after(self, after_id: int, exclude_holder: str) -> list[tuple[int, str, datetime]]:
+        """Attempts other hubs started since attempt ``after_id`` (a primary-key range: cheap at any table size)."""
+        rows = await self.db.fetch(
+            "SELECT a.id, d.account_id, a.started_at FROM attempts a JOIN deliveries d ON d.id = a.delivery_id"
+            " WHERE a.id > ? AND a.holder <> ? ORDER BY a.id", after_id, exclude_holder)
+        return [(r["id"], r["account_id"], as_datetime(r["started_at"])) for r in rows]  # type: ignore[misc]
 
     async def get_delivery(self, delivery_id: int) -> Delivery | None:
         row = await self.db.fetchrow("SELECT * FROM deliveries WHERE id = ?", delivery_id)
