@@ -397,6 +397,11 @@ async def pg_schema(url: str) -> AsyncIterator[str]:
         await conn.close()
 
 
+def _size(arg: Any) -> int:
+    """How big a metered argument is: a collection's length, a claim Capacity's closed accounts."""
+    return len(arg.closed) if hasattr(arg, "closed") else len(arg)
+
+
 class CallMeter:
     """Counts calls and wall time of methods patched on one object (measurement only)."""
 
@@ -419,7 +424,7 @@ class CallMeter:
             if count_result:
                 self.extra[name + ".results"] = self.extra.get(name + ".results", 0) + len(result)
             if size_arg is not None:
-                self.extra[name + ".arg_size"] = self.extra.get(name + ".arg_size", 0) + len(args[size_arg])
+                self.extra[name + ".arg_size"] = self.extra.get(name + ".arg_size", 0) + _size(args[size_arg])
             return result
 
         setattr(obj, name, wrapped)

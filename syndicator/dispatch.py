@@ -16,7 +16,7 @@ import dataclasses
 import logging
 from bisect import bisect_right, insort
 from collections import defaultdict
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -27,7 +27,7 @@ from channels.retrying import in_call_retrying
 from syndicator.clock import Clock
 from syndicator.config import HubSettings
 from syndicator.models import Delivery, Item, UnitRef
-from syndicator.store import Store
+from syndicator.store import Capacity, Store
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
@@ -50,18 +50,22 @@ class HourlyLimit:
     the store (``absorb``, on every ``refresh_accounts``, i.e. every 5 s) by attempt id: the read is a primary-key
     range over the rows added since the last one, so it stays cheap however long the attempts table grows. A
     short look-back (``LOOKBACK_IDS``) catches ids that committed out of order under PostgreSQL; ids are
-    de-duplicated, so nothing is counted twice.
+    de-duplicated, so nothing is counted twice. Accounts whose window is full are tracked as they fill, so a
+    claim asks "which accounts are full?" without walking every account of a province.
     """
 
     LOOKBACK_IDS = 256
 
-    def __init__(self) -> None:
+    def __init__(self, per_hour: Mapping[str, int | None] | None = None) -> None:
+        self.per_hour = dict(per_hour or {})
         self._starts: defaultdict[str, list[datetime]] = defaultdict(list)
         self._seen: dict[int, datetime] = {}          # attempt ids read from the store -> start
+        self._full: dict[str, datetime] = {}          # account -> when its window next has room
         self.last_id = 0
 
     def record(self, account_id: str, when: datetime) -> None:
         insort(self._starts[account_id], when)
+        self._check_full(account_id)
 
     def absorb(self, rows: list[tuple[int, str, datetime]], now: datetime) -> None:
         """Attempts read from the store: (attempt id, account, start time)."""
@@ -72,8 +76,16 @@ class HourlyLimit:
                 continue
             self._seen[attempt_id] = when
             insort(self._starts[account_id], when)
+            self._check_full(account_id)
         for attempt_id in [i for i, when in self._seen.items() if when <= cutoff]:
             del self._seen[attempt_id]
+
+    def _check_full(self, account_id: str) -> None:
+        limit = self.per_hour.get(account_id)
+        window = self._starts[account_id]
+        if limit is not None and len(window) >= limit:
+            # Room opens when all but limit-1 of the starts have aged out of the hour.
+            self._full[account_id] = window[len(window) - limit] + timedelta(hours=1)
 
     @property
     def read_after(self) -> int:
@@ -85,6 +97,14 @@ class HourlyLimit:
         window = self._starts[account_id]
         del window[:bisect_right(window, now - timedelta(hours=1))]
         return max(per_hour - len(window), 0)
+
+    def full(self, now: datetime) -> set[str]:
+        """Accounts with no room left in their hourly window now."""
+        for account_id in [a for a, opens in self._full.items() if opens <= now]:
+            del self._full[account_id]
+            if self.room(account_id, self.per_hour.get(account_id), now) == 0:
+                self._check_full(account_id)
+        return set(self._full)
 
     def next_free(self, account_id: str) -> datetime | None:
         window = self._starts[account_id]
@@ -100,7 +120,7 @@ class Dispatcher:
         self.clock = clock
         self.alert = alert
         self.holder = settings.instance_id
-        self.limits = HourlyLimit()
+        self.limits = HourlyLimit({a: b.channel.rate_per_hour for a, b in bindings.items()})
         self.blocked: dict[str, str] = {}            # account -> state (paused / needs_reauth)
         self._in_flight: dict[int, asyncio.Task[None]] = {}
         self._per_account: defaultdict[str, int] = defaultdict(int)
@@ -108,6 +128,8 @@ class Dispatcher:
         self._items: dict[int, Item] = {}
         self._accounts_checked = clock.now()
         self._orphans_checked = clock.now()
+        self._confirmations_checked = clock.now() - timedelta(seconds=1)
+        self._claimed_at = clock.now() - timedelta(days=1)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -166,16 +188,24 @@ class Dispatcher:
         return len(self._in_flight)
 
     # ------------------------------------------------------------------ claiming
-    def capacity(self, now: datetime) -> dict[str, int]:
-        room: dict[str, int] = {}
-        for account_id, binding in self.bindings.items():
-            if account_id in self.blocked:
-                continue
-            free = binding.concurrency - self._per_account[account_id]
-            free = min(free, self.limits.room(account_id, binding.channel.rate_per_hour, now))
-            if free > 0:
-                room[account_id] = free
-        return room
+    def capacity(self, now: datetime) -> Capacity:
+        """Room per account for this claim. Built from the few accounts that are closed (paused, at their
+        concurrency, out of hourly quota), never by walking all bindings: a province has 40,000 accounts."""
+        closed = set(self.blocked) | self.limits.full(now)
+        closed.update(a for a, n in self._per_account.items() if n >= self._concurrency(a))
+
+        def room(account_id: str) -> int:
+            binding = self.bindings.get(account_id)
+            if binding is None:      # removed from the config: claimed so that _send holds it for a person
+                return 1
+            free = binding.concurrency - self._per_account.get(account_id, 0)
+            return min(free, self.limits.room(account_id, binding.channel.rate_per_hour, now))
+
+        return Capacity(room=room, closed=frozenset(closed))
+
+    def _concurrency(self, account_id: str) -> int:
+        binding = self.bindings.get(account_id)
+        return binding.concurrency if binding is not None else 1
 
     async def refresh_accounts(self) -> None:
         """Pick up pauses and resumes made by operators from another process (CLI, console), and the sends
@@ -195,13 +225,19 @@ class Dispatcher:
             await self.recover_stale(now)
         free = self.settings.workers - len(self._in_flight)
         started = 0
-        if free > 0:
+        # Outcomes are asked for at confirm_interval_seconds (>= 1 s apart): one look a second is enough.
+        if free > 0 and (now - self._confirmations_checked).total_seconds() >= 1:
+            self._confirmations_checked = now
             confirmations = await self.store.claim_confirmations(now, self.holder, free)
             for d in confirmations:
                 self._spawn(d, self._confirm(d))
             started += len(confirmations)
             free -= len(confirmations)
-        if free > 0:
+        # Under load every finished send wakes the loop; claiming a few slots at a time would make the claim
+        # query the bottleneck, so wait until a quarter of the workers are free (or a tick has passed).
+        batch = max(1, self.settings.workers // 4)
+        if free > 0 and (free >= batch or (now - self._claimed_at).total_seconds() >= self.settings.tick_seconds):
+            self._claimed_at = now
             claimed = await self.store.claim_due(now, self.holder, self.capacity(now), free)
             for d in claimed:
                 self.limits.record(d.account_id, now)
@@ -223,6 +259,8 @@ class Dispatcher:
                 log.exception("unexpected error handling delivery %s", d.id)
             finally:
                 self._per_account[d.account_id] -= 1
+                if not self._per_account[d.account_id]:
+                    del self._per_account[d.account_id]     # keep it as small as what is in flight
                 self._in_flight.pop(d.id, None)  # type: ignore[arg-type]
                 self._wake.set()
 

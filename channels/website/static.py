@@ -40,14 +40,17 @@ class StaticOptions(BaseModel):
     index_size: int = Field(50, ge=1, le=1000)
 
 
-def write_atomic(path: Path, data: bytes) -> None:
+def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
+    """Readers see the old file or the new one, never a part. ``durable=False`` skips the fsync for files
+    derived from others (index, feeds): after a power cut they may be one version behind, never torn."""
     path.parent.mkdir(parents=True, exist_ok=True)
     fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
             fh.flush()
-            os.fsync(fh.fileno())
+            if durable:
+                os.fsync(fh.fileno())
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
@@ -135,15 +138,18 @@ class StaticExportChannel(Channel):
         del entries[_MANIFEST_CAP:]   # pages stay on disk; the manifest only feeds the index
         write_atomic(manifest_path, json.dumps(entries, ensure_ascii=False).encode("utf-8"))
         latest = entries[: self.options.index_size]
-        write_atomic(root / "index.html", _index(latest, unit, self.options.column).encode("utf-8"))
-        write_atomic(root / "feed.xml", _rss(latest, unit, self.options.column, self.options.public_url))
+        # The page and the manifest are the record; the index and feeds are rebuilt from them on every write.
+        write_atomic(root / "index.html", _index(latest, unit, self.options.column).encode("utf-8"), durable=False)
+        write_atomic(root / "feed.xml", _rss(latest, unit, self.options.column, self.options.public_url),
+                     durable=False)
         feed = {
             "version": "https://jsonfeed.org/version/1.1", "title": f"{unit.name} · {self.options.column}",
             "home_page_url": self.options.public_url,
             "items": [{"id": e["key"], "url": e["url"], "title": e["title"], "date_published": e["written_at"],
                        "external_url": e["source_url"]} for e in latest],
         }
-        write_atomic(root / "feed.json", json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8"))
+        write_atomic(root / "feed.json", json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8"),
+                     durable=False)
 
     async def lookup(self, key: str) -> Receipt | None:
         page = self.root / "articles" / f"{key}.html"

@@ -6,13 +6,14 @@ from syndicator.clock import Clock
 from syndicator.store.db import Database, open_database
 from syndicator.store.deadlines import DeadlinesMixin
 from syndicator.store.delays import DelaysMixin
+from syndicator.store.group_commit import GroupCommit
 from syndicator.store.items import IngestResult, ItemsMixin, PlannedDelivery
-from syndicator.store.queue import QueueMixin
+from syndicator.store.queue import Capacity, QueueMixin
 from syndicator.store.reports import ReportsMixin
 from syndicator.store.schema import migrate
 from syndicator.store.state import StateMixin, StoreKeyValue
 
-__all__ = ["IngestResult", "PlannedDelivery", "Store", "open_store"]
+__all__ = ["Capacity", "IngestResult", "PlannedDelivery", "Store", "open_store"]
 
 
 class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin, DeadlinesMixin):
@@ -22,6 +23,7 @@ class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin, Deadl
         self.db = db
         self.clock = clock
         self.kv = StoreKeyValue(db, clock)
+        self.outcomes = GroupCommit(db)
 
     async def close(self) -> None:
         await self.db.close()

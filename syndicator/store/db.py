@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import json
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -58,6 +59,15 @@ class Database(abc.ABC):
     dialect: str
 
     @abc.abstractmethod
+    def in_list(self, column: str, *, negate: bool = False) -> str:
+        """SQL testing ``column`` against a list bound as ONE parameter (see ``list_arg``): a claim may name
+        tens of thousands of accounts, more than either driver takes as separate arguments."""
+
+    @abc.abstractmethod
+    def list_arg(self, values: Sequence[str]) -> Any:
+        """The parameter value for ``in_list``."""
+
+    @abc.abstractmethod
     async def connect(self) -> None: ...
 
     @abc.abstractmethod
@@ -99,6 +109,12 @@ class SqliteDatabase(Database, Executor):
     """One aiosqlite connection (its own thread); a lock keeps transactions whole."""
 
     dialect = "sqlite"
+
+    def in_list(self, column: str, *, negate: bool = False) -> str:
+        return f"{column} {'NOT IN' if negate else 'IN'} (SELECT value FROM json_each(?))"
+
+    def list_arg(self, values: Sequence[str]) -> Any:
+        return json.dumps(list(values))
 
     def __init__(self, path: str) -> None:
         self.path = path
@@ -174,6 +190,12 @@ class PostgresDatabase(Database, Executor):
     """An asyncpg pool; several hub processes may share the database."""
 
     dialect = "postgres"
+
+    def in_list(self, column: str, *, negate: bool = False) -> str:
+        return f"{'NOT ' if negate else ''}({column} = ANY(?::text[]))"
+
+    def list_arg(self, values: Sequence[str]) -> Any:
+        return list(values)
 
     def __init__(self, dsn: str, *, max_size: int = 10) -> None:
         self.dsn = dsn

@@ -6,14 +6,14 @@ PostgreSQL database never send the same delivery twice: the loser of a race simp
 
 from __future__ import annotations
 
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from syndicator.models import Delivery, DeliveryState
 from syndicator.store.db import Row, as_datetime
-
-_OPEN = (DeliveryState.PENDING.value, DeliveryState.RETRYING.value)
+from syndicator.store.group_commit import GroupCommit
 
 
 def row_to_delivery(row: Row) -> Delivery:
@@ -29,59 +29,87 @@ def row_to_delivery(row: Row) -> Delivery:
     )
 
 
+@dataclass(frozen=True, slots=True)
+class Capacity:
+    """Which accounts may take how many new claims now (the dispatcher's view, cheap to build)."""
+
+    room: Callable[[str], int]               # sends this account may start now
+    closed: frozenset[str] = frozenset()     # accounts known to have no room: excluded in SQL
+    only: frozenset[str] | None = None       # claim for these accounts alone (None: any account)
+
+    @classmethod
+    def of(cls, per_account: Mapping[str, int]) -> Capacity:
+        return cls(room=lambda a: per_account.get(a, 0),
+                   only=frozenset(a for a, n in per_account.items() if n > 0))
+
+
 class QueueMixin:
     db: Any
+    outcomes: GroupCommit
 
-    async def claim_due(self, now: datetime, holder: str, capacity: dict[str, int],
-                        limit: int, states: tuple[str, ...] = _OPEN) -> list[Delivery]:
-        """Claim up to ``limit`` due deliveries, at most ``capacity[account]`` per account.
+    async def claim_due(self, now: datetime, holder: str, capacity: Capacity | Mapping[str, int],
+                        limit: int) -> list[Delivery]:
+        """Claim up to ``limit`` due deliveries earliest-deadline-first, at most ``capacity.room(account)``
+        per account (a mapping means: only these accounts, this many each).
 
-        Accounts missing from ``capacity`` (paused, rate-limited, full) are not claimed.
+        The cost follows the candidates, not the number of accounts (a province has tens of thousands):
+        accounts known to have no room are excluded in SQL as one list parameter, the rest are budgeted here.
         """
-        left = {a: n for a, n in capacity.items() if n > 0}
-        marks = ",".join("?" * len(states))
+        cap = capacity if isinstance(capacity, Capacity) else Capacity.of(capacity)
+        closed = set(cap.closed)
+        budget: dict[str, int] = {}
         claimed: list[Row] = []
-        # Earliest deadline first over the accounts that can take work. Several passes: an account whose
-        # share is full must not starve the others behind it, and under PostgreSQL another hub may win
-        # some candidates (its UPDATE commits first; ours then skips those rows by the state guard).
+        # Several passes: accounts filled in one pass are excluded from the next, so an account with many
+        # due deliveries cannot starve the others behind it; under PostgreSQL another hub may win some
+        # candidates (its UPDATE commits first; ours then skips those rows by the state guard).
         for _ in range(4):
             want = limit - len(claimed)
-            if not left or want <= 0:
+            if want <= 0 or (cap.only is not None and not cap.only - closed):
                 break
-            accounts = ",".join("?" * len(left))
             window = max(4 * want, 64)
+            where, args = [], []
+            if cap.only is not None:
+                where.append(self.db.in_list("account_id"))
+                args.append(self.db.list_arg(sorted(cap.only - closed)))
+            if closed:
+                where.append(self.db.in_list("account_id", negate=True))
+                args.append(self.db.list_arg(sorted(closed)))
+            # The state literals (not parameters) let SQLite use the partial index deliveries_open_due.
             candidates = await self.db.fetch(
-                f"SELECT id, account_id FROM deliveries WHERE state IN ({marks}) AND account_id IN ({accounts})"
-                " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY deadline_at, id LIMIT ?",
-                *states, *left, now, window)
-            if not candidates:
-                break
+                "SELECT id, account_id FROM deliveries WHERE state IN ('pending', 'retrying')"
+                " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
+                + "".join(f" AND {w}" for w in where) + " ORDER BY deadline_at, id LIMIT ?",
+                now, *args, window)
             chosen: list[int] = []
-            budget = dict(left)
             for row in candidates:
-                if budget.get(row["account_id"], 0) > 0 and len(chosen) < want:
-                    budget[row["account_id"]] -= 1
-                    chosen.append(row["id"])
-            if not chosen:
+                account = row["account_id"]
+                left = budget[account] if account in budget else cap.room(account)
+                if left <= 0:
+                    closed.add(account)
+                    continue
+                budget[account] = left - 1
+                if left == 1:
+                    closed.add(account)
+                chosen.append(row["id"])
+                if len(chosen) == want:
+                    break
+            if chosen:
+                claimed.extend(await self._claim_rows(chosen, holder, now))
+            if len(candidates) < window:
                 break
-            ids = ",".join("?" * len(chosen))
-            async with self.db.transaction() as tx:
-                rows = await tx.fetch(
-                    f"UPDATE deliveries SET state = 'sending', claimed_by = ?, claimed_at = ?,"
-                    f" attempts = attempts + 1, updated_at = ? WHERE id IN ({ids}) AND state IN ({marks}) RETURNING *",
-                    holder, now, now, *chosen, *states)
-                await tx.executemany(
-                    "INSERT INTO attempts (delivery_id, holder, started_at) VALUES (?, ?, ?)",
-                    [(r["id"], holder, now) for r in rows])
-            claimed.extend(rows)
-            for r in rows:
-                left[r["account_id"]] -= 1
-            left = {a: n for a, n in left.items() if n > 0}
-            if len(rows) == len(chosen) and len(candidates) < window:
-                break
-        rows = claimed
-        deliveries = sorted((row_to_delivery(r) for r in rows), key=lambda d: (d.deadline_at, d.id or 0))
-        return deliveries
+        return sorted((row_to_delivery(r) for r in claimed), key=lambda d: (d.deadline_at, d.id or 0))
+
+    async def _claim_rows(self, ids: list[int], holder: str, now: datetime) -> list[Row]:
+        marks = ",".join("?" * len(ids))      # at most one claim's worth (hub.workers)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch(
+                "UPDATE deliveries SET state = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1,"
+                f" updated_at = ? WHERE id IN ({marks}) AND state IN ('pending', 'retrying') RETURNING *",
+                holder, now, now, *ids)
+            await tx.executemany(
+                "INSERT INTO attempts (delivery_id, holder, started_at) VALUES (?, ?, ?)",
+                [(r["id"], holder, now) for r in rows])
+        return rows
 
     async def claim_confirmations(self, now: datetime, holder: str, limit: int,
                                   lease_until: datetime | None = None) -> list[Delivery]:
@@ -106,11 +134,12 @@ class QueueMixin:
 
     async def _finish(self, delivery_id: int, outcome: str, detail: str | None, now: datetime,
                       sql: str, *args: Any) -> None:
-        async with self.db.transaction() as tx:
-            await tx.execute(sql, *args)
-            await tx.execute(
-                "UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id ="
-                " (SELECT MAX(id) FROM attempts WHERE delivery_id = ?)", now, outcome, detail, delivery_id)
+        """Record an attempt's outcome; outcomes finishing together share one transaction (group commit)."""
+        await self.outcomes.run([
+            (sql, args),
+            ("UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id ="
+             " (SELECT MAX(id) FROM attempts WHERE delivery_id = ?)", (now, outcome, detail, delivery_id)),
+        ])
 
     async def mark_delivered(self, delivery_id: int, now: datetime, external_id: str | None,
                              url: str | None, note: str | None = None, possible_duplicate: bool = False) -> None:

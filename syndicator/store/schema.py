@@ -170,6 +170,11 @@ CREATE TABLE superseded_delays (
 );
 CREATE INDEX superseded_delays_delivery ON superseded_delays (delivery_id)
 """),
+    # 3: the claim query walks open deliveries in deadline order and stops after a window; a partial index
+    # holds just those rows in that order (deliveries_due needs a sort across its two state ranges).
+    (3, """
+CREATE INDEX deliveries_open_due ON deliveries (deadline_at, id) WHERE state IN ('pending', 'retrying')
+"""),
 ]
 
 
