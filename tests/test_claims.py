@@ -1,0 +1,128 @@
+"""The queue at province scale: claims that cost what their candidates cost, outcomes that share commits."""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import timedelta
+
+import pytest
+
+from syndicator.dispatch import HourlyLimit
+from syndicator.models import DeliveryState
+from syndicator.store import Capacity, Store
+from syndicator.store.group_commit import GroupCommit
+from tests.test_store import make_item, plan
+
+
+async def _ingest(store: Store, clock, n_units: int, accounts=("web", "weibo")) -> None:
+    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, n_units, accounts), clock.now())
+
+
+async def test_closed_accounts_are_never_claimed_and_do_not_starve_the_rest(store: Store, clock) -> None:
+    await _ingest(store, clock, 30)
+    # u0..u9 have the earliest deadlines; closing their accounts must not leave the claim empty-handed.
+    closed = frozenset(f"u{u}-{a}" for u in range(10) for a in ("web", "weibo"))
+    claimed = await store.claim_due(clock.now(), "h", Capacity(room=lambda a: 1, closed=closed), 8)
+    assert len(claimed) == 8
+    assert not {d.account_id for d in claimed} & closed
+    assert [d.unit_id for d in claimed] == sorted((d.unit_id for d in claimed), key=lambda u: int(u[1:]))
+    assert claimed[0].unit_id == "u10"      # earliest deadline among the open accounts
+
+
+async def test_room_per_account_is_respected_across_passes(store: Store, clock) -> None:
+    # One account holds the 100 earliest deadlines; it may take 2, and the other accounts fill the rest.
+    await _ingest(store, clock, 1, accounts=("web",))
+    for n in range(2, 101):
+        await store.ingest(make_item(clock, guid=f"g{n}", url=f"https://www.gov.cn/c/{n}.htm", chash=f"h{n}"),
+                           clock.now(), "detected", plan(clock, 1, ("web",)), clock.now())
+    await store.ingest(make_item(clock, guid="late", url="https://www.gov.cn/c/late.htm", chash="late"),
+                       clock.now(), "detected",
+                       [p for p in plan(clock, 6, ("web",)) if p.unit_id != "u0"], clock.now())
+    room = {"u0-web": 2}
+    claimed = await store.claim_due(clock.now(), "h", Capacity(room=lambda a: room.get(a, 1)), 10)
+    by_account: dict[str, int] = {}
+    for d in claimed:
+        by_account[d.account_id] = by_account.get(d.account_id, 0) + 1
+    assert by_account == {"u0-web": 2, "u1-web": 1, "u2-web": 1, "u3-web": 1, "u4-web": 1, "u5-web": 1}
+
+
+async def test_a_claim_may_name_more_accounts_than_a_driver_takes_arguments(store: Store, clock) -> None:
+    await _ingest(store, clock, 3)
+    many = frozenset(f"x{i}-web" for i in range(40_000)) | {"u0-web"}
+    claimed = await store.claim_due(clock.now(), "h", Capacity(room=lambda a: 5, closed=many), 10)
+    assert {d.account_id for d in claimed} == {"u0-weibo", "u1-web", "u1-weibo", "u2-web", "u2-weibo"}
+
+
+async def test_outcomes_arriving_together_share_one_commit(store: Store, clock) -> None:
+    await _ingest(store, clock, 20)
+    claimed = await store.claim_due(clock.now(), "h", Capacity(room=lambda a: 1), 40)
+    before = store.outcomes.commits
+    await asyncio.gather(*(store.mark_delivered(d.id, clock.now(), f"ext-{d.id}", None) for d in claimed))
+    assert (await store.state_counts()) == {"delivered": 40}
+    # The first writer commits alone; everything queued while it ran goes in the next transaction.
+    assert store.outcomes.commits - before <= 3
+    rows = await store.db.fetch("SELECT outcome, finished_at FROM attempts")
+    assert len(rows) == 40 and all(r["outcome"] == "delivered" and r["finished_at"] for r in rows)
+
+
+async def test_one_bad_outcome_does_not_fail_the_others(sqlite_store: Store, clock) -> None:
+    store = sqlite_store
+    await _ingest(store, clock, 2)
+    claimed = await store.claim_due(clock.now(), "h", Capacity(room=lambda a: 1), 4)
+    bad = store.outcomes.run([("UPDATE no_such_table SET x = 1", ())])
+    results = await asyncio.gather(bad, *(store.mark_failed(d.id, clock.now(), "原因") for d in claimed),
+                                   return_exceptions=True)
+    assert isinstance(results[0], Exception) and results[1:] == [None] * 4
+    assert (await store.state_counts()) == {"failed": 4}
+
+
+async def test_a_writer_cancelled_before_its_commit_is_withdrawn(sqlite_store: Store, clock) -> None:
+    store = sqlite_store
+    await _ingest(store, clock, 1)
+    (d1, d2) = await store.claim_due(clock.now(), "h", Capacity(room=lambda a: 1), 2)
+    commits = GroupCommit(store.db)
+    async with commits._lock:        # a commit is under way: both writers queue behind it
+        first = asyncio.create_task(commits.run([("UPDATE deliveries SET state = 'failed' WHERE id = ?", (d1.id,))]))
+        second = asyncio.create_task(commits.run([("UPDATE deliveries SET state = 'failed' WHERE id = ?", (d2.id,))]))
+        await asyncio.sleep(0)
+        first.cancel()
+        await asyncio.sleep(0)
+    await second
+    with pytest.raises(asyncio.CancelledError):
+        await first
+    states = {d.id: d.state for d in await store.deliveries()}
+    assert states == {d1.id: DeliveryState.SENDING, d2.id: DeliveryState.FAILED}
+
+
+def test_hourly_limit_tracks_full_accounts_without_walking_them_all(clock) -> None:
+    now = clock.now()
+    limits = HourlyLimit({"weibo": 2, "site": None})
+    limits.record("weibo", now)
+    assert limits.full(now) == set()
+    limits.record("weibo", now + timedelta(minutes=10))
+    for _ in range(100):
+        limits.record("site", now)
+    assert limits.full(now + timedelta(minutes=10)) == {"weibo"}
+    assert limits.full(now + timedelta(minutes=59)) == {"weibo"}
+    assert limits.full(now + timedelta(minutes=60)) == set()       # the first send aged out: room for one
+    assert limits.room("weibo", 2, now + timedelta(minutes=60)) == 1
+    # another hub's attempts count too
+    limits.absorb([(7, "weibo", now + timedelta(minutes=61))], now + timedelta(minutes=61))
+    assert limits.full(now + timedelta(minutes=61)) == {"weibo"}
+
+
+async def test_a_delivery_for_an_account_removed_from_the_config_is_held_for_a_person(
+        sqlite_store: Store, clock) -> None:
+    from syndicator.config import HubSettings
+    from syndicator.dispatch import Dispatcher
+
+    await _ingest(sqlite_store, clock, 1, accounts=("gone",))
+
+    async def alert(subject: str, message: str) -> None: ...
+
+    dispatcher = Dispatcher(HubSettings(), sqlite_store, {}, clock, alert)     # no account bound any more
+    await dispatcher.start()
+    await dispatcher.dispatch_once()
+    await dispatcher.drain(5)
+    (d,) = await sqlite_store.deliveries()
+    assert d.state is DeliveryState.HELD and d.last_error == "账号已从配置中移除，待人工处理"
