@@ -9,6 +9,7 @@ manifest (``.manifest.json``) is the export's own record, so the index survives 
 from __future__ import annotations
 
 import asyncio
+import functools
 import json
 import os
 import tempfile
@@ -103,10 +104,11 @@ class StaticExportChannel(Channel):
     kind = "static"
     Options = StaticOptions
 
-    @property
+    @functools.cached_property
     def root(self) -> Path:
         path = Path(self.options.directory)
-        return path if path.is_absolute() else Path(self.ctx.extra.get("base_dir", ".")) / path
+        path = path if path.is_absolute() else Path(self.ctx.extra.get("base_dir", ".")) / path
+        return path.resolve()      # once: one lock per real directory, and no lstat walk per publish
 
     def url_for(self, key: str) -> str:
         return self.options.public_url.rstrip("/") + f"/articles/{key}.html"
@@ -116,7 +118,7 @@ class StaticExportChannel(Channel):
 
     async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
         root = self.root
-        async with _DIR_LOCKS[str(root.resolve())]:
+        async with _DIR_LOCKS[str(root)]:
             try:
                 await asyncio.to_thread(self._write_all, item, unit, key, root)
             except OSError as exc:
