@@ -3,7 +3,10 @@
 
     python3 dev.py demo     create .venv and install on first use, then run `main.py demo`
     python3 dev.py test     the same set-up (plus Debian's chromium for browser tests when root),
-                            then ruff and the whole pytest suite
+                            then ruff and the whole pytest suite. Without chromium the browser
+                            tests are skipped with a note — except when CI is set in the
+                            environment: CI must run the bot-gate test, so a missing browser
+                            fails the run
 
 Anything after the command is passed on (e.g. `python3 dev.py test -k weibo`).
 """
@@ -45,17 +48,32 @@ def ensure_venv() -> None:
     stamp.write_text(want)
 
 
-def ensure_chromium() -> None:
-    """Browser-mode tests need Debian's chromium; install it when we may, else they skip."""
-    if shutil.which("chromium") or Path("/usr/bin/chromium").exists():
-        return
+CHROMIUM = Path("/usr/bin/chromium")          # what feeds.browser launches
+
+
+def ensure_chromium() -> bool:
+    """Browser-mode tests need Debian's chromium; install it when we may. True: go on (it is there,
+    or it is missing and those tests will skip); False: stop (CI without a browser)."""
+    if CHROMIUM.exists():
+        return True
     if os.geteuid() != 0 or not shutil.which("apt-get"):
-        print("note: chromium is not installed; browser tests will be skipped", flush=True)
-        return
+        why = "not root" if shutil.which("apt-get") else "no apt-get"
+        return missing_chromium(f"chromium is not installed at {CHROMIUM} and cannot be installed here ({why}); "
+                                "run `apt-get install chromium` as root")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if run(["apt-get", "update", "-qq"], env=env) != 0 or run(
             ["apt-get", "install", "-y", "-qq", "chromium"], env=env, stdout=subprocess.DEVNULL) != 0:
-        print("note: could not install chromium; browser tests will be skipped", flush=True)
+        return missing_chromium("could not install chromium (apt-get failed)")
+    return CHROMIUM.exists() or missing_chromium(f"apt-get installed chromium, but not at {CHROMIUM}")
+
+
+def missing_chromium(why: str) -> bool:
+    """Locally a note (the browser tests skip); in CI an error, since CI must run the bot-gate test."""
+    if os.environ.get("CI"):
+        print(f"error: {why}. CI must run the browser (bot-gate) tests.", file=sys.stderr, flush=True)
+        return False
+    print(f"note: {why}; browser tests will be skipped", flush=True)
+    return True
 
 
 def ensure_postgres() -> None:
@@ -79,7 +97,8 @@ def main(argv: list[str]) -> int:
     ensure_venv()
     if command == "demo":
         return run([str(PY), "main.py", "demo", *rest])
-    ensure_chromium()
+    if not ensure_chromium():
+        return 1
     ensure_postgres()
     if run([str(BIN / "ruff"), "check", "."]) != 0:
         return 1

@@ -9,6 +9,20 @@ gate stops accepting them (then a fresh context is tried once). Playwright is an
 the unchanged-body hash) — for text documents Chromium returns it decoded and re-encoded as UTF-8,
 so ``encoding`` is then "utf-8"; ``text`` is the rendered DOM for HTML (scripts such as TRS pagers
 have run) or the decoded body for JSON/XML. There is no conditional GET in this mode.
+
+The HTTP fetcher's limits hold here too. Every Playwright call is bounded by the fetch timeout (a
+page busy-looping after "load" would otherwise hang ``page.content()`` for ever); at most
+``per_host`` pages per host are open at once; more than ``max_redirects`` HTTP redirects before the
+final document, or a final URL that is not http(s), is refused; the served body and the rendered
+DOM are each refused beyond the byte cap (the DOM counted in characters), both measured inside the
+page before anything is copied to Python.
+
+User-Agent: the context presents Chromium's own, with "HeadlessChrome" written as "Chrome" — what
+this client is, minus the marker firewalls reject outright (the policy library's answers 403).
+A configured ``user_agent`` is used instead only when it is itself a browser's ("Mozilla/5.0 …");
+a bot-style one such as the hub default "syndicator/0.1 …" (which the HTTP fetcher sends) is not,
+since this mode exists for the sites that turn such clients away. A source's own ``headers`` are
+sent on its requests, a User-Agent among them (on the wire; scripts still see the context's).
 """
 
 from __future__ import annotations
@@ -17,9 +31,12 @@ import asyncio
 import logging
 import os
 import time
-from typing import Any
+from collections.abc import Awaitable, Callable
+from typing import Any, TypeVar
+from urllib.parse import urlsplit
 
 from feeds.fetch import decode_body, parse_max_age, parse_retry_after
+from feeds.host_limits import HostLimits
 from feeds.model import FetchError, FetchResult
 
 log = logging.getLogger(__name__)
@@ -31,6 +48,14 @@ GATE_STATUSES = frozenset({412, 521})         # 412: Ruishu-style gates; 521: Ji
 BLOCKED_RESOURCES = frozenset({"image", "media", "font"})
 _HTML_TYPES = ("text/html", "application/xhtml+xml")
 CLOSE_TIMEOUT = 10.0                           # seconds
+# Measured in the page, so nothing oversized is copied to Python: the document's decoded size as
+# served (Navigation Timing) and the rendered DOM's length.
+_SIZES_JS = """() => {
+  const nav = performance.getEntriesByType("navigation")[0];
+  const root = document.documentElement;
+  return [nav ? nav.decodedBodySize : 0, root ? root.outerHTML.length : 0];
+}"""
+T = TypeVar("T")
 
 
 class BrowserUnavailable(FetchError):
@@ -41,15 +66,26 @@ class _GateNotPassed(Exception):
     pass
 
 
+def is_browser_user_agent(user_agent: str | None) -> bool:
+    """A User-Agent a browser would send: "Mozilla/5.0 …" and not headless."""
+    return bool(user_agent) and user_agent.startswith("Mozilla/5.0") and "headless" not in user_agent.lower()
+
+
 class BrowserFetcher:
     def __init__(self, *, executable_path: str = CHROMIUM, timeout: float = 30, max_bytes: int = 5_000_000,
-                 user_agent: str | None = None, max_pages: int = 4,
+                 user_agent: str | None = None, max_pages: int = 4, max_redirects: int = 5, per_host: int = 2,
                  gate_statuses: frozenset[int] = GATE_STATUSES) -> None:
         self.executable_path = executable_path
         self.timeout = timeout
         self.max_bytes = max_bytes
+        if user_agent and not is_browser_user_agent(user_agent):
+            log.info("browser fetch mode presents Chromium's own User-Agent; the configured %r is for HTTP fetches",
+                     user_agent)
+            user_agent = None
         self.user_agent = user_agent
+        self.max_redirects = max_redirects
         self.gate_statuses = gate_statuses
+        self.host_limits = HostLimits(per_host)
         self._pages = asyncio.Semaphore(max_pages)
         self._lock = asyncio.Lock()
         self._playwright: Any = None
@@ -62,8 +98,11 @@ class BrowserFetcher:
                     headers: dict[str, str] | None = None) -> FetchResult:
         """Load ``url`` as a browser would, through any bot gate. ``etag``/``last_modified`` are
         accepted for interface parity and ignored. FetchError names the URL."""
+        parts = urlsplit(url)
+        if parts.scheme not in ("http", "https") or not parts.hostname:
+            raise FetchError(f"{url}: only http and https URLs can be fetched", url=url)
         cap = max_bytes or self.max_bytes
-        async with self._pages:
+        async with self.host_limits.hold(parts.hostname), self._pages:
             for attempt in (1, 2):
                 context = await self._ensure_context(url)
                 try:
@@ -97,7 +136,7 @@ class BrowserFetcher:
                 self._browser = await self._launch(url)
             if self._context is None:
                 version = self._browser.version.split(".")[0]
-                # Headless Chromium says "HeadlessChrome"; firewalls reject that outright.
+                # Headless Chromium says "HeadlessChrome"; firewalls reject that outright (module docstring).
                 ua = self.user_agent or (f"Mozilla/5.0 (X11; Linux x86_64) AppleWebKit/537.36 (KHTML, like Gecko) "
                                          f"Chrome/{version}.0.0.0 Safari/537.36")
                 self._context = await self._browser.new_context(
@@ -136,11 +175,16 @@ class BrowserFetcher:
         from playwright.async_api import Error as PlaywrightError
 
         deadline = time.monotonic() + self.timeout
-        page = await context.new_page()
+        page = await self._within(context.new_page(), deadline, url, "opening a page")
         first_status: int | None = None
         try:
-            if headers:
-                await page.set_extra_http_headers(headers)
+            extra = {k: v for k, v in (headers or {}).items() if k.lower() != "user-agent"}
+            if extra:
+                await self._within(page.set_extra_http_headers(extra), deadline, url, "setting headers")
+            if agent := next((v for k, v in (headers or {}).items() if k.lower() == "user-agent"), None):
+                # Chromium sends the context's User-Agent whatever the extra headers say; a source's
+                # own is put on its requests here (page routes take precedence over the context's).
+                await self._within(page.route("**/*", _as_user_agent(agent)), deadline, url, "setting headers")
 
             # The final document is the first main-frame response that is neither a redirect nor
             # the gate; it is current once the frame next commits (Chromium sends the response,
@@ -170,7 +214,7 @@ class BrowserFetcher:
                     raise _GateNotPassed(f"still HTTP {first_status} after {self.timeout:g} s") from None
                 why = f"no final page within {self.timeout:g} s" if isinstance(exc, TimeoutError) else _first_line(exc)
                 raise FetchError(f"{url}: browser fetch failed: {why}", url=url) from None
-            return await self._result(page, final[0], url, cap, encoding)
+            return await self._result(page, final[0], url, cap, encoding, deadline)
         except PlaywrightError as exc:
             raise FetchError(f"{url}: browser fetch failed: {_first_line(exc)}", url=url) from None
         finally:
@@ -178,39 +222,73 @@ class BrowserFetcher:
             if context is not self._context and not context.pages:
                 await _quiet_close(context)
 
-    async def _result(self, page: Any, response: Any, url: str, cap: int, encoding: str | None) -> FetchResult:
+    async def _within(self, step: Awaitable[T], deadline: float, url: str, what: str) -> T:
+        """One Playwright call, bounded by what is left of the fetch's time."""
+        try:
+            return await asyncio.wait_for(step, max(0.1, deadline - time.monotonic()))
+        except TimeoutError:
+            raise FetchError(f"{url}: browser fetch failed: {what} did not finish within {self.timeout:g} s",
+                             url=url) from None
+
+    async def _result(self, page: Any, response: Any, url: str, cap: int, encoding: str | None,
+                      deadline: float) -> FetchResult:
         headers = response.headers                      # lower-cased names
         status = response.status
         retry_after = parse_retry_after(headers.get("retry-after"))
         if status >= 400:
             raise FetchError(f"{url}: HTTP {status} {response.status_text}".rstrip(), url=url, status=status,
                              retry_after=retry_after)
+        if urlsplit(response.url).scheme not in ("http", "https"):
+            raise FetchError(f"{url}: redirected to a non-http URL ({response.url[:80]})", url=url, status=status)
+        if (hops := redirect_count(response)) > self.max_redirects:
+            raise FetchError(f"{url}: more than {self.max_redirects} redirects ({hops})", url=url, status=status)
         declared = headers.get("content-length", "")
         if declared.isdigit() and int(declared) > cap:
             raise FetchError(f"{url}: body of {declared} bytes exceeds the {cap}-byte limit", url=url, status=status)
-        body = await response.body()
+        content_type = headers.get("content-type", "")
+        mime = content_type.split(";")[0].strip().lower()
+        textual = _is_textual(mime)
+        if textual:
+            served, rendered = await self._within(page.evaluate(_SIZES_JS), deadline, url, "measuring the page")
+            if served > cap:
+                raise FetchError(f"{url}: body of {served} bytes exceeds the {cap}-byte limit", url=url, status=status)
+            if rendered > cap and (mime in _HTML_TYPES or not mime):
+                raise FetchError(f"{url}: rendered page of {rendered} characters exceeds the {cap}-character limit",
+                                 url=url, status=status)
+        body = await self._within(response.body(), deadline, url, "reading the body")
         if len(body) > cap:
             raise FetchError(f"{url}: body exceeds the {cap}-byte limit", url=url, status=status)
-        content_type = headers.get("content-type", "")
         result = FetchResult(url=response.url, status=status, body=body, content_type=content_type,
                              etag=headers.get("etag"), last_modified=headers.get("last-modified"),
                              retry_after=retry_after, max_age=parse_max_age(headers.get("cache-control")))
-        mime = content_type.split(";")[0].strip().lower()
-        if not _is_textual(mime):
+        if not textual:
             result.text, result.encoding = decode_body(body, content_type, encoding)
             return result
         # Chromium hands back text documents already decoded (header charset, then meta, then its
         # own detection) and re-encoded as UTF-8, not the bytes on the wire: whatever the page
         # declared, ``body`` is UTF-8 here, and an encoding override cannot be applied.
         if encoding:
+            charset = await self._within(page.evaluate("document.characterSet"), deadline, url, "reading the charset")
             log.warning("%s: encoding override %r is not applied in browser mode; Chromium decoded it as %s",
-                        url, encoding, await page.evaluate("document.characterSet"))
+                        url, encoding, charset)
         result.encoding = "utf-8"
         if mime in _HTML_TYPES or not mime:
-            result.text = await page.content()          # the rendered DOM: script-written pagers included
+            # the rendered DOM: script-written pagers included
+            result.text = await self._within(page.content(), deadline, url, "reading the rendered page")
+            if len(result.text) > cap:
+                raise FetchError(f"{url}: rendered page of {len(result.text)} characters exceeds the "
+                                 f"{cap}-character limit", url=url, status=status)
         else:
             result.text = body.decode("utf-8", errors="replace")
         return result
+
+
+def redirect_count(response: Any) -> int:
+    """HTTP redirects Chromium followed before this response (its request's redirect chain)."""
+    hops, request = 0, response.request.redirected_from
+    while request is not None and hops <= 100:
+        hops, request = hops + 1, request.redirected_from
+    return hops
 
 
 def _is_textual(mime: str) -> bool:
@@ -224,6 +302,16 @@ async def _skip_heavy(route: Any) -> None:
         await route.abort()
     else:
         await route.continue_()
+
+
+def _as_user_agent(agent: str) -> Callable[[Any], Awaitable[None]]:
+    async def handle(route: Any) -> None:
+        if route.request.resource_type in BLOCKED_RESOURCES:
+            await route.abort()
+        else:
+            await route.continue_(headers={**await route.request.all_headers(), "user-agent": agent})
+
+    return handle
 
 
 async def _quiet_close(obj: Any) -> None:

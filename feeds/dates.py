@@ -5,9 +5,14 @@ reported, not guessed: ``parse_or_flag`` returns the problem in words, and out-o
 (2026-13-45) are flagged rather than clamped. Naive times are Beijing time (UTC+8).
 
 Understood: ``2026-11-25``, ``2026年11月25日``, ``2026.11.25``, ``2026/11/25``, each optionally
-followed by ``10:30`` / ``10:30:05`` (also ``10时30分``), gov.cn's meta form
-``2026-11-25-10:30:05``, ISO 8601 with ``T``/offset/``Z``, RFC 822 (RSS), Java's
+followed by ``10:30`` / ``10:30:05`` (also ``10时30分``, ``15时``, ``10点30分``), a 12-hour clock
+(``10:30 PM``, ``下午3:30``, ``晚上8点``) and a zone (``+08:00``, ``Z``, ``GMT``, ``CST``); gov.cn's
+meta form ``2026-11-25-10:30:05``, ISO 8601 with ``T``/offset/``Z``, RFC 822 (RSS), Java's
 ``Wed Nov 25 10:30:05 CST 2026``, ``二〇二六年十一月二十五日`` and a bare ``20261125``.
+
+Flagged rather than read: a year-last date (``11/25/2026``: day/month order unknown), a two-digit
+year (``26-11-25``), digits running on from a date (``2026-11-2510:30``, ``2026-11-25 08``), and a
+12-hour marker that contradicts the hour (``下午15:30`` is fine, ``上午15:30`` is not).
 """
 
 from __future__ import annotations
@@ -21,10 +26,14 @@ SHANGHAI = ZoneInfo("Asia/Shanghai")
 MIN_YEAR, MAX_YEAR = 1900, 2199            # outside this a "year" is a misread, not a date
 MAX_INPUT = 2000                           # date texts are short; bound the regex work
 
+_AM_PERIODS = ("上午", "早上", "早晨", "凌晨")
+_PM_PERIODS = ("下午", "傍晚", "晚上", "夜间", "夜里")
+_PERIOD = "|".join((*_AM_PERIODS, "中午", *_PM_PERIODS))
 _TIME = (
-    r"(?:\s*(?:T|-|\s)\s*)?(?P<H>\d{1,2})\s*[:时]\s*(?P<M>\d{1,2})"
-    r"(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,](?P<F>\d{1,9}))?\s*秒?|\s*分)?"
-    r"(?:\s*(?P<Z>Z|[+-]\d{2}:?\d{2})(?![\d:]))?"
+    rf"(?:\s*(?:T|-|\s)\s*)?(?P<P>{_PERIOD})?\s*(?P<H>\d{{1,2}})\s*"
+    r"(?:[:时点]\s*(?P<M>\d{1,2})(?:\s*[:分]\s*(?P<S>\d{1,2})(?:[.,](?P<F>\d{1,9}))?\s*秒?|\s*分)?|[时点])"
+    r"(?:\s*(?P<AP>[AaPp]\.?[Mm]\.?)(?![A-Za-z]))?"
+    r"(?:\s*(?P<Z>Z|[+-]\d{2}:?\d{2}|UTC|GMT|UT|CST|BJT)(?![A-Za-z\d:]))?"
 )
 _NUMERIC = re.compile(
     r"(?<!\d)(?P<y>\d{4})\s*(?P<s1>[-./年])\s*(?P<m>\d{1,2})\s*(?P<s2>[-./月])\s*(?P<d>\d{1,2})(?!\d)\s*日?"
@@ -54,6 +63,13 @@ _ZONES = {"UT": 0, "UTC": 0, "GMT": 0, "Z": 0, "CST": 8, "BJT": 8, "EST": -5, "E
 _NO_DAY = re.compile(r"(?<!\d)\d{4}\s*(?:年\s*\d{1,2}\s*月|[-/.]\s*\d{1,2})(?![\d./-]|\s*[-/.月]\s*\d)")
 _NO_YEAR = re.compile(r"(?<![\d./-])\d{1,2}\s*(?:月\s*\d{1,2}\s*日|[-/]\s*\d{1,2})(?![\d/-])")
 _RELATIVE = re.compile(r"(刚刚|昨天|前天|今天|\d+\s*(?:秒|分钟|小时|天)前)")
+_YEAR_LAST = re.compile(r"(?<![\d./-])\d{1,2}\s*([-/.])\s*\d{1,2}\s*\1\s*\d{4}(?!\d)")
+_SHORT_YEAR = re.compile(r"(?<![\d./-])\d{2}\s*([-/.])\s*\d{1,2}\s*\1\s*\d{1,2}(?![\d./-])")
+_RUN_ON = re.compile(r"(?<!\d)\d{4}\s*[-/.年]\s*\d{1,2}\s*[-/.月]\s*\d{3,}")
+# After a date without a time, more digits mean a time we could not read ("2026-11-25 08");
+# after a full time, digits glued on mean the same ("10:30:05:12").
+_AFTER_DATE = re.compile(r"\s*[-/.:T]?\s*\d")
+_AFTER_TIME = re.compile(r"[:.]?\d")
 
 
 def parse_cn_datetime(text: str, *, tz: tzinfo = SHANGHAI) -> datetime | None:
@@ -86,6 +102,9 @@ def _parse(text: str, tz: tzinfo) -> tuple[datetime | None, str | None]:
         s1, s2 = match["s1"], match["s2"]
         if (s1 == "年") != (s2 == "月") or (s1 != "年" and s1 != s2):
             return None, f"date {raw!r} mixes separators {s1!r} and {s2!r}"
+        rest = norm[match.end():]
+        if (_AFTER_TIME if match["H"] else _AFTER_DATE).match(rest):
+            return None, f"date {raw!r} is followed by {_clip(rest, 20)!r}, which is not a time we can read"
         return _build(match.groupdict(), raw, tz)
     if match.re is _CN_NUMERAL:
         parts = {k: _cn_number(match[k], year=k == "y") for k in ("y", "m", "d")}
@@ -110,6 +129,12 @@ def _build(f: dict[str, str | None], raw: str, tz: tzinfo) -> tuple[datetime | N
     except ValueError:
         return None, f"date {raw!r} has day {day}, which month {month} of {year} does not have"
     hour, minute, second = (int(f.get(k) or 0) for k in ("H", "M", "S"))
+    if f.get("P") or f.get("AP"):
+        marker = str(f.get("P") or f.get("AP"))
+        clock = _twelve_hour(hour, marker)
+        if clock is None:
+            return None, f"date {raw!r} has hour {hour} with {marker!r}, which do not fit together"
+        hour = clock
     if hour > 23 or minute > 59 or second > 59:
         return None, f"date {raw!r} has time {hour:02d}:{minute:02d}:{second:02d}, out of range"
     micro = int(((f.get("F") or "") + "000000")[:6])
@@ -120,6 +145,26 @@ def _build(f: dict[str, str | None], raw: str, tz: tzinfo) -> tuple[datetime | N
             return None, f"date {raw!r} has an unknown time zone {f['Z']!r}"
         zone = parsed
     return date.replace(hour=hour, minute=minute, second=second, microsecond=micro, tzinfo=zone), None
+
+
+def _twelve_hour(hour: int, marker: str) -> int | None:
+    """The 24-hour hour for ``10`` + ``PM`` / ``3`` + ``下午``; None when they contradict."""
+    ap = marker.replace(".", "").upper()
+    if ap in ("AM", "PM"):
+        if not 1 <= hour <= 12:
+            return None
+        return hour % 12 + (12 if ap == "PM" else 0)
+    if marker in _AM_PERIODS:
+        if hour > 12:
+            return None
+        return 0 if marker == "凌晨" and hour == 12 else hour
+    if marker == "中午":
+        return hour + 12 if 1 <= hour <= 2 else (hour if hour in (11, 12) else None)
+    if 1 <= hour <= 11:                         # 下午3点, 晚上8点
+        return hour + 12
+    if hour == 12 and marker == "下午":
+        return 12
+    return hour if 13 <= hour <= 23 else None   # 下午15:30 says it twice; 晚上12点 is ambiguous
 
 
 def _zone(z: str) -> tzinfo | None:
@@ -152,6 +197,12 @@ def _cn_number(s: str, *, year: bool) -> int | None:
 def _looks_like_date(norm: str) -> str | None:
     if m := _RELATIVE.search(norm):
         return f"relative date {m.group(0)!r} in {_clip(norm)!r} has no absolute day"
+    if m := _YEAR_LAST.search(norm):
+        return f"date {m.group(0)!r} puts the year last; day and month order is ambiguous"
+    if m := _SHORT_YEAR.search(norm):
+        return f"date {m.group(0)!r} has a two-digit year"
+    if m := _RUN_ON.search(norm):
+        return f"date {m.group(0)!r} runs into more digits; not read"
     if m := _NO_DAY.search(norm):
         return f"date {m.group(0)!r} has no day"
     if m := _NO_YEAR.search(norm):

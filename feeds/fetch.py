@@ -1,20 +1,25 @@
 """HTTP fetch of upstream pages: conditional GET, size and time caps, polite concurrency,
 and a charset decision that never guesses by statistics.
 
-Charset order (shared/README §5): HTTP header → XML declaration / <meta charset> → BOM →
-strict UTF-8 → gb18030. GBK and GB2312 labels are read as gb18030, their superset, because
-government pages declared GB2312 routinely contain characters outside it.
+Charset order (shared/README §5, with the WHATWG sniffing rule that a byte-order mark beats every
+label): BOM → operator override → HTTP header → XML declaration / <meta charset> → strict UTF-8 →
+gb18030. A label that is not a web text encoding (unknown, or a Python codec such as "zlib") is
+skipped, never passed to ``bytes.decode``. A BOM is the bytes themselves speaking, so a stale
+``<meta charset=gbk>`` or header left by a CMS migration cannot overrule it. GBK and GB2312 labels
+are read as gb18030, their superset, because government pages declared GB2312 routinely contain
+characters outside it.
 """
 
 from __future__ import annotations
 
-import asyncio
+import codecs
 import re
-from collections import defaultdict
+from functools import lru_cache
 from urllib.parse import urlsplit
 
 import aiohttp
 
+from feeds.host_limits import HostLimits
 from feeds.model import FetchError, FetchResult
 from syndicator.http_headers import parse_max_age, parse_retry_after
 
@@ -26,33 +31,42 @@ _CHARSET_PARAM = re.compile(r"charset=[\"']?([A-Za-z0-9._-]+)", re.IGNORECASE)
 _GB_FAMILY = {"gb2312", "gbk", "gb_2312-80", "x-gbk", "cp936", "gb18030", "euc-cn"}
 
 
+# Python codecs that are not web text encodings: an upstream "charset=zlib" or "charset=idna" would
+# otherwise make bytes.decode raise instead of decoding (utf-7 is also refused by browsers, for XSS).
+_NOT_WEB = frozenset({"idna", "punycode", "unicode-escape", "raw-unicode-escape", "utf-7", "undefined"})
+
+
+@lru_cache(maxsize=256)
 def normalise_charset(label: str | None) -> str | None:
+    """The Python codec for a charset label, or None when it is unknown or not a text encoding."""
     if not label:
         return None
     label = label.strip().lower()
     if label in _GB_FAMILY:
         return "gb18030"
     try:
-        import codecs
-
-        return codecs.lookup(label).name
-    except LookupError:
+        info = codecs.lookup(label)
+        if info.name in _NOT_WEB or not getattr(info, "_is_text_encoding", True):
+            return None
+        b"\xff\xfe<a>\x80".decode(info.name, errors="replace")
+    except (LookupError, UnicodeError, ValueError):
         return None
+    return info.name
 
 
 def decide_charset(body: bytes, content_type: str, override: str | None = None) -> str:
-    if override:
-        return normalise_charset(override) or override
+    if body.startswith(b"\xef\xbb\xbf"):
+        return "utf-8-sig"
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return "utf-16"
+    if override and (cs := normalise_charset(override)):
+        return cs
     m = _CHARSET_PARAM.search(content_type or "")
     if m and (cs := normalise_charset(m.group(1))):
         return cs
     m2 = _DECLARED.search(body[:4096])
     if m2 and (cs := normalise_charset((m2.group(1) or m2.group(2)).decode("ascii"))):
         return cs
-    if body.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
     try:
         body.decode("utf-8")
         return "utf-8"
@@ -76,7 +90,7 @@ class Fetcher:
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
-        self._host_limits: defaultdict[str, asyncio.Semaphore] = defaultdict(lambda: asyncio.Semaphore(per_host))
+        self.host_limits = HostLimits(per_host)
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
                     encoding: str | None = None, max_bytes: int | None = None,
@@ -90,7 +104,7 @@ class Fetcher:
             request_headers["If-None-Match"] = etag
         if last_modified:
             request_headers["If-Modified-Since"] = last_modified
-        async with self._host_limits[parts.hostname]:
+        async with self.host_limits.hold(parts.hostname):
             try:
                 async with self.session.get(
                     url, headers=request_headers, allow_redirects=True, max_redirects=self.max_redirects,
@@ -99,6 +113,8 @@ class Fetcher:
                     return await self._read(url, resp, cap, encoding)
             except FetchError:
                 raise
+            except aiohttp.NonHttpUrlRedirectClientError as exc:
+                raise FetchError(f"{url}: redirected to a non-http URL ({exc})", url=url) from None
             except aiohttp.TooManyRedirects:
                 raise FetchError(f"{url}: more than {self.max_redirects} redirects", url=url) from None
             except TimeoutError:

@@ -7,6 +7,12 @@ once. Dates go through ``feeds.dates`` so an unreadable date is flagged on the e
 ``next_page`` is a selector of the "next page" link, or ``"@trs"`` for TRS CMS pages whose pager
 is written by script (``createPageHTML(count, current, "index", "shtml")``, pages
 ``index.shtml``, ``index_1.shtml`` …).
+
+A page that yields no entries is told apart from a broken layout: when the item selector matches
+nothing but the list container does (``spec.container``, else the item selector without its last
+step), the list is legitimately empty; when neither matches, or items match but none has a usable
+link and title, it is a ParseError naming the URL and the selector — a changed layout must make
+the source fail loudly, not look healthy with zero items.
 """
 
 from __future__ import annotations
@@ -62,7 +68,7 @@ def compile_selector(expr: str, kind: str = "css") -> etree.XPath:
 
 def check_html_spec(spec: HtmlListSpec) -> None:
     """Fail at config load, naming the field, rather than at the first poll."""
-    for field in ("item", "link", "title", "date", "next_page"):
+    for field in ("item", "link", "title", "date", "next_page", "container"):
         expr = getattr(spec, field)
         if expr and not (field == "next_page" and expr == TRS_PAGER):
             try:
@@ -114,21 +120,74 @@ def document_base(root: lxml.html.HtmlElement, url: str) -> str:
 
 
 def parse_html_list(text: str, base_url: str, spec: HtmlListSpec) -> list[Entry]:
-    """Entries in page order. ParseError only for a body that is not HTML at all."""
+    """Entries in page order. ParseError for a body that is not HTML, or a layout that no longer
+    fits the selectors (see the module docstring)."""
+    return parse_html_page(text, base_url, spec)[0]
+
+
+def parse_html_page(text: str, base_url: str, spec: HtmlListSpec) -> tuple[list[Entry], str | None]:
+    """Entries and the next page's URL, from one parse of the page."""
     root = load_html(text, base_url)
     base = document_base(root, base_url)
-    kind = spec.selector_type
+    items = [i for i in select(root, spec.item, spec.selector_type) if not isinstance(i, str)]
     entries: list[Entry] = []
     seen: set[str] = set()
-    for item in select(root, spec.item, kind):
-        if isinstance(item, str):
-            continue
+    unusable = 0
+    for item in items:
         entry = _entry(item, base, spec)
-        if entry is None or entry.url in seen:
-            continue
-        seen.add(entry.url)
-        entries.append(entry)
-    return entries
+        if entry is None:
+            unusable += 1
+        elif entry.url not in seen:
+            seen.add(entry.url)
+            entries.append(entry)
+    if not entries:
+        _check_empty(root, base_url, spec, len(items), unusable)
+    return entries, _next_page(root, text, base_url, base, spec)
+
+
+def list_container(spec: HtmlListSpec) -> str | None:
+    """The configured container, else the CSS item selector without its last compound step
+    (``.news_box .list li:not(.line)`` -> ``.news_box .list``); None when there is none to take."""
+    if spec.container:
+        return spec.container
+    if spec.selector_type != "css":
+        return None
+    depth, quote, cut = 0, "", -1
+    item = spec.item.strip()
+    for i, ch in enumerate(item):
+        if quote:
+            quote = "" if ch == quote else quote
+        elif ch in "\"'":
+            quote = ch
+        elif ch in "([":
+            depth += 1
+        elif ch in ")]":
+            depth -= 1
+        elif depth == 0 and ch in ",+~":
+            return None                        # groups and sibling steps have no single container
+        elif depth == 0 and (ch.isspace() or ch == ">"):
+            cut = i
+    head = item[:cut].rstrip(" \t\n>") if cut > 0 else ""
+    return head or None
+
+
+def _check_empty(root: lxml.html.HtmlElement, url: str, spec: HtmlListSpec, matched: int, unusable: int) -> None:
+    if matched:
+        title = f" or title ({spec.title!r})" if spec.title else " or title"
+        raise ParseError(f"{url}: all {matched} items matched by {spec.item!r} lack a usable link ({spec.link!r})"
+                         f"{title}; the list layout may have changed")
+    container = list_container(spec)
+    if container:
+        try:
+            if select(root, container, spec.selector_type):
+                return                         # the list is there and empty
+        except ValueError:
+            pass                               # a derived selector that does not compile
+    heading = root.find(".//title")
+    page = text_of(heading)[:60] if heading is not None else ""
+    nor = f", nor did its list container {container!r}" if container else ""
+    raise ParseError(f"{url}: item selector {spec.item!r} matched nothing{nor}; the page layout may have changed "
+                     f"(page title {page!r})")
 
 
 def _entry(item: etree._Element, base: str, spec: HtmlListSpec) -> Entry | None:
@@ -155,6 +214,8 @@ def _entry(item: etree._Element, base: str, spec: HtmlListSpec) -> Entry | None:
         raw = next((t for t in map(text_of, select(item, spec.date, kind)) if t), "")
         entry.published_raw = raw
         entry.published_at, entry.date_problem = parse_or_flag(raw)
+        if raw and entry.published_at is None and entry.date_problem is None:
+            entry.date_problem = f"date text {raw[:60]!r} (selector {spec.date!r}) holds no date we can read"
     return entry
 
 
@@ -174,7 +235,14 @@ def next_page_url(text: str, base_url: str, spec: HtmlListSpec) -> str | None:
     if spec.next_page == TRS_PAGER:
         return _trs_next(text, base_url)
     root = load_html(text, base_url)
-    base = document_base(root, base_url)
+    return _next_page(root, text, base_url, document_base(root, base_url), spec)
+
+
+def _next_page(root: lxml.html.HtmlElement, text: str, base_url: str, base: str, spec: HtmlListSpec) -> str | None:
+    if not spec.next_page:
+        return None
+    if spec.next_page == TRS_PAGER:
+        return _trs_next(text, base_url)
     for node in select(root, spec.next_page, spec.selector_type):
         href = node if isinstance(node, str) else node.get("href", "")
         url = absolute_http(href, base)

@@ -4,6 +4,8 @@ Paths are dotted with optional list indexes: ``searchVO.listVO``, ``data.list[0]
 ``data.0.items``. Search APIs wrap matched words in ``<em>``; titles are stripped of tags.
 A firewall or error page arrives as HTML with status 200 often enough that the message must say
 what was received, so the watcher's log shows "got an HTML page" rather than a JSON traceback.
+An empty list (``[]`` or ``null``) is a quiet list; a non-empty one from which no item yields an
+entry means a wrong field path or a changed API, and is a ParseError naming the field.
 """
 
 from __future__ import annotations
@@ -50,7 +52,26 @@ def parse_json_list(body: str | bytes, base_url: str, spec: JsonListSpec) -> lis
             continue
         seen.add(entry.url)
         entries.append(entry)
+    if items and not entries:
+        raise ParseError(_why_no_entries(items, base_url, spec))
     return entries
+
+
+def _why_no_entries(items: list[Any], base_url: str, spec: JsonListSpec) -> str:
+    """Which configured field failed, counted over the items, for the operator fixing the spec."""
+    objects = [i for i in items if isinstance(i, dict)]
+    where = f"{base_url}: none of the {len(items)} items at list path {spec.list_path!r} gave an entry"
+    if not objects:
+        return f"{where}: they are {type(items[0]).__name__}s, not objects"
+    urls = [get_path(i, spec.url) for i in objects]
+    no_url = sum(1 for u in urls if u is None)
+    bad_url = sum(1 for u in urls if u is not None and (not isinstance(u, str) or absolute_http(u, base_url) is None))
+    no_title = sum(1 for i in objects if not clean_title(get_path(i, spec.title)))
+    parts = [f"url field {spec.url!r} missing in {no_url}" if no_url else "",
+             f"url field {spec.url!r} not an http(s) link in {bad_url}" if bad_url else "",
+             f"title field {spec.title!r} missing or empty in {no_title}" if no_title else ""]
+    keys = ", ".join(map(repr, list(objects[0])[:10]))
+    return f"{where} ({'; '.join(p for p in parts if p)}); the first item has keys {keys}"
 
 
 def load_json(body: str | bytes, url: str) -> Any:
@@ -115,7 +136,7 @@ def _entry(item: dict[str, Any], base_url: str, spec: JsonListSpec) -> Entry | N
         guid = get_path(item, spec.guid)
         entry.guid = _scalar(guid)
     if spec.date:
-        _set_date(entry, get_path(item, spec.date))
+        _set_date(entry, get_path(item, spec.date), spec.date)
     for name, path in spec.extra.items():
         value = get_path(item, path)
         if value is not None:
@@ -130,16 +151,24 @@ def clean_title(value: Any) -> str:
     return _WS.sub(" ", html.unescape(_TAG.sub("", value))).strip()
 
 
-def _set_date(entry: Entry, value: Any) -> None:
-    """Strings go through feeds.dates; numbers are epoch seconds or milliseconds."""
+def _set_date(entry: Entry, value: Any, field: str) -> None:
+    """Strings go through feeds.dates; numbers (and all-digit strings of 10 or 13 digits) are
+    epoch seconds or milliseconds. Text that holds no readable date is a date problem."""
     if value is None or value == "":
         return
     entry.published_raw = _scalar(value)
     if isinstance(value, bool) or not isinstance(value, (int, float, str)):
-        entry.date_problem = f"date field holds {type(value).__name__} {_clip(entry.published_raw)!r}"
+        entry.date_problem = f"date field {field!r} holds {type(value).__name__} {_clip(entry.published_raw)!r}"
         return
+    if isinstance(value, str) and re.fullmatch(r"\d{10}|\d{13}", value.strip(), re.ASCII):
+        value = int(value.strip())
     if isinstance(value, str):
         entry.published_at, entry.date_problem = parse_or_flag(value)
+        if value.strip() and entry.published_at is None and entry.date_problem is None:
+            entry.date_problem = f"date field {field!r} holds {_clip(value)!r}, which is not a date we can read"
+        return
+    if value != value or value in (float("inf"), float("-inf")):
+        entry.date_problem = f"date field {field!r} holds {value!r}, not a time"
         return
     seconds = value / 1000 if abs(value) >= 1e11 else value
     try:

@@ -3,6 +3,11 @@ fetch article pages for the entries the caller says are new.
 
 The cheapest parse is none: a 304 or an unchanged body hash returns before any parsing.
 Parsing is CPU-bound and runs in a worker thread so the event loop keeps serving.
+
+A later list page (2, 3 …) that fails to fetch or parse does not discard the pages before it: their
+entries are kept and the failure is returned in ``ReadResult.warnings``. Page 1 holds the newest
+items, which are the ones a deadline hangs on; the watcher records the warning without counting
+the poll as failed, and reads every page again next time (see syndicator.watcher).
 """
 
 from __future__ import annotations
@@ -35,6 +40,7 @@ class ReadResult:
     body_hash: str | None = None
     changed: bool = True                      # False: 304 or same body as last time
     entries: list[Entry] = field(default_factory=list)
+    warnings: list[str] = field(default_factory=list)   # later pages that failed; their earlier pages count
 
 
 def _parse_page(source: SourceSettings, text: str, url: str) -> tuple[list[Entry], str | None]:
@@ -42,10 +48,10 @@ def _parse_page(source: SourceSettings, text: str, url: str) -> tuple[list[Entry
     if source.kind in ("rss", "atom"):
         return parse_feed(text, url), None
     if source.kind == "html":
-        from feeds.html_list import next_page_url, parse_html_list
+        from feeds.html_list import parse_html_page
 
         assert source.html is not None
-        return parse_html_list(text, url, source.html), next_page_url(text, url, source.html)
+        return parse_html_page(text, url, source.html)
     if source.kind == "json":
         from feeds.json_list import parse_json_list
 
@@ -88,15 +94,22 @@ class SourceReader:
         entries, next_url = await asyncio.to_thread(_parse_page, source, first.text, first.url)
         pages = source.html.pages if source.html else 1
         seen_urls = {first.url}
-        for _ in range(pages - 1):
+        warnings: list[str] = []
+        for number in range(2, pages + 1):
             if not next_url or next_url in seen_urls:
                 break
             seen_urls.add(next_url)
-            page = await fetcher.fetch(next_url, encoding=source.encoding, max_bytes=source.max_bytes,
-                                       headers=source.headers)
-            more, next_url = await asyncio.to_thread(_parse_page, source, page.text, page.url)
+            try:
+                page = await fetcher.fetch(next_url, encoding=source.encoding, max_bytes=source.max_bytes,
+                                           headers=source.headers)
+                more, next_url = await asyncio.to_thread(_parse_page, source, page.text, page.url)
+            except (FetchError, ParseError) as exc:
+                log.warning("source %s: list page %d failed, keeping the %d entries before it: %s",
+                            source.id, number, len(entries), exc)
+                warnings.append(f"list page {number} failed ({exc}); kept the {len(entries)} entries before it")
+                break
             entries.extend(more)
-        return ReadResult(first, body_hash, True, _unique(entries))
+        return ReadResult(first, body_hash, True, _unique(entries), warnings)
 
     async def complete(self, source: SourceSettings, entry: Entry) -> Entry:
         """Fill body and real publication time from the article page (when the source asks for it)."""

@@ -21,6 +21,9 @@ class HtmlListSpec(_Spec):
     selector_type: Literal["css", "xpath"] = "css"
     next_page: str | None = None              # selector of the "next page" link
     pages: int = Field(1, ge=1, le=20)        # pagination depth
+    # The list element itself (default: ``item`` without its last step, "ul.list-t li" -> "ul.list-t").
+    # Present with no items = an empty list; absent too = the layout changed (a ParseError).
+    container: str | None = None
 
 
 class JsonListSpec(_Spec):
@@ -44,6 +47,9 @@ class ArticleSpec(_Spec):
     date: list[str] = []                      # CSS selectors of visible date text
     guid_meta: list[str] = ["manuscriptId"]
     fallback_extractor: bool = True           # main-content extraction when no selector matches
+    # Known articles are fetched again when their list title/date changes, and otherwise at most
+    # one per poll, each no more often than this (a body corrected upstream is an update); 0 = never.
+    recheck_hours: float = Field(12, ge=0)
 
 
 class RuleSpec(_Spec):

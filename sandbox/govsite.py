@@ -9,6 +9,11 @@ clearance the answer is HTTP 412 with a script that derives a cookie and reloads
 client never gets through; a real browser does. ``POST /_sandbox/gate`` with
 ``{"revoke": true, "stall_next": 1}`` invalidates clearances / withholds the next challenges, to
 exercise a client's "cookies stopped working" path.
+
+Encodings are declared the way each site does: gov.cn-like pages in ``UpstreamState.html_charset``
+("utf-8", or "gbk" for older columns) named in both the Content-Type header and ``<meta charset>``;
+Hubei-like TRS pages in ``GovsiteState.hubei_charset`` ("gbk", or "utf-8" for the newer templates)
+named only in the page's ``http-equiv`` meta, never in the header.
 """
 
 from __future__ import annotations
@@ -22,7 +27,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from sandbox import govsite_pages as pages
-from sandbox.upstream import UPSTREAM, Doc, _base, _fault_gate, article
+from sandbox.upstream import UPSTREAM, Doc, _base, _fault_gate, article, encoded
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GATE_STATUS = 412
@@ -33,6 +38,7 @@ BOT_MARKERS = ("python", "aiohttp", "curl", "wget", "go-http", "java/", "okhttp"
 class GovsiteState:
     list_size: int = 20                       # gov.cn list pages
     hubei_page_size: int = 10                 # TRS list pages
+    hubei_charset: str = "gbk"                # TRS pages: "gbk" (declared gb2312) or "utf-8"
     issued: set[str] = field(default_factory=set)    # gate sids whose clearance is valid
     stall_next: int = 0                       # next challenges sent without their script
     challenges: int = 0                       # 412 answers given
@@ -85,14 +91,16 @@ async def pushinfo(request: web.Request) -> web.StreamResponse:
     if (failed := await _fault_gate(request)) is not None:
         return failed
     docs = _gwy_docs(request, ("gwy",), request.app[GOVSITE].list_size)
-    return web.Response(text=pages.pushinfo_page(docs), content_type="text/html", charset="utf-8")
+    charset = request.app[UPSTREAM].html_charset
+    return encoded(pages.pushinfo_page(docs, charset), charset, "text/html")
 
 
 async def zuixin(request: web.Request) -> web.StreamResponse:
     if (failed := await _fault_gate(request)) is not None:
         return failed
     docs = _gwy_docs(request, ("gwy",), request.app[GOVSITE].list_size)
-    return web.Response(text=pages.zuixin_page(docs), content_type="text/html", charset="utf-8")
+    charset = request.app[UPSTREAM].html_charset
+    return encoded(pages.zuixin_page(docs, charset), charset, "text/html")
 
 
 async def jiedu(request: web.Request) -> web.StreamResponse:
@@ -100,7 +108,7 @@ async def jiedu(request: web.Request) -> web.StreamResponse:
         return failed
     docs = _gwy_docs(request, ("jiedu",), request.app[GOVSITE].list_size)
     body = json.dumps(pages.jiedu_items(docs, _base(request)), ensure_ascii=False)
-    return web.Response(text=body, content_type="application/json", charset="utf-8")
+    return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
 
 
 def _browser_like(user_agent: str) -> bool:
@@ -128,8 +136,8 @@ async def library(request: web.Request) -> web.StreamResponse:
     base = _base(request)
     vo = {"totalCount": len(docs), "totalpage": math.ceil(len(docs) / size),
           "listVO": [pages.library_item(d, base, query) for d in chosen]}
-    return web.json_response({"code": 200, "msg": "操作成功", "searchVO": vo},
-                             dumps=lambda o: json.dumps(o, ensure_ascii=False))
+    body = json.dumps({"code": 200, "msg": "操作成功", "searchVO": vo}, ensure_ascii=False)
+    return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
 
 
 def _hubei_docs(request: web.Request, column: str) -> list[Doc]:
@@ -138,9 +146,10 @@ def _hubei_docs(request: web.Request, column: str) -> list[Doc]:
     return sorted(docs, key=lambda d: (d.published_at, d.id), reverse=True)
 
 
-def _gbk(text: str) -> web.Response:
-    """GBK bytes; the charset is only in the page's meta, as on the portal."""
-    return web.Response(body=text.encode("gbk", errors="xmlcharrefreplace"), content_type="text/html")
+def _trs(request: web.Request, render: Callable[[str], str]) -> web.Response:
+    """A TRS page in the portal's charset, named only in the page's meta, as on the portal."""
+    charset = request.app[GOVSITE].hubei_charset
+    return encoded(render(charset), charset, "text/html", in_header=False)
 
 
 async def hubei_list(request: web.Request) -> web.StreamResponse:
@@ -155,7 +164,8 @@ async def hubei_list(request: web.Request) -> web.StreamResponse:
     count = max(1, math.ceil(len(docs) / size))
     if page >= count:
         raise web.HTTPNotFound()
-    return _gbk(pages.hubei_list_page(docs[page * size:(page + 1) * size], column, page, count, len(docs)))
+    chosen = docs[page * size:(page + 1) * size]
+    return _trs(request, lambda charset: pages.hubei_list_page(chosen, column, page, count, len(docs), charset))
 
 
 async def hubei_article(request: web.Request) -> web.StreamResponse:
@@ -163,7 +173,7 @@ async def hubei_article(request: web.Request) -> web.StreamResponse:
     doc = next((d for d in _hubei_docs(request, column) if d.id == doc_id), None)
     if doc is None or pages.hubei_path(doc, column) != request.path.removeprefix("/gated"):
         raise web.HTTPNotFound()
-    return _gbk(pages.hubei_article_page(doc, column))
+    return _trs(request, lambda charset: pages.hubei_article_page(doc, column, charset))
 
 
 async def gate_control(request: web.Request) -> web.Response:

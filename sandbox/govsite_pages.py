@@ -11,7 +11,7 @@ from html import escape
 from sandbox.upstream import Doc
 from syndicator.clock import SHANGHAI
 
-_HEAD = ('<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="utf-8">'
+_HEAD = ('<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="{charset}">'
          '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'
          '<link rel="stylesheet" href="/images/style.css"></head>\n<body>\n'
          '<div class="header"><div class="logo"><a href="/">中国政府网</a></div></div>\n')
@@ -27,7 +27,7 @@ def gov_link(doc: Doc, depth: int) -> str:
     return "../" * depth + doc.path.lstrip("/")
 
 
-def pushinfo_page(docs: list[Doc]) -> str:
+def pushinfo_page(docs: list[Doc], charset: str = "utf-8") -> str:
     """国务院信息 (reprint list): ``.news_box .list li``, a ``li.line`` rule after every fifth."""
     rows: list[str] = []
     for i, doc in enumerate(docs, start=1):
@@ -35,13 +35,13 @@ def pushinfo_page(docs: list[Doc]) -> str:
                     f'<span class="date">{_date(doc)}</span></h4></li>')
         if i % 5 == 0:
             rows.append('<li class="line"></li>')
-    return (_HEAD.format(title="国务院信息_中国政府网")
+    return (_HEAD.format(title="国务院信息_中国政府网", charset=charset)
             + '<div class="main"><div class="BreadcrumbNav"><a href="/">首页</a> &gt; 国务院信息</div>\n'
             '<div class="news_box"><div class="list list_1 list_2"><ul>\n' + "\n".join(rows)
             + "\n</ul></div></div></div>\n" + _FOOT)
 
 
-def zuixin_page(docs: list[Doc]) -> str:
+def zuixin_page(docs: list[Doc], charset: str = "utf-8") -> str:
     """最新政策: ``h4 a`` links with the date beside them; titles over 40 characters are
     shortened in the text and given in full in ``title``, as CMS list templates do."""
     rows = []
@@ -49,7 +49,7 @@ def zuixin_page(docs: list[Doc]) -> str:
         short = doc.title if len(doc.title) <= 40 else doc.title[:38] + "..."
         rows.append(f'<li><h4><a href="{escape(gov_link(doc, 2))}" target="_blank" title="{escape(doc.title)}">'
                     f'{escape(short)}</a><span class="date">{_date(doc)}</span></h4></li>')
-    return (_HEAD.format(title="最新政策_中国政府网")
+    return (_HEAD.format(title="最新政策_中国政府网", charset=charset)
             + '<div class="main"><div class="channel_tab"><a class="cur" href="./">最新</a></div>\n'
             '<div class="list list_1 list_2" id="list"><ul>\n' + "\n".join(rows)
             + '\n</ul></div><div class="more"><a href="../">更多政策</a></div></div>\n' + _FOOT)
@@ -93,13 +93,19 @@ _PAGER_JS = (
 )
 
 
-def hubei_list_page(docs: list[Doc], column: str, page: int, pages: int, total: int) -> str:
+def _trs_meta(charset: str) -> str:
+    """TRS templates declare the charset in an http-equiv meta, "gb2312" for their GBK pages."""
+    label = "gb2312" if charset.lower() in ("gbk", "gb2312", "gb18030") else charset
+    return f'<meta http-equiv="Content-Type" content="text/html; charset={label}">'
+
+
+def hubei_list_page(docs: list[Doc], column: str, page: int, pages: int, total: int, charset: str = "gbk") -> str:
     """TRS list: ``ul.list-t li`` (link + ``span``), pager drawn by ``createPageHTML`` in script."""
     name = HUBEI_COLUMNS.get(column, column)
     rows = [f'<li><a href="./{hubei_path(d, column).split("/", 3)[3]}" target="_blank" title="{escape(d.title)}">'
             f'{escape(d.title)}</a><span>{_date(d)}</span></li>' for d in docs]
     return (
-        '<!DOCTYPE html>\n<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">'
+        f'<!DOCTYPE html>\n<html><head>{_trs_meta(charset)}'
         f'<title>{name}_政府文件_湖北省人民政府门户网站</title>{_PAGER_JS}</head>\n<body>\n'
         '<div class="hbgov-header"><a href="/">湖北省人民政府门户网站</a></div>\n'
         '<div class="hbgov-main"><div class="location">当前位置：<a href="/">首页</a> &gt; '
@@ -111,12 +117,12 @@ def hubei_list_page(docs: list[Doc], column: str, page: int, pages: int, total: 
     )
 
 
-def hubei_article_page(doc: Doc, column: str) -> str:
+def hubei_article_page(doc: Doc, column: str, charset: str = "gbk") -> str:
     """TRS article: metas ArticleTitle / PubDate / ContentSource, info table, ``div.TRS_Editor``."""
     when = doc.published_at.astimezone(SHANGHAI)
     title = escape(doc.title)
     return (
-        '<!DOCTYPE html>\n<html><head><meta http-equiv="Content-Type" content="text/html; charset=gb2312">'
+        f'<!DOCTYPE html>\n<html><head>{_trs_meta(charset)}'
         f'<meta name="ArticleTitle" content="{title}"><meta name="PubDate" content="{when:%Y-%m-%d %H:%M}">'
         f'<meta name="ContentSource" content="湖北省人民政府办公厅"><meta name="contentid" content="{doc.id}">'
         f'<meta name="ColumnName" content="{HUBEI_COLUMNS.get(column, column)}">'

@@ -3,6 +3,10 @@ in GBK, an Atom feed and article pages, with conditional GET, and publishing on 
 
 Article URLs follow gov.cn's pattern ``/zhengce/content/YYYYMM/content_ID.htm``. Feeds honour
 If-None-Match / If-Modified-Since with 304 as real servers do (RFC 9110 §13.1).
+
+``UpstreamState.html_charset`` sets the encoding of the gov.cn-like HTML and JSON pages (articles
+here, lists in ``sandbox.govsite``): "utf-8" as on gov.cn today, or "gbk" as on older column pages,
+declared both in the Content-Type header and in ``<meta charset>``.
 """
 
 from __future__ import annotations
@@ -46,6 +50,7 @@ class UpstreamState:
     docs: list[Doc] = field(default_factory=list)
     _ids: itertools.count = field(default_factory=lambda: itertools.count(7_000_001))
     changed_at: datetime = field(default_factory=lambda: datetime(2026, 1, 1, tzinfo=UTC))
+    html_charset: str = "utf-8"               # gov.cn-like pages: "utf-8" or "gbk"
 
     def publish(self, title: str, body_html: str = "", *, feeds: set[str] | None = None,
                 published_at: datetime | None = None, category: str = "国务院文件") -> Doc:
@@ -142,6 +147,19 @@ def conditional(request: web.Request, state: UpstreamState, text: str, encoding:
     return web.Response(body=body, headers={**headers, "Content-Type": f"{content_type}; charset={encoding}"})
 
 
+def encoded(text: str, charset: str, content_type: str, *, in_header: bool = True) -> web.Response:
+    """``text`` as ``charset`` bytes, the charset named in the Content-Type header or (``in_header``
+    false, as on TRS portals) only inside the document. GBK pages escape what GBK lacks as
+    character references, as CMSs do; JSON cannot, so it is written as gb18030 (GBK's superset)."""
+    if charset.lower() in ("utf-8", "utf8"):
+        body = text.encode("utf-8")
+    elif content_type.endswith("json"):
+        body = text.encode("gb18030")
+    else:
+        body = text.encode(charset, errors="xmlcharrefreplace")
+    return web.Response(body=body, content_type=content_type, charset=charset if in_header else None)
+
+
 async def _fault_gate(request: web.Request) -> web.Response | None:
     injector = request.app[FAULTS]
     await injector.delay()
@@ -174,8 +192,9 @@ async def article(request: web.Request) -> web.Response:
     if doc is None:
         raise web.HTTPNotFound()
     published = doc.published_at.astimezone(SHANGHAI)
+    charset = request.app[UPSTREAM].html_charset
     html = (
-        '<!DOCTYPE html><html><head><meta charset="utf-8">'
+        f'<!DOCTYPE html><html><head><meta charset="{charset}">'
         f'<meta name="firstpublishedtime" content="{published:%Y-%m-%d-%H:%M:%S}">'
         f'<meta name="manuscriptId" content="{doc.id}">'
         f"<title>{escape(doc.title)}_国务院文件_中国政府网</title></head><body>"
@@ -183,7 +202,7 @@ async def article(request: web.Request) -> web.Response:
         f'<div id="UCAP-CONTENT"><div class="TRS_UEDITOR">{doc.body_html}</div></div>'
         "</body></html>"
     )
-    return web.Response(text=html, content_type="text/html", charset="utf-8")
+    return encoded(html, charset, "text/html")
 
 
 async def image(request: web.Request) -> web.Response:

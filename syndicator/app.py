@@ -41,7 +41,8 @@ def browser_factory(settings: Settings) -> Any:
         from feeds.browser import BrowserFetcher
 
         f = settings.fetch
-        return BrowserFetcher(timeout=f.timeout_seconds, max_bytes=f.max_bytes, user_agent=f.user_agent)
+        return BrowserFetcher(timeout=f.timeout_seconds, max_bytes=f.max_bytes, user_agent=f.user_agent,
+                              max_redirects=f.max_redirects, per_host=f.per_host_concurrency)
 
     return make
 

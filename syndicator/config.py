@@ -104,7 +104,9 @@ class SourceSettings(_Model):
     article: ArticleSpec | None = None
     rules: list[RuleSpec] = [RuleSpec()]
     units: list[str] = ["*"]                   # which units must reprint; "*" = all
-    deadline: DeadlineSettings | None = None   # fields set here layer over [deadlines] (Settings.deadlines_for)
+    # Fields set here layer over [deadlines] (Settings.deadlines_for). Kept raw and validated only once
+    # merged: alone, office_start = "17:45" fails against the default office_end although it may hold.
+    deadline: dict[str, Any] | None = None
     max_bytes: int | None = None
     enabled: bool = True
 
@@ -115,6 +117,15 @@ class SourceSettings(_Model):
     def _http(cls, v: str) -> str:
         if not v.startswith(("http://", "https://")):
             raise ValueError("must be an http:// or https:// URL")
+        return v
+
+    @field_validator("encoding")
+    @classmethod
+    def _known_encoding(cls, v: str | None) -> str | None:
+        from feeds.fetch import normalise_charset
+
+        if v is not None and normalise_charset(v) is None:
+            raise ValueError(f"unknown or unusable text encoding {v!r} (e.g. utf-8, gbk, gb2312, gb18030)")
         return v
 
     @model_validator(mode="after")
@@ -162,8 +173,9 @@ class Settings(_Model):
             try:
                 self._deadlines_by_source[s.id] = merge_deadlines(self.deadlines, s.deadline)
             except ValidationError as exc:
-                problems.append(f"source {s.id}: deadline (merged over [deadlines]): "
-                                + "; ".join(e["msg"] for e in exc.errors(include_input=False)))
+                problems.append(f"source {s.id}: deadline (merged over [deadlines]): " + "; ".join(
+                    ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
+                    for e in exc.errors(include_input=False)))
         for what, ids in (("source", [s.id for s in self.sources]), ("unit", [u.id for u in self.units]),
                           ("account", [a.id for u in self.units for a in u.accounts])):
             dupes = sorted(i for i, n in Counter(ids).items() if n > 1)   # linear: a province has 40,000 accounts
@@ -210,10 +222,10 @@ class Settings(_Model):
         return self.units if "*" in source.units else [u for u in self.units if u.id in source.units]
 
 
-def merge_deadlines(base: DeadlineSettings, source: DeadlineSettings) -> DeadlineSettings:
-    """Only the fields a source set explicitly replace the global ones; the result is validated as a
-    whole (office_start < office_end may hold only after the merge)."""
-    return DeadlineSettings.model_validate({**base.model_dump(), **source.model_dump(exclude_unset=True)})
+def merge_deadlines(base: DeadlineSettings, source: dict[str, Any]) -> DeadlineSettings:
+    """Only the fields a source set replace the global ones; the result is validated as a whole, and
+    only then (office_start < office_end may hold only after the merge)."""
+    return DeadlineSettings.model_validate({**base.model_dump(), **source})
 
 
 def _describe_loc(data: Any, loc: tuple[Any, ...]) -> str:

@@ -38,6 +38,8 @@ _QUEUED = "尚未开始发送（排队等待）"
 _UNKNOWN = "未发现渠道错误、暂停或检测延迟记录，请核查系统运行日志"
 _CAUSE = "；原因："
 _COUNT = re.compile(r"（共 \d+ 次）$")
+_SPACE = re.compile(r"\s+")
+_RAW_MAX = 40           # upstream date text quoted in a reason
 _NOT_INHERITED = {_QUEUED, _UNKNOWN, "正在发送"}  # true while open, misleading on a finished delivery
 
 
@@ -91,6 +93,10 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
     detected = f.anchor_at if f.anchor_kind == "updated" else f.detected_at  # when this version was found
     if f.anchor_kind == "updated":
         add(f"稿件更新后重发，按检测到更新的时间（{local_text(f.anchor_at, tz)}）计")
+    elif f.anchor_kind == "detected" and f.published_at is None and f.date_problem:
+        raw = _SPACE.sub(" ", f.published_raw).strip().replace("；", ";")   # "；" separates causes
+        raw = raw if len(raw) <= _RAW_MAX else raw[:_RAW_MAX] + "…"
+        add(f"来源发布时间无法识别（原文：{raw}），按检测时间计" if raw else "来源发布时间无法识别，按检测时间计")
     elif f.anchor_kind == "detected" and f.published_at is None:
         add("上游未提供发布时间，按检测时间计")
     elif f.anchor_kind == "detected" and f.published_at is not None:

@@ -1,5 +1,6 @@
 """`main.py demo`: the sandbox look-alikes plus a hub on the demo config, with some faults on,
-so an operator sees detection, fan-out, retries, a held account and recovery within a minute."""
+so an operator sees detection, fan-out, retries, lost replies reconciled, a held account and
+recovery within a minute."""
 
 from __future__ import annotations
 
@@ -26,13 +27,17 @@ DEMO_TITLES = [
 
 
 def demo_faults() -> dict[str, Faults]:
-    """A little trouble on every platform, so retries and recovery are visible."""
+    """A little trouble on every platform, so retries and recovery are visible; and on the CMS, Weibo,
+    WeChat and JPush some replies are lost after the post was made, so reconciliation is too: the CMS is
+    asked by key, a WeChat submit is found among the publications, Weibo answers the resend "repeated
+    content" (delivered once), and a blind JPush resend is recorded as a possible duplicate."""
     return {
         "webhook": Faults(error_rate=0.15, codes=[500, 503], seed=1),
-        "weibo": Faults(error_rate=0.15, codes=[10023], seed=2),
-        "wechat": Faults(token_expiry_after=12, error_rate=0.1, codes=[-1], seed=3),
-        "jpush": Faults(error_rate=0.15, codes=[2002, 1000], seed=4),
-        "cms": Faults(error_rate=0.15, codes=[500, 503], seed=5),
+        "weibo": Faults(error_rate=0.15, codes=[10023], drop_responses=1, drop_response_rate=0.05, seed=2),
+        "wechat": Faults(token_expiry_after=12, error_rate=0.1, codes=[-1], drop_responses=1, seed=3),
+        "jpush": Faults(error_rate=0.15, codes=[2002, 1000], drop_responses=1, seed=4),
+        "cms": Faults(error_rate=0.15, codes=[500, 503], latency_after_ms=300, drop_responses=2,
+                      drop_response_rate=0.1, seed=5),
     }
 
 

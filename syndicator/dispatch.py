@@ -31,6 +31,7 @@ from syndicator.store import Capacity, Store
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
+_LONGEST_WAIT_S = 32 * 86_400
 _AMBIGUOUS = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
 
 
@@ -400,7 +401,8 @@ class Dispatcher:
             await self.store.mark_failed(d.id, now, f"{reason}（已重试 {d.attempts} 次）")
             await self.alert(d.account_id, f"多次重试仍失败，需人工处理：{reason}（投递 #{d.id}）")
             return
-        delay = retry_after if retry_after is not None else self.backoff(d.attempts)
+        # A platform's own wait is honoured (WeChat 45028: until next month), but never an absurd one.
+        delay = min(retry_after, _LONGEST_WAIT_S) if retry_after is not None else self.backoff(d.attempts)
         # An earlier ambiguous attempt that could not be checked stays ambiguous until one succeeds.
         still_unknown = d.ambiguous and d.possible_duplicate
         await self.store.mark_retry(d.id, now, reason, now + timedelta(seconds=delay),

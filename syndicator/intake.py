@@ -3,13 +3,18 @@
 The deadline is fixed when the item is first stored (anchor = believable upstream time, else
 detection time); both times are kept on the item so a delay record can explain itself. A re-send
 after an upstream update is due one rule-span after the update was detected — its own anchor
-("updated"), never the first version's, which may lie days in the past.
+("updated"), never the first version's, which may lie days in the past. An upstream date that
+could not be read is kept on the item (raw text and why) and logged: the reason a delay record
+gives must say the anchor fell back to detection because of it.
 """
 
 from __future__ import annotations
 
+import asyncio
+import hashlib
 import logging
 import re
+from datetime import datetime
 
 from channels.content import image_urls, sanitize, to_text
 from feeds.identity import canonical_url, content_hash
@@ -24,9 +29,12 @@ from syndicator.store import IngestResult, PlannedDelivery, Store
 
 log = logging.getLogger(__name__)
 _SPACE = re.compile(r"\s+")
+INLINE_HASH_CHARS = 64_000     # hashing more than this on the event loop would stall it: use a thread
 
 
-def build_item(source: SourceSettings, entry: Entry, rule: RuleSpec, clock: Clock) -> Item:
+def build_item(source: SourceSettings, entry: Entry, rule: RuleSpec, detected_at: datetime) -> Item:
+    """Sanitise and measure an entry. CPU-bound (nh3 plus several lxml parses: seconds on a 5 MB body),
+    so callers on the event loop run it in a thread."""
     content = sanitize(entry.content, entry.url) if entry.content else ""
     summary_text = to_text(entry.summary)[:300] if entry.summary else ""
     return Item(
@@ -38,13 +46,22 @@ def build_item(source: SourceSettings, entry: Entry, rule: RuleSpec, clock: Cloc
         content=content,
         images=tuple(image_urls(content)),
         published_at=entry.published_at,
-        detected_at=clock.now(),
+        published_raw=entry.published_raw,
+        date_problem=entry.date_problem,
+        detected_at=detected_at,
         origin=source.origin or source.name,
         authority=source.authority,
         rule=rule.name,
         canonical_url=canonical_url(entry.url),
-        content_hash=content_hash(entry.title, to_text(content)),
+        content_hash=content_hash(entry.title, to_text(content), url=entry.url),
     )
+
+
+def raw_hash(entry: Entry) -> str:
+    """Hash of what an update decision depends on (URL, title, raw body): equal means build_item would
+    give the same answer, so a known entry seen unchanged can skip it."""
+    raw = "\x1f".join((entry.url, entry.title, entry.content)).encode("utf-8", "surrogatepass")
+    return hashlib.blake2b(raw, digest_size=16).hexdigest()
 
 
 class Intake:
@@ -78,15 +95,29 @@ class Intake:
         return resend, deadline
 
     async def accept(self, source: SourceSettings, entry: Entry, rule: RuleSpec) -> IngestResult:
-        item = build_item(source, entry, rule, self.clock)
+        """Store the entry (new item, update, duplicate, or nothing new). The heavy work happens off the
+        event loop, and not at all for a known entry whose raw form is what was last accepted."""
+        if len(entry.content) > INLINE_HASH_CHARS:
+            raw = await asyncio.to_thread(raw_hash, entry)
+        else:
+            raw = raw_hash(entry)
+        seen = await self.store.seen_entry(source.id, entry.stable_id)
+        if seen is not None and seen.raw_hash == raw:
+            return IngestResult("seen", seen.item_id, version=seen.version)
+        item = await asyncio.to_thread(build_item, source, entry, rule, self.clock.now())
         planned, deadline, anchor_kind = self.plan(source, item)
         resend, update_deadline = self.plan_update(source, item)
         result = await self.store.ingest(item, deadline.anchor, anchor_kind, planned, self.clock.now(),
-                                         resend=resend)
+                                         resend=resend, raw_hash=raw)
         if result.status == "created":
             log.info("detected item %d from %s: %s -> %d deliveries due %s%s", result.item_id, source.id,
                      item.title, result.deliveries, deadline.deadline.isoformat(),
                      " (provisional)" if deadline.provisional else "")
+            if item.date_problem:
+                log.warning("source %s: upstream date %r of item %d not understood (%s); %s", source.id,
+                            item.published_raw, result.item_id, item.date_problem,
+                            "deadline counted from detection" if item.published_at is None
+                            else f"publication time {item.published_at.isoformat()} taken from elsewhere")
         elif result.status == "updated":
             log.info("item %d updated upstream (version %d) via %s: %s; %d re-sends due %s%s", result.item_id,
                      result.version, source.id, item.title, result.deliveries, update_deadline.deadline.isoformat(),

@@ -46,6 +46,9 @@ class Item:
     summary: str = ""
     content: str = ""                  # sanitised HTML, absolute links
     published_at: datetime | None = None
+    published_raw: str = ""            # the upstream date text, as found
+    date_problem: str | None = None    # why that text was not understood (English, for logs); then the
+                                       # deadline is anchored on detection and the delay reason says so
     origin: str = ""                   # site to credit, e.g. 中国政府网
     authority: str = ""                # 国务院办公厅, 省政府办公厅 ...
     rule: str = ""                     # which must-reprint rule matched

@@ -2,19 +2,34 @@
 
 A failing source is never dropped: it backs off exponentially to a cap and keeps trying, and
 once it has failed longer than ``alert_after_seconds`` a person is alerted (and told again
-when it recovers). Retry-After and Cache-Control max-age from upstream are respected.
+when it recovers). Retry-After and Cache-Control max-age from upstream are respected, within the
+backoff cap.
+
+Every network step of a poll has a deadline derived from the fetch timeout (the list pages
+together, then each article page), so a fetch that ignores its own timeout — a wedged browser —
+is recorded as a failure (health saved, backoff) instead of keeping the source busy for ever.
+Intake is never cut short: it is a store transaction, not upstream I/O.
+
+What counts as a failed poll: the list could not be read, or a new article page failed (then the
+list is read again next poll; after ``GIVE_UP_AFTER`` polls the entry is stored from its list data).
+A later list page failing, or giving up on an article page, is a warning: kept in ``last_error``
+without counting as an error, and the list is re-read in full on the next poll.
 """
 
 from __future__ import annotations
 
 import asyncio
 import logging
+import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
+from typing import TypeVar
 
-from feeds.model import FetchError
-from feeds.reader import SourceReader
+from feeds.model import Entry, FetchError
+from feeds.reader import ReadResult, SourceReader
 from feeds.rules import required_by
+from feeds.specs import RuleSpec
+from syndicator.article_checks import ArticleChecks, list_copy
 from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
 from syndicator.intake import Intake
@@ -23,11 +38,30 @@ from syndicator.store import Store
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
+T = TypeVar("T")
+
+MAX_EXPONENT = 40                              # 2**40 × any interval is far beyond any cap
+MAX_DELAY_SECONDS = 366 * 86400.0              # whatever the configured cap, next_check_at stays representable
+# A fetch may first wait for a per-host slot (HTTP) or launch Chromium and retry the gate once (browser).
+FETCH_BUDGET_FACTOR = {"http": 2.0, "browser": 4.0}
 
 
 def backoff_seconds(interval: float, errors: int, cap: float, retry_after: float | None = None) -> float:
-    delay = min(interval * (2 ** max(errors - 1, 0)), cap)
-    return max(delay, retry_after or 0.0)
+    """interval × 2^(errors-1), at most ``cap``; a longer upstream Retry-After is honoured up to the
+    cap too (a year-long Retry-After must not silence a source). Never overflows."""
+    cap = min(cap, MAX_DELAY_SECONDS)
+    delay = min(interval * 2.0 ** min(max(errors - 1, 0), MAX_EXPONENT), cap)
+    if retry_after is not None and math.isfinite(retry_after) and retry_after > delay:
+        delay = min(retry_after, cap)
+    return delay
+
+
+def _as_known(source: SourceSettings, entry: Entry) -> Entry:
+    """A stored entry seen on the list again: its title may have changed, but when bodies come from
+    article pages, the list's (or feed's) text is not the body and must not look like an edit."""
+    if source.article is not None and source.article.enabled:
+        entry.content = ""
+    return entry
 
 
 class Watcher:
@@ -39,6 +73,7 @@ class Watcher:
         self.intake = intake
         self.clock = clock
         self.alert = alert
+        self.checks = ArticleChecks()
         self._busy: set[str] = set()
 
     def sources(self) -> list[SourceSettings]:
@@ -75,12 +110,17 @@ class Watcher:
         finally:
             self._busy.discard(source.id)
 
+    def fetch_budget(self, source: SourceSettings) -> float:
+        """Seconds one fetch of this source may take, waiting included, before the poll gives up on it."""
+        timeout = self.settings.fetch.timeout_seconds
+        return timeout * FETCH_BUDGET_FACTOR[source.fetch] + min(timeout, 10.0)
+
     async def poll(self, source: SourceSettings, health: SourceHealth | None = None) -> int:
         """Poll one source now; return how many new items it produced. Never raises for upstream faults."""
         health = health or await self.store.source_health(source.id)
         now = self.clock.now()
         try:
-            created = await self._read_and_ingest(source, health)
+            created = await self._read_and_ingest(source, health, now)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any upstream fault is recorded, never fatal
@@ -89,34 +129,105 @@ class Watcher:
         await self._succeeded(source, health, now)
         return created
 
-    async def _read_and_ingest(self, source: SourceSettings, health: SourceHealth) -> int:
-        result = await self.reader.read(source, etag=health.etag, last_modified=health.last_modified,
-                                        last_body_hash=health.body_hash)
-        health.etag = result.fetch.etag or health.etag
-        health.last_modified = result.fetch.last_modified or health.last_modified
+    async def _within(self, step: Awaitable[T], seconds: float, url: str, what: str) -> T:
+        try:
+            async with asyncio.timeout(seconds) as scope:
+                return await step
+        except TimeoutError:
+            if not scope.expired():
+                raise
+            raise FetchError(f"{url}: {what} did not finish within {seconds:g} s (poll deadline)", url=url) from None
+
+    async def _read_and_ingest(self, source: SourceSettings, health: SourceHealth, now: datetime) -> int:
+        pages = source.html.pages if source.html else 1
+        result = await self._within(
+            self.reader.read(source, etag=health.etag, last_modified=health.last_modified,
+                             last_body_hash=health.body_hash),
+            self.fetch_budget(source) * pages, source.url, "reading the list")
         health.extra["max_age"] = str(result.fetch.max_age or "")
         if not result.changed:
-            health.body_hash = result.body_hash
+            self._keep_validators(health, result)
+            await self._recheck_one(source, now)
             return 0
         required = [(e, rule) for e in result.entries if (rule := required_by(e, source.rules)) is not None]
         known = await self.store.known_guids(source.id, [e.stable_id for e, _ in required])
-        created, problems = 0, []
+        refetch = self.checks.plan(source.id, required, known, now, self._recheck_every(source))
+        created, problems, warnings = 0, [], list(result.warnings)
         for entry, rule in required:
-            if entry.stable_id not in known:
-                try:
-                    entry = await self.reader.complete(source, entry)
-                except Exception as exc:  # one bad article page must not hide the others
-                    problems.append(str(exc))
+            sid = entry.stable_id
+            if sid in known and sid not in refetch:
+                entry = _as_known(source, entry)
+            else:
+                filled, error = await self._article(source, entry, rule, known=sid in known, now=now)
+                if filled is not None:
+                    entry = filled
+                elif sid in known:             # a failed recheck: the stored item stands
+                    entry = _as_known(source, entry)
+                elif (failures := self.checks.failed(source.id, sid)) < self.checks.give_up_after:
+                    problems.append(error if entry.url in error else f"{entry.url}: {error}")
                     continue
+                else:
+                    warnings.append(self._give_up(source, entry, rule, error, failures, now))
             # Known entries go through intake too: a changed title or body is an update.
             outcome = await self.intake.accept(source, entry, rule)
             created += outcome.status == "created"
         health.items_seen += created
         if problems:
             raise FetchError(f"{len(problems)} article page(s) failed: {problems[0]}", url=source.url)
-        # Only now is the body "seen": a crash or failure before this point re-reads the page next time.
-        health.body_hash = result.body_hash
+        if warnings:
+            health.last_error, health.last_error_at = "warning: " + "; ".join(warnings)[:2000], now
+        if not result.warnings:
+            # Only now is the body "seen": a failure before this point re-reads the page next time
+            # (and so must the validators wait, or a 304 would hide what failed).
+            self._keep_validators(health, result)
         return created
+
+    async def _article(self, source: SourceSettings, entry: Entry, rule: RuleSpec, *, known: bool,
+                       now: datetime) -> tuple[Entry | None, str]:
+        """The entry filled from its page, or None and why not."""
+        listed = list_copy(entry)
+        try:
+            filled = await self._within(self.reader.complete(source, entry), self.fetch_budget(source),
+                                        entry.url, "fetching the article page")
+        except Exception as exc:  # one bad article page must not hide the others
+            if known:
+                log.warning("source %s: recheck of article %s failed: %s", source.id, entry.url, exc)
+                self.checks.recheck_failed(source.id, entry.stable_id, now)
+            return None, str(exc) or type(exc).__name__
+        self.checks.checked(source.id, listed, rule, now)
+        return filled, ""
+
+    def _give_up(self, source: SourceSettings, entry: Entry, rule: RuleSpec, error: str, failures: int,
+                 now: datetime) -> str:
+        """Store a new entry whose page keeps failing from its list data; returns the warning."""
+        log.warning("source %s: article page %s failed %d polls in a row (%s); storing it from its list entry",
+                    source.id, entry.url, failures, error)
+        entry.guid = entry.stable_id           # the same identity a fetched page would have kept
+        self.checks.checked(source.id, entry, rule, now)
+        return f"article page {entry.url} failed {failures} polls in a row ({error}); stored from its list entry"
+
+    async def _recheck_one(self, source: SourceSettings, now: datetime) -> None:
+        """On an unchanged list, at most one stored article is fetched again (a quiet body edit)."""
+        due = self.checks.due(source.id, now, self._recheck_every(source))
+        if due is None:
+            return
+        entry, rule = due
+        filled, _error = await self._article(source, entry, rule, known=True, now=now)
+        if filled is not None:
+            await self.intake.accept(source, filled, rule)
+
+    @staticmethod
+    def _recheck_every(source: SourceSettings) -> timedelta | None:
+        spec = source.article
+        if spec is None or not spec.enabled or spec.recheck_hours <= 0:
+            return None
+        return timedelta(hours=spec.recheck_hours)
+
+    @staticmethod
+    def _keep_validators(health: SourceHealth, result: ReadResult) -> None:
+        health.body_hash = result.body_hash
+        health.etag = result.fetch.etag or health.etag
+        health.last_modified = result.fetch.last_modified or health.last_modified
 
     async def _succeeded(self, source: SourceSettings, health: SourceHealth, now: datetime) -> None:
         if health.extra.get("alerted"):

@@ -112,6 +112,7 @@ name = "单位"
     ("[storage]\nurl = 'mysql://x'\n", "storage.url"),
     ("[[units]]\nid='u'\nname='n'\n[[units.accounts]]\nid='a'\nkind='fax'\n", "unknown channel kind 'fax'"),
     ("this is = = not toml", "not valid TOML"),
+    ("[[sources]]\nid='s'\nname='n'\nkind='rss'\nurl='https://x'\nencoding='zlib'\n", "sources[0](id=s).encoding"),
 ])
 def test_errors_name_the_file_and_field(tmp_path: Path, body: str, expected: str) -> None:
     path = write(tmp_path, body)
@@ -213,40 +214,3 @@ article = {{ body = ["div.TRS_UEDITOR"] }}
     item = json.loads(line)
     assert item["title"] == "国务院关于探测来源的通知" and item["required"] and item["content_chars"] > 20
     assert item["published_at"] and not (tmp_path / "hub.db").exists()
-
-
-@pytest.mark.parametrize("preset_id", ["gov-zuixin", "gov-jiedu", "gov-gwyxx"])
-async def test_probe_and_list_work_for_every_kind_of_preset(tmp_path: Path, serve, preset_id: str) -> None:
-    """The shipped presets, pointed at the gov.cn look-alike, produce items with bodies and dates."""
-    import asyncio
-
-    from sandbox.govsite import add_govsite_routes
-    from sandbox.upstream import UpstreamState
-    from sandbox.upstream import build_app as build_upstream
-
-    state = UpstreamState()
-    state.publish("国务院关于印发预设来源测试方案的通知", feeds={"gwy", "jiedu"})
-    app = build_upstream(state)
-    add_govsite_routes(app)
-    base = await serve(app)
-    preset = (ROOT / "config" / "sources" / "gov_cn.toml").read_text("utf-8")
-    write(tmp_path, preset.replace("https://www.gov.cn", base), "gov_cn.toml")
-    config = write(tmp_path, f'source_files = ["gov_cn.toml"]\n[storage]\nurl = "sqlite:///{tmp_path / "hub.db"}"\n')
-
-    async def run(*args: str) -> tuple[int, str, str]:
-        proc = await asyncio.create_subprocess_exec(
-            sys.executable, str(ROOT / "main.py"), *args, "--config", str(config),
-            stdout=asyncio.subprocess.PIPE, stderr=asyncio.subprocess.PIPE, cwd=ROOT)
-        out, err = await asyncio.wait_for(proc.communicate(), 60)
-        return proc.returncode or 0, out.decode(), err.decode()
-
-    code, out, err = await run("sources", "probe", preset_id)
-    assert code == 0, err
-    items = [json.loads(line) for line in out.splitlines()]
-    ours = [i for i in items if i["title"] == "国务院关于印发预设来源测试方案的通知"]
-    assert len(ours) == 1, items
-    assert ours[0]["required"] and ours[0]["content_chars"] > 20 and ours[0]["published_at"], ours[0]
-    code, out, err = await run("sources", "list")
-    assert code == 0, err
-    health = {h["id"]: h for h in map(json.loads, out.splitlines())}
-    assert health[preset_id]["live_check"] == "needed" and health[preset_id]["consecutive_errors"] == 0

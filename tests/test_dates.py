@@ -39,6 +39,22 @@ CST = timezone(timedelta(hours=8))
     ("发布时间：2026-11-25　来源：中国政府网", datetime(2026, 11, 25, tzinfo=SHANGHAI)),
     ("２０２６－１１－２５　１０：３０", datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)),   # full-width
     ("成文日期：2026年11月20日 发布日期：2026年11月25日", datetime(2026, 11, 20, tzinfo=SHANGHAI)),
+    # 12-hour clocks, Chinese periods, hour-only Chinese times, zone words after a numeric date
+    ("2026-11-25 10:30 PM", datetime(2026, 11, 25, 22, 30, tzinfo=SHANGHAI)),
+    ("2026-11-25 10:30 a.m.", datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)),
+    ("2026-11-25 12:05 AM", datetime(2026, 11, 25, 0, 5, tzinfo=SHANGHAI)),
+    ("2026-11-25 12:05 PM", datetime(2026, 11, 25, 12, 5, tzinfo=SHANGHAI)),
+    ("2026-11-25 下午3:30", datetime(2026, 11, 25, 15, 30, tzinfo=SHANGHAI)),
+    ("2026年11月25日下午3时30分", datetime(2026, 11, 25, 15, 30, tzinfo=SHANGHAI)),
+    ("2026年11月25日 上午9点", datetime(2026, 11, 25, 9, 0, tzinfo=SHANGHAI)),
+    ("2026年11月25日 晚上8点30分", datetime(2026, 11, 25, 20, 30, tzinfo=SHANGHAI)),
+    ("2026-11-25 下午15:30", datetime(2026, 11, 25, 15, 30, tzinfo=SHANGHAI)),   # says it twice: fine
+    ("2026-11-25 凌晨12:10", datetime(2026, 11, 25, 0, 10, tzinfo=SHANGHAI)),
+    ("2026年11月25日15时", datetime(2026, 11, 25, 15, 0, tzinfo=SHANGHAI)),
+    ("2026-11-25 10:30:05 GMT", datetime(2026, 11, 25, 10, 30, 5, tzinfo=UTC)),
+    ("2026-11-25 10:30:05 CST", datetime(2026, 11, 25, 2, 30, 5, tzinfo=UTC)),        # China, not US Central
+    ("Wed, 25 Nov 2026 10:30:00", datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)),  # RSS date without zone
+    ("2026-11-25 10:30 浏览次数：3", datetime(2026, 11, 25, 10, 30, tzinfo=SHANGHAI)),
 ])
 def test_formats(text: str, expected: datetime) -> None:
     parsed, problem = parse_or_flag(text)
@@ -74,6 +90,18 @@ def test_tz_parameter_applies_to_naive_times_only() -> None:
     ("25 Nov 26 10:00 GMT", "two-digit year"),
     ("Wed, 25 Nov 2026 10:30:05 XYZ", "unknown time zone"),
     ("2026-11-25T10:30+25:00", "unknown time zone"),
+    ("11/25/2026", "year last"),                 # US or European order: not guessed
+    ("25/11/2026", "year last"),
+    ("25.11.2026 10:30", "year last"),
+    ("26-11-25", "two-digit year"),
+    ("2026-11-2510:30", "runs into more digits"),
+    ("2026-11-25 08", "followed by '08'"),        # an hour without minutes: not midnight
+    ("2026/11/25/10", "followed by '/10'"),
+    ("2026-11-25 10:30:05:12", "followed by"),
+    ("2026-11-25 13:30 PM", "do not fit"),
+    ("2026-11-25 0:30 AM", "do not fit"),
+    ("2026-11-25 上午15:30", "do not fit"),
+    ("2026-11-25 晚上12点", "do not fit"),
 ])
 def test_flagged_not_guessed(text: str, words: str) -> None:
     parsed, problem = parse_or_flag(text)

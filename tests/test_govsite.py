@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from aiohttp.test_utils import TestClient, TestServer
 
+from sandbox import govsite_pages as pages
 from sandbox.govsite import GOVSITE, add_govsite_routes, clearance_for
 from sandbox.upstream import UPSTREAM, build_app
 
@@ -58,5 +59,36 @@ async def test_gate_answers_412_until_the_script_cookie_is_present() -> None:
         assert (state.challenges, state.passes) == (1, 1)
         await client.post("/_sandbox/gate", json={"revoke": True})
         assert (await client.get("/gated/zfwj/ezf/index.shtml")).status == 412
+    finally:
+        await client.close()
+
+
+async def test_each_site_in_both_encodings_declared_as_the_real_sites_do() -> None:
+    """gov.cn-like pages name their charset in the header and the meta; TRS pages only in the meta."""
+    app = build_app()
+    add_govsite_routes(app)
+    doc = app[UPSTREAM].publish("国务院关于示范工作的通知（湉）", feeds={"gwy", "jiedu", "province"})
+    client = TestClient(TestServer(app))
+    await client.start_server()
+    try:
+        for gov, hubei in (("utf-8", "gbk"), ("gbk", "utf-8")):
+            app[UPSTREAM].html_charset, app[GOVSITE].hubei_charset = gov, hubei
+            for path in ("/pushinfo/v150203/", "/zhengce/zuixin/", doc.path, "/zhengce/jiedu/ZCJD_QZ.json"):
+                resp = await client.get(path)
+                body = await resp.read()
+                assert resp.headers["Content-Type"].endswith(f"charset={gov}"), path
+                assert doc.title.encode(gov) in body, path
+                if not path.endswith(".json"):
+                    assert f'<meta charset="{gov}">'.encode() in body, path
+            resp = await client.get("/search-gov/data?q=&p=1&n=5", headers={"User-Agent": "Mozilla/5.0 Chrome/126"})
+            assert resp.headers["Content-Type"].endswith(f"charset={gov}")
+            assert doc.title.encode(gov) in await resp.read()
+            label = b"gb2312" if hubei == "gbk" else b"utf-8"
+            article = pages.hubei_path(doc, "ezf")
+            for path in ("/zfwj/ezf/index.shtml", article):
+                resp = await client.get(path)
+                body = await resp.read()
+                assert resp.status == 200 and "charset" not in resp.headers["Content-Type"], path
+                assert b"charset=" + label in body and doc.title.encode(hubei) in body, path
     finally:
         await client.close()

@@ -113,3 +113,57 @@ def test_bad_selectors_name_the_field() -> None:
         check_html_spec(HtmlListSpec(item="//li[", selector_type="xpath"))
     check_html_spec(PUSHINFO_SPEC)
     check_html_spec(HtmlListSpec(item="li", next_page="@trs"))
+
+
+def test_layout_change_is_a_parse_error_naming_url_and_selector() -> None:
+    page = ('<html><head><title>最新政策_中国政府网</title></head><body><table><tr><td><a href="/a.htm">甲</a>'
+            "</td></tr></table></body></html>")
+    with pytest.raises(ParseError) as info:
+        parse_html_list(page, PUSHINFO, PUSHINFO_SPEC)
+    message = str(info.value)
+    assert PUSHINFO in message and "'.news_box .list li:not(.line)' matched nothing" in message
+    assert "'.news_box .list'" in message and "最新政策_中国政府网" in message
+
+
+def test_items_that_all_lack_links_are_a_parse_error() -> None:
+    page = '<ul class="list"><li><span>甲</span></li><li><a href="javascript:void(0)">乙</a></li></ul>'
+    with pytest.raises(ParseError, match=r"all 2 items matched by 'ul.list li' lack a usable link \('h4 a'\)"):
+        parse_html_list(page, PUSHINFO, HtmlListSpec(item="ul.list li", link="h4 a"))
+
+
+@pytest.mark.parametrize(("page", "spec"), [
+    ('<div class="news_box"><div class="list"><ul><li class="line"></li></ul></div></div>', PUSHINFO_SPEC),
+    ('<ul class="list-t">\n</ul>', HtmlListSpec(item="ul.list-t li", link="a")),
+    ('<table id="docs"></table>', HtmlListSpec(item="//table[@id='docs']//tr", selector_type="xpath",
+                                               container="//table[@id='docs']")),
+])
+def test_an_empty_list_whose_container_is_there_is_just_empty(page: str, spec: HtmlListSpec) -> None:
+    assert parse_html_list(page, PUSHINFO, spec) == []
+
+
+def test_unreadable_date_text_is_flagged_not_dropped() -> None:
+    page = ('<ul class="l"><li><a href="/a.htm">甲</a><span>2026-11-25 08</span></li>'
+            '<li><a href="/b.htm">乙</a><span>11/25/2026</span></li>'
+            '<li><a href="/c.htm">丙</a><span>本周三</span></li>'
+            '<li><a href="/d.htm">丁</a><span>2026-11-25 下午3:30</span></li>'
+            '<li><a href="/e.htm">戊</a></li></ul>')
+    entries = parse_html_list(page, "https://www.gov.cn/", HtmlListSpec(item="ul.l li", date="span"))
+    problems = [e.date_problem for e in entries]
+    assert all(e.published_at is None for e in entries[:3]) and all(problems[:3])
+    assert "本周三" in (problems[2] or "") and "span" in (problems[2] or "")
+    assert entries[3].published_at == datetime(2026, 11, 25, 15, 30, tzinfo=SHANGHAI) and problems[3] is None
+    assert (entries[4].published_at, problems[4]) == (None, None)          # no date text at all: no problem
+
+
+def test_one_parse_serves_entries_and_next_page(monkeypatch: pytest.MonkeyPatch) -> None:
+    import feeds.html_list as html_list
+
+    calls = []
+    real = html_list.load_html
+    monkeypatch.setattr(html_list, "load_html", lambda text, url: calls.append(url) or real(text, url))
+    page = ('<html><body><ul class="l"><li><a href="/a.htm">甲</a></li></ul>'
+            '<a class="next" href="list_2.htm">下一页</a></body></html>')
+    entries, nxt = html_list.parse_html_page(page, "https://x.gov.cn/a/list_1.htm",
+                                             HtmlListSpec(item="ul.l li", next_page="a.next"))
+    assert [e.title for e in entries] == ["甲"] and nxt == "https://x.gov.cn/a/list_2.htm"
+    assert len(calls) == 1

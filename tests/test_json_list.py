@@ -96,3 +96,34 @@ def test_odd_date_values_are_flagged() -> None:
              {"title": "丙", "url": "/c", "d": {"x": 1}}]
     entries = parse_json_list(json.dumps(items), "https://a.gov.cn/", JsonListSpec(date="d"))
     assert all(e.published_at is None and e.date_problem for e in entries)
+
+
+@pytest.mark.parametrize(("spec", "words"), [
+    (JsonListSpec(list_path="searchVO.listVO", title="TITLE"), "title field 'TITLE' missing or empty in 3"),
+    (JsonListSpec(list_path="searchVO.listVO", url="link"), "url field 'link' missing in 3"),
+    (JsonListSpec(list_path="searchVO.listVO", url="pubtime"), "url field 'pubtime' not an http(s) link in 3"),
+])
+def test_a_wrong_field_path_is_a_parse_error_naming_the_field(spec: JsonListSpec, words: str) -> None:
+    body = (FIXTURES / "gov_search_policy_library.json").read_bytes()
+    with pytest.raises(ParseError) as info:
+        parse_json_list(body, LIBRARY, spec)
+    message = str(info.value)
+    assert LIBRARY in message and words in message and "'title'" in message      # the keys actually there
+
+
+def test_an_empty_list_is_quiet_but_a_list_of_non_objects_is_not() -> None:
+    assert parse_json_list('{"searchVO": {"listVO": []}}', LIBRARY, LIBRARY_SPEC) == []
+    with pytest.raises(ParseError, match="they are strs, not objects"):
+        parse_json_list('{"searchVO": {"listVO": ["a", "b"]}}', LIBRARY, LIBRARY_SPEC)
+
+
+def test_unreadable_date_text_is_flagged_and_epoch_strings_are_read() -> None:
+    items = [{"title": "甲", "url": "/a", "d": "待定"}, {"title": "乙", "url": "/b", "d": "1795572000"},
+             {"title": "丙", "url": "/c", "d": "1795572000000"}, {"title": "丁", "url": "/d", "d": "11/25/2026"},
+             {"title": "戊", "url": "/e"}]
+    entries = parse_json_list(json.dumps(items, ensure_ascii=False), "https://a.gov.cn/", JsonListSpec(date="d"))
+    assert entries[0].published_at is None and "'待定'" in (entries[0].date_problem or "")
+    assert "field 'd'" in (entries[0].date_problem or "")
+    assert entries[1].published_at == entries[2].published_at == datetime(2026, 11, 25, 2, tzinfo=UTC)
+    assert entries[3].published_at is None and "year last" in (entries[3].date_problem or "")
+    assert (entries[4].published_at, entries[4].date_problem) == (None, None)

@@ -79,6 +79,53 @@ deadline = { office_end = "12:00" }
     assert "source gov" not in text
 
 
+
+def test_a_source_field_is_checked_only_once_merged(tmp_path: Path) -> None:
+    """Alone, office_end = "08:00" fails against the default office_start 08:30, and office_start = "17:45"
+    against the default office_end 17:30; over these [deadlines] both are valid."""
+    path = tmp_path / "c.toml"
+    path.write_text("""
+[deadlines]
+office_start = "07:00"
+office_end = "18:00"
+[[sources]]
+id = "early"
+name = "早班"
+kind = "rss"
+url = "https://www.gov.cn/rss.xml"
+deadline = { office_end = "08:00" }
+[[sources]]
+id = "late"
+name = "晚班"
+kind = "rss"
+url = "https://www.hubei.gov.cn/rss.xml"
+deadline = { office_start = "17:45", rule = "working_hours" }
+""", encoding="utf-8")
+    s = load_settings(path)
+    assert (s.deadlines_for("early").office_start, s.deadlines_for("early").office_end) == ("07:00", "08:00")
+    late = s.deadlines_for("late")
+    assert (late.office_start, late.office_end, late.rule) == ("17:45", "18:00", "working_hours")
+
+
+@pytest.mark.parametrize(("table", "expected"), [
+    ('{ office_end = "25:00" }', "office_end: Value error, 时间超出范围"),
+    ('{ days = 0 }', "days: Input should be greater than or equal to 1"),
+    ('{ dayend = "17:00" }', "dayend: Extra inputs are not permitted"),
+])
+def test_a_bad_source_field_names_the_source_and_the_field(tmp_path: Path, table: str, expected: str) -> None:
+    path = tmp_path / "c.toml"
+    path.write_text(f"""
+[[sources]]
+id = "gov"
+name = "国务院"
+kind = "rss"
+url = "https://www.gov.cn/rss.xml"
+deadline = {table}
+""", encoding="utf-8")
+    with pytest.raises(ConfigError) as err:
+        load_settings(path)
+    assert f"source gov: deadline (merged over [deadlines]): {expected}" in str(err.value)
+
 async def test_intake_and_hub_use_the_merged_settings(store: Store, tmp_path: Path) -> None:
     settings = Settings.model_validate({
         "base_dir": tmp_path, "deadlines": {"day_end": "17:30", "at_risk_hours": 8},

@@ -125,5 +125,15 @@ def test_canonical_url_keeps_different_pages_apart() -> None:
 def test_content_hash_ignores_layout_whitespace_only() -> None:
     assert content_hash("t", "国务院 通知\n正文") == content_hash("其他标题", "国务院通知 正文")
     assert content_hash("t", "正文甲") != content_hash("t", "正文乙")
-    assert content_hash("标题", "") == content_hash("标 题", "")
     assert json.dumps(content_hash("t", "x"))
+
+
+def test_content_hash_of_a_body_without_text_never_merges_documents() -> None:
+    """Periodic 任免 notices share a title and are often one scanned image: no body text is no
+    evidence of sameness, so such a hash never equals another page's nor any body-text hash."""
+    a = "https://www.gov.cn/renmian/202611/content_1.htm"
+    b = "https://www.gov.cn/renmian/202612/content_2.htm"
+    assert content_hash("国务院任免国家工作人员", "", url=a) != content_hash("国务院任免国家工作人员", "", url=b)
+    assert content_hash("国务院任免国家工作人员", "", url=a) == \
+        content_hash("国务院任免国家工作人员", " \n", url=a.replace("https:", "http:") + "#top")   # stable per page
+    assert content_hash("正文", "", url=a) != content_hash("t", "正文")     # never a body-text hash

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import asyncio
-from datetime import timedelta
+from datetime import UTC, datetime, timedelta
 
 import pytest
 
 from syndicator.models import DeliveryState, Item, SourceHealth
 from syndicator.store import PlannedDelivery, Store
+from syndicator.store.db import open_database
+from syndicator.store.items import SeenEntry
+from syndicator.store.schema import MIGRATIONS, _statements, migrate
+from tests.conftest import pg_schema
 
 
 def make_item(clock, *, source="gwy", guid="g1", url="https://www.gov.cn/zhengce/content/202611/content_1.htm",
@@ -166,3 +170,140 @@ async def test_due_sources_are_the_never_polled_and_the_overdue(store: Store, cl
     assert (due[1].etag, due[1].consecutive_errors) == ('"v2"', 3)
     assert await store.due_source_health(["later"], now) == []
     assert [h.source_id for h in await store.due_source_health(["later"], now + timedelta(minutes=5))] == ["later"]
+
+
+# ---------------------------------------------------------------- per-source views: no flip-flop between sources
+
+URL = "https://www.gov.cn/zhengce/content/202611/content_1.htm"
+RESEND = [PlannedDelivery("u0", "u0-web", "web", datetime(2026, 11, 26, 16, tzinfo=UTC),
+                          anchor_at=datetime(2026, 11, 25, 2, tzinfo=UTC), anchor_kind="updated")]
+
+
+async def test_two_sources_wording_one_title_differently_do_not_take_turns(store: Store, clock) -> None:
+    """The audit's repro: A says 通知, B says 通知（全文）; every poll used to make a new version and a re-send."""
+    a = make_item(clock, source="gwy", guid="a1", title="国务院关于X的通知")
+    b = make_item(clock, source="province", guid="b1", url=URL.replace("https:", "http:"),
+                  title="国务院关于X的通知（全文）")
+    first = await store.ingest(a, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
+    seen = [(await store.ingest(b, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)).status]
+    for _round in range(3):
+        for entry in (a, b):
+            seen.append((await store.ingest(entry, clock.now(), "detected", plan(clock), clock.now(),
+                                            resend=RESEND)).status)
+    assert first.status == "created" and seen == ["duplicate"] + ["seen"] * 6
+    item = await store.get_item(first.item_id)
+    assert item is not None and (item.title, item.version) == ("国务院关于X的通知", 1)
+    assert len(await store.deliveries()) == 6            # no re-send was ever planned
+
+
+async def test_a_duplicate_never_rewrites_the_item_but_its_own_change_is_an_update(store: Store, clock) -> None:
+    created = await store.ingest(make_item(clock, title="国务院关于X的通知", content="<p>正文甲</p>", chash="h-a"),
+                                 clock.now(), "detected", plan(clock), clock.now())
+    other = make_item(clock, source="province", guid="p1", title="关于X的通知（转发）", content="<p>正文乙</p>",
+                      chash="h-b")
+    assert (await store.ingest(other, clock.now(), "detected", plan(clock), clock.now())).status == "duplicate"
+    item = await store.get_item(created.item_id)
+    assert item is not None and (item.title, item.content, item.content_hash) == (
+        "国务院关于X的通知", "<p>正文甲</p>", "h-a")
+    # the province corrects its own copy's body: that is news, in the province's own view
+    fixed = make_item(clock, source="province", guid="p1", title="关于X的通知（转发）", content="<p>正文乙（更正）</p>",
+                      chash="h-b2")
+    updated = await store.ingest(fixed, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
+    assert (updated.status, updated.version, updated.deliveries) == ("updated", 2, 1)
+    item = await store.get_item(created.item_id)
+    assert item is not None and (item.title, item.content, item.content_hash) == (
+        "国务院关于X的通知", "<p>正文乙（更正）</p>", "h-b2")          # the body moved, the title stayed
+    # the original source, unchanged, does not take the item back
+    again = await store.ingest(make_item(clock, title="国务院关于X的通知", content="<p>正文甲</p>", chash="h-a"),
+                               clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
+    assert again.status == "seen" and again.version == 2
+    # the original source changing its title is an update again
+    renamed_a = make_item(clock, title="国务院关于X的通知（修订）", content="<p>正文甲</p>", chash="h-a")
+    renamed = await store.ingest(renamed_a, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
+    assert (renamed.status, renamed.version) == ("updated", 3)
+    item = await store.get_item(created.item_id)
+    assert item is not None and (item.title, item.content_hash) == ("国务院关于X的通知（修订）", "h-b2")
+
+
+async def test_a_list_entry_without_body_is_no_body_change(store: Store, clock) -> None:
+    """An article source's known entry arrives with its body cleared: not an edit, and the next recheck
+    with the same body is not one either."""
+    created = await store.ingest(make_item(clock, content="<p>正文</p>", chash="h1"), clock.now(), "detected",
+                                 plan(clock), clock.now())
+    assert (await store.ingest(make_item(clock, content="", chash="title-hash"), clock.now(), "detected",
+                               plan(clock), clock.now(), resend=RESEND)).status == "seen"
+    assert (await store.ingest(make_item(clock, content="<p>正文</p>", chash="h1"), clock.now(), "detected",
+                               plan(clock), clock.now(), resend=RESEND)).status == "seen"
+    # an item stored from its list only (no body) that later gets one: an update
+    bare = make_item(clock, guid="g2", url=URL + "?id=2", content="", chash="marker-2")
+    first = await store.ingest(bare, clock.now(), "detected", plan(clock), clock.now())
+    filled = make_item(clock, guid="g2", url=URL + "?id=2", content="<p>正文二</p>", chash="h2")
+    result = await store.ingest(filled, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
+    assert (first.status, result.status, result.version) == ("created", "updated", 2)
+    assert created.item_id != first.item_id
+
+
+async def test_seen_entry_remembers_the_raw_hash(store: Store, clock) -> None:
+    assert await store.seen_entry("gwy", "g1") is None
+    created = await store.ingest(make_item(clock), clock.now(), "detected", plan(clock), clock.now(), raw_hash="r1")
+    assert await store.seen_entry("gwy", "g1") == SeenEntry(created.item_id, 1, "r1")
+    await store.ingest(make_item(clock, title="新标题"), clock.now(), "detected", plan(clock), clock.now(),
+                       resend=RESEND, raw_hash="r2")
+    assert await store.seen_entry("gwy", "g1") == SeenEntry(created.item_id, 2, "r2")
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def old_database_url(request: pytest.FixtureRequest, tmp_path):
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        async with pg_schema() as url:
+            yield url
+
+
+async def test_migration_backfills_each_sources_own_view(old_database_url: str, clock) -> None:
+    """A store that flip-flopped before migration 4 (versions alternating A / B): each source's view is its
+    latest version; a duplicate that never made a version is a baseline, so nothing flips after the upgrade."""
+    db = open_database(old_database_url)
+    await db.connect()
+    t = clock.now()
+    try:
+        async with db.transaction() as tx:
+            await tx.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            for version, sql in [m for m in MIGRATIONS if m[0] < 4]:
+                for statement in _statements(sql, db.dialect):
+                    await tx.execute(statement)
+                await tx.execute("INSERT INTO schema_version (version) VALUES (?)", version)
+            await tx.execute(
+                "INSERT INTO items (id, source_id, guid, url, canonical_url, title, content, content_hash,"
+                " detected_at, anchor_at, anchor_kind, version) VALUES (1, 'a', 'a1', ?, '//www.gov.cn/1.htm',"
+                " 'B的标题', '<p>正文</p>', 'hb', ?, ?, 'detected', 4)", URL, t, t)
+            await tx.executemany(
+                "INSERT INTO item_sources (source_id, guid, item_id, url, seen_at) VALUES (?, ?, 1, ?, ?)",
+                [("a", "a1", URL, t), ("b", "b1", URL, t), ("c", "c1", URL, t)])
+            await tx.executemany(
+                "INSERT INTO item_versions (item_id, version, title, content_hash, source_id, changed_at)"
+                " VALUES (1, ?, ?, ?, ?, ?)", [(1, "A的标题", "ha", "a", t), (2, "B的标题", "hb", "b", t),
+                                               (3, "A的标题", "ha", "a", t), (4, "B的标题", "hb", "b", t)])
+        assert await migrate(db) == MIGRATIONS[-1][0]
+        views = {r["source_id"]: (r["title"], r["content_hash"], r["raw_hash"])
+                 for r in await db.fetch("SELECT * FROM item_sources")}
+        assert views == {"a": ("A的标题", "ha", None), "b": ("B的标题", "hb", None), "c": (None, None, None)}
+        (row,) = await db.fetch("SELECT published_raw, date_problem FROM items")
+        assert (row["published_raw"], row["date_problem"]) == ("", None)
+        store = Store(db, clock)
+
+        def seen_as(source: str, guid: str, title: str, chash: str) -> Item:
+            return Item(source_id=source, guid=guid, url=URL, title=title, detected_at=t, content="<p>x</p>",
+                        canonical_url="//www.gov.cn/1.htm", content_hash=chash)
+
+        for _round in range(2):
+            for entry in (seen_as("a", "a1", "A的标题", "ha"), seen_as("b", "b1", "B的标题", "hb"),
+                          seen_as("c", "c1", "C的标题", "hc")):
+                assert (await store.ingest(entry, t, "detected", [], t, resend=RESEND)).status == "seen"
+        # the unknown view became C's baseline; a change in it now counts
+        changed = await store.ingest(seen_as("c", "c1", "C的新标题", "hc"), t, "detected", [], t, resend=RESEND)
+        assert (changed.status, changed.version) == ("updated", 5)
+        assert await migrate(db) == MIGRATIONS[-1][0]   # idempotent
+    finally:
+        await db.close()

@@ -34,8 +34,12 @@ def _title_cell(item: Item | None) -> Html:
     if item is None:
         return tag("td", "（稿件已删除）", class_="title")
     href = item.url if urlsplit(item.url).scheme in ("http", "https") else None
+    date = ""
+    if item.date_problem and item.published_at is None:   # the deadline was counted from detection
+        raw = f"（原文：{item.published_raw[:40]}）" if item.published_raw.strip() else ""
+        date = f'<div class="soon">来源发布时间无法识别{esc(raw)}，截止时间按检测时间计算</div>'
     return Html(f'<td class="title">{tag("a", item.title, href=href, rel="noreferrer") if href else esc(item.title)}'
-                f'<div class="muted">稿件 #{item.id} · {esc(item.origin or item.source_id)}</div></td>')
+                f'<div class="muted">稿件 #{item.id} · {esc(item.origin or item.source_id)}</div>{date}</td>')
 
 
 def _deadline_cell(d: Delivery, now: datetime, soon: datetime) -> Html:

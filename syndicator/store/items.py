@@ -2,7 +2,9 @@
 
 The item is "seen" only when its deliveries exist (a crash can never leave one without the
 other). De-duplication is across sources, by normalised URL and by content hash; a changed
-title or body on a known item is an update (a new version), not a new item. Each delivery keeps
+title or body on a known item is an update (a new version), not a new item. "Changed" is judged
+per (source, guid) against that source's own last view (kept on item_sources): sources wording one
+document differently must not take turns rewriting it. Each delivery keeps
 the anchor its deadline was computed from: the item's for the first version, the update's own for
 a re-send, so a later recomputation (new calendar) starts from the right moment.
 """
@@ -38,44 +40,50 @@ class IngestResult:
     version: int = 1
 
 
+@dataclass(frozen=True, slots=True)
+class SeenEntry:
+    """What the store remembers of one (source, guid): its item and the raw entry last accepted."""
+
+    item_id: int
+    version: int
+    raw_hash: str | None
+
+
 class ItemsMixin:
     db: object
 
     async def ingest(self, item: Item, anchor_at: datetime, anchor_kind: str, planned: list[PlannedDelivery],
-                     now: datetime, *, resend: Sequence[PlannedDelivery] = ()) -> IngestResult:
-        """Store a new item with ``planned``, or, when a known item's title or body changed, a new
-        version with ``resend`` — planned from the update's own anchor (each must name it)."""
+                     now: datetime, *, resend: Sequence[PlannedDelivery] = (), raw_hash: str | None = None
+                     ) -> IngestResult:
+        """Store a new item with ``planned``, or, when this source's own view of a known item changed
+        (title or body), a new version with ``resend`` — planned from the update's own anchor (each
+        must name it). ``raw_hash`` (of the entry as parsed) is kept for ``seen_entry``."""
         if any(p.anchor_at is None or p.anchor_kind is None for p in resend):
             raise ValueError("re-send deliveries must carry the update's own anchor")
         async with self.db.transaction() as tx:  # type: ignore[attr-defined]
             row = await tx.fetchrow(
-                "SELECT i.* FROM item_sources s JOIN items i ON i.id = s.item_id WHERE s.source_id = ? AND s.guid = ?",
+                "SELECT i.*, s.title AS seen_title, s.content_hash AS seen_hash, s.raw_hash AS seen_raw"
+                " FROM item_sources s JOIN items i ON i.id = s.item_id WHERE s.source_id = ? AND s.guid = ?",
                 item.source_id, item.guid)
-            if row is None:
-                row = await tx.fetchrow("SELECT * FROM items WHERE canonical_url = ?", item.canonical_url)
-                if row is None and item.content:
-                    row = await tx.fetchrow("SELECT * FROM items WHERE content_hash = ? ORDER BY id LIMIT 1",
-                                            item.content_hash)
-                if row is not None:
-                    await tx.execute(
-                        "INSERT INTO item_sources (source_id, guid, item_id, url, seen_at) VALUES (?, ?, ?, ?, ?)"
-                        " ON CONFLICT DO NOTHING", item.source_id, item.guid, row["id"], item.url, now)
-                    updated = await self._maybe_update(tx, row, item, resend, now)
-                    return updated or IngestResult("duplicate", row["id"], version=row["version"])
-            else:
-                updated = await self._maybe_update(tx, row, item, resend, now)
+            if row is not None:
+                updated = await self._maybe_update(tx, row, item, resend, now, raw_hash)
                 return updated or IngestResult("seen", row["id"], version=row["version"])
+            row = await tx.fetchrow("SELECT * FROM items WHERE canonical_url = ?", item.canonical_url)
+            if row is None and item.content:
+                row = await tx.fetchrow("SELECT * FROM items WHERE content_hash = ? ORDER BY id LIMIT 1",
+                                        item.content_hash)
+            if row is not None:   # another source's copy: remembered as that source's view, the item stands
+                await self._add_source(tx, row["id"], item, now, raw_hash, conflict=" ON CONFLICT DO NOTHING")
+                return IngestResult("duplicate", row["id"], version=row["version"])
 
             item_id = await tx.fetchval(
                 "INSERT INTO items (source_id, guid, url, canonical_url, title, summary, content, images, origin,"
-                " authority, rule, content_hash, published_at, detected_at, anchor_at, anchor_kind, version)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
+                " authority, rule, content_hash, published_at, published_raw, date_problem, detected_at, anchor_at,"
+                " anchor_kind, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
                 item.source_id, item.guid, item.url, item.canonical_url, item.title, item.summary, item.content,
                 json.dumps(list(item.images)), item.origin, item.authority, item.rule, item.content_hash,
-                item.published_at, item.detected_at, anchor_at, anchor_kind)
-            await tx.execute(
-                "INSERT INTO item_sources (source_id, guid, item_id, url, seen_at) VALUES (?, ?, ?, ?, ?)",
-                item.source_id, item.guid, item_id, item.url, now)
+                item.published_at, item.published_raw, item.date_problem, item.detected_at, anchor_at, anchor_kind)
+            await self._add_source(tx, item_id, item, now, raw_hash)
             await tx.execute(
                 "INSERT INTO item_versions (item_id, version, title, content_hash, source_id, changed_at)"
                 " VALUES (?, 1, ?, ?, ?, ?)", item_id, item.title, item.content_hash, item.source_id, now)
@@ -84,21 +92,48 @@ class ItemsMixin:
             count = await self._insert_deliveries(tx, item.canonical_url, item_id, 1, planned, now)
             return IngestResult("created", item_id, count)
 
+    @staticmethod
+    async def _add_source(tx: Executor, item_id: int, item: Item, now: datetime, raw_hash: str | None,
+                          conflict: str = "") -> None:
+        """Link (source, guid) to the item with this source's view: its title, and its body hash only
+        when it showed a body (a list entry without one says nothing about the body)."""
+        await tx.execute(
+            "INSERT INTO item_sources (source_id, guid, item_id, url, seen_at, title, content_hash, raw_hash)"
+            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?){conflict}", item.source_id, item.guid, item_id, item.url, now,
+            item.title, item.content_hash if item.content else None, raw_hash)
+
     async def _maybe_update(self, tx: Executor, row: Row, item: Item, resend: Sequence[PlannedDelivery],
-                            now: datetime) -> IngestResult | None:
-        title_changed = item.title != row["title"]
-        body_changed = bool(item.content) and item.content_hash != row["content_hash"]
+                            now: datetime, raw_hash: str | None) -> IngestResult | None:
+        """A new version only when this source's own view changed *and* differs from the item: another
+        source's wording is never a change (no flip-flop), and a view converging on the item is no news.
+        An unknown view (NULL: a duplicate from before migration 4) becomes the baseline."""
+        seen_title, seen_hash = row["seen_title"], row["seen_hash"]
+        title_moved = seen_title is not None and item.title != seen_title
+        if not item.content:
+            body_moved = False
+        elif seen_hash is None:   # the first body this source shows: news only to an item without one
+            body_moved = not row["content"]
+        else:
+            body_moved = item.content_hash != seen_hash
+        view_hash = item.content_hash if item.content else seen_hash
+        if (item.title, view_hash, raw_hash) != (seen_title, seen_hash, row["seen_raw"]):
+            await tx.execute(
+                "UPDATE item_sources SET title = ?, content_hash = ?, raw_hash = ? WHERE source_id = ? AND guid = ?",
+                item.title, view_hash, raw_hash, item.source_id, item.guid)
+        title_changed = title_moved and item.title != row["title"]
+        body_changed = body_moved and item.content_hash != row["content_hash"]
         if not (title_changed or body_changed):
             return None
         version = row["version"] + 1
+        title = item.title if title_changed else row["title"]
+        content_hash = item.content_hash if body_changed else row["content_hash"]
         await tx.execute(
-            "UPDATE items SET title = ?, content = CASE WHEN ? THEN ? ELSE content END,"
-            " content_hash = CASE WHEN ? THEN ? ELSE content_hash END, version = ?, updated_at = ? WHERE id = ?",
-            item.title, body_changed, item.content, body_changed, item.content_hash, version, now, row["id"])
+            "UPDATE items SET title = ?, content = CASE WHEN ? THEN ? ELSE content END, content_hash = ?,"
+            " version = ?, updated_at = ? WHERE id = ?",
+            title, body_changed, item.content, content_hash, version, now, row["id"])
         await tx.execute(
             "INSERT INTO item_versions (item_id, version, title, content_hash, source_id, changed_at)"
-            " VALUES (?, ?, ?, ?, ?, ?)", row["id"], version, item.title,
-            item.content_hash if body_changed else row["content_hash"], item.source_id, now)
+            " VALUES (?, ?, ?, ?, ?, ?)", row["id"], version, title, content_hash, item.source_id, now)
         count = await self._insert_deliveries(tx, row["canonical_url"], row["id"], version, resend, now)
         return IngestResult("updated", row["id"], count, version)
 
@@ -127,6 +162,13 @@ class ItemsMixin:
             f"SELECT guid FROM item_sources WHERE source_id = ? AND guid IN ({marks})", source_id, *guids)
         return {r["guid"] for r in rows}
 
+    async def seen_entry(self, source_id: str, guid: str) -> SeenEntry | None:
+        """The item this source's entry became, and the raw hash it was last accepted with."""
+        row = await self.db.fetchrow(  # type: ignore[attr-defined]
+            "SELECT s.item_id, s.raw_hash, i.version FROM item_sources s JOIN items i ON i.id = s.item_id"
+            " WHERE s.source_id = ? AND s.guid = ?", source_id, guid)
+        return SeenEntry(row["item_id"], row["version"], row["raw_hash"]) if row else None
+
     async def get_item(self, item_id: int) -> Item | None:
         row = await self.db.fetchrow("SELECT * FROM items WHERE id = ?", item_id)  # type: ignore[attr-defined]
         return row_to_item(row) if row else None
@@ -138,5 +180,6 @@ def row_to_item(row: Row) -> Item:
         summary=row["summary"], content=row["content"], images=tuple(json.loads(row["images"] or "[]")),
         origin=row["origin"], authority=row["authority"], rule=row["rule"], canonical_url=row["canonical_url"],
         content_hash=row["content_hash"], published_at=as_datetime(row["published_at"]),
+        published_raw=row["published_raw"] or "", date_problem=row["date_problem"],
         detected_at=as_datetime(row["detected_at"]), version=row["version"],  # type: ignore[arg-type]
     )

@@ -175,6 +175,26 @@ CREATE INDEX superseded_delays_delivery ON superseded_delays (delivery_id)
     (3, """
 CREATE INDEX deliveries_open_due ON deliveries (deadline_at, id) WHERE state IN ('pending', 'retrying')
 """),
+    # 4: each (source, guid) keeps its own last view of the document (title, content hash): only a change
+    # in that source's own view is an update, so two sources wording one title differently no longer
+    # flip-flop the item; raw_hash (of the entry as parsed) lets intake skip rebuilding an unchanged one.
+    # Backfill: a source's view is its latest version row; a source that never made a version (a
+    # duplicate) gets NULL, taken as its baseline on the next sighting, never as an update.
+    # Items keep the upstream date text and why it could not be read (the anchor fell back to detection).
+    (4, """
+ALTER TABLE item_sources ADD COLUMN title {text};
+ALTER TABLE item_sources ADD COLUMN content_hash {text};
+ALTER TABLE item_sources ADD COLUMN raw_hash {text};
+UPDATE item_sources SET
+    title = (SELECT v.title FROM item_versions v
+             WHERE v.item_id = item_sources.item_id AND v.source_id = item_sources.source_id
+             ORDER BY v.version DESC LIMIT 1),
+    content_hash = (SELECT v.content_hash FROM item_versions v
+                    WHERE v.item_id = item_sources.item_id AND v.source_id = item_sources.source_id
+                    ORDER BY v.version DESC LIMIT 1);
+ALTER TABLE items ADD COLUMN published_raw {text} NOT NULL DEFAULT '';
+ALTER TABLE items ADD COLUMN date_problem {text}
+"""),
 ]
 
 
