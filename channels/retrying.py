@@ -7,10 +7,15 @@ the platform honours) may widen ``on`` to timeouts and dropped connections.
 
 from __future__ import annotations
 
+import asyncio
+from collections.abc import Awaitable, Callable
+from typing import TypeVar
+
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
 NEVER_SENT: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,)
+T = TypeVar("T")
 
 
 def in_call_retrying(attempts: int, *, on: tuple[type[BaseException], ...] = NEVER_SENT,
@@ -18,3 +23,20 @@ def in_call_retrying(attempts: int, *, on: tuple[type[BaseException], ...] = NEV
     """``attempts`` tries in all (1 = no retry); the last failure is re-raised."""
     return AsyncRetrying(retry=retry_if_exception_type(on), stop=stop_after_attempt(max(attempts, 1)),
                          wait=wait_exponential(multiplier=wait_s, max=max_wait_s), reraise=True)
+
+
+async def retry_call(call: Callable[[], Awaitable[T]], attempts: int, *,
+                     on: tuple[type[BaseException], ...] = NEVER_SENT, wait_s: float = 0.5,
+                     max_wait_s: float = 4.0) -> T:
+    """``call()`` with in-call retries. The first try runs bare: nearly every call succeeds, and a fan-out
+    makes tens of thousands of them, so the retrier is built only once one has failed."""
+    try:
+        return await call()
+    except on:
+        if attempts <= 1:
+            raise
+    await asyncio.sleep(min(wait_s, max_wait_s))
+    async for attempt in in_call_retrying(attempts - 1, on=on, wait_s=wait_s, max_wait_s=max_wait_s):
+        with attempt:
+            return await call()
+    raise AssertionError("unreachable")

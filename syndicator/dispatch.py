@@ -23,7 +23,7 @@ from datetime import datetime, timedelta
 import aiohttp
 
 from channels.base import AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
-from channels.retrying import in_call_retrying
+from channels.retrying import retry_call
 from syndicator.clock import Clock
 from syndicator.config import HubSettings
 from syndicator.models import Delivery, Item, UnitRef
@@ -315,10 +315,8 @@ class Dispatcher:
 
     async def _publish(self, binding: Binding, item: Item, d: Delivery) -> Receipt:
         # In-call retries only for connections that never opened: nothing reached the platform.
-        async for attempt in in_call_retrying(3, wait_s=0.2, max_wait_s=2):
-            with attempt:
-                return await binding.channel.publish(item, binding.unit, d.idempotency_key)
-        raise AssertionError("unreachable")
+        return await retry_call(lambda: binding.channel.publish(item, binding.unit, d.idempotency_key), 3,
+                                wait_s=0.2, max_wait_s=2)
 
     async def _accepted(self, d: Delivery, receipt: Receipt) -> None:
         assert d.id is not None

@@ -25,7 +25,7 @@ from typing import Any
 import aiohttp
 
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
-from channels.retrying import in_call_retrying
+from channels.retrying import retry_call
 from channels.scrub import scrub
 
 PUSH_PATH = "/v3/push"
@@ -117,14 +117,11 @@ class JPushClient:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         # "Authorization: Basic base64(appKey:masterSecret)"; built by hand (aiohttp's BasicAuth is deprecated)
         token = base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
-        retrying = in_call_retrying(self.connect_retries + 1)   # a connection that never opened: nothing pushed
-        try:
-            async for attempt in retrying:
-                with attempt:
-                    return await self._post(body, "Basic " + token, (master_secret, token))
+        try:   # retried only when the connection never opened: nothing was pushed
+            return await retry_call(lambda: self._post(body, "Basic " + token, (master_secret, token)),
+                                    self.connect_retries + 1)
         except aiohttp.ClientConnectorError as exc:
             raise RetryLater("渠道故障：无法连接极光推送接口", f"connect failed: {type(exc).__name__}") from None
-        raise AssertionError("unreachable")
 
     async def _post(self, body: bytes, auth: str, secrets: tuple[str, ...]) -> PushReply:
         headers = {"Content-Type": "application/json", "Authorization": auth}

@@ -29,7 +29,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
 from channels.content import sanitize, source_footer_html, source_line
-from channels.retrying import in_call_retrying
+from channels.retrying import retry_call
 from channels.signing import sign
 from syndicator.http_headers import parse_retry_after
 from syndicator.models import Item, UnitRef
@@ -108,16 +108,14 @@ class CmsChannel(Channel):
                        headers: dict[str, str]) -> tuple[int, Any, float | None]:
         # The POST is idempotent on X-Idempotency-Key, so a dropped connection or a timeout may be retried here,
         # and a RetryLater after it is not ambiguous: the next attempt cannot create a second article.
-        retrying = in_call_retrying(self.options.connect_retries + 1,
-                                    on=(aiohttp.ClientConnectionError, TimeoutError))
+        async def once() -> tuple[int, Any, float | None]:
+            async with self.ctx.session.request(method, url, data=raw, headers=headers, timeout=self.timeout) as resp:
+                text = await resp.text(errors="replace")
+                return resp.status, _json(text), parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
+
         try:
-            async for attempt in retrying:
-                with attempt:
-                    async with self.ctx.session.request(method, url, data=raw, headers=headers,
-                                                        timeout=self.timeout) as resp:
-                        text = await resp.text(errors="replace")
-                        return resp.status, _json(text), parse_retry_after(resp.headers.get("Retry-After"),
-                                                                      datetime.now(UTC))
+            return await retry_call(once, self.options.connect_retries + 1,
+                                    on=(aiohttp.ClientConnectionError, TimeoutError))
         except TimeoutError:
             raise RetryLater("渠道故障：网站 CMS 接口超时", f"timeout after {self.timeout.total}s") from None
         except aiohttp.ClientError as exc:

@@ -14,10 +14,9 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
-from tenacity import AsyncRetrying
 
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
-from channels.retrying import in_call_retrying
+from channels.retrying import retry_call
 from channels.scrub import scrub
 
 SHARE_PATH = "/2/statuses/share.json"
@@ -114,19 +113,20 @@ class WeiboClient:
     async def share(self, token: str, status: str, rip: str, pic: Picture | None = None) -> dict[str, Any]:
         """POST statuses/share; the decoded status on success, else WeiboApiError / RetryLater."""
         fields = {"access_token": token, "status": status, "rip": rip}
-        try:
-            async for attempt in self._connect_retrying():
-                with attempt:
-                    data: Any
-                    if pic is None:
-                        data = fields            # "没有上传图片则采用正常编码方式" (urlencoded)
-                    else:                        # "有上传图片时需要采用multipart/form-data编码方式"
-                        data = aiohttp.FormData(fields)
-                        data.add_field("pic", pic.data, filename=pic.filename, content_type=pic.content_type)
-                    return await self._call("POST", SHARE_PATH, data=data, secrets=(token,), posts=True)
+
+        async def once() -> dict[str, Any]:
+            data: Any
+            if pic is None:
+                data = fields            # "没有上传图片则采用正常编码方式" (urlencoded)
+            else:                        # "有上传图片时需要采用multipart/form-data编码方式"
+                data = aiohttp.FormData(fields)
+                data.add_field("pic", pic.data, filename=pic.filename, content_type=pic.content_type)
+            return await self._call("POST", SHARE_PATH, data=data, secrets=(token,), posts=True)
+
+        try:   # retried only when the connection never opened: nothing was sent, so no duplicate can follow
+            return await retry_call(once, self.connect_retries + 1)
         except aiohttp.ClientConnectorError as exc:
             raise RetryLater("渠道故障：无法连接微博接口", f"connect failed: {type(exc).__name__}") from None
-        raise AssertionError("unreachable")
 
     async def rate_limit_reset(self, token: str) -> float | None:
         """Seconds until the user's counters reset, if Weibo will say; None on any failure."""
@@ -137,10 +137,6 @@ class WeiboClient:
         except (ChannelError, WeiboApiError, aiohttp.ClientError, TypeError, ValueError):
             return None
         return value if value > 0 else None
-
-    def _connect_retrying(self) -> AsyncRetrying:
-        # Only failures to open the connection are retried here: nothing was sent, so no duplicate can follow.
-        return in_call_retrying(self.connect_retries + 1)
 
     async def _call(self, method: str, path: str, *, secrets: tuple[str, ...] = (), posts: bool = False,
                     **kwargs: Any) -> dict[str, Any]:

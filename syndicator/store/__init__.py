@@ -22,8 +22,8 @@ class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin, Deadl
     def __init__(self, db: Database, clock: Clock) -> None:
         self.db = db
         self.clock = clock
-        self.kv = StoreKeyValue(db, clock)
         self.outcomes = GroupCommit(db)
+        self.kv = StoreKeyValue(db, clock, self.outcomes)
 
     async def close(self) -> None:
         await self.db.close()

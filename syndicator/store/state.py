@@ -9,6 +9,7 @@ from typing import Any
 from syndicator.clock import Clock
 from syndicator.models import SourceHealth
 from syndicator.store.db import as_datetime
+from syndicator.store.group_commit import GroupCommit
 
 _SOURCE_FIELDS = ("next_check_at", "consecutive_errors", "last_error", "last_error_at", "last_success_at",
                   "failing_since", "etag", "last_modified", "body_hash", "items_seen")
@@ -84,9 +85,10 @@ class StateMixin:
 class StoreKeyValue:
     """The channels' KeyValue (see channels.base) over the store's kv table."""
 
-    def __init__(self, db: Any, clock: Clock) -> None:
+    def __init__(self, db: Any, clock: Clock, commits: GroupCommit | None = None) -> None:
         self.db = db
         self.clock = clock
+        self.commits = commits or GroupCommit(db)   # puts ride along with delivery outcomes (one per send)
 
     async def get(self, key: str) -> str | None:
         row = await self.db.fetchrow("SELECT value, expires_at FROM kv WHERE key = ?", key)
@@ -99,10 +101,10 @@ class StoreKeyValue:
 
     async def put(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         expires = self.clock.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
-        await self.db.execute(
+        await self.commits.run([(
             "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
-            key, value, expires)
+            (key, value, expires))])
 
     async def lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
         """Take the lease if free, expired or already ours — atomically, across processes."""
