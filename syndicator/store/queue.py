@@ -74,9 +74,11 @@ class QueueMixin:
             if closed:
                 where.append(self.db.in_list("account_id", negate=True))
                 args.append(self.db.list_arg(sorted(closed)))
-            # The state literals (not parameters) let SQLite use the partial index deliveries_open_due.
+            # The partial index deliveries_open_due holds the open rows in claim order: the scan stops after
+            # the window instead of sorting every open delivery (the state literals let planners match it).
             candidates = await self.db.fetch(
-                "SELECT id, account_id FROM deliveries WHERE state IN ('pending', 'retrying')"
+                f"SELECT id, account_id FROM {self.db.using_index('deliveries', 'deliveries_open_due')}"
+                " WHERE state IN ('pending', 'retrying')"
                 " AND (next_attempt_at IS NULL OR next_attempt_at <= ?)"
                 + "".join(f" AND {w}" for w in where) + " ORDER BY deadline_at, id LIMIT ?",
                 now, *args, window)
