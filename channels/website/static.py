@@ -44,8 +44,11 @@ class StaticOptions(BaseModel):
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Readers see the old file or the new one, never a part. ``durable=False`` skips the fsync for files
     derived from others (index, feeds): after a power cut they may be one version behind, never torn."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    try:
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    except FileNotFoundError:      # first write into this directory (asking every time costs a syscall)
+        path.parent.mkdir(parents=True, exist_ok=True)
+        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
