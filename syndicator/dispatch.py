@@ -92,7 +92,9 @@ class HourlyLimit:
     def read_after(self) -> int:
         return max(self.last_id - self.LOOKBACK_IDS, 0)
 
-    def room(self, account_id: str, per_hour: int | None, now: datetime) -> int:
+    def room(self, account_id: str, now: datetime) -> int:
+        """Sends this account may still start in the hour up to ``now`` (unlimited without a rate)."""
+        per_hour = self.per_hour.get(account_id)
         if per_hour is None:
             return 1 << 30
         window = self._starts[account_id]
@@ -103,13 +105,9 @@ class HourlyLimit:
         """Accounts with no room left in their hourly window now."""
         for account_id in [a for a, opens in self._full.items() if opens <= now]:
             del self._full[account_id]
-            if self.room(account_id, self.per_hour.get(account_id), now) == 0:
+            if self.room(account_id, now) == 0:
                 self._check_full(account_id)
         return set(self._full)
-
-    def next_free(self, account_id: str) -> datetime | None:
-        window = self._starts[account_id]
-        return window[0] + timedelta(hours=1) if window else None
 
 
 class Dispatcher:
@@ -200,7 +198,7 @@ class Dispatcher:
             if binding is None:      # removed from the config: claimed so that _send holds it for a person
                 return 1
             free = binding.concurrency - self._per_account.get(account_id, 0)
-            return min(free, self.limits.room(account_id, binding.channel.rate_per_hour, now))
+            return min(free, self.limits.room(account_id, now))
 
         return Capacity(room=room, closed=frozenset(closed))
 

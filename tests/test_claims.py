@@ -105,7 +105,7 @@ def test_hourly_limit_tracks_full_accounts_without_walking_them_all(clock) -> No
     assert limits.full(now + timedelta(minutes=10)) == {"weibo"}
     assert limits.full(now + timedelta(minutes=59)) == {"weibo"}
     assert limits.full(now + timedelta(minutes=60)) == set()       # the first send aged out: room for one
-    assert limits.room("weibo", 2, now + timedelta(minutes=60)) == 1
+    assert limits.room("weibo", now + timedelta(minutes=60)) == 1
     # another hub's attempts count too
     limits.absorb([(7, "weibo", now + timedelta(minutes=61))], now + timedelta(minutes=61))
     assert limits.full(now + timedelta(minutes=61)) == {"weibo"}

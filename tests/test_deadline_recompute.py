@@ -26,7 +26,7 @@ from syndicator.store.reports import DeliveryFacts
 from syndicator.store.schema import MIGRATIONS, _statements, migrate
 from tests.conftest import pg_schema
 from tests.test_calendar_reload import OVERRIDE_2027
-from tests.test_delays import SETTINGS, add_item, read_log, send, sh
+from tests.test_delays import SETTINGS, add_item, delivery_facts, read_log, send, sh
 
 README = (Path(__file__).parent.parent / "config" / "calendar" / "README.md").read_text("utf-8")
 OVERRIDE_2026 = README.split("# config/calendar/2026.toml\n", 1)[1].split("```", 1)[0]   # = chinesecalendar 1.11
@@ -250,12 +250,10 @@ async def test_migration_gives_existing_deliveries_their_anchor(v1_database_url:
 def test_update_reason_names_the_update() -> None:
     from syndicator.delays import build_reason
 
-    f = DeliveryFacts(
-        id=1, item_id=1, unit_id="u1", account_id="u1-site", channel_kind="static", state="pending",
-        deadline_at=sh("2027-01-05 00:00"), provisional=False, attempts=0, next_attempt_at=None, delivered_at=None,
-        last_error=None, note=None, possible_duplicate=False, ambiguous=False, updated_at=sh("2026-12-31 10:00"),
-        title="t", source_id="gov", published_at=sh("2026-12-20 09:00"), detected_at=sh("2026-12-20 09:10"),
-        anchor_at=sh("2026-12-31 10:00"), anchor_kind="updated", account_state=None, account_reason=None)
+    f = delivery_facts(
+        state="pending", deadline_at=sh("2027-01-05 00:00"), attempts=0, updated_at=sh("2026-12-31 10:00"),
+        published_at=sh("2026-12-20 09:00"), detected_at=sh("2026-12-20 09:10"),
+        anchor_at=sh("2026-12-31 10:00"), anchor_kind="updated")
     text = build_reason(DelayKind.OVERDUE, f, sh("2027-01-05 02:00"), None, {}, SETTINGS, WorkCalendar(), 2.0)
     assert "稿件更新后重发，按检测到更新的时间（2026-12-31 10:00）计" in text
     assert "来源发布时间早于检测时间" not in text and "上游发布时间不可信" not in text

@@ -8,6 +8,7 @@ import json
 from dataclasses import replace
 from datetime import datetime, timedelta
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -231,13 +232,20 @@ async def test_run_loop_survives_a_failed_scan_and_log_rotates(store: Store, clo
     assert len(lines) == 6 and all(e["kind"] == "overdue" for e in lines)
 
 
+def delivery_facts(**given: Any) -> DeliveryFacts:
+    """A static-export delivery's facts for reason tests: ``given`` sets what the test is about."""
+    base: dict[str, Any] = dict(
+        id=1, item_id=1, unit_id="u1", account_id="u1-site", channel_kind="static", provisional=False,
+        next_attempt_at=None, delivered_at=None, last_error=None, note=None, possible_duplicate=False,
+        ambiguous=False, title="t", source_id="gov", account_state=None, account_reason=None)
+    return DeliveryFacts(**(base | given))
+
+
 def test_reason_for_untrustworthy_upstream_time_and_unknown_cause() -> None:
-    f = DeliveryFacts(
-        id=1, item_id=1, unit_id="u1", account_id="u1-site", channel_kind="static", state="retrying",
-        deadline_at=sh("2025-10-11 00:00"), provisional=False, attempts=1, next_attempt_at=None, delivered_at=None,
-        last_error=None, note=None, possible_duplicate=False, ambiguous=False, updated_at=sh("2025-10-09 10:00"),
-        title="t", source_id="gov", published_at=sh("2025-10-09 18:00"), detected_at=sh("2025-10-09 10:00"),
-        anchor_at=sh("2025-10-09 10:00"), anchor_kind="detected", account_state=None, account_reason=None)
+    f = delivery_facts(
+        state="retrying", deadline_at=sh("2025-10-11 00:00"), attempts=1, updated_at=sh("2025-10-09 10:00"),
+        published_at=sh("2025-10-09 18:00"), detected_at=sh("2025-10-09 10:00"),
+        anchor_at=sh("2025-10-09 10:00"), anchor_kind="detected")
     text = build_reason(DelayKind.OVERDUE, f, sh("2025-10-11 01:30"), None, {}, SETTINGS, CAL, 2.0)
     assert text == ("已超过截止时间（2025-10-10 24:00）1.5 小时（工作时间 0 小时），尚未发布；原因："
                     "上游发布时间不可信，按检测时间计（上游标注 2025-10-09 18:00，晚于检测时间）")

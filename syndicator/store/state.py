@@ -85,10 +85,10 @@ class StateMixin:
 class StoreKeyValue:
     """The channels' KeyValue (see channels.base) over the store's kv table."""
 
-    def __init__(self, db: Any, clock: Clock, commits: GroupCommit | None = None) -> None:
+    def __init__(self, db: Any, clock: Clock, commits: GroupCommit) -> None:
         self.db = db
         self.clock = clock
-        self.commits = commits or GroupCommit(db)   # puts ride along with delivery outcomes (one per send)
+        self.commits = commits    # the store's: puts ride along with delivery outcomes (one per send)
 
     async def get(self, key: str) -> str | None:
         row = await self.db.fetchrow("SELECT value, expires_at FROM kv WHERE key = ?", key)
