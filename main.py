@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import logging
 import os
 import sys
 from pathlib import Path
 
-from syndicator import commands
+from syndicator import commands, logs
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = os.environ.get("SYNDICATOR_CONFIG", str(ROOT / "config" / "syndicator.toml"))
@@ -81,9 +80,7 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
-    logging.basicConfig(level=args.log_level.upper(), stream=sys.stderr,
-                        format="%(asctime)s %(levelname)-7s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    stop_logging = logs.configure(args.log_level, sys.stderr)
     handler = getattr(commands, "cmd_" + args.command.replace("-", "_"))
     try:
         return asyncio.run(handler(args))
@@ -92,6 +89,8 @@ def main(argv: list[str] | None = None) -> int:
         return 2
     except KeyboardInterrupt:
         return 130
+    finally:
+        stop_logging()       # what is still queued is written before the process exits
 
 
 if __name__ == "__main__":

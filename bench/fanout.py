@@ -19,7 +19,7 @@ Rates: deliveries / (last delivered_at - dispatch start), i.e. the queue drain r
 poll + one transaction writing N x 4 deliveries) is reported separately. Peak RSS is getrusage
 ru_maxrss of the phase's process (VmHWM, includes the interpreter and imports). Store size is the
 SQLite file after the hub closed it (WAL checkpointed), plus the WAL size seen while it was open.
-The hub logs at INFO (main.py's default) into a file in the phase's temp directory. The hub phase
+The hub logs at INFO (main.py's default and set-up) into a file in the phase's temp directory. The hub phase
 also counts claims (calls and time inside ``Dispatcher.capacity`` and ``Store.claim_due``, by
 wrapping them on the instance) and reads per-thread CPU from /proc (event loop, aiosqlite thread,
 asyncio.to_thread pool).
@@ -36,7 +36,6 @@ import base64
 import hashlib
 import hmac
 import json
-import logging
 import os
 import random
 import tempfile
@@ -183,12 +182,13 @@ async def hub_phase(n: int, kinds: list[str], urls: dict[str, str], workers: int
 
 async def _hub_run(base: Path, n: int, kinds: list[str], urls: dict[str, str], workers: int, limit_s: float,
                    profile: str | None, storage_url: str | None, log_level: str) -> dict[str, Any]:
+    from syndicator import logs
     from syndicator.app import Hub
 
     result: dict[str, Any] = {"phase": "hub", "units": n, "storage": "postgres" if storage_url else "sqlite"}
     log_file = base / "hub.log"
-    logging.basicConfig(level=log_level, filename=log_file, format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
+    log_stream = log_file.open("a", encoding="utf-8")
+    stop_logging = logs.configure(log_level, log_stream)      # as main.py does, into a file
     t = time.perf_counter()
     settings = hub_settings(base, sources=[rss_source("gwy", urls["upstream"] + "/rss/gwy.xml")],
                             units=city_units(n, kinds, urls, base / "site"), workers=workers, storage_url=storage_url)
@@ -211,7 +211,8 @@ async def _hub_run(base: Path, n: int, kinds: list[str], urls: dict[str, str], w
             result["wal_bytes_open"] = sqlite_bytes(base / "hub.db")["db_wal"]
     if not storage_url:
         result["store_bytes"] = sqlite_bytes(base / "hub.db")
-    logging.shutdown()
+    stop_logging()
+    log_stream.close()
     result["log_lines"] = sum(1 for _ in log_file.open("rb")) if log_file.exists() else 0
     result["static_files"], result["static_bytes"] = dir_bytes(base / "site")
     return result

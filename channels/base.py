@@ -72,7 +72,10 @@ class PermanentError(ChannelError):
 class KeyValue(Protocol):
     """Durable shared key-value with expiry, backed by the store (tokens, cached media ids)."""
 
-    async def get(self, key: str) -> str | None: ...
+    async def get(self, key: str, max_age_s: float = 0) -> str | None:
+        """The value; with ``max_age_s``, one read from the store at most that long ago may be answered
+        again (for a hot record that rarely changes, such as a rate-limit block checked before every call)."""
+        ...
 
     async def put(self, key: str, value: str, ttl_seconds: float | None = None) -> None: ...
 

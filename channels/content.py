@@ -35,7 +35,7 @@ _BLANK_LINES = re.compile(r"\n\s*\n+")
 # One item is rendered for every unit's account (10,000 units: 10,000 identical sanitisations on the event
 # loop). The results depend only on the arguments, so the few items in flight at a time are memoised; the
 # bound is small because a body can be megabytes.
-_MEMO_ITEMS = 8
+MEMO_ITEMS = 8
 
 
 def absolutize(html: str, base_url: str) -> str:
@@ -55,7 +55,7 @@ def sanitize(html: str, base_url: str = "", *, tags: set[str] | None = None) -> 
     return _sanitize(html, base_url, frozenset(tags) if tags else None)
 
 
-@functools.lru_cache(maxsize=_MEMO_ITEMS)
+@functools.lru_cache(maxsize=MEMO_ITEMS)
 def _sanitize(html: str, base_url: str, tags: frozenset[str] | None) -> str:
     cleaned = nh3.clean(
         html,
@@ -74,7 +74,7 @@ def image_urls(html: str, base_url: str = "") -> list[str]:
     return list(_image_urls(html, base_url))
 
 
-@functools.lru_cache(maxsize=_MEMO_ITEMS)
+@functools.lru_cache(maxsize=MEMO_ITEMS)
 def _image_urls(html: str, base_url: str) -> tuple[str, ...]:
     if not html.strip():
         return ()
@@ -87,7 +87,7 @@ def _image_urls(html: str, base_url: str) -> tuple[str, ...]:
     return tuple(seen)
 
 
-@functools.lru_cache(maxsize=_MEMO_ITEMS)
+@functools.lru_cache(maxsize=MEMO_ITEMS)
 def to_text(html: str) -> str:
     """Readable plain text: block elements become line breaks, whitespace folded."""
     if not html.strip():

@@ -54,9 +54,10 @@ class HubSettings(_Model):
 
     @model_validator(mode="after")
     def _stale_after_timeout(self) -> HubSettings:
-        if self.stale_claim_seconds <= self.send_timeout_seconds:
-            raise ValueError("stale_claim_seconds must be longer than send_timeout_seconds "
-                             "(a send still in flight must never look abandoned)")
+        # A claimed delivery may wait for one send before its own starts (see syndicator.dispatch).
+        if self.stale_claim_seconds <= 2 * self.send_timeout_seconds:
+            raise ValueError("stale_claim_seconds must be longer than twice send_timeout_seconds "
+                             "(a claimed delivery still waiting or in flight must never look abandoned)")
         return self
 
 

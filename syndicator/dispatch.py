@@ -7,6 +7,11 @@ finds goes through the normal outcome path (a post still in progress is confirme
 Where a platform cannot be asked, the resend is recorded as a possible duplicate — unless the
 platform itself refuses it as a repeat (``Receipt.deduplicated``). Per-account concurrency and
 hourly rate limits (shared by every hub on the database) are enforced here, so channels stay simple.
+
+Claims run ahead of the sends: up to ``workers`` more deliveries than are being sent are claimed and wait
+for a send slot (in claim order), so a finished send is followed by the next one at once instead of by a
+round trip to the store. A claimed delivery therefore waits at most one send before its own starts, which
+is why ``stale_claim_seconds`` must exceed twice ``send_timeout_seconds``.
 """
 
 from __future__ import annotations
@@ -121,7 +126,11 @@ class Dispatcher:
         self.holder = settings.instance_id
         self.limits = HourlyLimit({a: b.channel.rate_per_hour for a, b in bindings.items()})
         self.blocked: dict[str, str] = {}            # account -> state (paused / needs_reauth)
-        self._in_flight: dict[int, asyncio.Task[None]] = {}
+        self._in_flight: dict[int, asyncio.Task[None]] = {}    # claimed and not finished (sending or waiting)
+        self._slots = asyncio.Semaphore(settings.workers)        # sends actually running
+        self._hold = 2 * settings.workers                        # claimed ahead: waiting for a slot
+        self._sending = 0
+        self._draining = False
         self._per_account: defaultdict[str, int] = defaultdict(int)
         self._wake = asyncio.Event()
         self._items: dict[int, Item] = {}
@@ -173,9 +182,11 @@ class Dispatcher:
 
     async def drain(self, grace: float) -> None:
         """Stop: let sends in flight finish within ``grace`` seconds, give the rest back to the queue."""
+        await asyncio.sleep(0)       # deliveries just claimed while a slot was free take it and are sent
+        self._draining = True        # those still waiting for a slot go straight back to the queue
         if not self._in_flight:
             return
-        log.info("waiting up to %.0f s for %d sends in flight", grace, len(self._in_flight))
+        log.info("waiting up to %.0f s for %d sends in flight", grace, self._sending)
         _done, pending = await asyncio.wait(set(self._in_flight.values()), timeout=grace)
         if pending:
             for task in pending:
@@ -184,7 +195,8 @@ class Dispatcher:
 
     @property
     def in_flight(self) -> int:
-        return len(self._in_flight)
+        """Sends running now (claimed deliveries waiting for a slot not counted)."""
+        return self._sending
 
     # ------------------------------------------------------------------ claiming
     def capacity(self, now: datetime) -> Capacity:
@@ -222,14 +234,14 @@ class Dispatcher:
             await self.refresh_accounts()
         if (now - self._orphans_checked).total_seconds() >= 60:
             await self.recover_stale(now)
-        free = self.settings.workers - len(self._in_flight)
+        free = self._hold - len(self._in_flight)
         started = 0
         # Outcomes are asked for at confirm_interval_seconds (>= 1 s apart): one look a second is enough.
         if free > 0 and (now - self._confirmations_checked).total_seconds() >= 1:
             self._confirmations_checked = now
             confirmations = await self.store.claim_confirmations(now, self.holder, free)
             for d in confirmations:
-                self._spawn(d, self._confirm(d))
+                self._spawn(d, self._confirm)
             started += len(confirmations)
             free -= len(confirmations)
         # Under load every finished send wakes the loop; claiming a few slots at a time would make the claim
@@ -240,17 +252,25 @@ class Dispatcher:
             claimed = await self.store.claim_due(now, self.holder, self.capacity(now), free)
             for d in claimed:
                 self.limits.record(d.account_id, now)
-                self._spawn(d, self._send(d))
+                self._spawn(d, self._send)
             started += len(claimed)
         return started
 
-    def _spawn(self, d: Delivery, work: Awaitable[None]) -> None:
+    def _spawn(self, d: Delivery, work: Callable[[Delivery], Awaitable[None]]) -> None:
         assert d.id is not None
         self._per_account[d.account_id] += 1
 
         async def guarded() -> None:
             try:
-                await work
+                async with self._slots:
+                    if self._draining:      # claimed ahead, never started: as if never claimed
+                        await self.store.release([d.id], self.clock.now())  # type: ignore[list-item]
+                        return
+                    self._sending += 1
+                    try:
+                        await work(d)
+                    finally:
+                        self._sending -= 1
             except asyncio.CancelledError:
                 await asyncio.shield(self.store.release([d.id], self.clock.now()))  # type: ignore[list-item]
                 raise

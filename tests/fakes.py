@@ -18,7 +18,7 @@ class MemoryKeyValue:
         self.clock = clock
         self.data: dict[str, tuple[str, datetime | None]] = {}
 
-    async def get(self, key: str) -> str | None:
+    async def get(self, key: str, max_age_s: float = 0) -> str | None:
         value = self.data.get(key)
         if value is None:
             return None

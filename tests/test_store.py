@@ -126,6 +126,24 @@ async def test_kv_expiry_and_exclusive_lease(store: Store, clock) -> None:
     assert await store.kv.lease("refresh:a", "hub-3", 30)
 
 
+async def test_kv_recent_reads_see_other_hubs_within_max_age(store: Store, clock) -> None:
+    from syndicator.store.state import StoreKeyValue
+
+    other_hub = StoreKeyValue(store.db, clock, store.outcomes)       # a second process on the same database
+    assert await store.kv.get("jpush:blocked:x", max_age_s=1) is None
+    await other_hub.put("jpush:blocked:x", "until", ttl_seconds=60)
+    assert await store.kv.get("jpush:blocked:x", max_age_s=1) is None      # answered from the recent read
+    assert await store.kv.get("jpush:blocked:x") == "until"                 # a plain get always reads
+    clock.advance(1)
+    assert await store.kv.get("jpush:blocked:x", max_age_s=1) == "until"   # re-read once max_age passed
+    await store.kv.put("jpush:blocked:x", "later", ttl_seconds=5)           # our own write: seen at once
+    assert await store.kv.get("jpush:blocked:x", max_age_s=1) == "later"
+    clock.advance(0.5)
+    await other_hub.put("jpush:blocked:x", "gone", ttl_seconds=0.1)
+    clock.advance(5)
+    assert await store.kv.get("jpush:blocked:x", max_age_s=10) is None     # expiry holds on a recent read too
+
+
 async def test_concurrent_claims_never_overlap(store: Store, clock) -> None:
     await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 40, ("web",)), clock.now())
     capacity = {f"u{u}-web": 1 for u in range(40)}

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import json
 import logging
@@ -19,6 +20,9 @@ log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.jpush.cn"
 NO_TARGET_NOTE = "无推送对象：没有设备绑定该单位的受众标签（极光 1011），已按配置视为已发布"
 RECEIPT_TTL_S = 30 * 86_400
+# The AppKey block is checked before every push; a read this recent is answered again. Another hub's block is
+# then seen within a second, and a push meanwhile just meets JPush's own 429, which is handled the same way.
+BLOCK_RECHECK_S = 1.0
 
 
 class JPushChannel(Channel):
@@ -68,13 +72,10 @@ class JPushChannel(Channel):
         return Receipt(external_id=msg_id, note="推送标题已按平台限制截短" if shortened else None)
 
     # -- the AppKey's rate-limit window, shared by every account and hub on it ------------------------------
-    def _block_key(self, app_key: str) -> str:
-        return "jpush:blocked:" + hashlib.sha256(app_key.encode()).hexdigest()[:16]
-
     async def _blocked_for(self, app_key: str) -> float | None:
         """Seconds this AppKey's window stays spent, or None when calls may be made."""
         try:
-            raw = await self.ctx.kv.get(self._block_key(app_key))
+            raw = await self.ctx.kv.get(_block_key(app_key), max_age_s=BLOCK_RECHECK_S)
         except Exception:
             log.warning("push account %s: rate-limit record unreadable; pushing anyway", self.account.id,
                         exc_info=True)
@@ -88,7 +89,7 @@ class JPushChannel(Channel):
         """Best effort: without the record each account just meets the 429 itself."""
         until: datetime = self.ctx.clock.now() + timedelta(seconds=seconds)
         try:
-            await self.ctx.kv.put(self._block_key(app_key), until.isoformat(), ttl_seconds=seconds)
+            await self.ctx.kv.put(_block_key(app_key), until.isoformat(), ttl_seconds=seconds)
         except Exception:
             log.warning("push account %s: could not record the spent rate-limit window", self.account.id,
                         exc_info=True)
@@ -119,3 +120,8 @@ class JPushChannel(Channel):
     def _kv_key(self, key: str) -> str:
         return f"jpush:{self.account.id}:{key}"
 
+
+@functools.lru_cache(maxsize=64)
+def _block_key(app_key: str) -> str:
+    """The kv key of an AppKey's spent window (the AppKey itself is a credential: hashed, never stored)."""
+    return "jpush:blocked:" + hashlib.sha256(app_key.encode()).hexdigest()[:16]

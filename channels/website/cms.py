@@ -17,6 +17,7 @@ or credentials, 400/409/422 rejected content, 429 with ``Retry-After``, 5xx trou
 
 from __future__ import annotations
 
+import functools
 import json
 import time
 from datetime import UTC, datetime
@@ -28,9 +29,10 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
-from channels.content import sanitize, source_footer_html, source_line
+from channels.content import MEMO_ITEMS, sanitize, source_footer_html, source_line
 from channels.retrying import retry_call
 from channels.signing import sign
+from channels.wire import Members, json_object, members
 from syndicator.http_headers import parse_retry_after
 from syndicator.models import Item, UnitRef
 
@@ -51,16 +53,26 @@ class CmsOptions(BaseModel):
 
 def render_article(item: Item, options: CmsOptions) -> dict[str, Any]:
     """The request body without ``key`` and ``sent_at`` (pure)."""
+    return _article(item, options.include_footer, options.column)
+
+
+def _article(item: Item, include_footer: bool, column: str) -> dict[str, Any]:
     body = sanitize(item.content, item.url) if item.content.strip() else ""
     if not body and item.summary:
         body = f"<p>{escape(item.summary)}</p>"
-    if options.include_footer:
+    if include_footer:
         body += source_footer_html(item)
     return {
         "title": item.title.strip(), "content_html": body, "source_url": item.canonical_url or item.url,
-        "origin": item.origin or item.authority, "credit": source_line(item), "column": options.column,
+        "origin": item.origin or item.authority, "credit": source_line(item), "column": column,
         "published_at": item.published_at.isoformat() if item.published_at else None,
     }
+
+
+@functools.lru_cache(maxsize=MEMO_ITEMS)
+def _article_members(item: Item, include_footer: bool, column: str) -> Members:
+    """Encoded once per item and column: every unit's account of a city gets the same article."""
+    return members(_article(item, include_footer, column))
 
 
 class CmsChannel(Channel):
@@ -82,8 +94,8 @@ class CmsChannel(Channel):
 
     async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
         sent_at = int(time.time())      # wire freshness stamp: real time, not the hub's (maybe fake) clock
-        body = {"key": key, **self.render(item, unit), "sent_at": sent_at}
-        raw = json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
+        raw = json_object({"key": key}, _article_members(item, self.options.include_footer, self.options.column),
+                          {"sent_at": sent_at})
         headers = self._headers(raw, sent_at) | {"Content-Type": "application/json", "X-Idempotency-Key": key}
         status, data, retry_after = await self._request("POST", self.base_url + REPRINTS_PATH, raw, headers)
         if status in (200, 201):   # 200: the CMS already has this key and created nothing (our own contract)

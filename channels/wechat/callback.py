@@ -52,7 +52,7 @@ class _LocalSeen:
     def __init__(self) -> None:
         self.data: dict[str, tuple[str, float]] = {}
 
-    async def get(self, key: str) -> str | None:
+    async def get(self, key: str, max_age_s: float = 0) -> str | None:
         value = self.data.get(key)
         return value[0] if value and value[1] > time.monotonic() else None
 

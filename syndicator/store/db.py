@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import abc
 import asyncio
+import functools
 import json
 import re
 from collections.abc import AsyncIterator, Sequence
@@ -21,7 +22,9 @@ _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 Row = dict[str, Any]
 
 
+@functools.lru_cache(maxsize=256)
 def to_db_time(value: datetime) -> str:
+    # Memoised: a batch of outcomes repeats the same few instants (its "now", one item's deadline).
     if value.tzinfo is None:
         raise ValueError("naive datetime given to the store")
     return value.astimezone(UTC).strftime(_TS_FORMAT)

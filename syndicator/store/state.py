@@ -89,22 +89,32 @@ class StoreKeyValue:
         self.db = db
         self.clock = clock
         self.commits = commits    # the store's: puts ride along with delivery outcomes (one per send)
+        # key -> (read at, value, expires at): only keys read with max_age_s, so a handful
+        self._recent: dict[str, tuple[datetime, str | None, datetime | None]] = {}
 
-    async def get(self, key: str) -> str | None:
-        row = await self.db.fetchrow("SELECT value, expires_at FROM kv WHERE key = ?", key)
-        if row is None:
+    async def get(self, key: str, max_age_s: float = 0) -> str | None:
+        now = self.clock.now()
+        recent = self._recent.get(key) if max_age_s > 0 else None
+        if recent is not None and (now - recent[0]).total_seconds() < max_age_s:
+            _read_at, value, expires = recent
+        else:
+            row = await self.db.fetchrow("SELECT value, expires_at FROM kv WHERE key = ?", key)
+            value, expires = (row["value"], as_datetime(row["expires_at"])) if row else (None, None)
+            if max_age_s > 0:
+                self._recent[key] = (now, value, expires)
+        if expires is not None and expires <= now:
             return None
-        expires = as_datetime(row["expires_at"])
-        if expires is not None and expires <= self.clock.now():
-            return None
-        return row["value"]
+        return value
 
     async def put(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
-        expires = self.clock.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
+        now = self.clock.now()
+        expires = now + timedelta(seconds=ttl_seconds) if ttl_seconds else None
         await self.commits.run([(
             "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
             " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at",
             (key, value, expires))])
+        if key in self._recent:           # our own write is seen at once
+            self._recent[key] = (now, value, expires)
 
     async def lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
         """Take the lease if free, expired or already ours — atomically, across processes."""
