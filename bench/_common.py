@@ -61,7 +61,7 @@ def proc_cpu_seconds(pid: int) -> float:
 
 def thread_cpu() -> dict[str, float]:
     """CPU seconds (user + system) of this process's live threads, grouped: main (the event loop),
-    sqlite (aiosqlite's connection thread), pool (asyncio.to_thread workers), other."""
+    sqlite (aiosqlite's connection thread), pool (asyncio.to_thread workers), log (the log writer), other."""
     ticks = os.sysconf("SC_CLK_TCK")
     out: dict[str, float] = {}
     for t in threading.enumerate():
@@ -75,6 +75,8 @@ def thread_cpu() -> dict[str, float]:
             group = "sqlite"
         elif t.name.startswith("asyncio_"):
             group = "pool"
+        elif "_monitor" in t.name:      # logging.handlers.QueueListener's thread (syndicator.logs)
+            group = "log"
         else:
             group = "other"
         out[group] = out.get(group, 0.0) + (int(fields[11]) + int(fields[12])) / ticks

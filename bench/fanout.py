@@ -298,7 +298,7 @@ def show_hub(r: dict[str, Any], sandbox_cpu: float) -> None:
               f"hub CPU {fmt(r['dispatch_cpu_seconds'])} s ({fmt(100 * r['dispatch_cpu_seconds'] / wall, 0)}%), "
               f"sandbox CPU {fmt(sandbox_cpu)} s; end-to-end (poll+ingest+send) {fmt(r['end_to_end_seconds'])} s")
         print(f"  hub: CPU by thread {r['thread_cpu']} (main = event loop, sqlite = aiosqlite, "
-              "pool = asyncio.to_thread)")
+              "pool = asyncio.to_thread, log = log writer)")
     for kind, k in sorted(r.get("by_kind", {}).items()):
         print(f"    {kind:8} {k['n']:>6,} delivered between +{fmt(k['first_s'])} s and +{fmt(k['last_s'])} s")
     m = r.get("meter", {})

@@ -1,9 +1,10 @@
 """Website static export: the reprint page, the column index and RSS/JSON feeds, written
 atomically (temp file + rename) into a directory the unit's web server already serves.
 
-For government CMSs with no API: the site links or includes the column directory. The
-manifest (``.manifest.json``) is the export's own record, so the index survives restarts and
-``lookup`` can tell whether a page was written before a crash.
+For government CMSs with no API: the site links or includes the column directory. Each page is
+written durably and carries its own index entry; the manifest (``.manifest.json``) gathers those
+entries to rebuild the index and feeds, and is itself rebuilt from the pages when a crash left it
+behind or it is unreadable. ``lookup`` tells whether a page was written before a crash.
 """
 
 from __future__ import annotations
@@ -11,13 +12,15 @@ from __future__ import annotations
 import asyncio
 import functools
 import json
+import logging
 import os
-import tempfile
+import re
+import threading
 import xml.etree.ElementTree as ET
 from collections import defaultdict
 from datetime import datetime
 from email.utils import format_datetime
-from html import escape
+from html import escape, unescape
 from pathlib import Path
 from typing import Any
 
@@ -28,8 +31,13 @@ from channels.content import source_footer_html, source_line
 from syndicator.clock import SHANGHAI
 from syndicator.models import Item, UnitRef
 
+_MANIFEST = ".manifest.json"
 _MANIFEST_CAP = 2000
 _DIR_LOCKS: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
+_SCANNED: set[str] = set()          # directories whose pages this process has checked against the manifest
+_ENTRY_META_NAME = "syndicator-entry"
+_ENTRY_META = re.compile(f'<meta name="{_ENTRY_META_NAME}" content="([^"]*)">')
+log = logging.getLogger(__name__)
 
 
 class StaticOptions(BaseModel):
@@ -43,12 +51,19 @@ class StaticOptions(BaseModel):
 
 def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     """Readers see the old file or the new one, never a part. ``durable=False`` skips the fsync for files
-    derived from others (index, feeds): after a power cut they may be one version behind, never torn."""
+    derived from others (index, feeds): after a power cut they may be one version behind, never torn.
+
+    The file is created readable by the web server (0644 less the umask; ``mkstemp``'s 0600 is not). The
+    temporary name is fixed per process and thread: writers of one directory are serialised (``_DIR_LOCKS``),
+    and a leftover of a dead process with the same id is simply overwritten.
+    """
+    tmp = f"{path.parent}/.{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
+    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
     try:
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd = os.open(tmp, flags, 0o644)
     except FileNotFoundError:      # first write into this directory (asking every time costs a syscall)
         path.parent.mkdir(parents=True, exist_ok=True)
-        fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+        fd = os.open(tmp, flags, 0o644)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -61,11 +76,14 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
         raise
 
 
-def _page(item: Item, unit: UnitRef, column: str) -> str:
+def _page(item: Item, unit: UnitRef, column: str, entry: dict[str, Any] | None = None) -> str:
+    """The reprint page; a written page also carries its index entry (the manifest is rebuilt from those)."""
     published = item.published_at.astimezone(SHANGHAI).strftime("%Y-%m-%d %H:%M") if item.published_at else ""
+    meta = (f'<meta name="{_ENTRY_META_NAME}" content="{escape(json.dumps(entry, ensure_ascii=False), quote=True)}">'
+            if entry else "")
     return (
         "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-        f"<title>{escape(item.title)} - {escape(unit.name)}</title>"
+        f"<title>{escape(item.title)} - {escape(unit.name)}</title>{meta}"
         f'<link rel="canonical" href="{escape(item.url, quote=True)}"></head><body>'
         f'<nav>{escape(unit.name)} › {escape(column)}</nav><article>'
         f"<h1>{escape(item.title)}</h1>"
@@ -129,26 +147,29 @@ class StaticExportChannel(Channel):
         return Receipt(external_id=key, url=self.url_for(key))
 
     def _write_all(self, item: Item, unit: UnitRef, key: str, root: Path) -> None:
-        write_atomic(root / "articles" / f"{key}.html", self.render(item, unit).encode("utf-8"))
-        manifest_path = root / ".manifest.json"
-        entries: list[dict[str, Any]] = json.loads(manifest_path.read_text("utf-8")) if manifest_path.exists() else []
-        entries = [e for e in entries if e["key"] != key]
-        stamp = (item.published_at or self.ctx.clock.now()).astimezone(SHANGHAI)
-        entries.insert(0, {
+        now = self.ctx.clock.now()
+        stamp = (item.published_at or now).astimezone(SHANGHAI)
+        entry = {
             "key": key, "title": item.title, "path": f"articles/{key}.html", "url": self.url_for(key),
-            "date": stamp.strftime("%Y-%m-%d"), "written_at": self.ctx.clock.now().isoformat(),
-            "source_url": item.url, "origin": item.origin,
-        })
+            "date": stamp.strftime("%Y-%m-%d"), "written_at": now.isoformat(),
+            "source_url": item.url, "origin": item.origin, "unit": unit.name,
+        }
+        # The page is the record (durable, and it carries its own index entry); everything else derives from
+        # the pages and is rebuilt on every write.
+        write_atomic(root / "articles" / f"{key}.html", _page(item, unit, self.options.column, entry).encode("utf-8"))
+        entries, _changed = _entries(root)
+        self._save(root, [entry, *(e for e in entries if e["key"] != key)], unit.name)
+
+    def _save(self, root: Path, entries: list[dict[str, Any]], unit_name: str) -> None:
         entries.sort(key=lambda e: (e["date"], e["written_at"]), reverse=True)
         del entries[_MANIFEST_CAP:]   # pages stay on disk; the manifest only feeds the index
-        write_atomic(manifest_path, json.dumps(entries, ensure_ascii=False).encode("utf-8"))
+        write_atomic(root / _MANIFEST, json.dumps(entries, ensure_ascii=False).encode("utf-8"), durable=False)
         latest = entries[: self.options.index_size]
-        # The page and the manifest are the record; the index and feeds are rebuilt from them on every write.
-        write_atomic(root / "index.html", _index(latest, unit, self.options.column).encode("utf-8"), durable=False)
-        write_atomic(root / "feed.xml", _rss(latest, unit, self.options.column, self.options.public_url),
-                     durable=False)
+        column, unit = self.options.column, UnitRef("", unit_name)
+        write_atomic(root / "index.html", _index(latest, unit, column).encode("utf-8"), durable=False)
+        write_atomic(root / "feed.xml", _rss(latest, unit, column, self.options.public_url), durable=False)
         feed = {
-            "version": "https://jsonfeed.org/version/1.1", "title": f"{unit.name} · {self.options.column}",
+            "version": "https://jsonfeed.org/version/1.1", "title": f"{unit_name} · {column}",
             "home_page_url": self.options.public_url,
             "items": [{"id": e["key"], "url": e["url"], "title": e["title"], "date_published": e["written_at"],
                        "external_url": e["source_url"]} for e in latest],
@@ -157,6 +178,70 @@ class StaticExportChannel(Channel):
                      durable=False)
 
     async def lookup(self, key: str) -> Receipt | None:
-        page = self.root / "articles" / f"{key}.html"
-        exists = await asyncio.to_thread(page.exists)
+        """Whether the page was written (a send interrupted by a crash); if so, its index entry is made sure of
+        too: the crash may have come between the page and the manifest."""
+        root = self.root
+        async with _DIR_LOCKS[str(root)]:
+            exists = await asyncio.to_thread(self._repair, root, key)
         return Receipt(external_id=key, url=self.url_for(key)) if exists else None
+
+    def _repair(self, root: Path, key: str) -> bool:
+        if not (root / "articles" / f"{key}.html").exists():
+            return False
+        entries, changed = _entries(root)
+        if changed:
+            mine = next((e for e in entries if e["key"] == key), None)
+            self._save(root, entries, (mine or entries[0]).get("unit", ""))
+        return True
+
+
+def _entries(root: Path) -> tuple[list[dict[str, Any]], bool]:
+    """The manifest's entries, completed from the pages where it is behind; and whether it was.
+
+    The manifest is written without fsync: after a power cut it may be one version old, or a person may have
+    broken it. Pages newer than it (or all pages, when it is missing or unreadable) are read back for the entry
+    they carry. Once per directory and process is enough: within a process every page is followed by its
+    manifest write, so only a previous life can have left one behind.
+    """
+    path = root / _MANIFEST
+    entries: list[dict[str, Any]] = []
+    since = 0.0
+    try:
+        since = path.stat().st_mtime
+        loaded = json.loads(path.read_bytes())
+        if not isinstance(loaded, list) or not all(isinstance(e, dict) and "key" in e for e in loaded):
+            raise ValueError("not a list of entries")
+        entries = loaded
+    except FileNotFoundError:
+        pass
+    except (ValueError, UnicodeDecodeError) as exc:
+        log.warning("static export %s: %s unreadable (%s); rebuilding it from the pages", root, _MANIFEST, exc)
+        since = 0.0
+    if str(root) in _SCANNED and since:
+        return entries, False
+    known = {e["key"] for e in entries}
+    found = _entries_from_pages(root / "articles", since - 2 if since else 0.0, known)  # 2 s: mtime granularity
+    _SCANNED.add(str(root))
+    return entries + found, bool(found)
+
+
+def _entries_from_pages(articles: Path, since: float, known: set[str]) -> list[dict[str, Any]]:
+    found: list[dict[str, Any]] = []
+    try:
+        pages = list(os.scandir(articles))
+    except FileNotFoundError:
+        return found
+    for page in pages:
+        key = page.name.removesuffix(".html")
+        if key == page.name or key in known or page.name.startswith(".") or page.stat().st_mtime < since:
+            continue
+        try:
+            match = _ENTRY_META.search(Path(page.path).read_text("utf-8", errors="replace")[:8192])
+            entry = json.loads(unescape(match.group(1))) if match else None
+        except (OSError, ValueError):
+            entry = None
+        if isinstance(entry, dict) and entry.get("key") == key:
+            found.append(entry)
+        else:
+            log.warning("static export: page %s carries no index entry; left out of the index", page.path)
+    return found

@@ -103,8 +103,8 @@ class _SqliteTx(Executor):
         self.conn = conn
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
-        async with self.conn.execute(sql, [_sqlite_arg(a) for a in args]) as cur:
-            return [dict(r) for r in await cur.fetchall()]
+        # One trip to the connection's thread (execute + fetchall + close as separate awaits are three).
+        return [dict(r) for r in await self.conn.execute_fetchall(sql, [_sqlite_arg(a) for a in args])]
 
     async def execute(self, sql: str, *args: Any) -> int:
         async with self.conn.execute(sql, [_sqlite_arg(a) for a in args]) as cur:
