@@ -126,3 +126,79 @@ async def test_a_delivery_for_an_account_removed_from_the_config_is_held_for_a_p
     await dispatcher.drain(5)
     (d,) = await sqlite_store.deliveries()
     assert d.state is DeliveryState.HELD and d.last_error == "账号已从配置中移除，待人工处理"
+
+
+class _GatedChannel:
+    """A channel whose sends wait for a gate, counting how many run at once."""
+
+    rate_per_hour = None
+
+    def __init__(self) -> None:
+        self.gate = asyncio.Event()
+        self.running = self.most = 0
+
+    async def publish(self, item, unit, key):
+        from channels.base import Receipt
+
+        self.running += 1
+        self.most = max(self.most, self.running)
+        try:
+            await self.gate.wait()
+        finally:
+            self.running -= 1
+        return Receipt(external_id=f"ext-{key[:8]}")
+
+
+def _dispatcher(store: Store, clock, n_units: int, workers: int):
+    from syndicator.config import HubSettings
+    from syndicator.dispatch import Binding, Dispatcher
+    from syndicator.models import UnitRef
+
+    async def alert(subject: str, message: str) -> None: ...
+
+    channel = _GatedChannel()
+    bindings = {f"u{u}-web": Binding(channel, UnitRef(f"u{u}", f"单位{u}"), 1) for u in range(n_units)}  # type: ignore[arg-type]
+    return Dispatcher(HubSettings(workers=workers), store, bindings, clock, alert), channel
+
+
+async def test_claims_run_ahead_of_the_sends_but_sends_never_exceed_workers(sqlite_store: Store, clock) -> None:
+    await _ingest(sqlite_store, clock, 10, accounts=("web",))
+    dispatcher, channel = _dispatcher(sqlite_store, clock, 10, workers=2)
+    await dispatcher.start()
+    assert await dispatcher.dispatch_once() == 4                 # 2 sending + 2 claimed ahead, waiting for a slot
+    await asyncio.sleep(0.01)
+    assert channel.running == 2 and dispatcher.in_flight == 2
+    channel.gate.set()
+    while await sqlite_store.state_counts() != {"delivered": 10}:
+        await dispatcher.dispatch_once()
+        await asyncio.gather(*dispatcher._in_flight.values())
+    assert channel.most == 2
+    # claim order is deadline order, and the waiting ones kept it
+    done = sorted(await sqlite_store.deliveries(), key=lambda d: d.delivered_at)
+    assert [d.unit_id for d in done] == [f"u{u}" for u in range(10)]
+
+
+async def test_stopping_gives_claimed_but_unstarted_deliveries_back(sqlite_store: Store, clock) -> None:
+    await _ingest(sqlite_store, clock, 6, accounts=("web",))
+    dispatcher, channel = _dispatcher(sqlite_store, clock, 6, workers=2)
+    await dispatcher.start()
+    await dispatcher.dispatch_once()                             # u0, u1 sending; u2, u3 waiting
+    await asyncio.sleep(0.01)
+    stopping = asyncio.create_task(dispatcher.drain(5))
+    await asyncio.sleep(0.01)
+    channel.gate.set()                                           # the two running sends finish within the grace
+    await stopping
+    by_unit = {d.unit_id: d for d in await sqlite_store.deliveries()}
+    assert {u for u, d in by_unit.items() if d.state is DeliveryState.DELIVERED} == {"u0", "u1"}
+    assert all(by_unit[u].state is DeliveryState.PENDING and by_unit[u].attempts == 0 for u in ("u2", "u3", "u4"))
+    assert channel.most == 2
+
+
+def test_a_stale_claim_must_outlast_a_wait_and_a_send() -> None:
+    from pydantic import ValidationError
+
+    from syndicator.config import HubSettings
+
+    with pytest.raises(ValidationError, match="twice send_timeout_seconds"):
+        HubSettings(send_timeout_seconds=60, stale_claim_seconds=100)
+    assert HubSettings(send_timeout_seconds=60, stale_claim_seconds=121).stale_claim_seconds == 121
