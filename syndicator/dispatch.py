@@ -10,18 +10,20 @@ hourly rate limits (shared by every hub on the database) are enforced here, so c
 
 Claims run ahead of the sends: up to ``workers`` more deliveries than are being sent are claimed and wait
 for a send slot (in claim order), so a finished send is followed by the next one at once instead of by a
-round trip to the store. A claimed delivery therefore waits at most one send before its own starts, which
-is why ``stale_claim_seconds`` must exceed twice ``send_timeout_seconds``.
+round trip to the store. A slot is held for the platform call only, not while its outcome is recorded. A
+claimed delivery waits at most one send before its own starts, which is why ``stale_claim_seconds`` must
+exceed twice ``send_timeout_seconds``.
 """
 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import logging
 from bisect import bisect_right, insort
 from collections import defaultdict
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
@@ -262,15 +264,9 @@ class Dispatcher:
 
         async def guarded() -> None:
             try:
-                async with self._slots:
-                    if self._draining:      # claimed ahead, never started: as if never claimed
-                        await self.store.release([d.id], self.clock.now())  # type: ignore[list-item]
-                        return
-                    self._sending += 1
-                    try:
-                        await work(d)
-                    finally:
-                        self._sending -= 1
+                await work(d)
+            except _NotStarted:         # claimed ahead, stopped before its platform call: as if never claimed
+                await self.store.release([d.id], self.clock.now())  # type: ignore[list-item]
             except asyncio.CancelledError:
                 await asyncio.shield(self.store.release([d.id], self.clock.now()))  # type: ignore[list-item]
                 raise
@@ -286,6 +282,19 @@ class Dispatcher:
         self._in_flight[d.id] = asyncio.create_task(guarded(), name=f"delivery-{d.id}")
 
     # ------------------------------------------------------------------ sending
+    @contextlib.asynccontextmanager
+    async def _platform_call(self) -> AsyncIterator[None]:
+        """A send slot (``workers`` of them) for the platform calls alone: recording the outcome afterwards
+        waits for the store, not the platform, so it does not keep the next send waiting."""
+        async with self._slots:
+            if self._draining:
+                raise _NotStarted
+            self._sending += 1
+            try:
+                yield
+            finally:
+                self._sending -= 1
+
     async def _item(self, d: Delivery) -> Item:
         item = self._items.get(d.item_id)
         if item is None:
@@ -307,19 +316,25 @@ class Dispatcher:
         if binding is None:
             await self.store.mark_held(d.id, self.clock.now(), "账号已从配置中移除，待人工处理")
             return
+        found = None
         try:
             item = await self._item(d)
-            if d.ambiguous:
-                found = await self._reconcile(binding.channel, d)
-                if found is not None:
-                    # What the platform shows may still be in progress (WeChat publish_status 1): the normal
-                    # outcome path decides (pending -> confirming), never "delivered" just because it exists.
-                    checked = "核对平台：上次发送已提交，等待平台结果" if found.pending else "核对平台：上次发送已成功"
-                    await self._accepted(d, dataclasses.replace(found, note=_join(checked, found.note)))
-                    return
-            receipt = await asyncio.wait_for(self._publish(binding, item, d), self.settings.send_timeout_seconds)
+            async with self._platform_call():
+                if d.ambiguous:
+                    found = await self._reconcile(binding.channel, d)
+                if found is None:
+                    receipt = await asyncio.wait_for(self._publish(binding, item, d),
+                                                     self.settings.send_timeout_seconds)
+        except _NotStarted:
+            raise
         except Exception as exc:
             await self._handle_error(d, exc)
+            return
+        if found is not None:
+            # What the platform shows may still be in progress (WeChat publish_status 1): the normal outcome
+            # path decides (pending -> confirming), never "delivered" just because it exists.
+            checked = "核对平台：上次发送已提交，等待平台结果" if found.pending else "核对平台：上次发送已成功"
+            await self._accepted(d, dataclasses.replace(found, note=_join(checked, found.note)))
             return
         await self._accepted(d, receipt)
 
@@ -362,8 +377,11 @@ class Dispatcher:
             await self.store.mark_held(d.id, self.clock.now(), "账号已从配置中移除，待人工处理")
             return
         try:
-            receipt = await binding.channel.confirm(Receipt(external_id=d.external_id, note=d.note, pending=True,
-                                                            possible_duplicate=d.possible_duplicate))
+            async with self._platform_call():
+                receipt = await binding.channel.confirm(Receipt(
+                    external_id=d.external_id, note=d.note, pending=True, possible_duplicate=d.possible_duplicate))
+        except _NotStarted:
+            raise
         except Exception as exc:
             await self._handle_error(d, exc)
             return
@@ -439,6 +457,10 @@ class Dispatcher:
     def wake(self) -> None:
         """Look for due work now (an operator released or re-queued deliveries)."""
         self._wake.set()
+
+
+class _NotStarted(Exception):
+    """The hub is stopping and this claimed delivery's platform call had not begun."""
 
 
 def _join(*notes: str | None) -> str | None:

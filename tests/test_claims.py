@@ -135,12 +135,13 @@ class _GatedChannel:
 
     def __init__(self) -> None:
         self.gate = asyncio.Event()
-        self.running = self.most = 0
+        self.running = self.most = self.calls = 0
 
     async def publish(self, item, unit, key):
         from channels.base import Receipt
 
         self.running += 1
+        self.calls += 1
         self.most = max(self.most, self.running)
         try:
             await self.gate.wait()
@@ -202,3 +203,29 @@ def test_a_stale_claim_must_outlast_a_wait_and_a_send() -> None:
     with pytest.raises(ValidationError, match="twice send_timeout_seconds"):
         HubSettings(send_timeout_seconds=60, stale_claim_seconds=100)
     assert HubSettings(send_timeout_seconds=60, stale_claim_seconds=121).stale_claim_seconds == 121
+
+
+async def test_a_send_slot_is_free_while_the_previous_outcome_is_recorded(sqlite_store: Store, clock,
+                                                                          monkeypatch: pytest.MonkeyPatch) -> None:
+    await _ingest(sqlite_store, clock, 2, accounts=("web",))
+    dispatcher, channel = _dispatcher(sqlite_store, clock, 2, workers=1)
+    channel.gate.set()
+    store_slow = asyncio.Event()
+    real = sqlite_store.mark_delivered
+
+    async def slow_mark_delivered(*args, **kw):
+        await store_slow.wait()          # the store is busy: the first outcome is not recorded yet
+        return await real(*args, **kw)
+
+    monkeypatch.setattr(sqlite_store, "mark_delivered", slow_mark_delivered)
+    await dispatcher.start()
+    await dispatcher.dispatch_once()
+    for _ in range(400):                 # the store's thread answers the item reads; no fixed wait
+        if channel.calls == 2:
+            break
+        await asyncio.sleep(0.005)
+    assert channel.calls == 2 and channel.most == 1    # the second send went out on the one slot already
+    assert dispatcher.in_flight == 0 and len(dispatcher._in_flight) == 2     # both outcomes still being recorded
+    store_slow.set()
+    await asyncio.gather(*dispatcher._in_flight.values())
+    assert await sqlite_store.state_counts() == {"delivered": 2}
