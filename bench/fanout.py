@@ -25,6 +25,9 @@ wrapping them on the instance) and reads per-thread CPU from /proc (event loop, 
 asyncio.to_thread pool).
 
     --pg URL    use PostgreSQL (a temporary schema, dropped afterwards) instead of SQLite
+    --hubs K    with --pg: K hub processes share the work (the first polls and ingests; the others only
+                dispatch, as extra hubs of a deployment would); the ``--workers`` sends in flight are split
+                among them, so the concurrency stays the baseline's
     --kinds     e.g. ``webhook`` alone, to see one channel's cost
 """
 
@@ -164,7 +167,7 @@ async def baseline_phase(n: int, kinds: list[str], urls: dict[str, str], workers
 
 
 async def hub_phase(n: int, kinds: list[str], urls: dict[str, str], workers: int, limit_s: float,
-                    profile: str | None, pg: str | None, log_level: str) -> dict[str, Any]:
+                    profile: str | None, pg: str | None, log_level: str, hubs: int = 1) -> dict[str, Any]:
     rss_start = current_rss_mb()
     async with aiohttp.ClientSession() as session:
         await sandbox_post(session, urls["upstream"] + "/_sandbox/publish", {
@@ -172,7 +175,7 @@ async def hub_phase(n: int, kinds: list[str], urls: dict[str, str], workers: int
     with tempfile.TemporaryDirectory(prefix="bench-fanout-hub-") as tmp:
         if pg:
             async with _common.pg_schema(pg) as url:
-                result = await _hub_run(Path(tmp), n, kinds, urls, workers, limit_s, profile, url, log_level)
+                result = await _hub_run(Path(tmp), n, kinds, urls, workers, limit_s, profile, url, log_level, hubs)
         else:
             result = await _hub_run(Path(tmp), n, kinds, urls, workers, limit_s, profile, None, log_level)
     result["rss_start_mb"] = rss_start
@@ -181,7 +184,7 @@ async def hub_phase(n: int, kinds: list[str], urls: dict[str, str], workers: int
 
 
 async def _hub_run(base: Path, n: int, kinds: list[str], urls: dict[str, str], workers: int, limit_s: float,
-                   profile: str | None, storage_url: str | None, log_level: str) -> dict[str, Any]:
+                   profile: str | None, storage_url: str | None, log_level: str, hubs: int = 1) -> dict[str, Any]:
     from syndicator import logs
     from syndicator.app import Hub
 
@@ -190,6 +193,7 @@ async def _hub_run(base: Path, n: int, kinds: list[str], urls: dict[str, str], w
     log_stream = log_file.open("a", encoding="utf-8")
     stop_logging = logs.configure(log_level, log_stream)      # as main.py does, into a file
     t = time.perf_counter()
+    workers = max(1, workers // hubs)       # the same sends in flight in all, however many hubs share them
     settings = hub_settings(base, sources=[rss_source("gwy", urls["upstream"] + "/rss/gwy.xml")],
                             units=city_units(n, kinds, urls, base / "site"), workers=workers, storage_url=storage_url)
     result["settings_seconds"] = time.perf_counter() - t
@@ -197,12 +201,18 @@ async def _hub_run(base: Path, n: int, kinds: list[str], urls: dict[str, str], w
     async with Hub(settings) as hub:
         result["hub_build_seconds"] = time.perf_counter() - t
         result["rss_after_build_mb"] = current_rss_mb()
+        extras = await _start_extra_hubs(base, hubs - 1, n, kinds, urls, workers, limit_s, storage_url, log_level)
         t, c = time.perf_counter(), time.process_time()
         result["items_created"] = await hub.watcher.poll(hub.watcher.sources()[0])
         result["ingest_seconds"] = time.perf_counter() - t
         result["ingest_cpu_seconds"] = time.process_time() - c
         result["deliveries"] = sum((await hub.store.state_counts()).values())
         await _dispatch_all(hub, limit_s, profile, result)
+        if extras:
+            result["extra_hubs"] = [await task for task in extras]
+            rows = await hub.store.db.fetch(
+                "SELECT holder, COUNT(*) AS n FROM attempts GROUP BY holder ORDER BY holder")
+            result["attempts_by_hub"] = {r["holder"]: r["n"] for r in rows}
         if storage_url:
             result["pg_bytes"] = await hub.store.db.fetchval(
                 "SELECT SUM(pg_total_relation_size(c.oid))::bigint FROM pg_class c JOIN pg_namespace s"
@@ -215,6 +225,58 @@ async def _hub_run(base: Path, n: int, kinds: list[str], urls: dict[str, str], w
     log_stream.close()
     result["log_lines"] = sum(1 for _ in log_file.open("rb")) if log_file.exists() else 0
     result["static_files"], result["static_bytes"] = dir_bytes(base / "site")
+    return result
+
+
+async def _start_extra_hubs(base: Path, count: int, n: int, kinds: list[str], urls: dict[str, str], workers: int,
+                            limit_s: float, storage_url: str | None, log_level: str) -> list[asyncio.Task[Any]]:
+    """More hub processes on the same PostgreSQL schema (as a deployment with several hubs would run), started
+    after the first hub migrated the schema; returns once each has built its Hub and runs its dispatcher."""
+    tasks = []
+    for k in range(count):
+        ready = base / f"extra-{k + 2}.ready"
+        tasks.append(asyncio.create_task(_common.run_child(
+            [__file__, "--phase", "hub-extra", "--units", str(n), "--urls", json.dumps(urls), "--workers",
+             str(workers), "--kinds", ",".join(kinds), "--limit", str(limit_s), "--storage", storage_url or "",
+             "--instance", str(k + 2), "--base", str(base), "--log-level", log_level], limit_s + 120)))
+        for _ in range(600):
+            if ready.exists() or tasks[-1].done():
+                break
+            await asyncio.sleep(0.05)
+    return tasks
+
+
+async def extra_hub_phase(n: int, kinds: list[str], urls: dict[str, str], workers: int, limit_s: float,
+                          storage_url: str, instance: int, base: Path, log_level: str) -> dict[str, Any]:
+    """One more hub: dispatch (no polling) until the first hub's ingest is all delivered."""
+    from syndicator import logs
+    from syndicator.app import Hub
+
+    log_stream = (base / f"hub-{instance}.log").open("a", encoding="utf-8")
+    stop_logging = logs.configure(log_level, log_stream)
+    settings = hub_settings(base / f"hub-{instance}", sources=[rss_source("gwy", urls["upstream"] + "/rss/gwy.xml")],
+                            units=city_units(n, kinds, urls, base / "site"), workers=workers,
+                            storage_url=storage_url, instance_id=f"bench-hub-{instance}", tick_seconds=0.05)
+    result: dict[str, Any] = {"phase": "hub-extra", "instance": instance}
+    async with Hub(settings) as hub:
+        stop = asyncio.Event()
+        task = asyncio.create_task(hub.dispatcher.run(stop))
+        (base / f"extra-{instance}.ready").touch()
+        threads0, c0, t0 = _common.thread_cpu(), time.process_time(), time.perf_counter()
+        seen = False
+        while time.perf_counter() - t0 < limit_s and not task.done():
+            await asyncio.sleep(0.25)
+            counts = await hub.store.state_counts()
+            seen = seen or bool(counts)
+            if seen and not any(counts.get(s) for s in ("pending", "sending", "retrying")):
+                break
+        result["cpu_seconds"] = time.process_time() - c0
+        result["thread_cpu"] = _common.thread_cpu_delta(threads0, _common.thread_cpu())
+        stop.set()
+        await asyncio.wait_for(task, 60)
+    stop_logging()
+    log_stream.close()
+    result["peak_rss_mb"] = peak_rss_mb()
     return result
 
 
@@ -315,6 +377,14 @@ def show_hub(r: dict[str, Any], sandbox_cpu: float) -> None:
     print(f"  hub: states {r['states']}; peak RSS {fmt(r['peak_rss_mb'], 0)} MiB (ru_maxrss; "
           f"{fmt(r['rss_start_mb'], 0)} MiB after imports); {store}; static export {r['static_files']:,} files "
           f"{r['static_bytes']:,} B; {r.get('log_lines', 0):,} log lines")
+    for extra in r.get("extra_hubs", []):
+        if "error" in extra:
+            print(f"  hub {extra.get('instance', '?')}: FAILED {extra}")
+        else:
+            print(f"  hub {extra['instance']}: CPU {fmt(extra['cpu_seconds'])} s by thread {extra['thread_cpu']}; "
+                  f"peak RSS {fmt(extra['peak_rss_mb'], 0)} MiB")
+    if r.get("attempts_by_hub"):
+        print(f"  hubs: send attempts by hub {r['attempts_by_hub']}")
     if r.get("error_sample"):
         print(f"  hub: sample errors {r['error_sample']}")
     if r.get("dispatcher_error"):
@@ -339,7 +409,7 @@ async def orchestrate(args: argparse.Namespace) -> None:
                 if phase == "hub" and args.profile:
                     extra += ["--profile", args.profile]
                 if phase == "hub" and args.pg:
-                    extra += ["--pg", args.pg]
+                    extra += ["--pg", args.pg, "--hubs", str(args.hubs)]
                 if phase == "hub":
                     extra += ["--log-level", args.log_level]
                 cpu0 = box.cpu_seconds()
@@ -381,17 +451,27 @@ def main() -> None:
     parser.add_argument("--pg", metavar="URL", help="store in PostgreSQL (a temporary schema at URL) instead of SQLite")
     parser.add_argument("--log-level", default="INFO",
                         help="hub log level; lines go to a file in the phase's temp dir (main.py defaults to INFO)")
-    parser.add_argument("--phase", choices=["baseline", "hub"], help=argparse.SUPPRESS)
+    parser.add_argument("--hubs", type=int, default=1,
+                        help="hub processes sharing the work (with --pg; the first one polls and ingests)")
+    parser.add_argument("--phase", choices=["baseline", "hub", "hub-extra"], help=argparse.SUPPRESS)
     parser.add_argument("--urls", help=argparse.SUPPRESS)
+    parser.add_argument("--storage", help=argparse.SUPPRESS)
+    parser.add_argument("--instance", type=int, help=argparse.SUPPRESS)
+    parser.add_argument("--base", help=argparse.SUPPRESS)
     args = parser.parse_args()
+    if args.hubs > 1 and not args.pg and not args.phase:
+        parser.error("--hubs needs --pg: several hub processes share the work through PostgreSQL")
     if args.phase:
         urls = json.loads(args.urls)
         (n,) = args.units
         if args.phase == "baseline":
             result = asyncio.run(baseline_phase(n, args.kinds, urls, args.workers))
+        elif args.phase == "hub-extra":
+            result = asyncio.run(extra_hub_phase(n, args.kinds, urls, args.workers, args.limit, args.storage,
+                                                 args.instance, Path(args.base), args.log_level.upper()))
         else:
             result = asyncio.run(hub_phase(n, args.kinds, urls, args.workers, args.limit, args.profile, args.pg,
-                                           args.log_level.upper()))
+                                           args.log_level.upper(), args.hubs))
         print(json.dumps(result, ensure_ascii=False, default=str))
         return
     asyncio.run(orchestrate(args))

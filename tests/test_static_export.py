@@ -134,3 +134,16 @@ async def test_an_unreadable_manifest_is_rebuilt_from_the_pages(channel: Any, tm
     manifest = json.loads((root / ".manifest.json").read_text("utf-8"))
     assert [e["key"] for e in manifest] == ["k3", "k2", "k1"]
     assert "unreadable" in caplog.text and "by-hand.html" in caplog.text
+
+
+async def test_writers_in_several_processes_never_drop_each_others_entries(channel: Any, tmp_path: Path) -> None:
+    import concurrent.futures
+
+    # Threads calling the writer directly stand in for hub processes: each opens the lock file itself, as
+    # another process would, and nothing in-process (the asyncio lock) serialises them.
+    root = channel.root
+    with concurrent.futures.ThreadPoolExecutor(8) as pool:
+        list(pool.map(lambda n: channel._write_all(make_item(n % 9 + 1, guid=f"g{n}"), UNIT, f"k{n}", root),
+                      range(40)))
+    manifest = json.loads((root / ".manifest.json").read_text("utf-8"))
+    assert sorted(e["key"] for e in manifest) == sorted(f"k{n}" for n in range(40))

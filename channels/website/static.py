@@ -10,6 +10,8 @@ behind or it is unreadable. ``lookup`` tells whether a page was written before a
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import fcntl
 import functools
 import json
 import logging
@@ -18,6 +20,7 @@ import re
 import threading
 import xml.etree.ElementTree as ET
 from collections import defaultdict
+from collections.abc import Iterator
 from datetime import datetime
 from email.utils import format_datetime
 from html import escape, unescape
@@ -32,6 +35,7 @@ from syndicator.clock import SHANGHAI
 from syndicator.models import Item, UnitRef
 
 _MANIFEST = ".manifest.json"
+_LOCK = ".lock"
 _MANIFEST_CAP = 2000
 _DIR_LOCKS: defaultdict[str, asyncio.Lock] = defaultdict(asyncio.Lock)
 _SCANNED: set[str] = set()          # directories whose pages this process has checked against the manifest
@@ -147,6 +151,10 @@ class StaticExportChannel(Channel):
         return Receipt(external_id=key, url=self.url_for(key))
 
     def _write_all(self, item: Item, unit: UnitRef, key: str, root: Path) -> None:
+        with _directory_lock(root):
+            self._write_locked(item, unit, key, root)
+
+    def _write_locked(self, item: Item, unit: UnitRef, key: str, root: Path) -> None:
         now = self.ctx.clock.now()
         stamp = (item.published_at or now).astimezone(SHANGHAI)
         entry = {
@@ -188,11 +196,32 @@ class StaticExportChannel(Channel):
     def _repair(self, root: Path, key: str) -> bool:
         if not (root / "articles" / f"{key}.html").exists():
             return False
+        with _directory_lock(root):
+            return self._repair_locked(root, key)
+
+    def _repair_locked(self, root: Path, key: str) -> bool:
         entries, changed = _entries(root)
         if changed:
             mine = next((e for e in entries if e["key"] == key), None)
             self._save(root, entries, (mine or entries[0]).get("unit", ""))
         return True
+
+
+@contextlib.contextmanager
+def _directory_lock(root: Path) -> Iterator[None]:
+    """Exclusive across processes (several hubs may export into one directory): the manifest is read, changed
+    and written back, and two writers interleaving would drop each other's entry. ``_DIR_LOCKS`` keeps this
+    process's own writers from tying up threads waiting here."""
+    try:
+        fd = os.open(root / _LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    except FileNotFoundError:
+        root.mkdir(parents=True, exist_ok=True)
+        fd = os.open(root / _LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    try:
+        fcntl.flock(fd, fcntl.LOCK_EX)
+        yield
+    finally:
+        os.close(fd)         # closing releases the lock
 
 
 def _entries(root: Path) -> tuple[list[dict[str, Any]], bool]:
