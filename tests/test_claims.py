@@ -229,3 +229,18 @@ async def test_a_send_slot_is_free_while_the_previous_outcome_is_recorded(sqlite
     store_slow.set()
     await asyncio.gather(*dispatcher._in_flight.values())
     assert await sqlite_store.state_counts() == {"delivered": 2}
+
+
+async def test_after_a_province_sized_ingest_the_claim_walks_the_open_index(store: Store, clock) -> None:
+    from syndicator.store.items import BULK_DELIVERIES
+
+    await _ingest(store, clock, BULK_DELIVERIES + 200, accounts=("web",))
+    # The candidate query of claim_due, as each planner sees it: no sort over every open delivery.
+    table = store.db.using_index("deliveries", "deliveries_open_due")
+    query = (f"SELECT id, account_id FROM {table} WHERE state IN ('pending', 'retrying')"
+             " AND (next_attempt_at IS NULL OR next_attempt_at <= ?) ORDER BY deadline_at, id LIMIT 80")
+    if store.db.dialect == "postgres":
+        plan = "\n".join(r["QUERY PLAN"] for r in await store.db.fetch("EXPLAIN " + query, clock.now()))
+    else:
+        plan = "\n".join(str(r["detail"]) for r in await store.db.fetch("EXPLAIN QUERY PLAN " + query, clock.now()))
+    assert "deliveries_open_due" in plan and "Sort" not in plan and "TEMP B-TREE" not in plan, plan

@@ -76,6 +76,9 @@ class Database(abc.ABC):
         """``table`` for a FROM clause, telling planners that would otherwise sort to walk ``index``."""
         return table
 
+    async def refresh_statistics(self, table: str) -> None:
+        """After a bulk insert: let the planner see the table as it now is (a no-op where plans are pinned)."""
+
     @abc.abstractmethod
     async def connect(self) -> None: ...
 
@@ -209,6 +212,12 @@ class PostgresDatabase(Database, Executor):
 
     def list_arg(self, values: Sequence[str]) -> Any:
         return list(values)
+
+    async def refresh_statistics(self, table: str) -> None:
+        if not table.isidentifier():
+            raise ValueError(f"not a table name: {table!r}")
+        async with self._pool.acquire() as conn:
+            await conn.execute(f"ANALYZE {table}")
 
     def __init__(self, dsn: str, *, max_size: int = 10) -> None:
         self.dsn = dsn

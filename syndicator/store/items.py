@@ -12,6 +12,7 @@ a re-send, so a later recomputation (new calendar) starts from the right moment.
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
@@ -19,6 +20,8 @@ from typing import Literal
 
 from syndicator.models import DeliveryState, Item, idempotency_key
 from syndicator.store.db import Executor, Row, as_datetime
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True, slots=True)
@@ -30,6 +33,9 @@ class PlannedDelivery:
     provisional: bool = False
     anchor_at: datetime | None = None  # what deadline_at was computed from; None: the item's anchor
     anchor_kind: str | None = None
+
+
+BULK_DELIVERIES = 1000      # an ingest adding this many deliveries refreshes the planner's statistics
 
 
 @dataclass(frozen=True, slots=True)
@@ -60,6 +66,18 @@ class ItemsMixin:
         must name it). ``raw_hash`` (of the entry as parsed) is kept for ``seen_entry``."""
         if any(p.anchor_at is None or p.anchor_kind is None for p in resend):
             raise ValueError("re-send deliveries must carry the update's own anchor")
+        result = await self._ingest(item, anchor_at, anchor_kind, planned, now, resend, raw_hash)
+        if result.deliveries >= BULK_DELIVERIES:
+            # A province's fan-out adds tens of thousands of open rows at once; a planner still counting the
+            # table as it was would scan and sort them all on every claim instead of walking the index.
+            try:
+                await self.db.refresh_statistics("deliveries")  # type: ignore[attr-defined]
+            except Exception:       # the item is stored; claims are only slower until autovacuum analyses
+                log.warning("could not refresh the planner statistics after a bulk ingest", exc_info=True)
+        return result
+
+    async def _ingest(self, item: Item, anchor_at: datetime, anchor_kind: str, planned: list[PlannedDelivery],
+                      now: datetime, resend: Sequence[PlannedDelivery], raw_hash: str | None) -> IngestResult:
         async with self.db.transaction() as tx:  # type: ignore[attr-defined]
             row = await tx.fetchrow(
                 "SELECT i.*, s.title AS seen_title, s.content_hash AS seen_hash, s.raw_hash AS seen_raw"
