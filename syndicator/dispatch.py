@@ -323,8 +323,8 @@ class Dispatcher:
                 if d.ambiguous:
                     found = await self._reconcile(binding.channel, d)
                 if found is None:
-                    receipt = await asyncio.wait_for(self._publish(binding, item, d),
-                                                     self.settings.send_timeout_seconds)
+                    async with asyncio.timeout(self.settings.send_timeout_seconds):   # no extra task per send
+                        receipt = await self._publish(binding, item, d)
         except _NotStarted:
             raise
         except Exception as exc:
