@@ -90,7 +90,8 @@ class Hub:
         self.monitor = self._delay_monitor()
         self._stack.callback(self.monitor.close)
         self.notifier = self._admin_notifier(ctx)
-        self.calendar_warnings = CalendarWarnings(self.calendar, self.store, self.alert, s.deadlines.tz)
+        self.calendar_warnings = CalendarWarnings(self.calendar, self.store, self.alert, s.deadlines.tz,
+                                                  holder=s.hub.instance_id)
         await self.reload_calendar()
         await self.calendar_warnings.check(self.clock.now())
         return self

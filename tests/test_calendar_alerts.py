@@ -65,7 +65,7 @@ async def test_a_warning_that_returns_is_alerted_again(store, tmp_path: Path) ->
     async def alert(subject: str, message: str) -> None:
         sent.append((subject, message))
 
-    warnings = CalendarWarnings(cal, store, alert, sh("2026-12-01 00:00").tzinfo)  # type: ignore[arg-type]
+    warnings = CalendarWarnings(cal, store, alert, sh("2026-12-01 00:00").tzinfo, holder="h1")  # type: ignore[arg-type]
     assert len(await warnings.check(sh("2026-12-05 10:00"))) == 1
     assert await warnings.check(sh("2026-12-06 10:00")) == []
     assert await warnings.check(sh("2027-01-01 10:00")) == []     # the same gap, now the current year
@@ -77,3 +77,23 @@ async def test_a_warning_that_returns_is_alerted_again(store, tmp_path: Path) ->
     cal.reload()
     assert len(await warnings.check(sh("2027-01-03 10:00"))) == 1
     assert [s for s, _m in sent] == ["calendar"] * 2
+
+
+async def test_two_hubs_checking_at_once_alert_once(store, tmp_path: Path) -> None:
+    import asyncio
+
+    from syndicator.calendar import WorkCalendar
+
+    sent: list[str] = []
+
+    async def slow_alert(subject: str, message: str) -> None:
+        await asyncio.sleep(0.01)        # the first hub is still alerting when the second one looks
+        sent.append(message)
+
+    tz = sh("2026-12-01 00:00").tzinfo
+    hubs = [CalendarWarnings(WorkCalendar(tmp_path / "calendar"), store, slow_alert, tz, holder=f"hub-{n}")  # type: ignore[arg-type]
+            for n in (1, 2)]
+    await asyncio.gather(*(h.check(sh("2026-12-05 10:00")) for h in hubs))
+    assert len(sent) == 1
+    await asyncio.gather(*(h.check(sh("2026-12-05 11:00")) for h in hubs))
+    assert len(sent) == 1                # remembered in the store: neither alerts again
