@@ -36,6 +36,7 @@ from __future__ import annotations
 import argparse
 import asyncio
 import base64
+import contextlib
 import hashlib
 import hmac
 import json
@@ -43,6 +44,7 @@ import os
 import random
 import tempfile
 import time
+from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -183,19 +185,57 @@ async def hub_phase(n: int, kinds: list[str], urls: dict[str, str], workers: int
     return result
 
 
+@contextlib.contextmanager
+def _hub_logging(path: Path, level: str) -> Iterator[None]:
+    """The hub's log lines into a file, set up as main.py sets them up."""
+    from syndicator import logs
+
+    with path.open("a", encoding="utf-8") as stream:
+        stop = logs.configure(level, stream)
+        try:
+            yield
+        finally:
+            stop()
+
+
+def _settings(base: Path, site: Path, n: int, kinds: list[str], urls: dict[str, str], workers: int,
+              storage_url: str | None, **hub: Any) -> Any:
+    """One hub of the benchmark: the upstream feed, N units' accounts in the sandbox, the store."""
+    return hub_settings(base, sources=[rss_source("gwy", urls["upstream"] + "/rss/gwy.xml")],
+                        units=city_units(n, kinds, urls, site), workers=workers, storage_url=storage_url, **hub)
+
+
+async def _until_all_sent(hub: Any, task: asyncio.Task[None], started: float, limit_s: float, *,
+                          wait_for_work: bool = False) -> None:
+    """Return once no delivery is open (pending, sending, retrying), the dispatcher ended or the limit passed;
+    ``wait_for_work``: not before some delivery exists (a hub started before the ingest)."""
+    seen = not wait_for_work
+    while time.perf_counter() - started < limit_s and not task.done():
+        await asyncio.sleep(0.25)
+        counts = await hub.store.state_counts()
+        seen = seen or bool(counts)
+        if seen and not any(counts.get(s) for s in ("pending", "sending", "retrying")):
+            return
+
+
 async def _hub_run(base: Path, n: int, kinds: list[str], urls: dict[str, str], workers: int, limit_s: float,
                    profile: str | None, storage_url: str | None, log_level: str, hubs: int = 1) -> dict[str, Any]:
-    from syndicator import logs
+    log_file = base / "hub.log"
+    with _hub_logging(log_file, log_level):
+        result = await _hub_measured(base, n, kinds, urls, workers, limit_s, profile, storage_url, log_level, hubs)
+    result["log_lines"] = sum(1 for _ in log_file.open("rb")) if log_file.exists() else 0
+    result["static_files"], result["static_bytes"] = dir_bytes(base / "site")
+    return result
+
+
+async def _hub_measured(base: Path, n: int, kinds: list[str], urls: dict[str, str], workers: int, limit_s: float,
+                        profile: str | None, storage_url: str | None, log_level: str, hubs: int) -> dict[str, Any]:
     from syndicator.app import Hub
 
     result: dict[str, Any] = {"phase": "hub", "units": n, "storage": "postgres" if storage_url else "sqlite"}
-    log_file = base / "hub.log"
-    log_stream = log_file.open("a", encoding="utf-8")
-    stop_logging = logs.configure(log_level, log_stream)      # as main.py does, into a file
     t = time.perf_counter()
     workers = max(1, workers // hubs)       # the same sends in flight in all, however many hubs share them
-    settings = hub_settings(base, sources=[rss_source("gwy", urls["upstream"] + "/rss/gwy.xml")],
-                            units=city_units(n, kinds, urls, base / "site"), workers=workers, storage_url=storage_url)
+    settings = _settings(base, base / "site", n, kinds, urls, workers, storage_url)
     result["settings_seconds"] = time.perf_counter() - t
     t = time.perf_counter()
     async with Hub(settings) as hub:
@@ -221,10 +261,6 @@ async def _hub_run(base: Path, n: int, kinds: list[str], urls: dict[str, str], w
             result["wal_bytes_open"] = sqlite_bytes(base / "hub.db")["db_wal"]
     if not storage_url:
         result["store_bytes"] = sqlite_bytes(base / "hub.db")
-    stop_logging()
-    log_stream.close()
-    result["log_lines"] = sum(1 for _ in log_file.open("rb")) if log_file.exists() else 0
-    result["static_files"], result["static_bytes"] = dir_bytes(base / "site")
     return result
 
 
@@ -249,33 +285,22 @@ async def _start_extra_hubs(base: Path, count: int, n: int, kinds: list[str], ur
 async def extra_hub_phase(n: int, kinds: list[str], urls: dict[str, str], workers: int, limit_s: float,
                           storage_url: str, instance: int, base: Path, log_level: str) -> dict[str, Any]:
     """One more hub: dispatch (no polling) until the first hub's ingest is all delivered."""
-    from syndicator import logs
     from syndicator.app import Hub
 
-    log_stream = (base / f"hub-{instance}.log").open("a", encoding="utf-8")
-    stop_logging = logs.configure(log_level, log_stream)
-    settings = hub_settings(base / f"hub-{instance}", sources=[rss_source("gwy", urls["upstream"] + "/rss/gwy.xml")],
-                            units=city_units(n, kinds, urls, base / "site"), workers=workers,
-                            storage_url=storage_url, instance_id=f"bench-hub-{instance}", tick_seconds=0.05)
+    settings = _settings(base / f"hub-{instance}", base / "site", n, kinds, urls, workers, storage_url,
+                         instance_id=f"bench-hub-{instance}", tick_seconds=0.05)
     result: dict[str, Any] = {"phase": "hub-extra", "instance": instance}
-    async with Hub(settings) as hub:
-        stop = asyncio.Event()
-        task = asyncio.create_task(hub.dispatcher.run(stop))
-        (base / f"extra-{instance}.ready").touch()
-        threads0, c0, t0 = _common.thread_cpu(), time.process_time(), time.perf_counter()
-        seen = False
-        while time.perf_counter() - t0 < limit_s and not task.done():
-            await asyncio.sleep(0.25)
-            counts = await hub.store.state_counts()
-            seen = seen or bool(counts)
-            if seen and not any(counts.get(s) for s in ("pending", "sending", "retrying")):
-                break
-        result["cpu_seconds"] = time.process_time() - c0
-        result["thread_cpu"] = _common.thread_cpu_delta(threads0, _common.thread_cpu())
-        stop.set()
-        await asyncio.wait_for(task, 60)
-    stop_logging()
-    log_stream.close()
+    with _hub_logging(base / f"hub-{instance}.log", log_level):
+        async with Hub(settings) as hub:
+            stop = asyncio.Event()
+            task = asyncio.create_task(hub.dispatcher.run(stop))
+            (base / f"extra-{instance}.ready").touch()
+            threads0, c0 = _common.thread_cpu(), time.process_time()
+            await _until_all_sent(hub, task, time.perf_counter(), limit_s, wait_for_work=True)
+            result["cpu_seconds"] = time.process_time() - c0
+            result["thread_cpu"] = _common.thread_cpu_delta(threads0, _common.thread_cpu())
+            stop.set()
+            await asyncio.wait_for(task, 60)
     result["peak_rss_mb"] = peak_rss_mb()
     return result
 
@@ -294,11 +319,7 @@ async def _dispatch_all(hub: Any, limit_s: float, profile: str | None, result: d
     p0, c0 = time.perf_counter(), time.process_time()
     with maybe_profile(profile):
         task = asyncio.create_task(hub.dispatcher.run(stop))
-        while time.perf_counter() - p0 < limit_s and not task.done():
-            await asyncio.sleep(0.25)
-            counts = await hub.store.state_counts()
-            if not any(counts.get(s) for s in ("pending", "sending", "retrying")):
-                break
+        await _until_all_sent(hub, task, p0, limit_s)
     result["dispatch_cpu_seconds"] = time.process_time() - c0
     result["thread_cpu"] = _common.thread_cpu_delta(threads0, _common.thread_cpu())
     result["dispatch_wall_seconds"] = time.perf_counter() - p0

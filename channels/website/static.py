@@ -58,16 +58,11 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     derived from others (index, feeds): after a power cut they may be one version behind, never torn.
 
     The file is created readable by the web server (0644 less the umask; ``mkstemp``'s 0600 is not). The
-    temporary name is fixed per process and thread: writers of one directory are serialised (``_DIR_LOCKS``),
-    and a leftover of a dead process with the same id is simply overwritten.
+    temporary name is fixed per process and thread: writers of one directory are serialised
+    (``_directory_lock``), and a leftover of a dead process with the same id is simply overwritten.
     """
     tmp = f"{path.parent}/.{path.name}.{os.getpid()}.{threading.get_ident()}.tmp"
-    flags = os.O_WRONLY | os.O_CREAT | os.O_TRUNC | getattr(os, "O_CLOEXEC", 0)
-    try:
-        fd = os.open(tmp, flags, 0o644)
-    except FileNotFoundError:      # first write into this directory (asking every time costs a syscall)
-        path.parent.mkdir(parents=True, exist_ok=True)
-        fd = os.open(tmp, flags, 0o644)
+    fd = _open_creating(Path(tmp), os.O_WRONLY | os.O_TRUNC)
     try:
         with os.fdopen(fd, "wb") as fh:
             fh.write(data)
@@ -78,6 +73,17 @@ def write_atomic(path: Path, data: bytes, *, durable: bool = True) -> None:
     except BaseException:
         Path(tmp).unlink(missing_ok=True)
         raise
+
+
+def _open_creating(path: Path, flags: int) -> int:
+    """Open, creating the file 0644 (less the umask) and, on the first write there, its directory (asking
+    whether the directory exists before every write would cost a syscall each time)."""
+    flags |= os.O_CREAT | getattr(os, "O_CLOEXEC", 0)
+    try:
+        return os.open(path, flags, 0o644)
+    except FileNotFoundError:
+        path.parent.mkdir(parents=True, exist_ok=True)
+        return os.open(path, flags, 0o644)
 
 
 def _page(item: Item, unit: UnitRef, column: str, entry: dict[str, Any] | None = None) -> str:
@@ -97,22 +103,22 @@ def _page(item: Item, unit: UnitRef, column: str, entry: dict[str, Any] | None =
     )
 
 
-def _index(entries: list[dict[str, Any]], unit: UnitRef, column: str) -> str:
+def _index(entries: list[dict[str, Any]], unit_name: str, column: str) -> str:
     rows = "".join(
         f'<li><a href="{escape(e["path"], quote=True)}">{escape(e["title"])}</a>'
         f'<span class="date">{escape(e["date"])}</span></li>' for e in entries)
     return (
         "<!DOCTYPE html>\n<html lang=\"zh-CN\"><head><meta charset=\"utf-8\">"
-        f"<title>{escape(column)} - {escape(unit.name)}</title>"
+        f"<title>{escape(column)} - {escape(unit_name)}</title>"
         '<link rel="alternate" type="application/rss+xml" href="feed.xml"></head><body>'
         f"<h1>{escape(column)}</h1><ul class=\"list\">{rows}</ul></body></html>\n"
     )
 
 
-def _rss(entries: list[dict[str, Any]], unit: UnitRef, column: str, base: str) -> bytes:
+def _rss(entries: list[dict[str, Any]], unit_name: str, column: str, base: str) -> bytes:
     rss = ET.Element("rss", version="2.0")
     channel = ET.SubElement(rss, "channel")
-    ET.SubElement(channel, "title").text = f"{unit.name} · {column}"
+    ET.SubElement(channel, "title").text = f"{unit_name} · {column}"
     ET.SubElement(channel, "link").text = base
     ET.SubElement(channel, "description").text = column
     for e in entries:
@@ -173,9 +179,9 @@ class StaticExportChannel(Channel):
         del entries[_MANIFEST_CAP:]   # pages stay on disk; the manifest only feeds the index
         write_atomic(root / _MANIFEST, json.dumps(entries, ensure_ascii=False).encode("utf-8"), durable=False)
         latest = entries[: self.options.index_size]
-        column, unit = self.options.column, UnitRef("", unit_name)
-        write_atomic(root / "index.html", _index(latest, unit, column).encode("utf-8"), durable=False)
-        write_atomic(root / "feed.xml", _rss(latest, unit, column, self.options.public_url), durable=False)
+        column = self.options.column
+        write_atomic(root / "index.html", _index(latest, unit_name, column).encode("utf-8"), durable=False)
+        write_atomic(root / "feed.xml", _rss(latest, unit_name, column, self.options.public_url), durable=False)
         feed = {
             "version": "https://jsonfeed.org/version/1.1", "title": f"{unit_name} · {column}",
             "home_page_url": self.options.public_url,
@@ -212,11 +218,7 @@ def _directory_lock(root: Path) -> Iterator[None]:
     """Exclusive across processes (several hubs may export into one directory): the manifest is read, changed
     and written back, and two writers interleaving would drop each other's entry. ``_DIR_LOCKS`` keeps this
     process's own writers from tying up threads waiting here."""
-    try:
-        fd = os.open(root / _LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
-    except FileNotFoundError:
-        root.mkdir(parents=True, exist_ok=True)
-        fd = os.open(root / _LOCK, os.O_RDWR | os.O_CREAT | getattr(os, "O_CLOEXEC", 0), 0o644)
+    fd = _open_creating(root / _LOCK, os.O_RDWR)
     try:
         fcntl.flock(fd, fcntl.LOCK_EX)
         yield
@@ -265,7 +267,9 @@ def _entries_from_pages(articles: Path, since: float, known: set[str]) -> list[d
         if key == page.name or key in known or page.name.startswith(".") or page.stat().st_mtime < since:
             continue
         try:
-            match = _ENTRY_META.search(Path(page.path).read_text("utf-8", errors="replace")[:8192])
+            with open(page.path, "rb") as fh:       # the entry sits in <head>
+                head = fh.read(8192).decode("utf-8", errors="replace")
+            match = _ENTRY_META.search(head)
             entry = json.loads(unescape(match.group(1))) if match else None
         except (OSError, ValueError):
             entry = None
