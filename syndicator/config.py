@@ -20,6 +20,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from channels.base import AccountConfig
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.console import ConsoleSettings
+from syndicator.content_limits import LimitSettings
 from syndicator.dashboard import DashboardSettings
 from syndicator.deadlines import DeadlineSettings
 
@@ -157,6 +158,7 @@ class Settings(_Model):
     deadlines: DeadlineSettings = DeadlineSettings()
     console: ConsoleSettings = ConsoleSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    limits: LimitSettings = LimitSettings()     # per-field length caps (syndicator.content_limits)
     calendar_dir: str = "calendar"             # override files, relative to the config file
     source_files: list[str] = []               # preset files with more [[sources]]
     sources: list[SourceSettings] = []
