@@ -64,8 +64,9 @@ DOC_NUMBER_FIELDS = ("doc_number", "document_number", "pcode", "文号")
 _BODY_LINES_SCANNED = 30
 # Bodies that say nothing about which document they belong to: government feeds use them for many
 # distinct documents ("详见附件。", "请点击查看附件", "全文见附件" followed by attachment names).
-_STUB = re.compile(r"^(?:(?:详情|内容|全文|具体内容)?(?:详|请|请详)?见附件|(?:请)?点击(?:此处)?(?:查看|下载)(?:附件|全文|原文)?"
-                   r"|附件[:：]?)[。.！!：:]?.*$")
+# Up to 200 characters may follow (the attachments' names); a real document is longer than that.
+_STUB = re.compile(r"^(?:(?:详情|内容|全文|具体内容)?(?:详|请|请详)?见附件|(?:请)?点击(?:此处)?(?:查看|下载)"
+                   r"(?:附件|全文|原文)?|附件[:：]?)[。.！!：:]?.{0,200}$")
 _GUID_SCHEMES = re.compile(r"^(?:urn|tag):", re.IGNORECASE)
 _MIN_OPAQUE_GUID = 16
 
