@@ -43,7 +43,10 @@ async def accept(intake: Intake, s: Settings, source: int, entry: Entry) -> tupl
     return result.status, result.item_id, result.matched_by
 
 
-@pytest.mark.parametrize("stub", ["详见附件。", "<p>请点击查看附件</p>", "<p>详见附件。</p><p>附件：1.实施细则.pdf</p>"])
+STUBS = ["详见附件。", "<p>请点击查看附件</p>", "<p>详见附件。</p><p>附件：1.实施细则.pdf</p>"]
+
+
+@pytest.mark.parametrize("stub", STUBS)
 @pytest.mark.parametrize("sources", [(0, 0, 0), (0, 1, 1)], ids=["one-source", "two-sources"])
 async def test_three_documents_with_one_stub_body_are_three_items(rig, stub: str, sources: tuple[int, ...]) -> None:
     intake, s = rig
@@ -60,8 +63,8 @@ async def test_three_documents_with_one_stub_body_are_three_items(rig, stub: str
 
 async def test_one_document_from_two_sources_is_one_item_with_both_sources_recorded(rig) -> None:
     intake, s = rig
-    first = Entry(url="https://www.gov.cn/zhengce/content/202611/content_7001.htm", title="国务院关于优化营商环境的通知",
-                  content=BODY)
+    first = Entry(url="https://www.gov.cn/zhengce/content/202611/content_7001.htm",
+                  title="国务院关于优化营商环境的通知", content=BODY)
     copy = Entry(url="https://www.hubei.gov.cn/zwgk/zcwj/202611/t20261125_1.shtml",
                  title="国务院关于优化营商环境的通知 ", content=f"<div>{BODY}</div>")   # another site's layout
     created, item_id, _ = await accept(intake, s, 0, first)
