@@ -189,7 +189,8 @@ class StaticExportChannel(Channel):
             return
         with _directory_lock(self.work):
             for path in sweep(self.root, self.work):
-                log.warning("static export %s: removed leftover %s", self.root, path)
+                log.warning("static export %s: cleared leftover %s (removed, or moved to the work directory)",
+                            self.root, path)
         _SWEPT.add(str(self.root))
 
     async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
