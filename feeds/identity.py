@@ -56,10 +56,13 @@ def content_hash(title: str, body_text: str, *, url: str = "") -> str:
 
 
 # 文号 (official document number), e.g. 国办发〔2025〕12号, 鄂政办发[2025]3号, 国函（2024）7号. GB/T 9704-2012
-# §7.2.4 fixes its form: issuing-organ code, year in 〔〕, serial number, 号. Upstream sites mix the bracket
+# 《党政机关公文格式》 §7.2.4 fixes its form (docs/content-integrity.md): issuing-organ code, full year in 〔〕,
+# serial number without leading zeros, 号. Upstream sites mix the bracket
 # forms (〔〕 [] ［］ （）), so all normalise to 〔〕 and leading zeros go.
 _DOC_NO = re.compile(r"([\u4e00-\u9fff]{1,12})\s*[〔\[［【(（]\s*((?:19|20)\d{2})\s*[〕\]］】)）]\s*0*(\d{1,5})\s*号")
-# Entry.extra names a list source may map the document number to (the gov.cn policy library calls it `pcode`).
+# Entry.extra names a list source may map the document number to. The gov.cn policy library's `pcode` is taken
+# to be the 发文字号 (docs/content-integrity.md: a lead, not yet checked live); only a value that *has* the 文号
+# form is ever used, so a field that turns out to hold something else merges nothing.
 DOC_NUMBER_FIELDS = ("doc_number", "document_number", "pcode", "文号")
 _BODY_LINES_SCANNED = 30
 # Bodies that say nothing about which document they belong to: government feeds use them for many

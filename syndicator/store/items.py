@@ -1,7 +1,9 @@
 """Ingest: an upstream item and all its deliveries, written in one transaction.
 
 The item is "seen" only when its deliveries exist (a crash can never leave one without the
-other). De-duplication is across sources, by normalised URL and by content hash; a changed
+other). De-duplication is across sources, by normalised URL, a guid or 文号 key (item_keys), and — only
+for a substantive body under an equal normalised title — by content hash; each merged copy keeps what
+matched it (item_sources.matched_by), so operators see every merge. A changed
 title or body on a known item is an update (a new version), not a new item. "Changed" is judged
 per (source, guid) against that source's own last view (kept on item_sources): sources wording one
 document differently must not take turns rewriting it. Each delivery keeps
