@@ -343,15 +343,24 @@ def _read_named(base: Path, rel: Any, field: str, problems: list[str]) -> dict[s
         return {}
 
 
+def _source_origin(origins: list[str], loc: tuple[Any, ...]) -> str:
+    """For a source read from a preset file: which file and which entry in it, before the merged path."""
+    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int) and loc[1] < len(origins):
+        return origins[loc[1]]
+    return ""
+
+
 def load_settings(path: str | Path) -> Settings:
     """Read, resolve and validate a config file; raise ConfigError listing every problem."""
     path = Path(path)
     data = _read_toml(path)
     base = path.resolve().parent
     problems: list[str] = []
+    origins: list[str] = [""] * len(data.get("sources") or [])   # per source: the preset file it came from
     for i, rel in enumerate(data.get("source_files", [])):
         extra = _read_named(base, rel, f"source_files[{i}]", problems)
         data.setdefault("sources", []).extend(extra.get("sources", []))
+        origins += [f"source_files[{i}] {rel!r}: sources[{j}] → " for j in range(len(extra.get("sources", [])))]
     secrets: dict[str, str] = {}
     secrets_file = (data.get("hub") or {}).get("secrets_file")
     if secrets_file:
@@ -363,7 +372,8 @@ def load_settings(path: str | Path) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(path, _error_lines(exc, lambda loc: _describe_loc(data, loc))) from None
+        raise ConfigError(path, _error_lines(exc, lambda loc: _source_origin(origins, loc) + _describe_loc(data, loc))
+                          ) from None
     problems.extend(_check_channel_options(settings))
     if problems:
         raise ConfigError(path, problems)

@@ -61,6 +61,13 @@ def test_preset_file_problems_name_source_files_index(tmp_path: Path) -> None:
     assert found[1].startswith("source_files[2]: 'broken.toml' (") and "not valid TOML" in found[1]
 
 
+def test_an_error_in_a_preset_source_names_the_preset_file_and_entry(tmp_path: Path) -> None:
+    write(tmp_path, SOURCE.format(id="a") + SOURCE.format(id="b").replace("https://www", "ftp://www"), "p.toml")
+    (problem,) = problems(write(tmp_path, 'source_files = ["p.toml"]\n' + SOURCE.format(id="main")))
+    assert problem.startswith("source_files[0] 'p.toml': sources[1] → sources[2](id=b).url: ")
+    assert "must be an http:// or https:// URL" in problem
+
+
 def test_model_level_errors_carry_their_section_without_pydantic_noise(tmp_path: Path) -> None:
     (problem,) = problems(write(tmp_path, "[hub]\nstale_claim_seconds = 10\nsend_timeout_seconds = 60\n"))
     assert problem.startswith("hub: stale_claim_seconds must be longer than twice send_timeout_seconds")

@@ -205,8 +205,8 @@ def _unit_table(request: web.Request, open_rows: list[Delivery], failed: list[De
 async def deliveries(request: web.Request) -> web.Response:
     hub, q = request.app[HUB], request.query
     state, unit, account, item = q.get("state", ""), q.get("unit", ""), q.get("account", ""), q.get("item", "").strip()
-    dup = q.get("dup", "") == "1"
-    states = None if state == "all" else [state] if state in r.STATE_LABELS else list(ATTENTION)
+    dup = q.get("dup", "") == "1"        # possible duplicates are mostly delivered: all states unless one is chosen
+    states = None if state == "all" or (dup and not state) else [state] if state in r.STATE_LABELS else list(ATTENTION)
     accounts = [a for u, a in hub.settings.accounts() if not unit or u.id == unit]
     targets = [account] if account else ([a.id for a in accounts] if unit else [None])
     item_id = int(item) if item.isdigit() else None
