@@ -17,19 +17,10 @@ from syndicator.config import Settings
 from syndicator.intake import Intake
 from syndicator.store import Store
 from tests.test_delays import sh
+from tests.test_intake import settings
 
 BODY = ("<p>各省、自治区、直辖市人民政府，国务院各部委、各直属机构：</p><p>为进一步优化营商环境、激发市场活力，"
         "经国务院同意，现就有关事项通知如下。一、总体要求……二、重点任务……三、保障措施……请结合实际认真贯彻落实。</p>")
-
-
-def settings(tmp_path: Path) -> Settings:
-    site = {"id": "u1-site", "kind": "static", "options": {"directory": "site", "public_url": "https://u1.gov.cn/"}}
-    return Settings.model_validate({
-        "base_dir": tmp_path,
-        "sources": [{"id": "gwy", "name": "国务院", "kind": "rss", "url": "https://www.gov.cn/rss.xml"},
-                    {"id": "province", "name": "省政府", "kind": "rss", "url": "https://www.hubei.gov.cn/rss.xml"}],
-        "units": [{"id": "u1", "name": "单位一", "accounts": [site]}],
-    })
 
 
 @pytest.fixture
