@@ -178,6 +178,8 @@ class StaticExportChannel(Channel):
 
     async def start(self) -> None:
         """Sweep what dead writers left (once per directory and process) before anything is written."""
+        if str(self.root) in _SWEPT:      # a province has thousands of accounts: no thread hop per account
+            return
         async with _DIR_LOCKS[str(self.root)]:
             try:
                 await asyncio.to_thread(self._prepare)
