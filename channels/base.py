@@ -154,6 +154,9 @@ class Channel(abc.ABC):
         """
         raise NotImplementedError
 
+    async def start(self) -> None:
+        """Prepare before the first send, e.g. sweep what a crashed process left (called once by the hub)."""
+
     async def close(self) -> None:
         """Release what the channel holds (not the shared session)."""
 

@@ -1,13 +1,23 @@
 """HTTP fetch of upstream pages: conditional GET, size and time caps, polite concurrency,
 and a charset decision that never guesses by statistics.
 
-Charset order (shared/README §5, with the WHATWG sniffing rule that a byte-order mark beats every
-label): BOM → operator override → HTTP header → XML declaration / <meta charset> → strict UTF-8 →
-gb18030. A label that is not a web text encoding (unknown, or a Python codec such as "zlib") is
-skipped, never passed to ``bytes.decode``. A BOM is the bytes themselves speaking, so a stale
-``<meta charset=gbk>`` or header left by a CMS migration cannot overrule it. GBK and GB2312 labels
-are read as gb18030, their superset, because government pages declared GB2312 routinely contain
-characters outside it.
+Charset (shared/README §5, with the WHATWG sniffing rule that a byte-order mark beats every label): a BOM
+decides alone. Otherwise the candidates are, in order, the operator override, the HTTP header, the XML
+declaration / ``<meta charset>``, UTF-8 and gb18030, and each is tried **strictly**: the first that decodes
+without an error wins. Labels lie — a GBK feed served as ``charset=utf-8`` by a misconfigured server is the
+common case — so a header is taken only when the bytes agree with it. Two refinements:
+
+- Bytes that are valid UTF-8 *and* contain multi-byte sequences are UTF-8 whatever a header or declaration
+  says (after an operator override): text in a legacy multi-byte encoding practically never forms valid
+  UTF-8 (W3C, https://www.w3.org/International/questions/qa-forms-utf-8), while UTF-8 Chinese often decodes
+  "cleanly" — as mojibake — under gb18030.
+- A single-byte label that accepts every byte (ISO-8859-1, windows-1252: servers' defaults) proves nothing
+  by decoding cleanly, so it is tried last.
+
+Bytes that decode under no candidate are refused (``UndecodableError``): replacement characters would be
+published as the reprint's text. A label that is not a web text encoding (unknown, or a Python codec such as
+"zlib") is skipped, never passed to ``bytes.decode``. GBK and GB2312 labels are read as gb18030, their
+superset, because government pages declared GB2312 routinely contain characters outside it.
 """
 
 from __future__ import annotations
@@ -54,30 +64,66 @@ def normalise_charset(label: str | None) -> str | None:
     return info.name
 
 
-def decide_charset(body: bytes, content_type: str, override: str | None = None) -> str:
-    if body.startswith(b"\xef\xbb\xbf"):
-        return "utf-8-sig"
-    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
-        return "utf-16"
-    if override and (cs := normalise_charset(override)):
-        return cs
-    m = _CHARSET_PARAM.search(content_type or "")
-    if m and (cs := normalise_charset(m.group(1))):
-        return cs
-    m2 = _DECLARED.search(body[:4096])
-    if m2 and (cs := normalise_charset((m2.group(1) or m2.group(2)).decode("ascii"))):
-        return cs
+_ALL_BYTES = bytes(range(256))
+
+
+class UndecodableError(ValueError):
+    """Bytes no candidate charset decodes without errors; ``str()`` says which were tried, in Chinese."""
+
+
+@lru_cache(maxsize=64)
+def _accepts_any_bytes(charset: str) -> bool:
     try:
-        body.decode("utf-8")
-        return "utf-8"
+        _ALL_BYTES.decode(charset)
     except UnicodeDecodeError:
-        return "gb18030"
+        return False
+    return True
+
+
+def charset_candidates(body: bytes, content_type: str, override: str | None = None) -> list[str]:
+    """Charsets to try strictly, in order (see the module docstring)."""
+    if body.startswith(b"\xef\xbb\xbf"):
+        return ["utf-8-sig"]
+    if body.startswith((b"\xff\xfe", b"\xfe\xff")):
+        return ["utf-16"]
+    labels: list[str | None] = [normalise_charset(override)]
+    if not body.isascii():
+        labels.append("utf-8")              # valid multi-byte UTF-8 outranks the labels (tried strictly)
+    m = _CHARSET_PARAM.search(content_type or "")
+    labels.append(normalise_charset(m.group(1)) if m else None)
+    m2 = _DECLARED.search(body[:4096])
+    labels.append(normalise_charset((m2.group(1) or m2.group(2)).decode("ascii")) if m2 else None)
+    labels += ["utf-8", "gb18030"]
+    ordered = list(dict.fromkeys(c for c in labels if c))
+    return [c for c in ordered if not _accepts_any_bytes(c)] + [c for c in ordered if _accepts_any_bytes(c)]
+
+
+def _strict(body: bytes, charset: str) -> str | None:
+    try:
+        return body.decode(charset)
+    except (UnicodeDecodeError, UnicodeError):
+        return None
+
+
+def decide_charset(body: bytes, content_type: str, override: str | None = None) -> str:
+    """The first candidate that decodes ``body`` strictly; the first candidate when none does."""
+    candidates = charset_candidates(body, content_type, override)
+    return next((c for c in candidates if _strict(body, c) is not None), candidates[0])
 
 
 def decode_body(body: bytes, content_type: str = "", override: str | None = None) -> tuple[str, str]:
-    """(text, charset used). Undecodable bytes become U+FFFD rather than failing the whole page."""
-    charset = decide_charset(body, content_type, override)
-    return body.decode(charset, errors="replace"), charset
+    """(text, charset used), decoded strictly; ``UndecodableError`` when no candidate decodes it."""
+    candidates = charset_candidates(body, content_type, override)
+    errors = []
+    for charset in candidates:
+        try:
+            return body.decode(charset), charset
+        except UnicodeDecodeError as exc:
+            errors.append(f"{charset}（第 {exc.start} 字节起出错）")
+        except UnicodeError as exc:
+            errors.append(f"{charset}（{exc}）")
+    raise UndecodableError("内容无法按任何候选字符编码无误解码，已拒收、不发布：" + "、".join(errors)
+                           + "（请核对来源的字符编码，必要时在配置中为该来源指定 encoding）")
 
 
 class Fetcher:
@@ -149,5 +195,8 @@ class Fetcher:
                 raise FetchError(f"{url}: body exceeds the {cap}-byte limit", url=url, status=resp.status)
             chunks.append(chunk)
         result.body = b"".join(chunks)
-        result.text, result.encoding = decode_body(result.body, result.content_type, encoding)
+        try:
+            result.text, result.encoding = decode_body(result.body, result.content_type, encoding)
+        except UndecodableError as exc:
+            raise FetchError(f"{url}: {exc}", url=url, status=resp.status) from None
         return result

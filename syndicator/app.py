@@ -78,6 +78,7 @@ class Hub:
         for unit, account in s.accounts():
             channel = channel_class(account.kind)(account, ctx)
             self._stack.push_async_callback(channel.close)
+            await channel.start()
             bindings[account.id] = Binding(channel, UnitRef(unit.id, unit.name), account.concurrency)
         fetcher = Fetcher(self.session, user_agent=s.fetch.user_agent, timeout=s.fetch.timeout_seconds,
                           max_bytes=s.fetch.max_bytes, max_redirects=s.fetch.max_redirects,

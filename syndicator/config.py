@@ -11,7 +11,6 @@ from __future__ import annotations
 import os
 import re
 import tomllib
-from collections import Counter
 from pathlib import Path
 from typing import Any, Literal
 
@@ -20,6 +19,7 @@ from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError,
 from channels.base import AccountConfig
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.console import ConsoleSettings
+from syndicator.content_limits import LimitSettings
 from syndicator.dashboard import DashboardSettings
 from syndicator.deadlines import DeadlineSettings
 
@@ -33,6 +33,41 @@ class ConfigError(Exception):
         self.path = str(path)
         self.problems = problems
         super().__init__("\n".join(f"{self.path}: {p}" for p in problems))
+
+
+class SettingsProblems(ValueError):
+    """Cross-field problems found by a validator, each already naming its field (``units[1].accounts[0].id``):
+    the loader lists them one by one instead of pydantic's single "(top level): Value error, …"."""
+
+    def __init__(self, problems: list[str]) -> None:
+        super().__init__("; ".join(problems))
+        self.problems = problems
+
+
+_PYDANTIC_PREFIXES = ("Value error, ", "Assertion failed, ")
+
+
+def plain_message(msg: str) -> str:
+    """A pydantic message without its "Value error, " prefix."""
+    for prefix in _PYDANTIC_PREFIXES:
+        if msg.startswith(prefix):
+            return msg[len(prefix):]
+    return msg
+
+
+def _error_lines(exc: ValidationError, describe: Any = None) -> list[str]:
+    """One line per error: the field path (``describe(loc)``) and the plain message; a SettingsProblems error
+    contributes its own lines."""
+    lines: list[str] = []
+    for err in exc.errors(include_input=False):
+        cause = (err.get("ctx") or {}).get("error")
+        if isinstance(cause, SettingsProblems):
+            lines.extend(cause.problems)
+            continue
+        loc = tuple(err["loc"])
+        where = describe(loc) if describe is not None else ".".join(map(str, loc))
+        lines.append(f"{where}: {plain_message(err['msg'])}" if loc else plain_message(err["msg"]))
+    return lines
 
 
 class _Model(BaseModel):
@@ -157,6 +192,7 @@ class Settings(_Model):
     deadlines: DeadlineSettings = DeadlineSettings()
     console: ConsoleSettings = ConsoleSettings()
     dashboard: DashboardSettings = DashboardSettings()
+    limits: LimitSettings = LimitSettings()     # per-field length caps (syndicator.content_limits)
     calendar_dir: str = "calendar"             # override files, relative to the config file
     source_files: list[str] = []               # preset files with more [[sources]]
     sources: list[SourceSettings] = []
@@ -168,20 +204,16 @@ class Settings(_Model):
     def _unique_and_known(self) -> Settings:
         problems: list[str] = []
         self._deadlines_by_source = {}
-        for s in self.sources:
+        for i, s in enumerate(self.sources):
             if s.deadline is None:
                 continue
             try:
                 self._deadlines_by_source[s.id] = merge_deadlines(self.deadlines, s.deadline)
             except ValidationError as exc:
-                problems.append(f"source {s.id}: deadline (merged over [deadlines]): " + "; ".join(
-                    ".".join(map(str, e["loc"])) + ": " + e["msg"] if e["loc"] else e["msg"]
-                    for e in exc.errors(include_input=False)))
-        for what, ids in (("source", [s.id for s in self.sources]), ("unit", [u.id for u in self.units]),
-                          ("account", [a.id for u in self.units for a in u.accounts])):
-            dupes = sorted(i for i, n in Counter(ids).items() if n > 1)   # linear: a province has 40,000 accounts
-            if dupes:
-                problems.append(f"duplicate {what} id(s): {', '.join(dupes)}")
+                where = f"sources[{i}](id={s.id}).deadline"
+                problems += [f"{where}{''.join('.' + str(k) for k in e['loc'])}: {plain_message(e['msg'])}"
+                             " (merged over [deadlines])" for e in exc.errors(include_input=False)]
+        problems += _duplicate_ids(self)
         wechat = [a.id for u in self.units for a in u.accounts if a.kind == "wechat"]
         if self.console.account is not None and self.console.account not in wechat:
             problems.append(f"console.account: {self.console.account!r} is not a configured wechat account")
@@ -194,7 +226,7 @@ class Settings(_Model):
             if unknown:
                 problems.append(f"source {s.id}: units lists unknown unit(s) {', '.join(unknown)}")
         if problems:
-            raise ValueError("; ".join(problems))
+            raise SettingsProblems(problems)
         return self
 
     def deadlines_for(self, source_id: str | None) -> DeadlineSettings:
@@ -221,6 +253,21 @@ class Settings(_Model):
 
     def units_for(self, source: SourceSettings) -> list[UnitSettings]:
         return self.units if "*" in source.units else [u for u in self.units if u.id in source.units]
+
+
+def _duplicate_ids(settings: Settings) -> list[str]:
+    """Each repeated id, at the field of every repeat after the first (linear: a province has 40,000 accounts)."""
+    fields: list[tuple[str, str, str]] = [("source", f"sources[{i}].id", s.id) for i, s in enumerate(settings.sources)]
+    fields += [("unit", f"units[{i}].id", u.id) for i, u in enumerate(settings.units)]
+    fields += [("account", f"units[{i}].accounts[{j}].id", a.id)
+               for i, u in enumerate(settings.units) for j, a in enumerate(u.accounts)]
+    first: dict[tuple[str, str], str] = {}
+    problems = []
+    for what, where, ident in fields:
+        earlier = first.setdefault((what, ident), where)
+        if earlier != where:
+            problems.append(f"{where}: duplicate {what} id {ident!r} (already used at {earlier}); ids must be unique")
+    return problems
 
 
 def merge_deadlines(base: DeadlineSettings, source: dict[str, Any]) -> DeadlineSettings:
@@ -280,20 +327,44 @@ def _read_toml(path: Path) -> dict[str, Any]:
         raise ConfigError(path, [f"not valid TOML: {exc}"]) from None
 
 
+def _read_named(base: Path, rel: Any, field: str, problems: list[str]) -> dict[str, Any]:
+    """A TOML file another setting names; a problem with it names that setting (``hub.secrets_file``,
+    ``source_files[2]``) and the file, in plain words. The contents of a secrets file never appear."""
+    if not isinstance(rel, str) or not rel.strip():
+        problems.append(f"{field}: must be a file name (a string), got {type(rel).__name__}")
+        return {}
+    try:
+        return _read_toml(base / rel)
+    except ConfigError as exc:
+        reason = "; ".join(exc.problems)
+        if field == "hub.secrets_file" and reason.startswith("not valid TOML"):
+            reason = "not valid TOML (write one NAME = \"value\" per line)"
+        problems.append(f"{field}: {rel!r} ({exc.path}): {reason}")
+        return {}
+
+
+def _source_origin(origins: list[str], loc: tuple[Any, ...]) -> str:
+    """For a source read from a preset file: which file and which entry in it, before the merged path."""
+    if len(loc) >= 2 and loc[0] == "sources" and isinstance(loc[1], int) and loc[1] < len(origins):
+        return origins[loc[1]]
+    return ""
+
+
 def load_settings(path: str | Path) -> Settings:
     """Read, resolve and validate a config file; raise ConfigError listing every problem."""
     path = Path(path)
     data = _read_toml(path)
     base = path.resolve().parent
     problems: list[str] = []
-    for rel in data.get("source_files", []):
-        preset = base / rel
-        extra = _read_toml(preset)
+    origins: list[str] = [""] * len(data.get("sources") or [])   # per source: the preset file it came from
+    for i, rel in enumerate(data.get("source_files", [])):
+        extra = _read_named(base, rel, f"source_files[{i}]", problems)
         data.setdefault("sources", []).extend(extra.get("sources", []))
+        origins += [f"source_files[{i}] {rel!r}: sources[{j}] → " for j in range(len(extra.get("sources", [])))]
     secrets: dict[str, str] = {}
     secrets_file = (data.get("hub") or {}).get("secrets_file")
     if secrets_file:
-        secrets = {k: str(v) for k, v in _read_toml(base / secrets_file).items()}
+        secrets = {k: str(v) for k, v in _read_named(base, secrets_file, "hub.secrets_file", problems).items()}
     _resolve_secrets(data, secrets, problems)
     if problems:
         raise ConfigError(path, problems)
@@ -301,9 +372,8 @@ def load_settings(path: str | Path) -> Settings:
     try:
         settings = Settings.model_validate(data)
     except ValidationError as exc:
-        raise ConfigError(path, [
-            f"{_describe_loc(data, tuple(err['loc']))}: {err['msg']}" for err in exc.errors(include_input=False)
-        ]) from None
+        raise ConfigError(path, _error_lines(exc, lambda loc: _source_origin(origins, loc) + _describe_loc(data, loc))
+                          ) from None
     problems.extend(_check_channel_options(settings))
     if problems:
         raise ConfigError(path, problems)

@@ -170,6 +170,8 @@ class Console:
         if failing:
             lines.append("来源异常：" + "；".join(
                 f"{s['source']} 连续失败 {s['consecutive_errors']} 次" for s in failing[:TOP]))
+        if st.get("possible_duplicates"):
+            lines.append(f"可能重复 {st['possible_duplicates']} 条，请到平台核对")
         lines += [f"日历：{w}" for w in st.get("calendar_warnings", [])]
         if not (overdue or blocked or failing or counts.get("failed")):
             lines.append("未发现异常。")

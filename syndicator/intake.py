@@ -17,12 +17,13 @@ import re
 from datetime import datetime
 
 from channels.content import image_urls, sanitize, to_text
-from feeds.identity import canonical_url, content_hash
+from feeds.identity import canonical_url, content_hash, find_document_number, guid_key, is_substantive
 from feeds.model import Entry
 from feeds.specs import RuleSpec
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
+from syndicator.content_limits import LimitSettings, RefusedEntry, cap_html, cap_text, refusal, truncation_text
 from syndicator.deadlines import Deadline, compute_deadline, deadline_for
 from syndicator.models import Item
 from syndicator.store import IngestResult, PlannedDelivery, Store
@@ -32,16 +33,30 @@ _SPACE = re.compile(r"\s+")
 INLINE_HASH_CHARS = 64_000     # hashing more than this on the event loop would stall it: use a thread
 
 
-def build_item(source: SourceSettings, entry: Entry, rule: RuleSpec, detected_at: datetime) -> Item:
-    """Sanitise and measure an entry. CPU-bound (nh3 plus several lxml parses: seconds on a 5 MB body),
-    so callers on the event loop run it in a thread."""
-    content = sanitize(entry.content, entry.url) if entry.content else ""
-    summary_text = to_text(entry.summary)[:300] if entry.summary else ""
+def build_item(source: SourceSettings, entry: Entry, rule: RuleSpec, detected_at: datetime,
+               limits: LimitSettings | None = None) -> Item:
+    """Sanitise, cap and measure an entry. CPU-bound (nh3 plus several lxml parses: seconds on a 5 MB body),
+    so callers on the event loop run it in a thread. Fields over ``limits`` are cut and listed in
+    ``Item.truncated``; the identity keys (guid, 文号) and whether the body is substantive are worked out here."""
+    limits = limits or LimitSettings()
+    truncated: list[tuple[str, int]] = []
+    title, cut = cap_text(_SPACE.sub(" ", entry.title).strip(), limits.title_chars)
+    if cut:
+        truncated.append(("title", cut))
+    summary_text, cut = cap_text(to_text(entry.summary) if entry.summary else "", limits.summary_chars)
+    if cut:
+        truncated.append(("summary", cut))
+    content, cut = cap_html(sanitize(entry.content, entry.url) if entry.content else "", limits.body_chars, entry.url)
+    if cut:
+        truncated.append(("body", cut))
+    body_text = to_text(content)
+    number = find_document_number(entry.extra, body_text)
+    keys = tuple(k for k in (guid_key(entry.guid, entry.url), f"doc:{number}" if number else "") if k)
     return Item(
         source_id=source.id,
         guid=entry.stable_id,
         url=entry.url,
-        title=_SPACE.sub(" ", entry.title).strip(),
+        title=title,
         summary=summary_text,
         content=content,
         images=tuple(image_urls(content)),
@@ -53,7 +68,10 @@ def build_item(source: SourceSettings, entry: Entry, rule: RuleSpec, detected_at
         authority=source.authority,
         rule=rule.name,
         canonical_url=canonical_url(entry.url),
-        content_hash=content_hash(entry.title, to_text(content), url=entry.url),
+        content_hash=content_hash(title, body_text, url=entry.url),
+        keys=keys,
+        substantive=is_substantive(body_text, limits.substantive_body_chars),
+        truncated=tuple(truncated),
     )
 
 
@@ -97,6 +115,8 @@ class Intake:
     async def accept(self, source: SourceSettings, entry: Entry, rule: RuleSpec) -> IngestResult:
         """Store the entry (new item, update, duplicate, or nothing new). The heavy work happens off the
         event loop, and not at all for a known entry whose raw form is what was last accepted."""
+        if (reason := refusal(entry.title)) is not None:
+            raise RefusedEntry(reason)
         if len(entry.content) > INLINE_HASH_CHARS:
             raw = await asyncio.to_thread(raw_hash, entry)
         else:
@@ -104,7 +124,7 @@ class Intake:
         seen = await self.store.seen_entry(source.id, entry.stable_id)
         if seen is not None and seen.raw_hash == raw:
             return IngestResult("seen", seen.item_id, version=seen.version)
-        item = await asyncio.to_thread(build_item, source, entry, rule, self.clock.now())
+        item = await asyncio.to_thread(build_item, source, entry, rule, self.clock.now(), self.settings.limits)
         planned, deadline, anchor_kind = self.plan(source, item)
         resend, update_deadline = self.plan_update(source, item)
         result = await self.store.ingest(item, deadline.anchor, anchor_kind, planned, self.clock.now(),
@@ -123,5 +143,8 @@ class Intake:
                      result.version, source.id, item.title, result.deliveries, update_deadline.deadline.isoformat(),
                      " (provisional)" if update_deadline.provisional else "")
         elif result.status == "duplicate":
-            log.info("item from %s is a duplicate of item %d: %s", source.id, result.item_id, item.title)
+            log.info("item from %s is a duplicate of item %d (matched by %s): %s", source.id, result.item_id,
+                     result.matched_by, item.title)
+        if result.status == "created" and item.truncated:
+            log.warning("item %d from %s: %s", result.item_id, source.id, truncation_text(item.truncated))
         return result

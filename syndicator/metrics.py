@@ -42,6 +42,12 @@ async def render_metrics(hub: Any) -> str:
     overdue, soon = await store.deadline_counts(now, now + timedelta(hours=hub.settings.deadlines.at_risk_hours))
     family("syndicator_deliveries_overdue", "gauge", "Open deliveries past their deadline.").add(overdue)
     family("syndicator_deliveries_at_risk", "gauge", "Open deliveries due within the at-risk margin.").add(soon)
+    family("syndicator_deliveries_possible_duplicate", "gauge",
+           "Deliveries that may have reached their platform twice (a blind re-send after a crash).").add(
+        await store.possible_duplicate_count())
+    family("syndicator_items_merged_copies", "gauge",
+           "Upstream copies merged into an existing item (same URL, guid, document number or content).").add(
+        await store.merge_count())
     family("syndicator_deliveries_in_flight", "gauge", "Sends in flight in this process.").add(hub.dispatcher.in_flight)
     delays = family("syndicator_delay_records", "gauge", "Delay records on file, by kind.")
     for kind, n in sorted((await store.delay_counts()).items()):

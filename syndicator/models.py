@@ -57,6 +57,9 @@ class Item:
     images: tuple[str, ...] = ()       # absolute URLs of body images, in order
     id: int | None = None
     version: int = 1                   # bumped when the title or body changes upstream
+    keys: tuple[str, ...] = ()         # identity beyond the URL: "guid:…", "doc:<文号>" (feeds.identity)
+    substantive: bool = True           # body long and specific enough for its hash to identify the document
+    truncated: tuple[tuple[str, int], ...] = ()   # (field, original length) cut by content_limits
 
 
 @dataclass(frozen=True, slots=True)

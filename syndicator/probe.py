@@ -13,6 +13,7 @@ from feeds.reader import SourceReader
 from feeds.rules import required_by
 from syndicator.app import browser_factory
 from syndicator.config import Settings, SourceSettings
+from syndicator.content_limits import refusal
 
 
 async def probe_source(settings: Settings, source: SourceSettings, *, limit: int = 10) -> int:
@@ -29,8 +30,8 @@ async def probe_source(settings: Settings, source: SourceSettings, *, limit: int
                 return 1
             for n, entry in enumerate(result.entries):
                 rule = required_by(entry, source.rules)
-                problem = None
-                if rule is not None and n < limit:
+                problem = refusal(entry.title)     # intake would refuse it: say so, never "fine"
+                if rule is not None and n < limit and problem is None:
                     try:
                         entry = await reader.complete(source, entry)
                     except Exception as exc:

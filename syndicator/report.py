@@ -38,7 +38,9 @@ REPORT_DEFINITIONS = (
     "超时发布 = 截止时间后发布；未发布（已超时）= 统计时间已过截止时间仍未发布（含发送失败、重试中、账号暂停），"
     "不含人工跳过；人工跳过 = 经人工决定不转载（理由见延误记录）；未到期 = 统计时间尚未到截止时间且未发布"
     "（含发送失败待人工处理的）。按时率 = 按时 ÷（按时 + 超时发布 + 未发布）；超时统计仅含超时发布的稿件，"
-    "工作小时按各信息源的截止规则计算，中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。")
+    "工作小时按各信息源的截止规则计算，中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。"
+    "可能重复 = 发送中途进程中断、平台又无法查询是否已发，只能重发的转载任务：平台上可能出现两条，请人工核对并删除"
+    "多余一条（已计入上述各项，不另行计数）。")
 SettingsFor = Callable[[str | None], DeadlineSettings]
 
 
@@ -53,7 +55,8 @@ def tz_label(tz: tzinfo) -> str:
 
 DELAY_COLUMNS = delay_columns()
 REPORT_COLUMNS = ("单位", "渠道", "应转载", "按时", "超时发布", "未发布（已超时）", "人工跳过", "未到期", "按时率",
-                  "超时中位数（小时）", "超时95分位（小时）", "超时中位数（工作小时）", "超时95分位（工作小时）")
+                  "超时中位数（小时）", "超时95分位（小时）", "超时中位数（工作小时）", "超时95分位（工作小时）",
+                  "可能重复")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -204,6 +207,7 @@ async def monthly_report(store: Store, month: str, calendar: WorkCalendar, setti
             "open": n["required"] - due - n["skipped"], "on_time_rate": n["on_time"] / due if due else None,
             "late_median_hours": percentile(clock_h, 0.5), "late_p95_hours": percentile(clock_h, 0.95),
             "late_median_working_hours": percentile(work_h, 0.5), "late_p95_working_hours": percentile(work_h, 0.95),
+            "possible_duplicate": int(r["n_possible_duplicate"] or 0),
         })
     return rows
 
@@ -229,15 +233,17 @@ def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | N
         names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel"]), r["required"], r["on_time"], r["late"],
         r["missing"], r["skipped"], r["open"], "" if r["on_time_rate"] is None else f"{r['on_time_rate']:.1%}",
         opt(r["late_median_hours"]), opt(r["late_p95_hours"]), opt(r["late_median_working_hours"]),
-        opt(r["late_p95_working_hours"]),
+        opt(r["late_p95_working_hours"]), r.get("possible_duplicate", 0),
     ] for r in rows]
     if fmt == "csv":
         return _csv(REPORT_COLUMNS, cells, [title, stamp], footer=REPORT_DEFINITIONS)
     if fmt != "md":
         raise ValueError(f"未知输出格式 {fmt!r}：可选 md、csv")
-    total = {k: sum(r[k] for r in rows) for k in ("required", "on_time", "late", "missing", "skipped", "open")}
+    total = {k: sum(r.get(k, 0) for r in rows)
+             for k in ("required", "on_time", "late", "missing", "skipped", "open", "possible_duplicate")}
     due = total["on_time"] + total["late"] + total["missing"]
     rate = f"，按时率 {total['on_time'] / due:.1%}" if due else ""
+    rate += f"；其中可能重复 {total['possible_duplicate']} 条，需人工核对" if total["possible_duplicate"] else ""
     lines = [
         f"# {title}", "", *([stamp, ""] if stamp else []),
         f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，"

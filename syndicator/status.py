@@ -38,6 +38,10 @@ async def collect_status(store: Store, settings: Settings, calendar: WorkCalenda
         },
         "accounts_blocked": {a: {"state": s, "reason": r} for a, (s, r) in accounts.items() if s != "active"},
         "sources": sources,
+        "possible_duplicates": await store.possible_duplicate_count(),
+        "merged_copies": {"count": await store.merge_count(), "recent": [
+            {**m, "merged_at": m["merged_at"].astimezone(tz).isoformat() if m["merged_at"] else None}
+            for m in await store.merges(limit=10)]},
         "calendar_warnings": calendar.warnings(now.astimezone(tz).date()),
         "alerts": [{"at": a["at"], "subject": a["subject"], "message": a["message"]}
                    for a in await store.recent_alerts(10)],

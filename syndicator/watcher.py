@@ -32,6 +32,7 @@ from feeds.specs import RuleSpec
 from syndicator.article_checks import ArticleChecks, list_copy
 from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
+from syndicator.content_limits import RefusedEntry
 from syndicator.intake import Intake
 from syndicator.models import SourceHealth
 from syndicator.store import Store
@@ -75,6 +76,7 @@ class Watcher:
         self.alert = alert
         self.checks = ArticleChecks()
         self._busy: set[str] = set()
+        self._refused_alerted: set[tuple[str, str]] = set()
 
     def sources(self) -> list[SourceSettings]:
         return [s for s in self.settings.sources if s.enabled]
@@ -169,7 +171,11 @@ class Watcher:
                 else:
                     warnings.append(self._give_up(source, entry, rule, error, failures, now))
             # Known entries go through intake too: a changed title or body is an update.
-            outcome = await self.intake.accept(source, entry, rule)
+            try:
+                outcome = await self.intake.accept(source, entry, rule)
+            except RefusedEntry as exc:
+                warnings.append(await self._refused(source, entry, str(exc)))
+                continue
             created += outcome.status == "created"
         health.items_seen += created
         if problems:
@@ -206,6 +212,16 @@ class Watcher:
         self.checks.checked(source.id, entry, rule, now)
         return f"article page {entry.url} failed {failures} polls in a row ({error}); stored from its list entry"
 
+    async def _refused(self, source: SourceSettings, entry: Entry, reason: str) -> str:
+        """An entry intake refused (a garbled title): logged, kept in the source's health as a warning, and a
+        person is alerted once per entry and process — it is never published as it stands."""
+        log.warning("source %s: entry %s refused: %s", source.id, entry.url, reason)
+        key = (source.id, entry.stable_id)
+        if key not in self._refused_alerted:
+            self._refused_alerted.add(key)
+            await self.alert(source.id, f"来源稿件被拒收：{source.name}：{reason}（原文 {entry.url}）")
+        return f"{entry.url}: {reason}"
+
     async def _recheck_one(self, source: SourceSettings, now: datetime) -> None:
         """On an unchanged list, at most one stored article is fetched again (a quiet body edit)."""
         due = self.checks.due(source.id, now, self._recheck_every(source))
@@ -214,7 +230,10 @@ class Watcher:
         entry, rule = due
         filled, _error = await self._article(source, entry, rule, known=True, now=now)
         if filled is not None:
-            await self.intake.accept(source, filled, rule)
+            try:
+                await self.intake.accept(source, filled, rule)
+            except RefusedEntry as exc:
+                await self._refused(source, filled, str(exc))
 
     @staticmethod
     def _recheck_every(source: SourceSettings) -> timedelta | None:

@@ -24,6 +24,7 @@ from syndicator.config import (
     WebSettings,
 )
 from syndicator.console import ConsoleSettings
+from syndicator.content_limits import LimitSettings
 from syndicator.dashboard import DashboardSettings
 from syndicator.deadlines import DeadlineSettings
 
@@ -68,7 +69,8 @@ SOURCES = span("sources", "units")
 REGIONS: dict[type[BaseModel], str] = {
     Settings: EXAMPLE,
     HubSettings: section("hub"), StorageSettings: section("storage"), FetchSettings: section("fetch"),
-    WebSettings: section("web"), DeadlineSettings: section("deadlines"), ConsoleSettings: section("console"),
+    WebSettings: section("web"), LimitSettings: section("limits"), DeadlineSettings: section("deadlines"),
+    ConsoleSettings: section("console"),
     DashboardSettings: section("dashboard") + section("dashboard.users"),
     SourceSettings: SOURCES, HtmlListSpec: SOURCES, JsonListSpec: SOURCES, ArticleSpec: SOURCES, RuleSpec: SOURCES,
     UnitSettings: span("units", None), AccountConfig: span("units", None),

@@ -75,7 +75,7 @@ deadline = { office_end = "12:00" }
     with pytest.raises(ConfigError) as err:
         load_settings(path)
     text = str(err.value)
-    assert "source bad: deadline (merged over [deadlines])" in text and "office_start 13:00" in text
+    assert "sources[1](id=bad).deadline: office_start 13:00" in text and "(merged over [deadlines])" in text
     assert "source gov" not in text
 
 
@@ -108,7 +108,7 @@ deadline = { office_start = "17:45", rule = "working_hours" }
 
 
 @pytest.mark.parametrize(("table", "expected"), [
-    ('{ office_end = "25:00" }', "office_end: Value error, 时间超出范围"),
+    ('{ office_end = "25:00" }', "office_end: 时间超出范围"),
     ('{ days = 0 }', "days: Input should be greater than or equal to 1"),
     ('{ dayend = "17:00" }', "dayend: Extra inputs are not permitted"),
 ])
@@ -124,7 +124,8 @@ deadline = {table}
 """, encoding="utf-8")
     with pytest.raises(ConfigError) as err:
         load_settings(path)
-    assert f"source gov: deadline (merged over [deadlines]): {expected}" in str(err.value)
+    assert f"sources[0](id=gov).deadline.{expected}" in str(err.value) and "(merged over [deadlines])" in str(err.value)
+    assert "Value error" not in str(err.value)
 
 async def test_intake_and_hub_use_the_merged_settings(store: Store, tmp_path: Path) -> None:
     settings = Settings.model_validate({

@@ -14,6 +14,7 @@ import feedparser
 import pytest
 
 from channels.base import AccountConfig, PermanentError
+from channels.website import static
 from channels.website.static import StaticExportChannel
 from syndicator.models import Item, UnitRef
 from tests.fakes import make_context
@@ -63,7 +64,7 @@ async def test_newest_first_capped_index_and_a_resend_replaces_its_entry(channel
         await channel.publish(make_item(n), UNIT, f"k{n}")
     await channel.publish(make_item(2, title="国务院办公厅关于第2项工作的通知（更新）"), UNIT, "k2")
     root = tmp_path / "zzbz"
-    manifest = json.loads((root / ".manifest.json").read_text("utf-8"))
+    manifest = json.loads((static.work_dir(root) / "manifest.json").read_text("utf-8"))
     assert [e["key"] for e in manifest] == ["k3", "k2", "k1"] and "更新" in manifest[1]["title"]
     index = (root / "index.html").read_text("utf-8")
     assert "第3项" in index and "更新" in index and "第1项" not in index           # index_size = 2
@@ -85,7 +86,7 @@ def _lose_last_manifest_write(root: Path, before: bytes) -> None:
     """The older manifest is back (with its older time), and the hub restarted: no directory checked yet."""
     from channels.website import static
 
-    manifest = root / ".manifest.json"
+    manifest = static.work_dir(root) / "manifest.json"
     manifest.write_bytes(before)
     old = (root / "articles" / "k2.html").stat().st_mtime - 30
     os.utime(manifest, (old, old))
@@ -103,11 +104,11 @@ async def test_only_the_page_is_fsynced(channel: Any, monkeypatch: pytest.Monkey
 async def test_a_manifest_left_behind_by_a_crash_is_completed_from_the_pages(channel: Any, tmp_path: Path) -> None:
     root = tmp_path / "zzbz"
     await channel.publish(make_item(1), UNIT, "k1")
-    before = (root / ".manifest.json").read_bytes()
+    before = (static.work_dir(root) / "manifest.json").read_bytes()
     await channel.publish(make_item(2), UNIT, "k2")
     _lose_last_manifest_write(root, before)              # power cut: page k2 on disk, its manifest write lost
     await channel.publish(make_item(3), UNIT, "k3")
-    manifest = json.loads((root / ".manifest.json").read_text("utf-8"))
+    manifest = json.loads((static.work_dir(root) / "manifest.json").read_text("utf-8"))
     assert [e["key"] for e in manifest] == ["k3", "k2", "k1"]
     assert "第2项" in (root / "index.html").read_text("utf-8")
 
@@ -115,7 +116,7 @@ async def test_a_manifest_left_behind_by_a_crash_is_completed_from_the_pages(cha
 async def test_lookup_after_a_crash_puts_the_page_in_the_index(channel: Any, tmp_path: Path) -> None:
     root = tmp_path / "zzbz"
     await channel.publish(make_item(1), UNIT, "k1")
-    before = (root / ".manifest.json").read_bytes()
+    before = (static.work_dir(root) / "manifest.json").read_bytes()
     await channel.publish(make_item(2), UNIT, "k2")
     _lose_last_manifest_write(root, before)
     assert (await channel.lookup("k2")).url.endswith("/articles/k2.html")      # reconciliation after restart
@@ -128,10 +129,10 @@ async def test_an_unreadable_manifest_is_rebuilt_from_the_pages(channel: Any, tm
     root = tmp_path / "zzbz"
     for n in (1, 2):
         await channel.publish(make_item(n), UNIT, f"k{n}")
-    (root / ".manifest.json").write_text("{not json", "utf-8")
+    (static.work_dir(root) / "manifest.json").write_text("{not json", "utf-8")
     (root / "articles" / "by-hand.html").write_text("<html>a page a person put here</html>", "utf-8")
     await channel.publish(make_item(3), UNIT, "k3")
-    manifest = json.loads((root / ".manifest.json").read_text("utf-8"))
+    manifest = json.loads((static.work_dir(root) / "manifest.json").read_text("utf-8"))
     assert [e["key"] for e in manifest] == ["k3", "k2", "k1"]
     assert "unreadable" in caplog.text and "by-hand.html" in caplog.text
 
@@ -145,5 +146,5 @@ async def test_writers_in_several_processes_never_drop_each_others_entries(chann
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
         list(pool.map(lambda n: channel._write_all(make_item(n % 9 + 1, guid=f"g{n}"), UNIT, f"k{n}", root),
                       range(40)))
-    manifest = json.loads((root / ".manifest.json").read_text("utf-8"))
+    manifest = json.loads((static.work_dir(root) / "manifest.json").read_text("utf-8"))
     assert sorted(e["key"] for e in manifest) == sorted(f"k{n}" for n in range(40))

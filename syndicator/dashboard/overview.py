@@ -4,12 +4,14 @@ with its per-row actions and the channel accounts table."""
 from __future__ import annotations
 
 from collections import Counter
+from collections.abc import Sequence
 from datetime import datetime, timedelta
 from typing import Any
 from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from syndicator.content_limits import truncation_text
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
@@ -20,6 +22,8 @@ from syndicator.web import HUB
 ATTENTION = (*OPEN_STATES, "failed")          # what an operator may have to act on
 RETRYABLE, SKIPPABLE = {"failed", "held", "retrying"}, set(ATTENTION) - {"sending"}
 PAGE_ROWS = 300
+MATCH_LABELS = {"url": "链接相同", "guid": "唯一标识相同", "doc": "文号相同", "content": "标题与正文相同",
+                "earlier": "早期按链接或正文合并"}
 
 
 async def _titles(hub: Any, rows: list[Delivery]) -> dict[int, Item | None]:
@@ -30,7 +34,19 @@ async def _titles(hub: Any, rows: list[Delivery]) -> dict[int, Item | None]:
     return items
 
 
-def _title_cell(item: Item | None) -> Html:
+async def _merged(hub: Any, items: dict[int, Item | None]) -> dict[int, list[dict[str, Any]]]:
+    """Per item, the upstream copies merged into it (every merge is shown, never only logged)."""
+    out: dict[int, list[dict[str, Any]]] = {}
+    for m in await hub.store.merges(item_ids=list(items), limit=20 * max(len(items), 1)):
+        out.setdefault(m["item_id"], []).append(m)
+    return out
+
+
+def _merge_text(m: dict[str, Any]) -> str:
+    return f"另见来源 {m['merged_source']}（{MATCH_LABELS.get(m['matched_by'], m['matched_by'])}，已合并为同一稿件）"
+
+
+def _title_cell(item: Item | None, merged: Sequence[dict[str, Any]] = ()) -> Html:
     if item is None:
         return tag("td", "（稿件已删除）", class_="title")
     href = item.url if urlsplit(item.url).scheme in ("http", "https") else None
@@ -38,8 +54,11 @@ def _title_cell(item: Item | None) -> Html:
     if item.date_problem and item.published_at is None:   # the deadline was counted from detection
         raw = f"（原文：{item.published_raw[:40]}）" if item.published_raw.strip() else ""
         date = f'<div class="soon">来源发布时间无法识别{esc(raw)}，截止时间按检测时间计算</div>'
+    flags = "".join(f'<div class="muted">{esc(_merge_text(m))}</div>' for m in merged)
+    if item.truncated:
+        flags += f'<div class="soon">{esc(truncation_text(item.truncated))}</div>'
     return Html(f'<td class="title">{tag("a", item.title, href=href, rel="noreferrer") if href else esc(item.title)}'
-                f'<div class="muted">稿件 #{item.id} · {esc(item.origin or item.source_id)}</div>{date}</td>')
+                f'<div class="muted">稿件 #{item.id} · {esc(item.origin or item.source_id)}</div>{date}{flags}</td>')
 
 
 def _deadline_cell(d: Delivery, now: datetime, soon: datetime) -> Html:
@@ -53,7 +72,7 @@ def _deadline_cell(d: Delivery, now: datetime, soon: datetime) -> Html:
 
 
 def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, Item | None],
-                   actions: bool) -> list[list[Any]]:
+                   actions: bool, merged: dict[int, list[dict[str, Any]]] | None = None) -> list[list[Any]]:
     hub, s, unit_names = request.app[HUB], request[SESSION], names(request)
     now = hub.clock.now()
     soon = now + timedelta(hours=hub.settings.deadlines.at_risk_hours)
@@ -61,7 +80,10 @@ def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, 
     out = []
     for d in rows:
         problem = d.last_error or d.note or ""
-        cells: list[Any] = [tag("td", d.id, class_="num"), _title_cell(items.get(d.item_id)),
+        if d.possible_duplicate and "可能重复" not in problem:
+            problem = f"可能重复：请到平台核对，删除多余一条。{problem}"
+        cells: list[Any] = [tag("td", d.id, class_="num"),
+                            _title_cell(items.get(d.item_id), (merged or {}).get(d.item_id, ())),
                             unit_cell(unit_names.get(d.unit_id, d.unit_id)),
                             Html(f"<td>{esc(r.channel_name(d.channel_kind))}<div class=muted>{esc(d.account_id)}"
                                  f"</div></td>"),
@@ -104,6 +126,8 @@ async def overview(request: web.Request) -> web.Response:
              ("暂存（账号不可用）", counts.get("held", 0), "warn" if counts.get("held") else ""),
              ("重试中", counts.get("retrying", 0), ""), ("已发布", counts.get("delivered", 0), "good"),
              ("已跳过", counts.get("skipped", 0), "")]
+    duplicates = await store.possible_duplicate_count()
+    cards.append(("可能重复（需核对）", duplicates, "warn" if duplicates else ""))
     parts: list[Any] = [tag("div", Html(f"<b>节假日安排提醒：</b>{esc(w)}"), class_="banner", role="alert")
                         for w in hub.calendar.warnings(now.astimezone(dl.tz).date())]
     parts.append(Html('<div class="cards">' + "".join(
@@ -111,9 +135,13 @@ async def overview(request: web.Request) -> web.Response:
         for label, n, c in cards) + "</div>"))
     parts.append(tag("p", f"统计时间 {r.local_text(now)}（北京时间）；截止规则：{_rule_text(dl)}。", class_="muted"))
     parts += [tag("h2", "各单位各渠道待办"), _unit_table(request, open_rows, failed, now, soon)]
+    if duplicates:
+        parts.append(tag("p", r.link("/deliveries", f"查看 {duplicates} 条可能重复的投递 →", state="all", dup="1"),
+                         class_="muted"))
     oldest = open_rows[:15]
+    items = await _titles(hub, oldest)
     parts += [tag("h2", "最早到期的未完成投递"),
-              r.table(DELIVERY_HEAD, _delivery_rows(request, oldest, await _titles(hub, oldest), False),
+              r.table(DELIVERY_HEAD, _delivery_rows(request, oldest, items, False, await _merged(hub, items)),
                       "没有未完成的投递", numeric=(0, 6))]
     if len(open_rows) > len(oldest):
         parts.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))
@@ -124,6 +152,7 @@ async def overview(request: web.Request) -> web.Response:
     blocked_rows = [[a, Html(f"<td>{r.state_tag(st, r.ACCOUNT_STATE_LABELS)}</td>"), reason or "",
                      Html(f"<td>{r.action_form('/actions/resume', s.csrf, '/', '恢复', account_id=a)}</td>")]
                     for a, (st, reason) in sorted(blocked.items())]
+    parts += [tag("h2", f"跨来源合并（共 {await store.merge_count()} 次，最近10次）"), await _merges_table(hub)]
     alert_items = "".join(f"<li><span class=muted>{r.when(a['at'])} · {esc(a['subject'])}</span><br>"
                           f"{esc(a['message'])}</li>" for a in alerts) or "<li class=muted>暂无提醒</li>"
     side = Html(f'<div>{tag("h2", "超时时长分布")}{chart}{tag("h2", "暂停或需授权的账号")}'
@@ -131,6 +160,14 @@ async def overview(request: web.Request) -> web.Response:
     parts.append(Html(f'<div class="grid2"><div>{tag("h2", "最新提醒（10条）")}<ul class="alerts">{alert_items}'
                       f"</ul></div>{side}</div>"))
     return show(request, "总览", r.join(parts))
+
+
+async def _merges_table(hub: Any) -> Html:
+    rows = [[Html(f'<td class="nowrap">{r.when(m["merged_at"])}</td>'),
+             Html(f'<td class="title">{esc(m["title"])}<div class="muted">稿件 #{m["item_id"]}</div></td>'),
+             m["first_source"], m["merged_source"], MATCH_LABELS.get(m["matched_by"], m["matched_by"]),
+             m["merged_title"] or ""] for m in await hub.store.merges(limit=10)]
+    return r.table(("合并时间", "稿件", "首个来源", "合并的来源", "依据", "该来源的标题"), rows, "暂无合并")
 
 
 def _rule_text(dl: Any) -> str:
@@ -168,25 +205,29 @@ def _unit_table(request: web.Request, open_rows: list[Delivery], failed: list[De
 async def deliveries(request: web.Request) -> web.Response:
     hub, q = request.app[HUB], request.query
     state, unit, account, item = q.get("state", ""), q.get("unit", ""), q.get("account", ""), q.get("item", "").strip()
-    states = None if state == "all" else [state] if state in r.STATE_LABELS else list(ATTENTION)
+    dup = q.get("dup", "") == "1"        # possible duplicates are mostly delivered: all states unless one is chosen
+    states = None if state == "all" or (dup and not state) else [state] if state in r.STATE_LABELS else list(ATTENTION)
     accounts = [a for u, a in hub.settings.accounts() if not unit or u.id == unit]
     targets = [account] if account else ([a.id for a in accounts] if unit else [None])
     item_id = int(item) if item.isdigit() else None
     rows: list[Delivery] = []
     for acc in targets:
-        rows += await hub.store.deliveries(states=states, account_id=acc, item_id=item_id, limit=PAGE_ROWS)
+        rows += await hub.store.deliveries(states=states, account_id=acc, item_id=item_id, limit=PAGE_ROWS,
+                                           possible_duplicate=True if dup else None)
     rows = sorted((d for d in rows if not unit or d.unit_id == unit), key=lambda d: (d.deadline_at, d.id or 0))
     shown = rows[:PAGE_ROWS]
+    items = await _titles(hub, shown)
     units = [("", "全部单位"), *((u.id, u.name) for u in hub.settings.units)]
     controls = [r.select("state", [("", "需处理（未完成与失败）"), ("all", "全部状态"), *r.STATE_LABELS.items()],
                          state, "状态"),
                 r.select("unit", units, unit, "单位"),
                 r.select("account", [("", "全部账号"), *((a.id, a.id) for a in accounts)], account, "账号"),
-                r.text_input("item", item, "稿件编号", placeholder="如 12")]
+                r.text_input("item", item, "稿件编号", placeholder="如 12"),
+                r.select("dup", [("", "全部投递"), ("1", "仅可能重复")], "1" if dup else "", "可能重复")]
     note = "" if item_id is not None or not item else tag("p", "稿件编号应为数字，已忽略。", class_="flash err")
     parts = [r.filters("/deliveries", controls), note,
              tag("p", f"共 {len(shown)} 条" + ("（仅显示前 300 条）" if len(rows) > PAGE_ROWS else ""), class_="muted"),
-             r.table((*DELIVERY_HEAD, "操作"), _delivery_rows(request, shown, await _titles(hub, shown), True),
+             r.table((*DELIVERY_HEAD, "操作"), _delivery_rows(request, shown, items, True, await _merged(hub, items)),
                      "没有符合条件的投递", numeric=(0, 6)),
              tag("h2", "渠道账号"), await _accounts_table(request, accounts)]
     return show(request, "投递", r.join(parts))

@@ -197,17 +197,20 @@ async def report(request: web.Request) -> web.Response:
                    Html(f'<td class="nowrap">{r.esc(r.channel_name(x["channel"]))}</td>'), r.num(x["required"]),
                    r.num(x["on_time"]), r.num(x["late"], "late"), r.num(x["missing"], "late"), r.num(x["skipped"]),
                    r.num(x["open"]), tag("td", pct(x["on_time_rate"]), class_="num"),
-                   *(tag("td", r.hours(x[k]), class_="num") for k in stats)] for i, x in enumerate(rows)]
-    total = {k: sum(x[k] for x in rows) for k in ("required", "on_time", "late", "missing", "skipped", "open")}
+                   *(tag("td", r.hours(x[k]), class_="num") for k in stats),
+                   r.num(x["possible_duplicate"], "late")] for i, x in enumerate(rows)]
+    total = {k: sum(x[k] for x in rows)
+             for k in ("required", "on_time", "late", "missing", "skipped", "open", "possible_duplicate")}
     due = total["on_time"] + total["late"] + total["missing"]
     line = (f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，未发布（已超时）"
             f"{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}"
-            + (f"，按时率 {total['on_time'] / due:.1%}。" if due else "。"))
+            + (f"，按时率 {total['on_time'] / due:.1%}" if due else "")
+            + f"；可能重复 {total['possible_duplicate']} 条。")
     tz = hub.settings.deadlines.tz
     notes = (f"统计时间 {r.local_text(hub.clock.now(), tz)}（{tz_label(tz)}）；"
              f"统计截止时间在本月的转载任务。{REPORT_DEFINITIONS}")
     body = [r.filters("/report", controls, nav), tag("p", line), tag("p", notes, class_="muted"),
-            r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务", numeric=tuple(range(2, 13)))]
+            r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务", numeric=tuple(range(2, 14)))]
     return show(request, f"{month[:4]}年{int(month[5:7])}月转载时效月报", r.join(body))
 
 

@@ -1,7 +1,9 @@
 """Ingest: an upstream item and all its deliveries, written in one transaction.
 
 The item is "seen" only when its deliveries exist (a crash can never leave one without the
-other). De-duplication is across sources, by normalised URL and by content hash; a changed
+other). De-duplication is across sources, by normalised URL, a guid or 文号 key (item_keys), and — only
+for a substantive body under an equal normalised title — by content hash; each merged copy keeps what
+matched it (item_sources.matched_by), so operators see every merge. A changed
 title or body on a known item is an update (a new version), not a new item. "Changed" is judged
 per (source, guid) against that source's own last view (kept on item_sources): sources wording one
 document differently must not take turns rewriting it. Each delivery keeps
@@ -16,8 +18,9 @@ import logging
 from collections.abc import Sequence
 from dataclasses import dataclass, replace
 from datetime import datetime
-from typing import Literal
+from typing import Any, Literal
 
+from feeds.identity import normalise_title
 from syndicator.models import DeliveryState, Item, idempotency_key
 from syndicator.store.db import Executor, Row, as_datetime
 
@@ -44,6 +47,7 @@ class IngestResult:
     item_id: int
     deliveries: int = 0
     version: int = 1
+    matched_by: str | None = None      # a duplicate: "url", "guid", "doc" (文号) or "content"
 
 
 @dataclass(frozen=True, slots=True)
@@ -86,13 +90,12 @@ class ItemsMixin:
             if row is not None:
                 updated = await self._maybe_update(tx, row, item, resend, now, raw_hash)
                 return updated or IngestResult("seen", row["id"], version=row["version"])
-            row = await tx.fetchrow("SELECT * FROM items WHERE canonical_url = ?", item.canonical_url)
-            if row is None and item.content:
-                row = await tx.fetchrow("SELECT * FROM items WHERE content_hash = ? ORDER BY id LIMIT 1",
-                                        item.content_hash)
+            row, matched_by = await _same_document(tx, item)
             if row is not None:   # another source's copy: remembered as that source's view, the item stands
-                await self._add_source(tx, row["id"], item, now, raw_hash, conflict=" ON CONFLICT DO NOTHING")
-                return IngestResult("duplicate", row["id"], version=row["version"])
+                await self._add_source(tx, row["id"], item, now, raw_hash, conflict=" ON CONFLICT DO NOTHING",
+                                       matched_by=matched_by)
+                await _add_keys(tx, row["id"], item.keys)
+                return IngestResult("duplicate", row["id"], version=row["version"], matched_by=matched_by)
 
             item_id = await tx.fetchval(
                 "INSERT INTO items (source_id, guid, url, canonical_url, title, summary, content, images, origin,"
@@ -101,7 +104,10 @@ class ItemsMixin:
                 item.source_id, item.guid, item.url, item.canonical_url, item.title, item.summary, item.content,
                 json.dumps(list(item.images)), item.origin, item.authority, item.rule, item.content_hash,
                 item.published_at, item.published_raw, item.date_problem, item.detected_at, anchor_at, anchor_kind)
+            if item.truncated:
+                await tx.execute("UPDATE items SET truncated = ? WHERE id = ?", json.dumps(item.truncated), item_id)
             await self._add_source(tx, item_id, item, now, raw_hash)
+            await _add_keys(tx, item_id, item.keys)
             await tx.execute(
                 "INSERT INTO item_versions (item_id, version, title, content_hash, source_id, changed_at)"
                 " VALUES (?, 1, ?, ?, ?, ?)", item_id, item.title, item.content_hash, item.source_id, now)
@@ -112,13 +118,14 @@ class ItemsMixin:
 
     @staticmethod
     async def _add_source(tx: Executor, item_id: int, item: Item, now: datetime, raw_hash: str | None,
-                          conflict: str = "") -> None:
+                          conflict: str = "", matched_by: str | None = None) -> None:
         """Link (source, guid) to the item with this source's view: its title, and its body hash only
-        when it showed a body (a list entry without one says nothing about the body)."""
+        when it showed a body (a list entry without one says nothing about the body). A merged copy keeps
+        what it was matched by: operators see every merge, with both sources."""
         await tx.execute(
-            "INSERT INTO item_sources (source_id, guid, item_id, url, seen_at, title, content_hash, raw_hash)"
-            f" VALUES (?, ?, ?, ?, ?, ?, ?, ?){conflict}", item.source_id, item.guid, item_id, item.url, now,
-            item.title, item.content_hash if item.content else None, raw_hash)
+            "INSERT INTO item_sources (source_id, guid, item_id, url, seen_at, title, content_hash, raw_hash,"
+            f" matched_by) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?){conflict}", item.source_id, item.guid, item_id,
+            item.url, now, item.title, item.content_hash if item.content else None, raw_hash, matched_by)
 
     async def _maybe_update(self, tx: Executor, row: Row, item: Item, resend: Sequence[PlannedDelivery],
                             now: datetime, raw_hash: str | None) -> IngestResult | None:
@@ -187,9 +194,57 @@ class ItemsMixin:
             " WHERE s.source_id = ? AND s.guid = ?", source_id, guid)
         return SeenEntry(row["item_id"], row["version"], row["raw_hash"]) if row else None
 
+    async def merges(self, *, limit: int = 20, item_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
+        """Copies merged into an item (newest first), each with both sources and what matched them: what
+        operators are shown so that no merge happens only in a log."""
+        where, args = "s.matched_by IS NOT NULL", []
+        if item_ids is not None:
+            if not item_ids:
+                return []
+            where += f" AND s.item_id IN ({','.join('?' * len(item_ids))})"
+            args = list(item_ids)
+        rows = await self.db.fetch(  # type: ignore[attr-defined]
+            "SELECT s.item_id, s.source_id, s.url, s.title AS seen_title, s.seen_at, s.matched_by,"
+            " i.source_id AS item_source_id, i.title, i.url AS item_url FROM item_sources s"
+            f" JOIN items i ON i.id = s.item_id WHERE {where} ORDER BY s.seen_at DESC, s.item_id DESC LIMIT ?",
+            *args, limit)
+        return [{"item_id": r["item_id"], "title": r["title"], "first_source": r["item_source_id"],
+                 "first_url": r["item_url"], "merged_source": r["source_id"], "merged_url": r["url"],
+                 "merged_title": r["seen_title"], "matched_by": r["matched_by"],
+                 "merged_at": as_datetime(r["seen_at"])} for r in rows]
+
+    async def merge_count(self) -> int:
+        return int(await self.db.fetchval(  # type: ignore[attr-defined]
+            "SELECT COUNT(*) AS n FROM item_sources WHERE matched_by IS NOT NULL") or 0)
+
     async def get_item(self, item_id: int) -> Item | None:
         row = await self.db.fetchrow("SELECT * FROM items WHERE id = ?", item_id)  # type: ignore[attr-defined]
         return row_to_item(row) if row else None
+
+
+async def _same_document(tx: Executor, item: Item) -> tuple[Row | None, str | None]:
+    """The stored item ``item`` is another copy of, and by what: the normalised URL, a guid or 文号 key, or —
+    only for a substantive body under an equal normalised title — the content hash. A stub body ("详见附件。")
+    is shared by many distinct documents and merges nothing."""
+    row = await tx.fetchrow("SELECT * FROM items WHERE canonical_url = ?", item.canonical_url)
+    if row is not None:
+        return row, "url"
+    for key in item.keys:
+        row = await tx.fetchrow("SELECT i.* FROM item_keys k JOIN items i ON i.id = k.item_id WHERE k.key = ?", key)
+        if row is not None:
+            return row, key.split(":", 1)[0]
+    if item.content and item.substantive:
+        title = normalise_title(item.title)
+        for row in await tx.fetch("SELECT * FROM items WHERE content_hash = ? ORDER BY id LIMIT 20", item.content_hash):
+            if normalise_title(row["title"]) == title:
+                return row, "content"
+    return None, None
+
+
+async def _add_keys(tx: Executor, item_id: int, keys: Sequence[str]) -> None:
+    """The first item to claim a key keeps it."""
+    for key in keys:
+        await tx.execute("INSERT INTO item_keys (key, item_id) VALUES (?, ?) ON CONFLICT DO NOTHING", key, item_id)
 
 
 def row_to_item(row: Row) -> Item:
@@ -200,4 +255,5 @@ def row_to_item(row: Row) -> Item:
         content_hash=row["content_hash"], published_at=as_datetime(row["published_at"]),
         published_raw=row["published_raw"] or "", date_problem=row["date_problem"],
         detected_at=as_datetime(row["detected_at"]), version=row["version"],  # type: ignore[arg-type]
+        truncated=tuple((str(f), int(n)) for f, n in json.loads(row["truncated"] or "[]")),
     )

@@ -281,8 +281,12 @@ class QueueMixin:
         return row_to_delivery(row) if row else None
 
     async def deliveries(self, *, states: Iterable[str] | None = None, account_id: str | None = None,
-                         item_id: int | None = None, limit: int = 1000) -> list[Delivery]:
+                         item_id: int | None = None, limit: int = 1000,
+                         possible_duplicate: bool | None = None) -> list[Delivery]:
         where, args = ["1=1"], []
+        if possible_duplicate is not None:
+            where.append("possible_duplicate = ?")
+            args.append(possible_duplicate)
         if states:
             st = list(states)
             where.append(f"state IN ({','.join('?' * len(st))})")

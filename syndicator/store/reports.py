@@ -175,9 +175,15 @@ class ReportsMixin:
             " SUM(CASE WHEN state = 'delivered' AND delivered_at > deadline_at THEN 1 ELSE 0 END) AS n_late,"
             " SUM(CASE WHEN state = 'skipped' THEN 1 ELSE 0 END) AS n_skipped,"
             " SUM(CASE WHEN state NOT IN ('delivered', 'skipped') AND deadline_at < ? THEN 1 ELSE 0 END)"
-            "  AS n_missing"
+            "  AS n_missing,"
+            " SUM(CASE WHEN possible_duplicate = ? THEN 1 ELSE 0 END) AS n_possible_duplicate"
             f" FROM deliveries WHERE state IN ({_marks(ALL_STATES)}) AND deadline_at > ? AND deadline_at <= ?"
-            " GROUP BY unit_id, channel_kind ORDER BY unit_id, channel_kind", now, *ALL_STATES, start, end)
+            " GROUP BY unit_id, channel_kind ORDER BY unit_id, channel_kind", now, True, *ALL_STATES, start, end)
+
+    async def possible_duplicate_count(self) -> int:
+        """Deliveries that may have reached their platform twice (a blind re-send after a crash)."""
+        return int(await self.db.fetchval(
+            "SELECT COUNT(*) AS n FROM deliveries WHERE possible_duplicate = ?", True) or 0)
 
     async def month_late(self, start: datetime, end: datetime) -> list[tuple[str, str, str, datetime, datetime]]:
         """(unit, channel kind, source, deadline, delivered_at) of late deliveries with a deadline in (start, end]."""

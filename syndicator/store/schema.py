@@ -195,6 +195,21 @@ UPDATE item_sources SET
 ALTER TABLE items ADD COLUMN published_raw {text} NOT NULL DEFAULT '';
 ALTER TABLE items ADD COLUMN date_problem {text}
 """),
+    # 8: identity keys beyond the URL (a guid that names the document anywhere, the 文号) so sources are merged
+    # on them before any content hash; each merged copy keeps what matched it ('url', 'guid', 'doc', 'content';
+    # 'earlier' for a merge made before this migration); items keep which fields were cut to the length caps.
+    (8, """
+CREATE TABLE item_keys (
+    key {text} PRIMARY KEY,
+    item_id BIGINT NOT NULL REFERENCES items (id)
+);
+ALTER TABLE item_sources ADD COLUMN matched_by {text};
+UPDATE item_sources SET matched_by = 'earlier' WHERE NOT EXISTS
+    (SELECT 1 FROM items i WHERE i.id = item_sources.item_id AND i.source_id = item_sources.source_id
+     AND i.guid = item_sources.guid);
+CREATE INDEX item_sources_merged ON item_sources (seen_at) WHERE matched_by IS NOT NULL;
+ALTER TABLE items ADD COLUMN truncated {text}
+"""),
 ]
 
 
