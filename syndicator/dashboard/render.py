@@ -90,9 +90,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "æ
           numeric: Sequence[int] = (), compact: bool = False) -> Html:
     """Cells that are ``Html`` starting with ``<td`` are used as they are; anything else becomes an escaped <td>."""
     head = join(tag("th", h, class_="num" if i in numeric else None) for i, h in enumerate(headers))
+    labels = [f' data-label="{esc(h)}"' if h else "" for h in headers]
     body = []
     for row in rows:
-        cells = [c if isinstance(c, Html) and c.startswith("<td") else tag("td", c) for c in row]
+        # each cell carries its column's name: on a phone the table turns into cards that show it
+        cells = [Html((c if isinstance(c, Html) and c.startswith("<td") else tag("td", c))
+                      .replace("<td", f"<td{labels[i] if i < len(labels) else ''}", 1))
+                 for i, c in enumerate(row)]
         body.append(Html(f"<tr>{''.join(cells)}</tr>"))
     if not body:
         body.append(Html(f'<tr><td colspan="{len(headers)}" class="muted">{esc(empty)}</td></tr>'))
