@@ -67,6 +67,18 @@ def hours(h: float | None) -> str:
     return "" if h is None else hours_text(h)
 
 
+def every(seconds: float) -> str:
+    """A polling interval as a person says it: 每 5 秒, 每 10 分钟, 每 1.5 小时, 每 1 天."""
+    for unit, size in (("天", 86400), ("小时", 3600), ("分钟", 60)):
+        if seconds >= size:
+            value = seconds / size
+            return f"每 {value:.1f} {unit}".replace(".0 ", " ")
+    return f"每 {seconds:.0f} 秒"
+
+
+SOURCE_KINDS = {"rss": "RSS 订阅", "atom": "Atom 订阅", "html": "网页列表", "json": "数据接口"}
+
+
 def channel_name(kind: str) -> str:
     return channel_label(kind)
 
