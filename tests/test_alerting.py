@@ -19,7 +19,8 @@ from tests.hub_support import hub_settings
 
 UNITS = [{"id": "ezfgw", "name": "鄂州市发展和改革委员会", "accounts": [
              {"id": "ezfgw-weibo", "kind": "weibo", "base_url": "http://127.0.0.1:9",
-              "credentials": {"access_token": "tok-weibo-1"}, "options": {"safe_domain": "example.gov.cn", "rip": "203.0.113.10"}}]},
+              "credentials": {"access_token": "tok-weibo-1"},
+              "options": {"safe_domain": "example.gov.cn", "rip": "203.0.113.10"}}]},
          {"id": "ezjyj", "name": "鄂州市教育局", "accounts": [
              {"id": "ezjyj-site", "kind": "static", "options": {"directory": "site/ezjyj", "public_url": "https://jyj.example.gov.cn/zzbz/"}}]}]
 
