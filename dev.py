@@ -49,21 +49,28 @@ def ensure_venv() -> None:
 
 
 CHROMIUM = Path("/usr/bin/chromium")          # what feeds.browser launches
+CJK_FONT = Path("/usr/share/fonts/truetype/wqy/wqy-microhei.ttc")   # Chinese text in browser-test screenshots
 
 
 def ensure_chromium() -> bool:
-    """Browser-mode tests need Debian's chromium; install it when we may. True: go on (it is there,
-    or it is missing and those tests will skip); False: stop (CI without a browser)."""
-    if CHROMIUM.exists():
+    """Browser-mode tests need Debian's chromium (and a CJK font, so their screenshots show Chinese); install
+    what is missing when we may. True: go on (it is there, or it is missing and those tests will skip);
+    False: stop (CI without a browser)."""
+    wanted = {"chromium": CHROMIUM, "fonts-wqy-microhei": CJK_FONT}
+    missing = [name for name, path in wanted.items() if not path.exists()]
+    if not missing:
         return True
     if os.geteuid() != 0 or not shutil.which("apt-get"):
         why = "not root" if shutil.which("apt-get") else "no apt-get"
+        if CHROMIUM.exists():
+            print(f"note: {' '.join(missing)} missing ({why}): screenshots may show boxes for Chinese", flush=True)
+            return True
         return missing_chromium(f"chromium is not installed at {CHROMIUM} and cannot be installed here ({why}); "
-                                "run `apt-get install chromium` as root")
+                                "run `apt-get install chromium fonts-wqy-microhei` as root")
     env = {**os.environ, "DEBIAN_FRONTEND": "noninteractive"}
     if run(["apt-get", "update", "-qq"], env=env) != 0 or run(
-            ["apt-get", "install", "-y", "-qq", "chromium"], env=env, stdout=subprocess.DEVNULL) != 0:
-        return missing_chromium("could not install chromium (apt-get failed)")
+            ["apt-get", "install", "-y", "-qq", *missing], env=env, stdout=subprocess.DEVNULL) != 0:
+        return missing_chromium(f"could not install {' '.join(missing)} (apt-get failed)")
     return CHROMIUM.exists() or missing_chromium(f"apt-get installed chromium, but not at {CHROMIUM}")
 
 

@@ -11,6 +11,7 @@
     python main.py delays / report --month M   the delay log and the monthly report
     python main.py retry N | skip N REASON | pause ACCOUNT [REASON] | resume ACCOUNT
     python main.py hash-password               a password hash for [dashboard.users]
+    python main.py migrate                     bring the database schema to this release (upgrades)
 """
 
 from __future__ import annotations
@@ -75,6 +76,7 @@ def _parser() -> argparse.ArgumentParser:
     pa.add_argument("reason", nargs="?", default="运维操作")
     re_ = with_config("resume", "resume a paused or re-authorised account")
     re_.add_argument("account_id")
+    with_config("migrate", "apply database migrations (the hub also does this when it starts)")
     return p
 
 

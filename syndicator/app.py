@@ -18,6 +18,7 @@ from channels.base import ChannelContext
 from channels.registry import channel_class
 from feeds.fetch import Fetcher
 from feeds.reader import SourceReader
+from syndicator.alerting import Directory, PeopleNotifier, alert_title, silenced
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
 from syndicator.calendar_alerts import CalendarWarnings
 from syndicator.clock import Clock, SystemClock
@@ -27,8 +28,10 @@ from syndicator.delays import DelayMonitor
 from syndicator.dispatch import Binding, Dispatcher
 from syndicator.intake import Intake
 from syndicator.models import UnitRef
+from syndicator.notify_people import build_people_notifier
 from syndicator.recompute import recompute_deadlines
 from syndicator.store import Store, open_store
+from syndicator.summary import next_summary_at, summary_text
 from syndicator.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -63,9 +66,18 @@ class Hub:
         self.calendar_warnings: CalendarWarnings
         self.web_runner: Any = None
         self.notifier: Any = None
+        self.people: PeopleNotifier = PeopleNotifier([])
+        self.directory = Directory(settings)
         self._calendar_seen: tuple[tuple[str, float], ...] = ()
 
     async def __aenter__(self) -> Hub:
+        try:
+            return await self._start()
+        except BaseException:
+            await self._stack.aclose()     # a part that failed to start must not leave the store or session open
+            raise
+
+    async def _start(self) -> Hub:
         s = self.settings
         self.store = await open_store(s.storage_url(), self.clock)
         self._stack.push_async_callback(self.store.close)
@@ -91,6 +103,8 @@ class Hub:
         self.monitor = self._delay_monitor()
         self._stack.callback(self.monitor.close)
         self.notifier = self._admin_notifier(ctx)
+        self.people = build_people_notifier(s.notify, self.session)
+        self._stack.push_async_callback(self.people.close)
         self.calendar_warnings = CalendarWarnings(self.calendar, self.store, self.alert, s.deadlines.tz,
                                                   holder=s.hub.instance_id)
         await self.reload_calendar()
@@ -164,11 +178,56 @@ class Hub:
         await self._stack.aclose()
 
     async def alert(self, subject: str, message: str) -> None:
-        """Something a person must know: logged, stored for the dashboard and console."""
-        log.warning("ALERT [%s] %s", subject, message)
-        await self.store.add_alert(subject, message, self.clock.now())
+        """Something a person must know: named (unit, account), with what to do; logged, stored for the
+        dashboard and console, and pushed to the admins and the people who asked for it unless silenced."""
+        facts = self.directory.classify(subject, message)
+        text = self.directory.compose(facts, message)
+        now = self.clock.now()
+        log.warning("ALERT [%s] %s", subject, text.replace("\n", " "))
+        await self.store.add_alert(subject, text, now, category=facts.category, unit_id=facts.unit_id,
+                                   account_id=facts.account_id)
+        quiet = silenced(await self.store.active_silences(now), facts)
+        if quiet is not None:
+            log.info("alert not pushed: %s alerts for %s silenced by %s until %s", facts.category,
+                     quiet["target"] or "all", quiet["created_by"], quiet["until_at"])
+            return
         if self.notifier is not None:
-            await self.notifier.notify(message)
+            await self.notifier.notify(text)
+        self.people.notify(facts, alert_title(facts), text)
+
+    async def send_daily_summary(self) -> bool:
+        """The morning summary to the people who want it; one hub sends it per day. True: sent by us."""
+        s = self.settings
+        now = self.clock.now()
+        day = now.astimezone(s.deadlines.tz).date().isoformat()
+        # the lease makes one hub the sender of the day; the mark keeps that hub from sending twice
+        if not await self.store.kv.lease(f"daily-summary:{day}", s.hub.instance_id, 36 * 3600):
+            return False
+        if await self.store.kv.get(f"daily-summary-sent:{day}"):
+            return False
+        await self.store.kv.put(f"daily-summary-sent:{day}", now.isoformat(), 36 * 3600)
+        title, text = await summary_text(self.store, {u.id: u.name for u in s.units}, now, s.deadlines.tz)
+        sent = await self.people.send_to_all(title, text, only=lambda p: p.daily_summary)
+        await self.store.add_alert("operator:系统", f"已发送每日摘要（{sent} 条消息）", now, kind="action")
+        return True
+
+    async def _daily_summaries(self, stop: asyncio.Event, step: float = 60.0) -> None:
+        """Send the summary when the clock passes the configured time; looks at most every ``step`` s, so a
+        changed system clock (or a test's) is noticed."""
+        at, tz = self.settings.notify.daily_summary_at, self.settings.deadlines.tz
+        if not at or not self.people.recipients:
+            return
+        due = next_summary_at(self.clock.now(), at, tz)
+        while not stop.is_set():
+            if self.clock.now() >= due:
+                try:
+                    await self.send_daily_summary()
+                except Exception:
+                    log.exception("daily summary failed; the next one is tomorrow")
+                due = next_summary_at(self.clock.now(), at, tz)
+            remaining = (due - self.clock.now()).total_seconds()
+            with contextlib.suppress(TimeoutError):
+                await asyncio.wait_for(stop.wait(), max(0.0, min(step, remaining)))
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run watcher, dispatcher, delay monitor and web server until ``stop`` is set."""
@@ -181,6 +240,7 @@ class Hub:
             asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
             asyncio.create_task(self.monitor.run(watch_stop, 60.0), name="delay-monitor"),
             asyncio.create_task(self._watch_calendar(watch_stop), name="calendar-watch"),
+            asyncio.create_task(self._daily_summaries(watch_stop), name="daily-summary"),
         ]
         try:
             await stop.wait()

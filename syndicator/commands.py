@@ -21,6 +21,8 @@ from syndicator.config import ConfigError, Settings, load_settings
 from syndicator.dashboard import cmd_hash_password as cmd_hash_password  # `main.py hash-password`
 from syndicator.operations import Operations, Outcome
 from syndicator.store import Store, open_store
+from syndicator.store.db import open_database
+from syndicator.store.schema import migrate
 
 log = logging.getLogger("syndicator")
 
@@ -282,3 +284,17 @@ async def cmd_pause(args: argparse.Namespace) -> int:
 async def cmd_resume(args: argparse.Namespace) -> int:
     async with operations_for(args) as ops:
         return _report(await ops.resume(args.account_id, CLI_ACTOR))
+
+
+async def cmd_migrate(args: argparse.Namespace) -> int:
+    """Bring the database schema to this release before starting it (the hub also does so at start);
+    an upgrade runs this once, then restarts the hub (docs/deploy.md)."""
+    settings = settings_from(args)
+    db = open_database(settings.storage_url())
+    await db.connect()
+    try:
+        version = await migrate(db)
+    finally:
+        await db.close()
+    print(f"database schema at version {version}")
+    return 0

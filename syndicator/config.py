@@ -14,9 +14,20 @@ import tomllib
 from pathlib import Path
 from typing import Any, Literal
 
-from pydantic import BaseModel, ConfigDict, Field, PrivateAttr, ValidationError, field_validator, model_validator
+from pydantic import (
+    BaseModel,
+    ConfigDict,
+    Field,
+    PrivateAttr,
+    SecretStr,
+    ValidationError,
+    field_validator,
+    model_validator,
+)
 
 from channels.base import AccountConfig
+from channels.notify.email import SmtpSettings
+from channels.notify.robots import DINGTALK_BASE, WECOM_BASE
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.console import ConsoleSettings
 from syndicator.content_limits import LimitSettings
@@ -184,6 +195,30 @@ class UnitSettings(_Model):
     resend_updates: bool = False               # re-send an item when its title or body changes upstream
 
 
+ALERT_CATEGORIES = ("overdue", "at_risk", "account", "delivery", "source", "calendar", "system")
+
+
+class PersonSettings(_Model):
+    """Someone who hears alerts outside the WeChat console: by e-mail and/or a WeCom or DingTalk group robot."""
+
+    name: str
+    email: str = ""
+    wecom_key: SecretStr = SecretStr("")       # "${NAME}": the key in the robot's webhook URL
+    dingtalk_token: SecretStr = SecretStr("")  # "${NAME}": access_token of the robot's webhook URL
+    dingtalk_secret: SecretStr = SecretStr("")  # "${NAME}": the robot's 加签 secret (SEC…), when signing is on
+    categories: list[Literal[ALERT_CATEGORIES]] = []   # type: ignore[valid-type]  # empty: every category
+    units: list[str] = []                      # only alerts about these units (and hub-wide ones); empty: all
+    daily_summary: bool = True                 # the morning summary of what is due today and what is late
+
+
+class NotifySettings(_Model):
+    smtp: SmtpSettings | None = None
+    people: list[PersonSettings] = []
+    daily_summary_at: str = Field("08:30", pattern=r"^(|([01]\d|2[0-3]):[0-5]\d)$")   # Beijing time; "" = off
+    wecom_base_url: str = WECOM_BASE           # the sandbox's in the demo
+    dingtalk_base_url: str = DINGTALK_BASE
+
+
 class Settings(_Model):
     hub: HubSettings = HubSettings()
     storage: StorageSettings = StorageSettings()
@@ -193,6 +228,7 @@ class Settings(_Model):
     console: ConsoleSettings = ConsoleSettings()
     dashboard: DashboardSettings = DashboardSettings()
     limits: LimitSettings = LimitSettings()     # per-field length caps (syndicator.content_limits)
+    notify: NotifySettings = NotifySettings()
     calendar_dir: str = "calendar"             # override files, relative to the config file
     source_files: list[str] = []               # preset files with more [[sources]]
     sources: list[SourceSettings] = []
@@ -221,6 +257,15 @@ class Settings(_Model):
             problems.append("console.account: name the WeChat account the admins follow (OpenIDs belong to one "
                             "official account; alerts are pushed through it)")
         unit_ids = {u.id for u in self.units}
+        for i, p in enumerate(self.notify.people):
+            where = f"notify.people[{i}](name={p.name})"
+            if not (p.email or p.wecom_key.get_secret_value() or p.dingtalk_token.get_secret_value()):
+                problems.append(f"{where}: give at least one of email, wecom_key, dingtalk_token")
+            if p.email and self.notify.smtp is None:
+                problems.append(f"{where}.email: e-mail needs the mail server in [notify.smtp]")
+            unknown = [u for u in p.units if u not in unit_ids]
+            if unknown:
+                problems.append(f"{where}.units: unknown unit(s) {', '.join(unknown)}")
         for s in self.sources:
             unknown = [u for u in s.units if u != "*" and u not in unit_ids]
             if unknown:
@@ -315,6 +360,34 @@ def _resolve_secrets(data: dict[str, Any], secrets: dict[str, str], problems: li
                     creds[name] = resolved
 
 
+_NOTIFY_SECRETS = ("wecom_key", "dingtalk_token", "dingtalk_secret")
+
+
+def _resolve_notify_secrets(data: dict[str, Any], secrets: dict[str, str], problems: list[str]) -> None:
+    """Robot keys and the mail password are secrets: references only, resolved like channel credentials."""
+    notify = data.get("notify")
+    if not isinstance(notify, dict):
+        return
+    fields: list[tuple[dict[str, Any], str, str]] = []
+    smtp = notify.get("smtp")
+    if isinstance(smtp, dict) and smtp.get("password"):
+        fields.append((smtp, "password", "notify.smtp.password"))
+    for i, person in enumerate(notify.get("people") or []):
+        if isinstance(person, dict):
+            fields += [(person, name, f"notify.people[{i}](name={person.get('name')}).{name}")
+                       for name in _NOTIFY_SECRETS if person.get(name)]
+    for holder, name, where in fields:
+        m = _SECRET_REF.match(str(holder[name]))
+        if not m:
+            problems.append(f"{where}: write secrets as references (\"${{NAME}}\"), not inline values")
+            continue
+        resolved = os.environ.get(m.group(1), secrets.get(m.group(1)))
+        if resolved is None:
+            problems.append(f"{where}: ${{{m.group(1)}}} is set neither in the environment nor in the secrets file")
+        else:
+            holder[name] = resolved
+
+
 def _read_toml(path: Path) -> dict[str, Any]:
     try:
         with path.open("rb") as fh:
@@ -366,6 +439,7 @@ def load_settings(path: str | Path) -> Settings:
     if secrets_file:
         secrets = {k: str(v) for k, v in _read_named(base, secrets_file, "hub.secrets_file", problems).items()}
     _resolve_secrets(data, secrets, problems)
+    _resolve_notify_secrets(data, secrets, problems)
     if problems:
         raise ConfigError(path, problems)
     data["base_dir"] = base

@@ -31,7 +31,7 @@ class Operations:
         return {a.id for _u, a in self.settings.accounts()}
 
     async def _audit(self, actor: str, message: str) -> None:
-        await self.store.add_alert(f"operator:{actor}", message, self.clock.now())
+        await self.store.add_alert(f"operator:{actor}", message, self.clock.now(), kind="action")
 
     async def retry(self, delivery_id: int, actor: str) -> Outcome:
         if not await self.store.retry_now(delivery_id, self.clock.now()):

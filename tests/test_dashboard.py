@@ -254,3 +254,30 @@ async def test_hash_password_command(monkeypatch, capsys) -> None:
     assert verify_password("a long enough password", printed)
     monkeypatch.setattr("sys.stdin", io.StringIO("short\n"))
     assert await cmd_hash_password(type("Args", (), {"iterations": 1000})()) == 2
+
+
+async def test_unknown_pages_and_faults_answer_in_chinese(tmp_path, clock, serve) -> None:
+    from syndicator.dashboard.errors import chinese_errors
+
+    async with dashboard(tmp_path, clock, serve) as d, aiohttp.ClientSession() as http:
+        await login(http, d.base)
+        status, text = await get(http, f"{d.base}/no-such-page")
+        assert status == 404 and "页面不存在" in text and "Not Found" not in text
+
+        async def broken(request):
+            raise RuntimeError("boom /srv/secret/path")
+
+        class Req:          # a fault inside any page handler goes through the same middleware
+            path, method = "/sources", "GET"
+
+        response = await chinese_errors(Req(), broken)
+        assert response.status == 500 and "系统出错" in response.text and "boom" not in response.text
+        status, text = await get(http, f"{d.base}/api/none")
+        assert status == 404 and "页面不存在" not in text          # machine paths keep their own answers
+
+
+def test_intervals_read_as_people_say_them() -> None:
+    from syndicator.dashboard.render import every
+
+    assert every(5) == "每 5 秒" and every(300) == "每 5 分钟" and every(90) == "每 1.5 分钟"
+    assert every(3600) == "每 1 小时" and every(86400) == "每 1 天"

@@ -56,6 +56,21 @@ def test_chromium_present_is_fine_everywhere(monkeypatch: pytest.MonkeyPatch, tm
     fake = tmp_path / "chromium"
     fake.write_text("#!/bin/sh\n")
     monkeypatch.setattr(dev, "CHROMIUM", fake)
+    monkeypatch.setattr(dev, "CJK_FONT", fake)
     monkeypatch.setenv("CI", "1")
     assert dev.ensure_chromium() is True
+
+
+def test_missing_cjk_font_without_root_is_only_a_note(monkeypatch: pytest.MonkeyPatch, tmp_path: Path,
+                                                     capsys: pytest.CaptureFixture[str]) -> None:
+    dev = load_dev()
+    fake = tmp_path / "chromium"
+    fake.write_text("#!/bin/sh\n")
+    monkeypatch.setattr(dev, "CHROMIUM", fake)
+    monkeypatch.setattr(dev, "CJK_FONT", tmp_path / "no-font.ttc")
+    monkeypatch.setattr(dev.os, "geteuid", lambda: 1000)
+    monkeypatch.setattr(dev, "run", lambda *a, **k: pytest.fail("nothing may be installed or run"))
+    monkeypatch.setenv("CI", "1")
+    assert dev.ensure_chromium() is True
+    assert "fonts-wqy-microhei missing" in capsys.readouterr().out
     assert "dev_under_test" not in sys.modules

@@ -12,11 +12,14 @@ from annotated_types import Ge
 from pydantic import BaseModel
 
 from channels.base import AccountConfig
+from channels.notify.email import SmtpSettings
 from channels.registry import CHANNEL_KINDS, channel_class
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.config import (
     FetchSettings,
     HubSettings,
+    NotifySettings,
+    PersonSettings,
     Settings,
     SourceSettings,
     StorageSettings,
@@ -71,6 +74,7 @@ REGIONS: dict[type[BaseModel], str] = {
     HubSettings: section("hub"), StorageSettings: section("storage"), FetchSettings: section("fetch"),
     WebSettings: section("web"), LimitSettings: section("limits"), DeadlineSettings: section("deadlines"),
     ConsoleSettings: section("console"),
+    NotifySettings: section("notify"), SmtpSettings: section("notify"), PersonSettings: section("notify"),
     DashboardSettings: section("dashboard") + section("dashboard.users"),
     SourceSettings: SOURCES, HtmlListSpec: SOURCES, JsonListSpec: SOURCES, ArticleSpec: SOURCES, RuleSpec: SOURCES,
     UnitSettings: span("units", None), AccountConfig: span("units", None),

@@ -38,10 +38,12 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
         return
     from syndicator.dashboard import overview, records, views
     from syndicator.dashboard.auth import Auth
+    from syndicator.dashboard.errors import chinese_errors
 
     if not settings.users:
         log.warning("dashboard enabled but [dashboard.users] is empty: nobody can log in "
                     "(add one with: python main.py hash-password)")
+    app.middlewares.append(chinese_errors)
     app[views.AUTH] = Auth(settings)
     app[views.SECRETS] = _secret_values(hub)
     g = views.guard

@@ -149,7 +149,8 @@ async def sources(request: web.Request) -> web.Response:
                     f"<div class=muted>{r.esc(_public_url(s.url)) if s else '（已不在配置中）'}</div></td>")
         kind = ""
         if s is not None:
-            kind = f"{s.kind} / {'浏览器' if s.fetch == 'browser' else 'HTTP'}，每 {r.hours(s.interval / 60)} 分钟"
+            how = "浏览器抓取" if s.fetch == "browser" else "直接抓取"
+            kind = f"{r.SOURCE_KINDS.get(s.kind, s.kind)}（{how}），{r.every(s.interval)}"
         rows.append([name, kind, Html(f"<td>{status}</td>"),
                      Html(f'<td class="nowrap">{r.when(h and h.last_success_at)}</td>'),
                      r.num(h.consecutive_errors if h else 0, "late"),

@@ -67,6 +67,18 @@ def hours(h: float | None) -> str:
     return "" if h is None else hours_text(h)
 
 
+def every(seconds: float) -> str:
+    """A polling interval as a person says it: 每 5 秒, 每 10 分钟, 每 1.5 小时, 每 1 天."""
+    for unit, size in (("天", 86400), ("小时", 3600), ("分钟", 60)):
+        if seconds >= size:
+            value = seconds / size
+            return f"每 {value:.1f} {unit}".replace(".0 ", " ")
+    return f"每 {seconds:.0f} 秒"
+
+
+SOURCE_KINDS = {"rss": "RSS 订阅", "atom": "Atom 订阅", "html": "网页列表", "json": "数据接口"}
+
+
 def channel_name(kind: str) -> str:
     return channel_label(kind)
 
@@ -90,9 +102,13 @@ def table(headers: Sequence[str], rows: Iterable[Sequence[Any]], empty: str = "�
           numeric: Sequence[int] = (), compact: bool = False) -> Html:
     """Cells that are ``Html`` starting with ``<td`` are used as they are; anything else becomes an escaped <td>."""
     head = join(tag("th", h, class_="num" if i in numeric else None) for i, h in enumerate(headers))
+    labels = [f' data-label="{esc(h)}"' if h else "" for h in headers]
     body = []
     for row in rows:
-        cells = [c if isinstance(c, Html) and c.startswith("<td") else tag("td", c) for c in row]
+        # each cell carries its column's name: on a phone the table turns into cards that show it
+        cells = [Html((c if isinstance(c, Html) and c.startswith("<td") else tag("td", c))
+                      .replace("<td", f"<td{labels[i] if i < len(labels) else ''}", 1))
+                 for i, c in enumerate(row)]
         body.append(Html(f"<tr>{''.join(cells)}</tr>"))
     if not body:
         body.append(Html(f'<tr><td colspan="{len(headers)}" class="muted">{esc(empty)}</td></tr>'))

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from syndicator.clock import Clock
+from syndicator.store.alerts import AlertsMixin
 from syndicator.store.db import Database, open_database
 from syndicator.store.deadlines import DeadlinesMixin
 from syndicator.store.delays import DelaysMixin
@@ -16,7 +17,7 @@ from syndicator.store.state import StateMixin, StoreKeyValue
 __all__ = ["Capacity", "IngestResult", "PlannedDelivery", "Store", "open_store"]
 
 
-class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin, DeadlinesMixin):
+class Store(ItemsMixin, QueueMixin, StateMixin, AlertsMixin, DelaysMixin, ReportsMixin, DeadlinesMixin):
     """Every durable operation of the hub; callers never see SQL or the dialect."""
 
     def __init__(self, db: Database, clock: Clock) -> None:

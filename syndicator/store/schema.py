@@ -210,6 +210,27 @@ UPDATE item_sources SET matched_by = 'earlier' WHERE NOT EXISTS
 CREATE INDEX item_sources_merged ON item_sources (seen_at) WHERE matched_by IS NOT NULL;
 ALTER TABLE items ADD COLUMN truncated {text}
 """),
+    # 14: alerts are told apart from operators' actions, carry their category, unit and account, can be
+    # acknowledged; silences stop pushes of a category for a target until a time (the alert is still kept).
+    (14, """
+ALTER TABLE alerts ADD COLUMN kind {text} NOT NULL DEFAULT 'alert';
+ALTER TABLE alerts ADD COLUMN category {text} NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN unit_id {text} NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN account_id {text} NOT NULL DEFAULT '';
+ALTER TABLE alerts ADD COLUMN acked_by {text};
+ALTER TABLE alerts ADD COLUMN acked_at {ts};
+UPDATE alerts SET kind = 'action' WHERE subject LIKE 'operator:%';
+CREATE INDEX alerts_kind_id ON alerts (kind, id);
+CREATE TABLE alert_silences (
+    id {id},
+    category {text} NOT NULL,
+    target {text} NOT NULL,
+    until_at {ts} NOT NULL,
+    created_by {text} NOT NULL,
+    reason {text} NOT NULL DEFAULT '',
+    created_at {ts} NOT NULL
+);
+"""),
 ]
 
 

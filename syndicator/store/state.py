@@ -1,5 +1,5 @@
 """Small durable state beside the queue: source polling schedule and health, account states,
-the shared key-value (platform tokens, cached media ids, leases) and the alert log."""
+the shared key-value (platform tokens, cached media ids, leases). Alerts: syndicator.store.alerts."""
 
 from __future__ import annotations
 
@@ -72,14 +72,6 @@ class StateMixin:
             "INSERT INTO accounts (account_id, state, reason, changed_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (account_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
             " changed_at = excluded.changed_at", account_id, state, reason, now)
-
-    # ------------------------------------------------------------ alerts
-    async def add_alert(self, subject: str, message: str, now: datetime) -> None:
-        await self.db.execute("INSERT INTO alerts (at, subject, message) VALUES (?, ?, ?)", now, subject, message)
-
-    async def recent_alerts(self, limit: int = 50) -> list[dict[str, Any]]:
-        rows = await self.db.fetch("SELECT * FROM alerts ORDER BY id DESC LIMIT ?", limit)
-        return [{**r, "at": as_datetime(r["at"])} for r in rows]
 
 
 class StoreKeyValue:
