@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import aiohttp
+import pytest
 import xmltodict
 
 import main
@@ -25,6 +26,7 @@ from sandbox.upstream import build_app as build_upstream
 from sandbox.wechat_messages import MESSAGES
 from syndicator.app import Hub
 from syndicator.clock import SHANGHAI, FakeClock
+from syndicator.console import parse
 from syndicator.dashboard import DashboardSettings, hash_password
 from syndicator.web import build_web_app
 from tests.dashboard_support import PASSWORD, csrf_of, get, login, post
@@ -183,3 +185,10 @@ def test_cli_propose_from_file_and_confirm(tmp_path: Path, capsys) -> None:
     bad.write_text("\n".join(fixture("2026.txt")).replace("2026年", "2028年").replace("（周四）", "（周五）"), "utf-8")
     assert main.main(["calendar", "propose", "--from", str(bad), "--config", str(config)]) == 1
     assert "校验未通过" in capsys.readouterr().err
+
+
+@pytest.mark.parametrize("text", ["确认日历 2027", "确认日历2027年", "confirm calendar 2027",
+                                  "ＣＯＮＦＩＲＭ ｃａｌｅｎｄａｒ　２０２７"])
+def test_console_word_for_confirming(text: str) -> None:
+    command = parse(text)
+    assert command is not None and command.name == "calendar_confirm" and command.arg.startswith("2027")
