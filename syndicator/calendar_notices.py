@@ -63,6 +63,14 @@ def render_draft(notice: ParsedNotice, url: str, published: date | None) -> str:
     return "\n".join(lines) + "\n"
 
 
+def _digest(notice: ParsedNotice) -> str:
+    """What a notice says (days off, make-up days, problems), not how a copy of it is formatted."""
+    said = [[h.names, str(h.start), str(h.end), sorted(map(str, h.workdays)), sorted(map(str, h.extra_days_off))]
+            for h in notice.holidays]
+    text = json.dumps([notice.title, said, notice.problems], ensure_ascii=False)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
+
+
 def write_atomic(path: Path, text: str) -> None:
     """Write, fsync and rename, so the hub's calendar watch never reads half a file."""
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -116,8 +124,8 @@ class CalendarNotices:
         if year is None:
             return None
         self._seen.add(url)
-        text = notice_text(body)
-        digest = hashlib.sha256(f"{title}\x1f{text}".encode()).hexdigest()[:32]
+        notice = parse_notice(title, notice_text(body))
+        digest = _digest(notice)        # the same arrangement via another feed or URL is not news
         records = await self.records()
         old = records.get(year)
         if old is not None and (old["hash"] == digest or (old["url"] == url and old["status"] == "confirmed")):
@@ -125,7 +133,6 @@ class CalendarNotices:
         if old is None and self.calendar.coverage(year) == "package":
             log.info("holiday notice for %d seen at %s; chinese-calendar already covers that year", year, url)
             return None
-        notice = parse_notice(title, text)
         published = published_at.astimezone(self.tz).date() if published_at else notice.signed_on
         record = {"year": year, "title": notice.title, "url": url, "source": source_id,
                   "published": published.isoformat() if published else None, "found_at": self.clock.now().isoformat(),

@@ -25,6 +25,8 @@ from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from sandbox.wechat_messages import MESSAGES
 from syndicator.app import Hub
+from syndicator.calendar import WorkCalendar
+from syndicator.calendar_notices import CalendarNotices
 from syndicator.clock import SHANGHAI, FakeClock
 from syndicator.console import parse
 from syndicator.dashboard import DashboardSettings, hash_password
@@ -192,3 +194,21 @@ def test_cli_propose_from_file_and_confirm(tmp_path: Path, capsys) -> None:
 def test_console_word_for_confirming(text: str) -> None:
     command = parse(text)
     assert command is not None and command.name == "calendar_confirm" and command.arg.startswith("2027")
+
+
+async def test_the_same_notice_via_another_feed_is_not_news(sqlite_store, clock, tmp_path: Path) -> None:
+    alerts: list[str] = []
+
+    async def alert(_subject: str, message: str) -> None:
+        alerts.append(message)
+
+    async def reload() -> int:
+        return 0
+
+    notices = CalendarNotices(sqlite_store, WorkCalendar(tmp_path), clock, alert, reload, SHANGHAI)
+    title, text = fixture(NOTICE_2027)
+    first = await notices.observe(title, text, "https://www.gov.cn/zhengce/content/202611/content_1.htm", None, "a")
+    again = await notices.observe(title, notice_html(NOTICE_2027)[1], "https://www.hubei.gov.cn/x/t1.shtml", None, "b")
+    assert first is not None and again == first and len(alerts) == 1
+    assert first["published"] == "2026-11-20"                     # from the date under the signature
+    assert await notices.observe(*fixture("2026.txt"), "https://www.gov.cn/y.htm", None, "a") is None   # package year
