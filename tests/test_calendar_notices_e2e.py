@@ -5,6 +5,7 @@ banner changes. A notice that fails its checks is shown with what failed and can
 
 from __future__ import annotations
 
+import argparse
 import re
 import secrets
 import time
@@ -26,6 +27,7 @@ from sandbox.upstream import build_app as build_upstream
 from sandbox.wechat_messages import MESSAGES
 from syndicator.app import Hub
 from syndicator.calendar import WorkCalendar
+from syndicator.calendar_cli import run_calendar
 from syndicator.calendar_notices import CalendarNotices
 from syndicator.clock import SHANGHAI, FakeClock
 from syndicator.console import parse
@@ -212,3 +214,17 @@ async def test_the_same_notice_via_another_feed_is_not_news(sqlite_store, clock,
     assert first is not None and again == first and len(alerts) == 1
     assert first["published"] == "2026-11-20"                     # from the date under the signature
     assert await notices.observe(*fixture("2026.txt"), "https://www.gov.cn/y.htm", None, "a") is None   # package year
+
+
+async def test_cli_propose_from_a_gov_cn_like_page(serve, tmp_path: Path, capsys) -> None:
+    state = UpstreamState()
+    title, body = notice_html(NOTICE_2027)
+    doc = state.publish(title, body, published_at=sh("2026-11-20T17:30:00"))
+    upstream = await serve(build_upstream(state))
+    config = tmp_path / "syndicator.toml"
+    config.write_text(f'[hub]\ndata_dir = "var"\n[storage]\nurl = "sqlite:///{tmp_path / "hub.db"}"\n', "utf-8")
+    args = argparse.Namespace(config=str(config), action="propose", source=f"{upstream}{doc.path}", year=None)
+    assert await run_calendar(args) == 0
+    out = capsys.readouterr().out
+    assert f'url = "{upstream}{doc.path}"' in out and 'published = "2026-11-20"' in out     # firstpublishedtime
+    assert '{ from = "2027-10-01", to = "2027-10-07", name = "国庆节" }' in out
