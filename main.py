@@ -8,6 +8,7 @@
     python main.py status                      counts by state, oldest open delivery, warnings
     python main.py deadline TIME [--rule R]    when is an item published at TIME due?
     python main.py reload                      recompute deadlines a new or edited calendar override affects
+    python main.py calendar propose --from URL|FILE / calendar confirm YEAR   the holiday notice
     python main.py delays / report --month M   the delay log and the monthly report
     python main.py retry N | skip N REASON | pause ACCOUNT [REASON] | resume ACCOUNT
     python main.py hash-password               a password hash for [dashboard.users]
@@ -51,6 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     src.add_argument("--limit", type=int, default=10, help="probe: article pages to fetch at most")
     with_config("status", "counts by state, oldest open delivery, warnings")
     with_config("reload", "recompute deadlines after a calendar override was added or edited")
+    cal = with_config("calendar", "the State Council holiday notice: propose a draft override, confirm it")
+    cal.add_argument("action", choices=["propose", "confirm"])
+    cal.add_argument("year", nargs="?", type=int, help="confirm: the year whose draft to adopt")
+    cal.add_argument("--from", dest="source", help="propose: the notice's URL, saved page or text file")
     hp = sub.add_parser("hash-password", help="print a password hash for [dashboard.users]")
     hp.add_argument("--iterations", type=int, default=600_000)
     dl = with_config("deadline", "compute a deadline")

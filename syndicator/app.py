@@ -21,6 +21,7 @@ from feeds.reader import SourceReader
 from syndicator.alerting import Directory, PeopleNotifier, alert_title, silenced
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
 from syndicator.calendar_alerts import CalendarWarnings
+from syndicator.calendar_notices import CalendarNotices
 from syndicator.clock import Clock, SystemClock
 from syndicator.config import Settings
 from syndicator.deadlines import DeadlineSettings
@@ -64,6 +65,7 @@ class Hub:
         self.intake: Intake
         self.monitor: DelayMonitor
         self.calendar_warnings: CalendarWarnings
+        self.calendar_notices: CalendarNotices
         self.web_runner: Any = None
         self.notifier: Any = None
         self.people: PeopleNotifier = PeopleNotifier([])
@@ -107,7 +109,11 @@ class Hub:
         self._stack.push_async_callback(self.people.close)
         self.calendar_warnings = CalendarWarnings(self.calendar, self.store, self.alert, s.deadlines.tz,
                                                   holder=s.hub.instance_id)
+        self.calendar_notices = CalendarNotices(self.store, self.calendar, self.clock, self.alert, self.reload_calendar,
+                                                s.deadlines.tz)
+        self.watcher.notices = self.calendar_notices
         await self.reload_calendar()
+        await self.calendar_notices.refresh()
         await self.calendar_warnings.check(self.clock.now())
         return self
 
@@ -162,6 +168,7 @@ class Hub:
         that have appeared (next year uncovered from 1 December, a fallback year first used)."""
         if self._calendar_stamp() != self._calendar_seen:
             await self.reload_calendar()
+        await self.calendar_notices.refresh()      # a notice another hub found, or confirmed
         await self.calendar_warnings.check(self.clock.now())
 
     async def _watch_calendar(self, stop: asyncio.Event, every: float = 30.0) -> None:

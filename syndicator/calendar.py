@@ -1,9 +1,10 @@
 """Chinese working-day calendar with yearly overrides and a loud weekends-only fallback.
 
 Source order per year: `config/calendar/<year>.toml` (the State Council notice, typed in by an
-operator) → the `chinese_calendar` package (2004–2026 in 1.11) → weekends only. The fallback
-exists so an uncovered year never crashes deadline computation; every day taken from it is
-"provisional" and the gap is reported in `warnings()` and the log.
+operator or confirmed from a draft the hub made of the notice) → the `chinese_calendar` package
+(2004–2026 in 1.11) → weekends plus the statutory holidays the law fixes (syndicator.statutory_holidays;
+only the make-up workdays stay unknown). The fallback exists so an uncovered year never crashes deadline
+computation; every day taken from it is "provisional" and the gap is reported in `warnings()` and the log.
 """
 
 from __future__ import annotations
@@ -27,6 +28,8 @@ from pydantic import (
     ValidationError,
     model_validator,
 )
+
+from syndicator.statutory_holidays import statutory_holidays
 
 log = logging.getLogger(__name__)
 
@@ -79,6 +82,8 @@ class YearOverride(BaseModel):
     model_config = ConfigDict(extra="forbid")
     year: int = Field(ge=1901, le=9998)
     notice: str = Field(min_length=1)
+    url: str = ""                       # where the notice was read (drafts the hub made of it)
+    published: Day | None = None        # the notice's publication date
     holidays: list[HolidayEntry] = Field(default_factory=list)
     workdays: list[Day] = Field(default_factory=list)
 
@@ -183,6 +188,7 @@ class WorkCalendar:
         self._overrides: dict[int, LoadedOverride] = {}
         self._package: dict[int, bool] = {}
         self._uncovered_used: set[int] = set()
+        self.pending_notices: dict[int, str] = {}   # year -> what was found, set by CalendarNotices.refresh
         self.reload()
 
     def reload(self) -> None:
@@ -211,7 +217,7 @@ class WorkCalendar:
         """The answer without any override: the package where it covers the year, else weekends only."""
         if d.year not in self._package:
             self._package[d.year] = _package_covers(d.year)
-        return bool(chinese_calendar.is_workday(d)) if self._package[d.year] else d.weekday() < 5
+        return bool(chinese_calendar.is_workday(d)) if self._package[d.year] else _guess_is_workday(d)
 
     def notice(self, year: int) -> str | None:
         """The State Council notice an override cites, for delay records and the dashboard."""
@@ -229,7 +235,8 @@ class WorkCalendar:
         if d.year not in self._uncovered_used:
             self._uncovered_used.add(d.year)
             log.warning(
-                "No holiday arrangement for %d: deadlines use a weekends-only guess and are provisional; add %s",
+                "No holiday arrangement for %d: deadlines use weekends plus the fixed statutory holidays "
+                "(make-up workdays unknown) and are provisional; add %s",
                 d.year, self.override_path(d.year),
             )
         return True
@@ -249,7 +256,7 @@ class WorkCalendar:
         if source == "package":
             return bool(chinese_calendar.is_workday(d))
         self.is_provisional(d)  # records the use and logs once
-        return d.weekday() < 5
+        return _guess_is_workday(d)
 
     def warnings(self, today: date) -> list[str]:
         """Operator-facing warnings (Chinese) for every uncovered year in use, and next year from 1 Dec."""
@@ -259,7 +266,13 @@ class WorkCalendar:
         if today.month == 12 and self.coverage(today.year + 1) == "fallback":
             years.add(today.year + 1)
         return [
-            f"{y}年节假日安排尚未载入：截止时间按仅周末休息临时计算，"
+            f"{y}年节假日安排尚未载入：{self.pending_notices[y]}" if y in self.pending_notices else
+            f"{y}年节假日安排尚未载入：截止时间按周末和法定节假日临时计算（调休未知），"
             f"请在 {self.override_path(y)} 补充国务院办公厅通知"
             for y in sorted(years)
         ]
+
+
+def _guess_is_workday(d: date) -> bool:
+    """A year nobody has published: weekends and the law's fixed holidays are off, make-up days unknown."""
+    return d.weekday() < 5 and d not in statutory_holidays(d.year)

@@ -248,6 +248,13 @@ async def cmd_reload(args: argparse.Namespace) -> int:
     return 0
 
 
+async def cmd_calendar(args: argparse.Namespace) -> int:
+    """`calendar propose --from URL|FILE` / `calendar confirm YEAR`: the State Council holiday notice."""
+    from syndicator.calendar_cli import run_calendar
+
+    return await run_calendar(args)
+
+
 # ---------------------------------------------------------------- operator actions
 
 

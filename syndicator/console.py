@@ -2,7 +2,8 @@
 
 Wired as the callback's ``on_text`` (channels/wechat/callback.py), which sends the answer back as the
 passive reply within ~4 s. Commands, Chinese or English: 状态/status, 延误/delays, 待办/todo, 重试 N/retry N,
-跳过 N 理由/skip N reason, 暂停 账号 [理由]/pause ID [reason], 恢复 账号/resume ID, 帮助/help. Full-width
+跳过 N 理由/skip N reason, 暂停 账号 [理由]/pause ID [reason], 恢复 账号/resume ID, 确认日历 YEAR/confirm
+calendar YEAR (adopt the draft made of the State Council's holiday notice), 帮助/help. Full-width
 letters, digits, spaces and punctuation are folded for parsing; reasons are recorded as typed.
 
 Who gets an answer: only OpenIDs in ``admins``, and only on the console account when ``account`` is set.
@@ -47,7 +48,7 @@ ACCOUNT_LABELS = {"paused": "已暂停", "needs_reauth": "需重新授权"}
 ALIASES = {"状态": "status", "status": "status", "延误": "delays", "delays": "delays", "delay": "delays",
            "待办": "todo", "todo": "todo", "重试": "retry", "retry": "retry", "跳过": "skip", "skip": "skip",
            "暂停": "pause", "pause": "pause", "恢复": "resume", "resume": "resume", "帮助": "help", "help": "help",
-           "?": "help"}
+           "?": "help", "确认日历": "calendar_confirm", "confirm calendar": "calendar_confirm"}
 _WORDS = sorted(ALIASES, key=len, reverse=True)
 _STRIP = " \t\r\n,:;、。"
 _SEP = r"[\s,:;、。]+"
@@ -56,7 +57,9 @@ _SKIP = re.compile(rf"^#?(\d+)(?:{_SEP})?(.*)$", re.DOTALL)
 _ACCOUNT = re.compile(rf"^(\S+?)(?:{_SEP}(.*))?$", re.DOTALL)
 HELP = ("管理命令：\n状态 — 总体情况\n延误 — 最近24小时延误记录\n待办 — 截止最早的5条待办\n重试 N — 重新发送投递 #N\n"
         "跳过 N 理由 — 不再发送（理由必填，记入延误记录）\n暂停 账号 [理由] — 暂停渠道账号\n恢复 账号 — 恢复渠道账号\n"
-        "英文亦可：status / delays / todo / retry N / skip N reason / pause ID / resume ID / help")
+        "确认日历 年份 — 采用据国务院办公厅通知生成的节假日安排草案\n"
+        "英文亦可：status / delays / todo / retry N / skip N reason / pause ID / resume ID / "
+        "confirm calendar YEAR / help")
 UNKNOWN = "未识别的命令。发送“帮助”查看可用命令。"
 FAILED = "命令执行出错，请稍后重试或登录管理后台查看。"
 
@@ -246,6 +249,14 @@ class Console:
         outcome = await self.ops.resume(self._account(match.group(1)), actor)
         self._log_action("resume", actor, [outcome])
         return self._with_accounts(outcome)
+
+    async def _calendar_confirm(self, cmd: Command, actor: str) -> str:
+        match = re.fullmatch(r"(\d{4})(?:\s*年)?", cmd.arg)
+        if not match:
+            return "用法：确认日历 年份，如：确认日历 2027（先在看板核对草案）"
+        outcome = await self.ops.confirm_calendar(int(match.group(1)), actor)
+        self._log_action("calendar_confirm", actor, [outcome])
+        return _outcome_text(outcome)
 
     def _account(self, given: str) -> str:
         """The configured account id, matched case-insensitively (phones capitalise)."""

@@ -7,11 +7,15 @@ retried, skipped or held. Messages returned are Simplified Chinese, ready to sho
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import TYPE_CHECKING
 
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.dispatch import Dispatcher
 from syndicator.store import Store
+
+if TYPE_CHECKING:
+    from syndicator.calendar_notices import CalendarNotices
 
 
 @dataclass(frozen=True, slots=True)
@@ -21,11 +25,13 @@ class Outcome:
 
 
 class Operations:
-    def __init__(self, settings: Settings, store: Store, clock: Clock, dispatcher: Dispatcher | None = None) -> None:
+    def __init__(self, settings: Settings, store: Store, clock: Clock, dispatcher: Dispatcher | None = None,
+                 calendar_notices: CalendarNotices | None = None) -> None:
         self.settings = settings
         self.store = store
         self.clock = clock
         self.dispatcher = dispatcher        # a running hub's dispatcher, told at once (else it notices in 5 s)
+        self.calendar_notices = calendar_notices   # a running hub's, so a confirmation reloads it at once
 
     def account_ids(self) -> set[str]:
         return {a.id for _u, a in self.settings.accounts()}
@@ -72,6 +78,13 @@ class Operations:
         await self._audit(actor, f"{actor} 恢复渠道账号 {account_id}")
         self._wake()
         return Outcome(True, f"渠道账号 {account_id} 已恢复，{released} 条稿件重新排队")
+
+    async def confirm_calendar(self, year: int, actor: str) -> Outcome:
+        """Adopt the draft made of the State Council's holiday notice for ``year`` (audited there)."""
+        if self.calendar_notices is None:
+            return Outcome(False, "本进程不能确认节假日安排，请在看板或用 python main.py calendar confirm 年份")
+        ok, message = await self.calendar_notices.confirm(year, actor)
+        return Outcome(ok, message)
 
     def _wake(self) -> None:
         if self.dispatcher is not None:

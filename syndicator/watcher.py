@@ -30,6 +30,7 @@ from feeds.reader import ReadResult, SourceReader
 from feeds.rules import required_by
 from feeds.specs import RuleSpec
 from syndicator.article_checks import ArticleChecks, list_copy
+from syndicator.calendar_notices import CalendarNotices
 from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
 from syndicator.content_limits import RefusedEntry
@@ -77,6 +78,7 @@ class Watcher:
         self.checks = ArticleChecks()
         self._busy: set[str] = set()
         self._refused_alerted: set[tuple[str, str]] = set()
+        self.notices: CalendarNotices | None = None     # reads the State Council holiday notice in any source
 
     def sources(self) -> list[SourceSettings]:
         return [s for s in self.settings.sources if s.enabled]
@@ -155,6 +157,7 @@ class Watcher:
         known = await self.store.known_guids(source.id, [e.stable_id for e, _ in required])
         refetch = self.checks.plan(source.id, required, known, now, self._recheck_every(source))
         created, problems, warnings = 0, [], list(result.warnings)
+        read: dict[str, Entry] = {}
         for entry, rule in required:
             sid = entry.stable_id
             if sid in known and sid not in refetch:
@@ -177,6 +180,8 @@ class Watcher:
                 warnings.append(await self._refused(source, entry, str(exc)))
                 continue
             created += outcome.status == "created"
+            read[sid] = entry
+        await self._holiday_notices(source, result.entries, read)
         health.items_seen += created
         if problems:
             raise FetchError(f"{len(problems)} article page(s) failed: {problems[0]}", url=source.url)
@@ -202,6 +207,30 @@ class Watcher:
             return None, str(exc) or type(exc).__name__
         self.checks.checked(source.id, listed, rule, now)
         return filled, ""
+
+    async def _holiday_notices(self, source: SourceSettings, entries: list[Entry], read: dict[str, Entry]) -> None:
+        """Hand any entry titled as the holiday notice to the calendar, required by a rule or not; a page
+        not yet read is fetched once (a failure is logged and tried again next poll)."""
+        if self.notices is None:
+            return
+        for entry in entries:
+            if not self.notices.wants(entry.title):
+                continue
+            full = read.get(entry.stable_id)
+            if full is None or not full.content:
+                if self.notices.seen(entry.url):
+                    continue
+                try:
+                    full = await self._within(self.reader.complete(source, entry), self.fetch_budget(source),
+                                              entry.url, "fetching the holiday notice")
+                except Exception as exc:  # the list and other items are unaffected
+                    log.warning("source %s: holiday notice page %s not read: %s", source.id, entry.url, exc)
+                    continue
+            try:
+                await self.notices.observe(full.title, full.content or full.summary, full.url, full.published_at,
+                                           source.id)
+            except Exception:      # a notice we cannot read must not fail the poll of every other item
+                log.exception("source %s: holiday notice %s could not be processed", source.id, entry.url)
 
     def _give_up(self, source: SourceSettings, entry: Entry, rule: RuleSpec, error: str, failures: int,
                  now: datetime) -> str:

@@ -65,7 +65,7 @@ def _console_answer(hub: Hub) -> Any:
     from syndicator.console import Console
     from syndicator.operations import Operations
 
-    console = Console(Operations(hub.settings, hub.store, hub.clock, hub.dispatcher),
+    console = Console(Operations(hub.settings, hub.store, hub.clock, hub.dispatcher, hub.calendar_notices),
                       functools.partial(status_report, hub), settings, hub.clock)
     return console.answer
 

@@ -55,8 +55,8 @@ def cal() -> WorkCalendar:
         ("2026-02-24", True),
         ("2026-02-28", True),
         ("2026-03-01", False),
-        # 2027 without an override: weekends only.
-        ("2027-01-01", True),
+        # 2027 without an override: weekends and the statutory holidays fixed by law.
+        ("2027-01-01", False),
         ("2027-01-02", False),
         ("2027-01-04", True),
     ],
@@ -166,7 +166,8 @@ def test_warnings_for_years_in_use(caplog: pytest.LogCaptureFixture) -> None:
         cal.is_workday(date(2030, 5, 2))
     assert sum("2030" in r.getMessage() for r in caplog.records) == 1
     assert cal.warnings(date(2026, 6, 1)) == [
-        "2030年节假日安排尚未载入：截止时间按仅周末休息临时计算，请在 config/calendar/2030.toml 补充国务院办公厅通知"
+        "2030年节假日安排尚未载入：截止时间按周末和法定节假日临时计算（调休未知），"
+        "请在 config/calendar/2030.toml 补充国务院办公厅通知"
     ]
 
 

@@ -16,8 +16,8 @@ from tests.hub_support import hub_settings, rss_source, webhook_and_site_units
 # A hypothetical 2027 arrangement for the test only (the real one comes from the State Council).
 OVERRIDE_2027 = """
 year = 2027
-notice = "测试用：假设的 2027 年元旦安排"
-holidays = [{ from = "2027-01-01", to = "2027-01-03", name = "元旦" }]
+notice = "测试用：假设的 2027 年元旦安排（放到 1 月 4 日周一，临时计算不知道这一天）"
+holidays = [{ from = "2027-01-01", to = "2027-01-04", name = "元旦" }]
 workdays = []
 """
 
@@ -35,15 +35,15 @@ async def test_provisional_deadline_becomes_exact_when_override_appears(serve, t
         await hub.watcher.poll(settings.sources[0])
         before = await hub.store.deliveries()
         assert all(d.deadline_provisional for d in before)
-        # weekends-only fallback: Friday 2027-01-01 counts as a working day
-        assert {d.deadline_at.astimezone(SHANGHAI).isoformat() for d in before} == {"2027-01-02T00:00:00+08:00"}
+        # the provisional guess knows Fri 2027-01-01 (元旦, fixed by law) and the weekend, not the override's 01-04
+        assert {d.deadline_at.astimezone(SHANGHAI).isoformat() for d in before} == {"2027-01-05T00:00:00+08:00"}
         assert any("2027" in w for w in hub.calendar.warnings(datetime(2026, 12, 31).date()))
 
         (tmp_path / "calendar" / "2027.toml").write_text(OVERRIDE_2027, encoding="utf-8")
         assert await hub.reload_calendar() == 2
         after = await hub.store.deliveries()
     assert not any(d.deadline_provisional for d in after)
-    assert {d.deadline_at.astimezone(SHANGHAI).isoformat() for d in after} == {"2027-01-05T00:00:00+08:00"}
+    assert {d.deadline_at.astimezone(SHANGHAI).isoformat() for d in after} == {"2027-01-06T00:00:00+08:00"}
 
 
 async def test_broken_override_keeps_the_old_calendar_and_alerts(serve, tmp_path, clock) -> None:

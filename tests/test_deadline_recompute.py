@@ -76,16 +76,16 @@ async def test_a_resend_is_recomputed_from_the_updates_own_anchor(store: Store, 
     assert (result.status, result.deliveries, result.version) == ("updated", 1, 2)
     v1, v2 = sorted(await store.deliveries(), key=lambda d: d.id or 0)
     assert local_text(v1.deadline_at) == "2026-12-21 24:00" and not v1.deadline_provisional
-    assert local_text(v2.deadline_at) == "2027-01-01 24:00" and v2.deadline_provisional   # weekends-only guess
+    assert local_text(v2.deadline_at) == "2027-01-04 24:00" and v2.deadline_provisional   # provisional guess
 
-    [facts] = [f for f in await store.open_due(clock.now(), sh("2027-01-03 00:00")) if f.id == v2.id]
+    [facts] = [f for f in await store.open_due(clock.now(), sh("2027-01-06 00:00")) if f.id == v2.id]
     assert (facts.anchor_at, facts.anchor_kind) == (sh("2026-12-31 10:00"), "updated")
 
     write_override(tmp_path, 2027, OVERRIDE_2027)
     cal.reload()
     assert (await recompute_deadlines(store, cal, s.deadlines_for, clock.now())).changed == 1
     after = {d.id: d for d in await store.deliveries()}
-    assert local_text(after[v2.id].deadline_at) == "2027-01-04 24:00"   # not 2026-12-22 (from v1's anchor)
+    assert local_text(after[v2.id].deadline_at) == "2027-01-05 24:00"   # not 2026-12-22 (from v1's anchor)
     assert not after[v2.id].deadline_provisional
     assert after[v1.id].deadline_at == v1.deadline_at
 
@@ -107,13 +107,13 @@ async def test_an_update_soon_after_publication_is_due_from_the_update(store: St
 
 
 async def test_finished_deliveries_are_recomputed_and_their_records_rebuilt(store: Store, tmp_path: Path) -> None:
-    """A delivery late only against the weekends-only guess is on time once 2027 is known: the
+    """A delivery late only against the provisional guess is on time once 2027 is known: the
     delivered_late record is superseded (archived and logged), and the report says on time."""
     clock = FakeClock(sh("2026-12-31 10:00"))
     cal = WorkCalendar(tmp_path / "calendar")
     ids = await add_item(store, 1, sh("2026-12-31 09:00"), sh("2026-12-31 09:30"), ["u1-site", "u1-weibo"], cal=cal)
     mon = monitor(store, cal, clock, tmp_path)
-    clock.set(sh("2027-01-02 10:00"))
+    clock.set(sh("2027-01-05 10:00"))
     await send(store, clock, "u1-site", "delivered")
     recorded = {(r.delivery_id, r.kind) for r in await mon.scan()}
     assert recorded == {(ids["u1-site"], DelayKind.DELIVERED_LATE), (ids["u1-weibo"], DelayKind.OVERDUE)}
@@ -132,15 +132,15 @@ async def test_finished_deliveries_are_recomputed_and_their_records_rebuilt(stor
     assert (rows["static"]["late"], rows["static"]["on_time"]) == (0, 1)
     assert (rows["weibo"]["missing"], rows["weibo"]["open"]) == (0, 1)
 
-    clock.set(sh("2027-01-05 01:00"))      # the real deadline (01-04 24:00) passes: overdue again, honestly
+    clock.set(sh("2027-01-06 01:00"))      # the real deadline (01-05 24:00) passes: overdue again, honestly
     [again] = await mon.scan()
     assert (again.delivery_id, again.kind) == (ids["u1-weibo"], DelayKind.OVERDUE)
-    assert again.reason.startswith("已超过截止时间（2027-01-04 24:00）1 小时")
+    assert again.reason.startswith("已超过截止时间（2027-01-05 24:00）1 小时")
     mon.close()
     superseded = [e for e in read_log(tmp_path / "delays.jsonl") if e["type"] == "superseded"]
     assert {e["kind"] for e in superseded} == {"delivered_late", "overdue"}
-    assert all(e["old_deadline_at"] == "2027-01-02T00:00:00+08:00" and e["new_deadline_at"] ==
-               "2027-01-05T00:00:00+08:00" and "按新的节假日安排重算截止时间" in e["why"] for e in superseded)
+    assert all(e["old_deadline_at"] == "2027-01-05T00:00:00+08:00" and e["new_deadline_at"] ==
+               "2027-01-06T00:00:00+08:00" and "按新的节假日安排重算截止时间" in e["why"] for e in superseded)
 
 
 async def test_a_deadline_moved_earlier_is_derived_again_long_after(store: Store, tmp_path: Path) -> None:

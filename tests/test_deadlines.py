@@ -143,7 +143,7 @@ def test_year_boundary_without_override_is_provisional(tmp_path: Path) -> None:
     cal = WorkCalendar(tmp_path)
     result = compute_deadline(sh("2026-12-31 10:00"), DEFAULT, cal)
     assert result.provisional
-    assert result.deadline == sh("2027-01-01 24:00")  # weekends-only guess: Fri 2027-01-01 counts
+    assert result.deadline == sh("2027-01-04 24:00")  # provisional guess: Fri 2027-01-01 is 元旦 (fixed by law)
     assert [int(w[:4]) for w in cal.warnings(date(2026, 12, 31))] == [2027]
     assert not compute_deadline(sh("2026-12-30 10:00"), DEFAULT, cal).provisional
 

@@ -21,7 +21,7 @@ from syndicator.recompute import Recomputed, recompute_deadlines
 from syndicator.store import PlannedDelivery, Store
 from syndicator.store.reports import DeliveryFacts
 from tests.fakes import AlertLog
-from tests.test_calendar import OVERRIDE_2027
+from tests.test_calendar_reload import OVERRIDE_2027
 
 CAL = WorkCalendar()
 SETTINGS = DeadlineSettings()
@@ -177,8 +177,8 @@ async def test_provisional_deadline_reason_and_recompute(store: Store, clock: Fa
     clock.set(sh("2026-12-31 10:00"))
     ids = await add_item(store, 1, sh("2026-12-31 09:00"), sh("2026-12-31 09:30"), ["u1-site"], cal=cal)
     [d] = await store.deliveries(item_id=1)
-    assert d.deadline_provisional and local_text(d.deadline_at) == "2027-01-01 24:00"  # weekends-only guess
-    clock.set(sh("2027-01-01 21:00"))
+    assert d.deadline_provisional and local_text(d.deadline_at) == "2027-01-04 24:00"  # guess: 01-01 元旦
+    clock.set(sh("2027-01-04 21:00"))
     mon = monitor(store, clock, tmp_path, cal=cal)
     [r] = await mon.scan()
     assert r.kind is DelayKind.AT_RISK and "截止时间为临时计算：2027年节假日安排未载入" in r.reason
@@ -191,17 +191,17 @@ async def test_provisional_deadline_reason_and_recompute(store: Store, clock: Fa
     assert await recompute() == Recomputed(changed=1, superseded=1)
     d2 = await store.get_delivery(ids["u1-site"])
     assert d2 is not None and not d2.deadline_provisional
-    assert local_text(d2.deadline_at) == "2027-01-04 24:00"   # 2027-01-01 is a holiday in the override
+    assert local_text(d2.deadline_at) == "2027-01-05 24:00"   # 2027-01-04 is a holiday in the override
     assert await store.delays() == []      # the at_risk record against the guess is superseded, not kept
     [old] = await store.superseded_delays(ids["u1-site"])
-    assert old.kind == "at_risk" and local_text(old.new_deadline_at) == "2027-01-04 24:00"
+    assert old.kind == "at_risk" and local_text(old.new_deadline_at) == "2027-01-05 24:00"
     assert (await recompute()).changed == 0
-    clock.set(sh("2027-01-04 12:00"))
+    clock.set(sh("2027-01-05 12:00"))
     assert await mon.scan() == []          # no longer due today: nothing more on record
     mon.close()
     entries = read_log(tmp_path / "log" / "delays.jsonl")
     assert [(e["type"], e["kind"]) for e in entries] == [("delay", "at_risk"), ("superseded", "at_risk")]
-    assert entries[1]["why"] == "按新的节假日安排重算截止时间：2027-01-01 24:00 → 2027-01-04 24:00"
+    assert entries[1]["why"] == "按新的节假日安排重算截止时间：2027-01-04 24:00 → 2027-01-05 24:00"
 
 
 async def test_run_loop_survives_a_failed_scan_and_log_rotates(store: Store, clock: FakeClock, tmp_path: Path,

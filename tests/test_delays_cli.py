@@ -23,12 +23,12 @@ from syndicator.store import open_store
 from tests.test_calendar_reload import OVERRIDE_2027
 from tests.test_delays import sh
 
-NOW = sh("2027-01-02 12:00")
+NOW = sh("2027-01-05 12:00")
 
 
 async def _seed(config: Path) -> None:
     """B published Mon 2026-12-28, still unsent (overdue since 12-29 24:00); A published 2026-12-31,
-    due 2027-01-01 24:00 by the weekends-only guess, one account sent 2027-01-02 10:00."""
+    due 2027-01-04 24:00 by the provisional guess (01-01 is 元旦), one account sent 2027-01-05 10:00."""
     settings = load_settings(config)
     clock = FakeClock(sh("2026-12-28 10:05"))
     calendar = WorkCalendar(settings.path(settings.calendar_dir))
@@ -47,7 +47,7 @@ async def _seed(config: Path) -> None:
             await store.ingest(item, deadline.anchor, kind, planned, clock.now())
         clock.set(sh("2026-12-31 10:00"))
         assert len(await monitor.scan()) == 2                    # B overdue on both accounts
-        clock.set(sh("2027-01-02 10:00"))
+        clock.set(sh("2027-01-05 10:00"))
         [b_site] = await store.claim_due(clock.now(), "t", {"u1-site": 1}, 1)   # earliest deadline first: B
         await store.mark_retry(b_site.id, clock.now(), "渠道故障：网站维护", clock.now() + timedelta(hours=6))  # type: ignore[arg-type]
         [a_site] = await store.claim_due(clock.now(), "t", {"u1-site": 1}, 1)
@@ -103,20 +103,20 @@ def test_delays_until_a_date_includes_that_day_and_open_overdue_is_live(config: 
     assert [r["kind"] for r in rows] == ["overdue", "overdue"]
     b_site = next(r for r in rows if r["account_id"] == "u1-site")
     assert b_site["recorded_late_clock_hours"] == 34                   # 12-29 24:00 → 12-31 10:00
-    assert b_site["late_clock_hours"] == 84                            # … → now, 01-02 12:00
-    assert b_site["late_as_of"] == "2027-01-02T12:00:00+08:00" and b_site["state"] == "retrying"
+    assert b_site["late_clock_hours"] == 156                           # … → now, 01-05 12:00
+    assert b_site["late_as_of"] == "2027-01-05T12:00:00+08:00" and b_site["state"] == "retrying"
 
-    code, out, _ = run(capsys, "delays", "--config", str(config), "--until", "2027-01-02", "--format", "json")
-    assert code == 0 and len(json.loads(out)) == 4                     # records of 01-02 10:00 included
-    code, out, _ = run(capsys, "delays", "--config", str(config), "--since", "2027-01-02")
-    assert code == 0 and "超时发布" in out and "仍未发布（超时计至 2027-01-02 12:00）" in out
+    code, out, _ = run(capsys, "delays", "--config", str(config), "--until", "2027-01-05", "--format", "json")
+    assert code == 0 and len(json.loads(out)) == 4                     # records of 01-05 10:00 included
+    code, out, _ = run(capsys, "delays", "--config", str(config), "--since", "2027-01-05")
+    assert code == 0 and "超时发布" in out and "仍未发布（超时计至 2027-01-05 12:00）" in out
     assert "市发改委" in out and "政府网站（静态发布）" in out and "截止时间 (Asia/Shanghai)" in out
 
 
 def test_report_and_reload(config: Path, capsys) -> None:
     code, out, _ = run(capsys, "report", "--config", str(config), "--month", "2027-01")
     assert code == 0
-    assert "统计时间：2027-01-02 12:00（北京时间）" in out
+    assert "统计时间：2027-01-05 12:00（北京时间）" in out
     assert "| 市发改委 | 政府网站（静态发布） | 2 | 0 | 1 | 1 | 0 | 0 |" in out   # late (vs the guess), missing
     code, out, _ = run(capsys, "report", "--config", str(config), "--month", "2026-12", "--format", "csv")
     assert code == 0 and "市发改委,政府网站（静态发布）,2,0,0,2,0,0" in out

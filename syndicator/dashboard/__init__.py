@@ -36,7 +36,7 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     """Add the dashboard's routes to ``app`` (before it starts). Does nothing when disabled."""
     if not settings.enabled:
         return
-    from syndicator.dashboard import overview, records, views
+    from syndicator.dashboard import calendar_notices, overview, records, views
     from syndicator.dashboard.auth import Auth
     from syndicator.dashboard.errors import chinese_errors
 
@@ -53,6 +53,7 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     app.router.add_get("/", g(overview.overview))
     app.router.add_get("/deliveries", g(overview.deliveries))
     app.router.add_post("/actions/{what:retry|skip|pause|resume}", g(views.action))
+    app.router.add_post("/actions/calendar-confirm", g(calendar_notices.confirm))
     app.router.add_get("/delays", g(records.delays))
     app.router.add_get("/delays.csv", g(records.delays_csv))
     app.router.add_get("/sources", g(records.sources))

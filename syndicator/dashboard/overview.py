@@ -13,6 +13,7 @@ from aiohttp import web
 
 from syndicator.content_limits import truncation_text
 from syndicator.dashboard import render as r
+from syndicator.dashboard.calendar_notices import notices_section
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
 from syndicator.models import Delivery, Item
@@ -130,6 +131,7 @@ async def overview(request: web.Request) -> web.Response:
     cards.append(("可能重复（需核对）", duplicates, "warn" if duplicates else ""))
     parts: list[Any] = [tag("div", Html(f"<b>节假日安排提醒：</b>{esc(w)}"), class_="banner", role="alert")
                         for w in hub.calendar.warnings(now.astimezone(dl.tz).date())]
+    parts.append(await notices_section(request))
     parts.append(Html('<div class="cards">' + "".join(
         f'<div class="card {c}"><div class="n">{n}</div><div class="l">{esc(label)}</div></div>'
         for label, n, c in cards) + "</div>"))
