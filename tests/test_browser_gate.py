@@ -9,6 +9,7 @@ everywhere.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import os
 import sys
 import time
@@ -157,7 +158,8 @@ async def test_missing_playwright_is_a_clear_error(monkeypatch: pytest.MonkeyPat
 
 @pytest.fixture
 async def tricky() -> AsyncIterator[tuple[TestServer, dict[str, Any]]]:
-    seen: dict[str, Any] = {"user_agents": [], "active": 0, "max_active": 0}
+    seen: dict[str, Any] = {"user_agents": [], "active": 0, "max_active": 0, "hold": 0.2, "expect": 0,
+                            "together": asyncio.Event()}
     page = "<html><head><meta charset=utf-8></head><body><ul class=list-t><li><a href='/a'>甲</a></li></ul>"
 
     async def busy(request: web.Request) -> web.Response:        # spins for ever once loaded
@@ -189,7 +191,12 @@ async def tricky() -> AsyncIterator[tuple[TestServer, dict[str, Any]]]:
         seen["user_agents"].append(request.headers.get("User-Agent", ""))
         seen["active"] += 1
         seen["max_active"] = max(seen["max_active"], seen["active"])
-        await asyncio.sleep(0.2)               # long enough for unlimited fetches to overlap
+        if seen["expect"] and seen["active"] >= seen["expect"]:
+            seen["together"].set()
+        # held until the expected number are in at once (or ``hold`` s): overlap must not depend on how fast
+        # a loaded machine gets the three tabs going
+        with contextlib.suppress(TimeoutError):
+            await asyncio.wait_for(seen["together"].wait(), seen["hold"])
         seen["active"] -= 1
         return web.Response(text=page + "</body></html>", content_type="text/html")
 
@@ -255,13 +262,16 @@ async def test_redirects_are_capped_and_must_stay_http(tricky: Any) -> None:
 async def test_per_host_limit_in_browser_mode(tricky: Any) -> None:
     srv, seen = tricky
     for per_host, expected in ((1, 1), (3, 3)):
-        seen["max_active"] = 0
+        seen["max_active"], seen["together"] = 0, asyncio.Event()
+        # one at a time: each holds briefly; three at once: each waits (up to 20 s) for the other two
+        seen["expect"], seen["hold"] = (0, 0.3) if per_host == 1 else (3, 20.0)
         fetcher = BrowserFetcher(timeout=15, per_host=per_host)
         try:
             await asyncio.gather(*(fetcher.fetch(str(srv.make_url(f"/counted?n={n}"))) for n in range(3)))
         finally:
             await fetcher.close()
         assert seen["max_active"] == expected
+    seen["expect"], seen["hold"] = 0, 0.2
 
 
 @browser_test
