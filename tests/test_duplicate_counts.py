@@ -71,7 +71,7 @@ async def test_dashboard_shows_counts_filter_and_merges(tmp_path, clock, serve, 
         _s, report = await get(http, f"{d.base}/report?month={d.hub.clock.now():%Y-%m}")
     assert re.search(r'<div class="n">2</div><div class="l">可能重复（需核对）</div>', overview)
     assert "跨来源合并（共 1 次" in overview and "链接相同" in overview and "hubei" in overview
-    shown = [int(n) for n in re.findall(r'<td class="num">(\d+)</td><td class="title">', filtered)]
+    shown = [int(n) for n in re.findall(r'<td[^>]*class="num">(\d+)</td><td[^>]*class="title">', filtered)]
     assert sorted(shown) == sorted(flagged) and "仅可能重复" in filtered
     assert "另见来源 hubei（链接相同，已合并为同一稿件）" in everything
     assert "可能重复" in report and "可能重复 2 条" in report
