@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -28,6 +29,7 @@ from syndicator.dispatch import Binding, Dispatcher
 from syndicator.intake import Intake
 from syndicator.models import UnitRef
 from syndicator.recompute import recompute_deadlines
+from syndicator.redact import register_secrets
 from syndicator.store import Store, open_store
 from syndicator.watcher import Watcher
 
@@ -64,6 +66,9 @@ class Hub:
         self.web_runner: Any = None
         self.notifier: Any = None
         self._calendar_seen: tuple[tuple[str, float], ...] = ()
+        # refused inbound requests by (door, reason, account): counted for /metrics (syndicator.web_auth, callback)
+        self.refusals: Counter[tuple[str, str, str]] = Counter()
+        register_secrets(v.get_secret_value() for _u, a in settings.accounts() for v in a.credentials.values())
 
     async def __aenter__(self) -> Hub:
         s = self.settings

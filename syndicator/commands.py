@@ -21,6 +21,7 @@ from syndicator.config import ConfigError, Settings, load_settings
 from syndicator.dashboard import cmd_hash_password as cmd_hash_password  # `main.py hash-password`
 from syndicator.operations import Operations, Outcome
 from syndicator.store import Store, open_store
+from syndicator.web_auth import cmd_hash_api_key as cmd_hash_api_key  # `main.py hash-api-key`
 
 log = logging.getLogger("syndicator")
 

@@ -195,6 +195,11 @@ UPDATE item_sources SET
 ALTER TABLE items ADD COLUMN published_raw {text} NOT NULL DEFAULT '';
 ALTER TABLE items ADD COLUMN date_problem {text}
 """),
+    # 5: the WeChat callback remembers nonces and message ids in kv for minutes (syndicator.web security,
+    # channels/wechat/callback_guard.py); expired ones are purged by expiry, which this index finds.
+    (5, """
+CREATE INDEX kv_expires ON kv (expires_at)
+"""),
 ]
 
 
