@@ -6,7 +6,6 @@ the pages are imported only when ``setup_dashboard`` adds them to an application
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import TYPE_CHECKING
 
@@ -21,17 +20,6 @@ __all__ = ["DashboardSettings", "cmd_hash_password", "hash_password", "setup_das
 log = logging.getLogger(__name__)
 
 
-def _secret_values(hub: Hub) -> tuple[str, ...]:
-    """Every configured credential value (and its HTML-escaped form), longest first, for redaction."""
-    values: set[str] = set()
-    for _unit, account in hub.settings.accounts():
-        for secret in account.credentials.values():
-            value = secret.get_secret_value()
-            if len(value) >= 4:
-                values |= {value, html.escape(value, quote=True)}
-    return tuple(sorted(values, key=len, reverse=True))
-
-
 def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings) -> None:
     """Add the dashboard's routes to ``app`` (before it starts). Does nothing when disabled."""
     if not settings.enabled:
@@ -43,7 +31,6 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
         log.warning("dashboard enabled but [dashboard.users] is empty: nobody can log in "
                     "(add one with: python main.py hash-password)")
     app[views.AUTH] = Auth(settings)
-    app[views.SECRETS] = _secret_values(hub)
     g = views.guard
     app.router.add_get("/login", views.login_form)
     app.router.add_post("/login", views.login)
