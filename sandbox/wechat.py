@@ -209,8 +209,8 @@ async def _deliver_event(state: WechatState, job: Job) -> None:
     signature = hashlib.sha1("".join(sorted([state.callback_token, timestamp, nonce])).encode()).hexdigest()
     params = {"signature": signature, "timestamp": timestamp, "nonce": nonce, "openid": "o_sandbox_admin"}
     if state.callback_aes_key:
-        # Safe mode (Message_encryption_and_decryption_instructions): encrypt_type=aes, msg_signature over
-        # token, timestamp, nonce and the Encrypt element.
+        # Safe mode: encrypt_type=aes, msg_signature over token, timestamp, nonce and the Encrypt element
+        # (https://developers.weixin.qq.com/doc/service/en/Message_Management/Message_encryption_and_decryption_instructions.html)
         envelope = WeChatCrypto(state.callback_token, state.callback_aes_key, state.appid).encrypt_message(
             xml, nonce, timestamp)
         params |= {"encrypt_type": "aes", "msg_signature": xmltodict.parse(envelope)["xml"]["MsgSignature"]}
