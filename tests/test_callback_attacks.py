@@ -20,6 +20,7 @@ from syndicator.clock import FakeClock
 from syndicator.config import Settings
 from syndicator.store import Store
 from syndicator.web import start_web
+from tests.fakes import MemoryKeyValue
 from tests.wechat_support import AES_KEY, APPID, TOKEN, account, serve, wx_encrypted, wx_signed
 
 ADMIN = "oAdminOpenId0000000000000001"
@@ -118,7 +119,8 @@ async def test_plain_mode_account_never_passes_text_to_the_console(clock: FakeCl
 
     app = web.Application()
     app.router.add_route("*", "/cb/{account_id}", make_wechat_callback(
-        {"wx-fgw": plain}, on_hint, on_text, clock=clock, refused=lambda a, r: refused.append((a, r))))
+        {"wx-fgw": plain}, on_hint, on_text, MemoryKeyValue(clock), clock=clock,
+        refused=lambda a, r: refused.append((a, r))))
     async with serve(app) as server, aiohttp.ClientSession() as session:
         now = clock.now().timestamp()
         async with session.post(server.make_url("/cb/wx-fgw"), params=wx_signed(TOKEN, now),

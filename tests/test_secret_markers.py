@@ -48,6 +48,13 @@ WECHAT_CREDENTIALS = ('appid = "${WX_APPID}", appsecret = "${WX_SECRET}", token 
 
 def config_text(box_urls: dict[str, str]) -> str:
     up = box_urls["upstream"].replace("http://", "")
+    weibo = "".join(f'''  [[units.accounts]]
+  id = "{account}"
+  kind = "weibo"
+  base_url = "{box_urls["weibo"]}"
+  credentials = {{ access_token = "${{{ref}}}" }}
+  options = {{ {WEIBO_OPTIONS} }}
+''' for account, ref in (("ezfgw-weibo", "WEIBO_TOKEN"), ("ezfgw-weibo-old", "WEIBO_REVOKED")))
     return f'''
 [hub]
 instance_id = "marker-hub"
@@ -78,19 +85,7 @@ url = "http://reader:${{FEED_PW}}@127.0.0.1:9/rss.xml?access_token=${{FEED_TOKEN
 [[units]]
 id = "ezfgw"
 name = "鄂州市发展和改革委员会"
-  [[units.accounts]]
-  id = "ezfgw-weibo"
-  kind = "weibo"
-  base_url = "{box_urls["weibo"]}"
-  credentials = {{ access_token = "${{WEIBO_TOKEN}}" }}
-  options = {{ {WEIBO_OPTIONS} }}
-  [[units.accounts]]
-  id = "ezfgw-weibo-old"
-  kind = "weibo"
-  base_url = "{box_urls["weibo"]}"
-  credentials = {{ access_token = "${{WEIBO_REVOKED}}" }}
-  options = {{ {WEIBO_OPTIONS} }}
-  [[units.accounts]]
+{weibo}  [[units.accounts]]
   id = "ezfgw-wechat"
   kind = "wechat"
   base_url = "{box_urls["wechat"]}"

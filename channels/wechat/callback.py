@@ -32,7 +32,7 @@ from wechatpy import create_reply, parse_message
 from wechatpy.crypto import WeChatCrypto
 
 from channels.base import AccountConfig
-from channels.wechat.callback_guard import CallbackGuard, Refused, seen_store
+from channels.wechat.callback_guard import CallbackGuard, Refused, SeenStore
 from syndicator.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
@@ -68,8 +68,8 @@ def _cdata_safe(text: str) -> str:
 def make_wechat_callback(
     accounts: Mapping[str, AccountConfig],
     on_hint: HintHandler,
-    on_text: TextHandler | None = None,
-    seen: Any = None,
+    on_text: TextHandler | None,
+    seen: SeenStore,
     *,
     clock: Clock | None = None,
     refused: Refused | None = None,
@@ -79,7 +79,7 @@ def make_wechat_callback(
 ) -> Handler:
     """The aiohttp handler for both GET and POST on ``/wechat/callback/{account_id}``."""
     clock = clock or SystemClock()
-    guard = CallbackGuard(seen_store(seen, clock), clock, refused, window_s=window_s, dedupe_ttl_s=dedupe_ttl_s)
+    guard = CallbackGuard(seen, clock, refused, window_s=window_s, dedupe_ttl_s=dedupe_ttl_s)
     tasks: set[asyncio.Task[Any]] = set()
 
     def schedule(coro: Awaitable[Any], what: str) -> asyncio.Task[Any]:

@@ -19,8 +19,7 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Callable
-from datetime import datetime, timedelta
-from typing import Any, Protocol
+from typing import Protocol
 
 from aiohttp import web
 
@@ -41,34 +40,6 @@ class SeenStore(Protocol):
     async def add(self, key: str, value: str, ttl_seconds: float) -> bool: ...
 
     async def purge(self, prefix: str) -> int: ...
-
-
-class LocalSeen:
-    """In-process SeenStore for a callback built without a store (one process only)."""
-
-    def __init__(self, clock: Clock) -> None:
-        self.clock = clock
-        self.data: dict[str, tuple[str, datetime]] = {}
-
-    async def get(self, key: str, max_age_s: float = 0) -> str | None:
-        value = self.data.get(key)
-        return value[0] if value and value[1] > self.clock.now() else None
-
-    async def put(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
-        self.data[key] = (value, self.clock.now() + timedelta(seconds=ttl_seconds or 300))
-
-    async def add(self, key: str, value: str, ttl_seconds: float) -> bool:
-        if await self.get(key) is not None:
-            return False
-        await self.put(key, value, ttl_seconds)
-        return True
-
-    async def purge(self, prefix: str) -> int:
-        now = self.clock.now()
-        dead = [k for k, (_v, exp) in self.data.items() if exp <= now and k.startswith(prefix)]
-        for k in dead:
-            del self.data[k]
-        return len(dead)
 
 
 class CallbackGuard:
@@ -113,7 +84,3 @@ class CallbackGuard:
             return
         if removed:
             log.debug("wechat callback: purged %d expired nonces and message ids", removed)
-
-
-def seen_store(seen: Any, clock: Clock) -> SeenStore:
-    return seen if seen is not None else LocalSeen(clock)
