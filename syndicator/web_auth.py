@@ -90,11 +90,10 @@ class ClientAddress:
 
     def is_loopback_client(self, request: web.Request) -> bool:
         """The request comes from this machine and nobody else: a loopback client, no untrusted proxy between."""
-        address = self(request)
-        if address == request.remote and any(h in request.headers for h in FORWARDING_HEADERS):
+        if not self._is_trusted(request.remote or "") and any(h in request.headers for h in FORWARDING_HEADERS):
             return False            # a proxy we were not told about forwarded it: the client could be anyone
         try:
-            return ipaddress.ip_address(address).is_loopback
+            return ipaddress.ip_address(self(request)).is_loopback
         except ValueError:
             return False
 

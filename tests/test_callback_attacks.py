@@ -5,6 +5,7 @@ acts on nothing; the valid safe-mode admin command still acts; every refusal is 
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from pathlib import Path
@@ -18,8 +19,9 @@ from channels.wechat.callback import make_wechat_callback
 from syndicator.app import Hub
 from syndicator.clock import FakeClock
 from syndicator.config import Settings
-from syndicator.store import Store
+from syndicator.store import Store, open_store
 from syndicator.web import start_web
+from tests.conftest import pg_schema
 from tests.fakes import MemoryKeyValue
 from tests.wechat_support import AES_KEY, APPID, TOKEN, account, serve, wx_encrypted, wx_signed
 
@@ -212,6 +214,21 @@ async def test_simultaneous_copies_act_once_across_hubs(store: Store, clock: Fak
 
         statuses = await asyncio.gather(send("a"), send("b"), send("a"))
     assert statuses == [200, 200, 200] and acted == ["重试 5"]
+
+
+@pytest.mark.parametrize("backend", ["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def test_message_claim_is_won_once_by_hubs_on_separate_connections(backend: str, tmp_path: Path,
+                                                                         clock: FakeClock) -> None:
+    """Two hub processes = two stores (connections, pools) on one database, each claiming the same ids."""
+    async with contextlib.AsyncExitStack() as stack:
+        url = (f"sqlite:///{tmp_path / 'shared.db'}" if backend == "sqlite"
+               else await stack.enter_async_context(pg_schema()))
+        hubs = [await open_store(url, clock) for _ in range(2)]
+        for s in hubs:
+            stack.push_async_callback(s.close)
+        for n in range(5):
+            won = await asyncio.gather(*(s.kv.add(f"wechat:cb:wx:{n}", "-", 600) for s in hubs for _ in range(3)))
+            assert sum(won) == 1, won
 
 
 async def test_kv_add_is_atomic_under_concurrency_and_expires(store: Store, clock: FakeClock) -> None:

@@ -56,6 +56,10 @@ async def test_attacker_behind_the_proxy_does_not_lock_out_the_operator(behind_p
             assert await _login(attacker, behind_proxy, "198.51.100.66", "operator", "guess") == 401
         assert await _login(attacker, behind_proxy, "198.51.100.66", "operator", PASSWORD) == 429
         assert await _login(operator, behind_proxy, "203.0.113.10", "operator", PASSWORD) == 303
+        async with operator.get(f"{behind_proxy}/metrics", headers={"X-Forwarded-For": "127.0.0.1"}) as resp:
+            metrics = await resp.text()
+    assert 'syndicator_requests_refused_total{door="dashboard_login",reason="bad_password"} 5' in metrics
+    assert 'syndicator_requests_refused_total{door="dashboard_login",reason="throttled"} 1' in metrics
 
 
 async def test_spraying_names_from_one_address_blocks_only_that_address(behind_proxy: str) -> None:

@@ -139,6 +139,8 @@ async def login(request: web.Request) -> web.Response:
     user, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024]
     wait = auth.limiter.wait_seconds(ip, user)
     if wait:
+        log.warning("dashboard: login throttled for %s", ip)
+        _count_refusal(request, "throttled")
         return _login_page(auth, back, f"登录失败次数过多，请 {int(wait // 60) + 1} 分钟后再试。", 429)
     if not tokens_match(form.get("csrf"), auth.login_token(request)):
         return _login_page(auth, back, "登录页面已过期，请重新输入。", 403)
@@ -146,6 +148,7 @@ async def login(request: web.Request) -> web.Response:
         auth.limiter.failed(ip, user)
         known = user in auth.settings.users          # never log what was typed for an unknown name (a password?)
         log.warning("dashboard: failed login for %s from %s", repr(user) if known else "an unknown user", ip)
+        _count_refusal(request, "bad_password")
         return _login_page(auth, back, "用户名或密码错误。", 401)
     auth.limiter.succeeded(ip, user)
     _session, cookie = auth.new_session(user)
@@ -154,6 +157,12 @@ async def login(request: web.Request) -> web.Response:
     auth.set_cookie(resp, auth.cookie, cookie, auth.settings.session_hours * 3600)
     auth.clear_cookie(resp, auth.login_cookie)
     return resp
+
+
+def _count_refusal(request: web.Request, reason: str) -> None:
+    refusals = getattr(request.app[HUB], "refusals", None)       # shown in /metrics (syndicator.metrics)
+    if refusals is not None:
+        refusals.update([("dashboard_login", reason, "")])
 
 
 async def logout(request: web.Request) -> web.Response:
