@@ -30,30 +30,47 @@ _PAIR = re.compile(r"(?i)(?<![A-Za-z0-9_])([A-Za-z0-9_.\-]*(?:" + "|".join(SECRE
 _QUOTED = re.compile(r"(?i)([\"'][A-Za-z0-9_.\-]*(?:" + "|".join(SECRET_NAMES) + r")[A-Za-z0-9_.\-]*[\"']\s*:\s*[\"'])"
                      r"(?!\*\*\*)([^\"']+)")
 _USERINFO = re.compile(r"(?i)\b([a-z][a-z0-9+.\-]*://)([^/\s@\"'<>]+)@")
-_known: set[str] = set()
-_ordered: tuple[str, ...] = ()
 MIN_SECRET_LEN = 4
+# A province has tens of thousands of accounts: known values are found by cutting the text into ASCII
+# words (letters, digits and ._~+%$!*^`-) and looking each word up in a set, linear in the text, not in
+# the number of secrets. Values with other characters ("/" or "=" of base64, "user:pw", non-ASCII) are
+# searched for one by one.
+_WORD = re.compile(r"[A-Za-z0-9._~+%$!*^`-]+")
+_words: set[str] = set()
+_others: tuple[str, ...] = ()
 
 
 def register_secrets(values: Iterable[str]) -> None:
     """Remember secret values (and their URL- and HTML-escaped forms) so they are masked wherever they appear."""
-    global _ordered
+    global _others
+    others = set(_others)
     for value in values:
         if value and len(value) >= MIN_SECRET_LEN:
-            _known.update({value, quote(value, safe=""), quote_plus(value), html.escape(value, quote=True)})
-    _ordered = tuple(sorted(_known, key=len, reverse=True))
+            for form in {value, quote(value, safe=""), quote_plus(value), html.escape(value, quote=True)}:
+                (_words.add if _WORD.fullmatch(form) else others.add)(form)
+    _others = tuple(sorted(others, key=len, reverse=True))
 
 
 def redact(text: str) -> str:
     """``text`` with URL user-info, secret-named parameters and every registered secret value masked."""
     if not text:
         return text
-    for value in _ordered:
+    for value in _others:
         if value in text:
             text = text.replace(value, MASK)
+    if _words:
+        text = _WORD.sub(_mask_word, text)
     text = _USERINFO.sub(lambda m: f"{m.group(1)}{MASK}@", text)
     text = _PAIR.sub(lambda m: m.group(1) + MASK, text)
     return _QUOTED.sub(lambda m: m.group(1) + MASK, text)
+
+
+def _mask_word(m: re.Match[str]) -> str:
+    word = m.group()
+    if word in _words:
+        return MASK
+    bare = word.rstrip(".")                 # a secret ending a sentence: "… token 2.00abc."
+    return MASK + word[len(bare):] if bare != word and bare in _words else word
 
 
 def redact_any(value: Any) -> Any:

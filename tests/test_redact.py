@@ -42,6 +42,12 @@ def test_registered_values_are_masked_in_any_form() -> None:
     assert redact_any({"a": ["x s3cr3t/with+chars&more"], "b": 3}) == {"a": ["x ***"], "b": 3}
 
 
+def test_plain_word_secrets_are_found_among_many_and_next_to_chinese() -> None:
+    register_secrets([f"acct-{i:05d}-Zq8" for i in range(20_000)])      # a province's worth of accounts
+    assert redact("令牌acct-01234-Zq8已失效，acct-19999-Zq8.") == "令牌***已失效，***."
+    assert redact("acct-01234-Zq8x stays: not a registered value") == "acct-01234-Zq8x stays: not a registered value"
+
+
 def test_log_filter_masks_messages_arguments_and_tracebacks() -> None:
     stream = io.StringIO()
     handler = guarded(logging.StreamHandler(stream))
