@@ -13,6 +13,7 @@
     python main.py retry N | skip N REASON | pause ACCOUNT [REASON] | resume ACCOUNT
     python main.py hash-password               a password hash for [dashboard.users]
     python main.py migrate                     bring the database schema to this release (upgrades)
+    python main.py hash-api-key                a new API key and its hash for [web] api_keys
 """
 
 from __future__ import annotations
@@ -23,7 +24,7 @@ import os
 import sys
 from pathlib import Path
 
-from syndicator import commands, logs
+from syndicator import commands, logs, redact
 
 ROOT = Path(__file__).resolve().parent
 DEFAULT_CONFIG = os.environ.get("SYNDICATOR_CONFIG", str(ROOT / "config" / "syndicator.toml"))
@@ -58,6 +59,7 @@ def _parser() -> argparse.ArgumentParser:
     cal.add_argument("--from", dest="source", help="propose: the notice's URL, saved page or text file")
     hp = sub.add_parser("hash-password", help="print a password hash for [dashboard.users]")
     hp.add_argument("--iterations", type=int, default=600_000)
+    sub.add_parser("hash-api-key", help="print a new API key and its hash for [web] api_keys (or hash one from stdin)")
     dl = with_config("deadline", "compute a deadline")
     dl.add_argument("time", help="publication time: ISO 8601 or 'YYYY-MM-DD HH:MM' (Beijing time)")
     dl.add_argument("--rule", choices=["next_working_day_end", "working_days", "working_hours"])
@@ -87,6 +89,9 @@ def _parser() -> argparse.ArgumentParser:
 
 def main(argv: list[str] | None = None) -> int:
     args = _parser().parse_args(argv)
+    # Every line the command line prints, and every log line, goes through one redaction (syndicator.redact).
+    out, err = sys.stdout, sys.stderr
+    sys.stdout, sys.stderr = redact.RedactingStream(out), redact.RedactingStream(err)  # type: ignore[assignment]
     stop_logging = logs.configure(args.log_level, sys.stderr)
     handler = getattr(commands, "cmd_" + args.command.replace("-", "_"))
     try:
@@ -98,6 +103,7 @@ def main(argv: list[str] | None = None) -> int:
         return 130
     finally:
         stop_logging()       # what is still queued is written before the process exits
+        sys.stdout, sys.stderr = out, err
 
 
 if __name__ == "__main__":

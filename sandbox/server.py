@@ -25,6 +25,7 @@ DEMO_SECRETS = {
     "weibo_token": "2.00sandboxWeiboToken",
     "wechat_appid": "wx5andb0x0000demo",
     "wechat_secret": "demo-wechat-appsecret",
+    "wechat_aes_key": "c3luZGljYXRvci1kZW1vLXNhZmUtbW9kZS1hZXNrZXk",   # the callback account is in safe mode
     "jpush_app_key": "sandbox-app-key",
     "jpush_master_secret": "sandbox-master-secret",
     "cms_secret": "demo-cms-secret",
@@ -36,7 +37,8 @@ def demo_options(callback_url: str | None = None) -> dict[str, dict[str, Any]]:
     return {
         "weibo": {"tokens": {DEMO_SECRETS["weibo_token"]: "example.gov.cn"}, "hourly_limit": 30, "reset_in": 15},
         "wechat": {"appid": DEMO_SECRETS["wechat_appid"], "secret": DEMO_SECRETS["wechat_secret"],
-                   "callback_url": callback_url, "callback_token": "demo-callback-token", "publish_delay_s": 1.0},
+                   "callback_url": callback_url, "callback_token": "demo-callback-token", "publish_delay_s": 1.0,
+                   "callback_aes_key": DEMO_SECRETS["wechat_aes_key"]},
         "jpush": {"apps": {DEMO_SECRETS["jpush_app_key"]: DEMO_SECRETS["jpush_master_secret"]}},
         "cms": {"secret": DEMO_SECRETS["cms_secret"], "public_url": "https://www.example.gov.cn"},
     }

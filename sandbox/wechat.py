@@ -4,7 +4,9 @@ Same paths, ``access_token`` query parameter, JSON bodies and ``{"errcode", "err
 the real service: stable_token / token, media/uploadimg, material/add_material, draft/add|get,
 freepublish/submit|get|batchget, message/mass/sendall|get (and message/custom|template/send, see
 sandbox/wechat_messages.py). When ``callback_url`` is set it POSTs a
-signed PUBLISHJOBFINISH event (plain mode) to the hub the way WeChat does.
+signed PUBLISHJOBFINISH event to the hub the way WeChat does: in safe mode (``callback_aes_key`` set) the
+body is ``<Encrypt>`` with ``encrypt_type=aes`` and ``msg_signature`` (made with wechatpy's WeChatCrypto,
+the SDK's own implementation of WeChat's scheme), else plain with ``signature`` over token/timestamp/nonce.
 
 One deliberate difference: the real draft/add silently *filters* external image URLs ("外部图片url将被
 过滤"); the look-alike rejects them with errcode 45166 (chosen, "invalid content") so a rendering bug
@@ -29,7 +31,9 @@ from collections.abc import Awaitable, Callable
 from typing import Any
 
 import aiohttp
+import xmltodict
 from aiohttp import web
+from wechatpy.crypto import WeChatCrypto
 
 from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes, redact
 from sandbox.wechat_messages import add_message_routes
@@ -194,7 +198,7 @@ async def _deliver_event(state: WechatState, job: Job) -> None:
     await asyncio.sleep(max(0.0, job.ready_at - time.monotonic()))
     if not state.callback_url:
         return
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(5)
+    timestamp, nonce = str(int(state.now())), secrets.token_hex(5)
     detail = (f"<article_id><![CDATA[{job.article_id}]]></article_id><article_detail><count>1</count><item>"
               f"<idx>1</idx><article_url><![CDATA[{_url(job)}]]></article_url></item></article_detail>"
               if job.status == 0 else "<fail_idx>1</fail_idx>")
@@ -204,6 +208,13 @@ async def _deliver_event(state: WechatState, job: Job) -> None:
            f"</publish_id><publish_status>{job.status}</publish_status>{detail}</PublishEventInfo></xml>")
     signature = hashlib.sha1("".join(sorted([state.callback_token, timestamp, nonce])).encode()).hexdigest()
     params = {"signature": signature, "timestamp": timestamp, "nonce": nonce, "openid": "o_sandbox_admin"}
+    if state.callback_aes_key:
+        # Safe mode: encrypt_type=aes, msg_signature over token, timestamp, nonce and the Encrypt element
+        # (https://developers.weixin.qq.com/doc/service/en/Message_Management/Message_encryption_and_decryption_instructions.html)
+        envelope = WeChatCrypto(state.callback_token, state.callback_aes_key, state.appid).encrypt_message(
+            xml, nonce, timestamp)
+        params |= {"encrypt_type": "aes", "msg_signature": xmltodict.parse(envelope)["xml"]["MsgSignature"]}
+        xml = envelope
     result: dict[str, Any] = {"publish_id": job.publish_id, "status": job.status}
     try:
         async with aiohttp.ClientSession() as session, session.post(
@@ -292,11 +303,13 @@ async def _jobs(request: web.Request) -> web.Response:
 def build_app(faults: Faults | None = None, *, appid: str = "wx-sandbox", secret: str = "sandbox-appsecret",
               callback_url: str | None = None, callback_token: str = "sandbox-token", publish_delay_s: float = 0.0,
               review_reject_titles: list[str] | None = None, strict_images: bool = True,
-              mass_quota: int = 1) -> web.Application:
+              mass_quota: int = 1, callback_aes_key: str | None = None,
+              now: Callable[[], float] = time.time) -> web.Application:
     app = web.Application(client_max_size=12 * 1024 * 1024)
     add_sandbox_routes(app, faults)
     app[STATE] = WechatState(appid, secret, callback_url, callback_token, publish_delay_s,
-                             list(review_reject_titles or []), strict_images, mass_quota)
+                             list(review_reject_titles or []), strict_images, mass_quota,
+                             callback_aes_key=callback_aes_key, now=now)
     app.router.add_post("/cgi-bin/stable_token", api(stable_token, auth=False))
     app.router.add_get("/cgi-bin/token", api(token, auth=False))
     for path, route in {"media/uploadimg": uploadimg, "material/add_material": add_material,

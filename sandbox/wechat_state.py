@@ -6,6 +6,8 @@ import asyncio
 import itertools
 import re
 import secrets
+import time
+from collections.abc import Callable
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -56,6 +58,8 @@ class WechatState:
     ids: itertools.count = field(default_factory=lambda: itertools.count(2247483001))
     tasks: set[asyncio.Task[None]] = field(default_factory=set)
     events_sent: list[dict[str, Any]] = field(default_factory=list)
+    callback_aes_key: str | None = None      # set: events go out encrypted (safe mode), as WeChat does then
+    now: Callable[[], float] = time.time     # callback timestamps (tests pass their fake clock's)
 
     def issue(self) -> str:
         if self.current:

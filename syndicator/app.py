@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+from collections import Counter
 from contextlib import AsyncExitStack
 from typing import Any
 
@@ -31,6 +32,7 @@ from syndicator.intake import Intake
 from syndicator.models import UnitRef
 from syndicator.notify_people import build_people_notifier
 from syndicator.recompute import recompute_deadlines
+from syndicator.redact import register_secrets
 from syndicator.store import Store, open_store
 from syndicator.summary import next_summary_at, summary_text
 from syndicator.watcher import Watcher
@@ -71,6 +73,9 @@ class Hub:
         self.people: PeopleNotifier = PeopleNotifier([])
         self.directory = Directory(settings)
         self._calendar_seen: tuple[tuple[str, float], ...] = ()
+        # refused inbound requests by (door, reason, account): counted for /metrics (syndicator.web_auth, callback)
+        self.refusals: Counter[tuple[str, str, str]] = Counter()
+        register_secrets(v.get_secret_value() for _u, a in settings.accounts() for v in a.credentials.values())
 
     async def __aenter__(self) -> Hub:
         try:

@@ -23,6 +23,7 @@ from syndicator.operations import Operations, Outcome
 from syndicator.store import Store, open_store
 from syndicator.store.db import open_database
 from syndicator.store.schema import migrate
+from syndicator.web_auth import cmd_hash_api_key as cmd_hash_api_key  # `main.py hash-api-key`
 
 log = logging.getLogger("syndicator")
 

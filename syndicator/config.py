@@ -12,9 +12,10 @@ import os
 import re
 import tomllib
 from pathlib import Path
-from typing import Any, Literal
+from typing import Annotated, Any, Literal
 
 from pydantic import (
+    AfterValidator,
     BaseModel,
     ConfigDict,
     Field,
@@ -33,6 +34,8 @@ from syndicator.console import ConsoleSettings
 from syndicator.content_limits import LimitSettings
 from syndicator.dashboard import DashboardSettings
 from syndicator.deadlines import DeadlineSettings
+from syndicator.redact import register_secrets
+from syndicator.web_auth import check_api_key_hash, check_network
 
 _SECRET_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
 
@@ -132,6 +135,10 @@ class WebSettings(_Model):
     host: str = "127.0.0.1"
     port: int = Field(8080, ge=0, le=65535)
     public_url: str = ""                      # how platforms reach us (WeChat callbacks)
+    # /api/* and /metrics: bearer keys, stored hashed (main.py hash-api-key); none: loopback only
+    api_keys: list[Annotated[str, AfterValidator(check_api_key_hash)]] = []
+    # reverse proxies (addresses or CIDR) whose X-Forwarded-For names the client; no one else's is believed
+    trusted_proxies: list[Annotated[str, AfterValidator(check_network)]] = []
 
 
 class SourceSettings(_Model):
@@ -253,6 +260,7 @@ class Settings(_Model):
         wechat = [a.id for u in self.units for a in u.accounts if a.kind == "wechat"]
         if self.console.account is not None and self.console.account not in wechat:
             problems.append(f"console.account: {self.console.account!r} is not a configured wechat account")
+        problems.extend(_console_safe_mode(self))
         if self.console.admins and self.console.push_alerts and self.console.account is None and len(wechat) > 1:
             problems.append("console.account: name the WeChat account the admins follow (OpenIDs belong to one "
                             "official account; alerts are pushed through it)")
@@ -313,6 +321,17 @@ def _duplicate_ids(settings: Settings) -> list[str]:
         if earlier != where:
             problems.append(f"{where}: duplicate {what} id {ident!r} (already used at {earlier}); ids must be unique")
     return problems
+def _console_safe_mode(settings: Settings) -> list[str]:
+    """The console acts on what admins send; in plain mode WeChat's signature does not cover the body, so
+    a captured callback URL could carry any command. Console accounts must be in safe mode."""
+    if not settings.console.admins:
+        return []
+    wechat = [a for u in settings.units for a in u.accounts if a.kind == "wechat"]
+    console = [a for a in wechat if settings.console.account in (None, a.id)]
+    return [f"console: account {a.id!r} takes admin commands but has no credentials.encoding_aes_key; set the "
+            "account to safe mode (安全模式) in the MP console and give its EncodingAESKey (plain mode does not "
+            "sign the message body, so anyone holding one callback URL could send commands)"
+            for a in console if "encoding_aes_key" not in a.credentials]
 
 
 def merge_deadlines(base: DeadlineSettings, source: dict[str, Any]) -> DeadlineSettings:
@@ -386,6 +405,34 @@ def _resolve_notify_secrets(data: dict[str, Any], secrets: dict[str, str], probl
             problems.append(f"{where}: ${{{m.group(1)}}} is set neither in the environment nor in the secrets file")
         else:
             holder[name] = resolved
+            register_secrets([resolved])
+_REF_IN_TEXT = re.compile(r"\$\{([A-Za-z_][A-Za-z0-9_]*)\}")
+
+
+def _resolve_source_refs(data: dict[str, Any], secrets: dict[str, str], problems: list[str]) -> None:
+    """``${NAME}`` inside a source's ``url`` and ``headers`` values (an authenticated upstream: a token in the
+    query, a user:password, an Authorization header); resolved values are registered for redaction."""
+    for si, source in enumerate(data.get("sources") or []):
+        if not isinstance(source, dict):
+            continue
+        headers = source.get("headers") if isinstance(source.get("headers"), dict) else {}
+        fields = [("url", source, "url")] + [(f"headers.{k}", headers, k) for k in headers]
+        for where, holder, key in fields:
+            value = holder.get(key)
+            if isinstance(value, str) and "${" in value:
+                holder[key] = _substitute(value, secrets, problems, f"sources[{si}](id={source.get('id')}).{where}")
+
+
+def _substitute(value: str, secrets: dict[str, str], problems: list[str], where: str) -> str:
+    def lookup(m: re.Match[str]) -> str:
+        resolved = os.environ.get(m.group(1), secrets.get(m.group(1)))
+        if resolved is None:
+            problems.append(f"{where}: ${{{m.group(1)}}} is set neither in the environment nor in the secrets file")
+            return m.group(0)
+        register_secrets([resolved])
+        return resolved
+
+    return _REF_IN_TEXT.sub(lookup, value)
 
 
 def _read_toml(path: Path) -> dict[str, Any]:
@@ -440,6 +487,7 @@ def load_settings(path: str | Path) -> Settings:
         secrets = {k: str(v) for k, v in _read_named(base, secrets_file, "hub.secrets_file", problems).items()}
     _resolve_secrets(data, secrets, problems)
     _resolve_notify_secrets(data, secrets, problems)
+    _resolve_source_refs(data, secrets, problems)
     if problems:
         raise ConfigError(path, problems)
     data["base_dir"] = base
@@ -451,6 +499,7 @@ def load_settings(path: str | Path) -> Settings:
     problems.extend(_check_channel_options(settings))
     if problems:
         raise ConfigError(path, problems)
+    register_secrets(v.get_secret_value() for _u, a in settings.accounts() for v in a.credentials.values())
     return settings
 
 

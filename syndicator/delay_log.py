@@ -15,6 +15,7 @@ from pathlib import Path
 from typing import Any
 
 from syndicator.clock import SHANGHAI
+from syndicator.logs import guarded
 from syndicator.models import DelayRecord
 from syndicator.store.deadlines import SupersededDelay
 from syndicator.store.reports import DeliveryFacts
@@ -31,7 +32,7 @@ class DelayLog:
         self._handler.setFormatter(logging.Formatter("%(message)s"))
         self._logger = logging.Logger(f"syndicator.delay_log:{path}", logging.INFO)
         self._logger.propagate = False
-        self._logger.addHandler(self._handler)
+        self._logger.addHandler(guarded(self._handler))        # secrets masked (syndicator.redact)
 
     def _iso(self, t: datetime | None) -> str | None:
         return t.astimezone(self.tz).isoformat() if t else None

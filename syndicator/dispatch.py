@@ -29,7 +29,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
-from channels.base import AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
+from channels.base import AuthExpired, Channel, PermanentError, Receipt, RetryLater
 from channels.retrying import retry_call
 from syndicator.clock import Clock
 from syndicator.config import HubSettings
@@ -392,16 +392,16 @@ class Dispatcher:
             return
         await self._accepted(d, receipt)
 
-    async def resolve(self, account_id: str, external_id: str, outcome: Receipt | ChannelError) -> bool:
-        """A platform told us the outcome of a pending post (e.g. WeChat PUBLISHJOBFINISH)."""
-        d = await self.store.find_delivery(account_id, external_id)
-        if d is None or d.state.value != "confirming":
+    async def hint(self, account_id: str, external_id: str) -> bool:
+        """A callback says a pending post finished (WeChat PUBLISHJOBFINISH / MASSSENDJOBFINISH). It is only a
+        hint — anyone holding a callback URL can post one — so the platform is asked now (freepublish/get,
+        message/mass/get) through the normal confirm path; nothing is marked from the event itself."""
+        now = self.clock.now()
+        d = await self.store.claim_confirmation(account_id, external_id, now, self.holder,
+                                                now + timedelta(minutes=5))
+        if d is None:
             return False
-        if isinstance(outcome, Receipt):
-            await self._accepted(d, outcome)
-        else:
-            await self._handle_error(d, outcome)
-        self._wake.set()
+        self._spawn(d, self._confirm)
         return True
 
     # ------------------------------------------------------------------ outcomes

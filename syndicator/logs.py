@@ -13,6 +13,8 @@ import queue
 from collections.abc import Callable
 from typing import TextIO
 
+from syndicator.redact import RedactingFilter, hold_chatty_loggers
+
 FORMAT = "%(asctime)s %(levelname)-7s %(name)s: %(message)s"
 
 
@@ -28,8 +30,16 @@ def configure(level: str | int, stream: TextIO) -> Callable[[], None]:
     writer = logging.StreamHandler(stream)
     writer.setFormatter(logging.Formatter(FORMAT))
     listener = logging.handlers.QueueListener(records, writer)
-    root.addHandler(logging.handlers.QueueHandler(records))
+    root.addHandler(guarded(logging.handlers.QueueHandler(records)))
     root.setLevel(level.upper() if isinstance(level, str) else level)
     logging.getLogger("aiohttp.access").setLevel(logging.WARNING)
     listener.start()
     return listener.stop
+
+
+def guarded(handler: logging.Handler) -> logging.Handler:
+    """``handler`` with secrets masked in every record it takes (syndicator.redact), and the libraries that
+    echo SQL parameters held at INFO. Every handler the hub installs goes through here."""
+    handler.addFilter(RedactingFilter())
+    hold_chatty_loggers()
+    return handler

@@ -64,4 +64,8 @@ async def render_metrics(hub: Any) -> str:
             blocked.add(1, account=account_id, state=state)
     warnings = hub.calendar.warnings(now.astimezone(hub.settings.deadlines.tz).date())
     family("syndicator_calendar_warnings", "gauge", "Years whose holiday arrangement is not loaded.").add(len(warnings))
+    refused = family("syndicator_requests_refused_total", "counter",
+                     "Inbound requests refused by this process, by door and reason.")
+    for (door, reason, account), n in sorted(getattr(hub, "refusals", {}).items()):
+        refused.add(n, door=door, reason=reason, **({"account": account} if account else {}))
     return "\n".join(line for f in families for line in f.lines) + "\n"

@@ -10,12 +10,16 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
+from syndicator.api_schema import OPENAPI, DeliveriesQuery
+from syndicator.redact import redact
 from syndicator.status import status_report
+from syndicator.web_auth import ClientAddress, api_guard, json_error
 
 if TYPE_CHECKING:
     from syndicator.app import Hub
 
 HUB: web.AppKey[Any] = web.AppKey("hub")
+CLIENT: web.AppKey[ClientAddress] = web.AppKey("client_address", ClientAddress)
 
 
 async def healthz(request: web.Request) -> web.Response:
@@ -29,16 +33,22 @@ async def api_status(request: web.Request) -> web.Response:
 async def metrics(request: web.Request) -> web.Response:
     from syndicator.metrics import render_metrics
 
-    return web.Response(text=await render_metrics(request.app[HUB]), content_type="text/plain",
+    return web.Response(text=redact(await render_metrics(request.app[HUB])), content_type="text/plain",
                         headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
 
 
 async def api_deliveries(request: web.Request) -> web.Response:
     hub = request.app[HUB]
-    states = [s for s in request.query.get("state", "").split(",") if s] or None
-    rows = await hub.store.deliveries(states=states, account_id=request.query.get("account"),
-                                      limit=min(int(request.query.get("limit", "200")), 5000))
+    try:
+        query = DeliveriesQuery.parse(request.query)
+    except ValueError as exc:
+        return json_error(400, str(exc))
+    rows = await hub.store.deliveries(states=query.states, account_id=query.account, limit=query.limit)
     return web.json_response([_delivery_json(d) for d in rows], dumps=_dumps)
+
+
+async def openapi(request: web.Request) -> web.Response:
+    return web.json_response(OPENAPI, dumps=_dumps)
 
 
 def _delivery_json(d: Any) -> dict[str, Any]:
@@ -54,7 +64,7 @@ def _delivery_json(d: Any) -> dict[str, Any]:
 def _dumps(obj: Any) -> str:
     import json
 
-    return json.dumps(obj, ensure_ascii=False, default=str)
+    return redact(json.dumps(obj, ensure_ascii=False, default=str))     # every API answer is masked
 
 
 def _console_answer(hub: Hub) -> Any:
@@ -71,17 +81,24 @@ def _console_answer(hub: Hub) -> Any:
 
 
 def build_web_app(hub: Hub) -> web.Application:
-    app = web.Application()
+    web_settings = hub.settings.web
+    client = ClientAddress(web_settings.trusted_proxies)
+    app = web.Application(middlewares=[api_guard(
+        web_settings.api_keys, client, lambda reason: hub.refusals.update([("api", reason, "")]))])
     app[HUB] = hub
+    app[CLIENT] = client
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/api/deliveries", api_deliveries)
+    app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
     wechat_accounts = {a.id: a for _u, a in hub.settings.accounts() if a.kind == "wechat"}
     if wechat_accounts:
         from channels.wechat.callback import make_wechat_callback
 
-        handler = make_wechat_callback(wechat_accounts, hub.dispatcher.resolve, _console_answer(hub), hub.store.kv)
+        handler = make_wechat_callback(
+            wechat_accounts, hub.dispatcher.hint, _console_answer(hub), hub.store.kv, clock=hub.clock,
+            refused=lambda account, reason: hub.refusals.update([("wechat_callback", reason, account)]))
         app.router.add_route("*", "/wechat/callback/{account_id}", handler)
     if hub.settings.dashboard.enabled:
         from syndicator.dashboard import setup_dashboard

@@ -31,6 +31,19 @@ class MemoryKeyValue:
         expires = self.clock.now() + timedelta(seconds=ttl_seconds) if ttl_seconds else None
         self.data[key] = (value, expires)
 
+    async def add(self, key: str, value: str, ttl_seconds: float) -> bool:
+        if await self.get(key) is not None:
+            return False
+        await self.put(key, value, ttl_seconds)
+        return True
+
+    async def purge(self, prefix: str) -> int:
+        dead = [k for k, (_v, exp) in self.data.items()
+                if k.startswith(prefix) and exp is not None and exp <= self.clock.now()]
+        for k in dead:
+            del self.data[k]
+        return len(dead)
+
     async def lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
         current = await self.get(f"lease:{name}")
         if current not in (None, holder):

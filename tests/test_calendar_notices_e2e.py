@@ -8,7 +8,6 @@ from __future__ import annotations
 import argparse
 import re
 import secrets
-import time
 from datetime import datetime
 from html import escape
 from pathlib import Path
@@ -17,9 +16,9 @@ from typing import Any
 import aiohttp
 import pytest
 import xmltodict
+from wechatpy.crypto import WeChatCrypto
 
 import main
-from channels.wechat.callback import sign
 from sandbox import wechat as wechat_box
 from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
@@ -36,6 +35,7 @@ from syndicator.web import build_web_app
 from tests.dashboard_support import PASSWORD, csrf_of, get, login, post
 from tests.hub_support import hub_settings, rss_source
 from tests.test_holiday_notice import fixture
+from tests.wechat_support import AES_KEY, wx_encrypted
 
 ADMIN = "oAdminOpenId0000000000000001"
 TOKEN = "console-callback-token"
@@ -60,7 +60,7 @@ async def start(serve: Any, tmp_path: Path, state: UpstreamState) -> tuple[Any, 
     units = [{"id": "u0", "name": "鄂州市政府办公室", "accounts": [
         {"id": "u0-wechat", "kind": "wechat", "base_url": wechat,
          "credentials": {"appid": DEMO_SECRETS["wechat_appid"], "appsecret": DEMO_SECRETS["wechat_secret"],
-                         "token": TOKEN}},
+                         "token": TOKEN, "encoding_aes_key": AES_KEY}},
         {"id": "u0-site", "kind": "static",
          "options": {"directory": str(tmp_path / "site"), "public_url": "https://u0.example.gov.cn/zzbz/"}}]}]
     settings = hub_settings(tmp_path, sources=[rss_source("gwy", f"{upstream}/rss/gwy.xml")], units=units)
@@ -77,14 +77,18 @@ def cookie_session() -> aiohttp.ClientSession:
     return aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True))    # the dashboard runs on 127.0.0.1
 
 
-async def console(http: aiohttp.ClientSession, base: str, text: str) -> str:
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(4)
-    params = {"timestamp": timestamp, "nonce": nonce, "signature": sign(TOKEN, timestamp, nonce), "openid": ADMIN}
+async def console(http: aiohttp.ClientSession, base: str, text: str, when: float) -> str:
+    """An admin's text through the safe-mode callback (the console acts only in safe mode), at ``when``."""
     xml = (f"<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[{ADMIN}]]></FromUserName>"
-           f"<CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+           f"<CreateTime>{int(when)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
            f"<Content><![CDATA[{text}]]></Content><MsgId>{secrets.randbelow(10**9)}</MsgId></xml>")
-    async with http.post(f"{base}/wechat/callback/u0-wechat", params=params, data=xml) as resp:
-        return str(xmltodict.parse(await resp.text())["xml"]["Content"])
+    params, body = wx_encrypted(TOKEN, AES_KEY, DEMO_SECRETS["wechat_appid"], xml, when, openid=ADMIN)
+    async with http.post(f"{base}/wechat/callback/u0-wechat", params=params, data=body) as resp:
+        answer = await resp.text()
+    outer = xmltodict.parse(answer)["xml"]
+    plain = WeChatCrypto(TOKEN, AES_KEY, DEMO_SECRETS["wechat_appid"]).decrypt_message(
+        answer, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"])
+    return str(xmltodict.parse(plain)["xml"]["Content"])
 
 
 async def test_notice_published_upstream_is_proposed_and_confirmed_from_the_console(serve, tmp_path) -> None:
@@ -113,8 +117,8 @@ async def test_notice_published_upstream_is_proposed_and_confirmed_from_the_cons
         _, page = await get(http, f"{base}/")
         assert "草案待管理员确认" in banners(page) and "确认采用2027年安排" in page and "2027-02-05" in page
 
-        assert "用法：确认日历 年份" in await console(http, base, "确认日历")
-        reply = await console(http, base, "确认日历 2027")
+        assert "用法：确认日历 年份" in await console(http, base, "确认日历", clock.now().timestamp())
+        reply = await console(http, base, "确认日历 2027", clock.now().timestamp())
         assert "2027年节假日安排已确认并载入" in reply and "4 条投递的截止时间已按新安排重算" in reply
         written = hub.calendar.override_path(2027)
         assert written.is_file() and hub.calendar.coverage(2027) == "override"
@@ -126,7 +130,7 @@ async def test_notice_published_upstream_is_proposed_and_confirmed_from_the_cons
 
         _, page = await get(http, f"{base}/")
         assert banners(page) == "" and "已确认" in page and "确认采用2027年安排" not in page
-        assert "已由 微信管理员" in await console(http, base, "confirm calendar 2027")
+        assert "已由 微信管理员" in await console(http, base, "confirm calendar 2027", clock.now().timestamp())
 
         state.publish("国务院关于另一项工作的通知", published_at=sh("2026-12-31T11:00:00"))
         clock.set(sh("2026-12-31T11:05:00"))

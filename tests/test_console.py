@@ -4,8 +4,6 @@ audited actions, short replies, and a signed "状态" through the real callback 
 from __future__ import annotations
 
 import logging
-import secrets
-import time
 from dataclasses import dataclass
 from datetime import timedelta
 from pathlib import Path
@@ -17,7 +15,7 @@ import xmltodict
 from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
-from channels.wechat.callback import make_wechat_callback, sign
+from channels.wechat.callback import make_wechat_callback
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import FakeClock
 from syndicator.config import Settings
@@ -27,7 +25,7 @@ from syndicator.operations import Operations
 from syndicator.status import collect_status
 from syndicator.store import PlannedDelivery, Store
 from tests.fakes import MemoryKeyValue
-from tests.wechat_support import AES_KEY, APPID, TOKEN, account, serve
+from tests.wechat_support import AES_KEY, APPID, TOKEN, account, serve, wx_encrypted
 
 ADMIN = "oAbCdEfGhIjKlMnOpQrStUv_adm1"
 OTHER = "oAbCdEfGhIjKlMnOpQrStUv_cit9"
@@ -237,42 +235,42 @@ async def test_replies_fit_the_passive_reply_limit(rig: Rig) -> None:
 
 
 # -- end to end: a signed text message through the real callback handler ---------------------------------
-def text_xml(content: str, sender: str, msg_id: str) -> str:
+def text_xml(content: str, sender: str, msg_id: str, created: int) -> str:
     return (f"<xml><ToUserName><![CDATA[gh_fgw]]></ToUserName><FromUserName><![CDATA[{sender}]]></FromUserName>"
-            f"<CreateTime>{int(time.time())}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+            f"<CreateTime>{created}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
             f"<Content><![CDATA[{content}]]></Content><MsgId>{msg_id}</MsgId></xml>")
 
 
-def signed(**extra: str) -> dict[str, str]:
-    timestamp, nonce = str(int(time.time())), secrets.token_hex(4)
-    return {"timestamp": timestamp, "nonce": nonce, "signature": sign(TOKEN, timestamp, nonce), **extra}
-
-
 async def test_signed_status_message_gets_the_status_as_xml_reply(rig: Rig) -> None:
-    async def on_publish_result(*_: object) -> None:
+    async def on_hint(*_: object) -> None:
         return None
 
-    handler = make_wechat_callback({"wx-fgw": account("http://unused")}, on_publish_result, rig.console.answer,
-                                   MemoryKeyValue(rig.clock))
+    handler = make_wechat_callback({"wx-fgw": account("http://unused")}, on_hint, rig.console.answer,
+                                   MemoryKeyValue(rig.clock), clock=rig.clock)
     app = web.Application()
     app.router.add_route("*", "/wechat/callback/{account_id}", handler)
     crypto = WeChatCrypto(TOKEN, AES_KEY, APPID)
+    now = rig.clock.now().timestamp()
+
+    async def ask(session: aiohttp.ClientSession, url: Any, content: str, sender: str, msg_id: str) -> str | None:
+        """Safe mode both ways: the answer's text, or None for WeChat's empty "success"."""
+        params, body = wx_encrypted(TOKEN, AES_KEY, APPID, text_xml(content, sender, msg_id, int(now)), now,
+                                    openid=sender)
+        async with session.post(url, params=params, data=body) as resp:
+            assert resp.status == 200
+            answer = await resp.text()
+        if answer == "success":
+            return None
+        outer = xmltodict.parse(answer)["xml"]
+        assert "Encrypt" in outer and content not in answer
+        reply = xmltodict.parse(crypto.decrypt_message(answer, outer["MsgSignature"], outer["TimeStamp"],
+                                                       outer["Nonce"]))["xml"]
+        assert reply["ToUserName"] == sender and reply["MsgType"] == "text"
+        return str(reply["Content"])
+
     async with serve(app) as server, aiohttp.ClientSession() as session:
         url = server.make_url("/wechat/callback/wx-fgw")
-        async with session.post(url, params=signed(openid=ADMIN), data=text_xml("状态", ADMIN, "1001")) as resp:
-            assert resp.status == 200 and resp.content_type == "application/xml"
-            reply = xmltodict.parse(await resp.text())["xml"]
-        assert reply["ToUserName"] == ADMIN and reply["MsgType"] == "text"
-        assert reply["Content"].startswith("转载中枢状态（北京时间 11-25 10:00）") and "已逾期 2" in reply["Content"]
-
-        params = signed(openid=ADMIN, encrypt_type="aes")                 # safe mode: encrypted both ways
-        envelope = crypto.encrypt_message(text_xml("ｓｔａｔｕｓ", ADMIN, "1002"), params["nonce"], params["timestamp"])
-        params["msg_signature"] = xmltodict.parse(envelope)["xml"]["MsgSignature"]
-        async with session.post(url, params=params, data=envelope) as resp:
-            answer = await resp.text()
-        outer = xmltodict.parse(answer)["xml"]
-        plain = crypto.decrypt_message(answer, outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"])
-        assert xmltodict.parse(plain)["xml"]["Content"] == reply["Content"]
-
-        async with session.post(url, params=signed(openid=OTHER), data=text_xml("状态", OTHER, "1003")) as resp:
-            assert await resp.text() == "success"                          # not an admin: WeChat shows nothing
+        content = await ask(session, url, "状态", ADMIN, "1001")
+        assert content and content.startswith("转载中枢状态（北京时间 11-25 10:00）") and "已逾期 2" in content
+        assert await ask(session, url, "ｓｔａｔｕｓ", ADMIN, "1002") == content       # full-width folded
+        assert await ask(session, url, "状态", OTHER, "1003") is None          # not an admin: WeChat shows nothing

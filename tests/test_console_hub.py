@@ -3,12 +3,9 @@ the hub's own status, and a hub alert is pushed to the admins through the WeChat
 
 from __future__ import annotations
 
-import secrets
-import time
-
 import xmltodict
+from wechatpy.crypto import WeChatCrypto
 
-from channels.wechat.callback import sign
 from sandbox import wechat as wechat_box
 from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
@@ -18,6 +15,7 @@ from sandbox.wechat_messages import MESSAGES
 from syndicator.app import Hub
 from syndicator.web import start_web
 from tests.hub_support import drain, hub_settings, rss_source
+from tests.wechat_support import AES_KEY, wx_encrypted
 
 ADMIN = "oAdminOpenId0000000000000001"
 TOKEN = "console-callback-token"
@@ -33,7 +31,7 @@ async def test_console_answers_and_alerts_reach_admins(serve, tmp_path, clock, s
     units = [{"id": "u0", "name": "鄂州市政府办公室", "accounts": [
         {"id": "u0-wechat", "kind": "wechat", "base_url": wechat,
          "credentials": {"appid": DEMO_SECRETS["wechat_appid"], "appsecret": DEMO_SECRETS["wechat_secret"],
-                         "token": TOKEN}},
+                         "token": TOKEN, "encoding_aes_key": AES_KEY}},
         {"id": "u0-hook", "kind": "webhook", "credentials": {"secret": "a-wrong-secret"},
          "options": {"url": f"{receiver}/hooks/u0"}}]}]
     settings = hub_settings(tmp_path, sources=[rss_source("gwy", f"{upstream}/rss/gwy.xml")], units=units)
@@ -48,14 +46,16 @@ async def test_console_answers_and_alerts_reach_admins(serve, tmp_path, clock, s
             assert [m["touser"] for m in pushed] == [ADMIN] and "重新授权" in pushed[0]["content"]
 
             url = f"http://127.0.0.1:{runner.addresses[0][1]}/wechat/callback/u0-wechat"
-            timestamp, nonce = str(int(time.time())), secrets.token_hex(4)
-            params = {"timestamp": timestamp, "nonce": nonce, "signature": sign(TOKEN, timestamp, nonce),
-                      "openid": ADMIN}
+            now = clock.now().timestamp()
             xml = (f"<xml><ToUserName><![CDATA[gh_x]]></ToUserName><FromUserName><![CDATA[{ADMIN}]]></FromUserName>"
-                   f"<CreateTime>{timestamp}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
+                   f"<CreateTime>{int(now)}</CreateTime><MsgType><![CDATA[text]]></MsgType>"
                    "<Content><![CDATA[状态]]></Content><MsgId>42</MsgId></xml>")
-            async with session.post(url, params=params, data=xml) as resp:
-                reply = xmltodict.parse(await resp.text())["xml"]
+            params, body = wx_encrypted(TOKEN, AES_KEY, DEMO_SECRETS["wechat_appid"], xml, now, openid=ADMIN)
+            async with session.post(url, params=params, data=body) as resp:
+                outer = xmltodict.parse(await resp.text())["xml"]
+            plain = WeChatCrypto(TOKEN, AES_KEY, DEMO_SECRETS["wechat_appid"]).decrypt_message(
+                await resp.text(), outer["MsgSignature"], outer["TimeStamp"], outer["Nonce"])
+            reply = xmltodict.parse(plain)["xml"]
             assert reply["ToUserName"] == ADMIN and "转载中枢状态" in reply["Content"]
             assert "暂停" in reply["Content"] or "授权" in reply["Content"] or "待发" in reply["Content"]
         finally:

@@ -3,12 +3,16 @@
 from __future__ import annotations
 
 import base64
+import secrets
 from collections.abc import AsyncIterator
 from contextlib import asynccontextmanager
 from datetime import UTC, datetime
 
+import xmltodict
 from aiohttp import web
 from aiohttp.test_utils import TestServer
+from wechatpy.crypto import WeChatCrypto
+from wechatpy.utils import WeChatSigner, check_signature
 
 from channels.base import AccountConfig, ChannelContext
 from channels.wechat import WechatChannel
@@ -24,6 +28,25 @@ PNG = solid_png(40, 30, (10, 120, 200))
 JPEG = b"\xff\xd8\xff\xe0" + b"\x00" * 600
 BIG_PNG = PNG + b"\x00" * (1024 * 1024)
 GIF = b"GIF89a" + b"\x00" * 100
+
+
+def wx_signed(token: str, when: float, *, nonce: str | None = None, **extra: str) -> dict[str, str]:
+    """Callback query parameters as WeChat sends them, signed with wechatpy's own signer (and checked with
+    wechatpy's check_signature, so the test and the SDK agree on the scheme)."""
+    timestamp, nonce = str(int(when)), nonce or secrets.token_hex(5)
+    signer = WeChatSigner()
+    signer.add_data(token, timestamp, nonce)
+    check_signature(token, signer.signature, timestamp, nonce)
+    return {"timestamp": timestamp, "nonce": nonce, "signature": signer.signature, **extra}
+
+
+def wx_encrypted(token: str, aes_key: str, appid: str, xml: str, when: float, *,
+                 nonce: str | None = None, **extra: str) -> tuple[dict[str, str], str]:
+    """A safe-mode callback: parameters with encrypt_type=aes and msg_signature, and the <Encrypt> body,
+    made by wechatpy's WeChatCrypto."""
+    params = wx_signed(token, when, nonce=nonce, encrypt_type="aes", **extra)
+    envelope = WeChatCrypto(token, aes_key, appid).encrypt_message(xml, params["nonce"], params["timestamp"])
+    return {**params, "msg_signature": xmltodict.parse(envelope)["xml"]["MsgSignature"]}, envelope
 
 
 @asynccontextmanager

@@ -6,7 +6,6 @@ the pages are imported only when ``setup_dashboard`` adds them to an application
 
 from __future__ import annotations
 
-import html
 import logging
 from typing import TYPE_CHECKING
 
@@ -19,17 +18,6 @@ if TYPE_CHECKING:
 
 __all__ = ["DashboardSettings", "cmd_hash_password", "hash_password", "setup_dashboard", "verify_password"]
 log = logging.getLogger(__name__)
-
-
-def _secret_values(hub: Hub) -> tuple[str, ...]:
-    """Every configured credential value (and its HTML-escaped form), longest first, for redaction."""
-    values: set[str] = set()
-    for _unit, account in hub.settings.accounts():
-        for secret in account.credentials.values():
-            value = secret.get_secret_value()
-            if len(value) >= 4:
-                values |= {value, html.escape(value, quote=True)}
-    return tuple(sorted(values, key=len, reverse=True))
 
 
 def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings) -> None:
@@ -45,7 +33,6 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
                     "(add one with: python main.py hash-password)")
     app.middlewares.append(chinese_errors)
     app[views.AUTH] = Auth(settings)
-    app[views.SECRETS] = _secret_values(hub)
     g = views.guard
     app.router.add_get("/login", views.login_form)
     app.router.add_post("/login", views.login)

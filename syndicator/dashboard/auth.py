@@ -123,7 +123,7 @@ class Signer:
 
 
 class LoginLimiter:
-    """At most ``max_failures`` failed logins per client address in ``window`` seconds."""
+    """At most ``max_failures`` failed logins per key (an address, a user name, a pair) in ``window`` seconds."""
 
     def __init__(self, max_failures: int = 5, window: float = 300.0, *,
                  now: Callable[[], float] = time.monotonic, max_clients: int = 10_000) -> None:
@@ -153,13 +153,53 @@ class LoginLimiter:
         self._failures.pop(ip, None)
 
 
-class Auth:
-    """Users, sessions and the limiter of one dashboard."""
+class LoginThrottle:
+    """Failed logins counted three ways, so that one attacker cannot lock out anyone else:
 
-    def __init__(self, settings: DashboardSettings, *, limiter: LoginLimiter | None = None) -> None:
+    - per (user name, address): 5 in 5 minutes — guessing one user's password from one place;
+    - per address: 20 in 5 minutes — spraying many names from one place; it blocks only that address;
+    - per user name: 50 in 5 minutes, from all addresses together — a distributed guess at one account.
+      Being above the per-address limit, it cannot be reached from a single address (nor two), so one
+      attacker can never lock a real user out; only many addresses together slow that user down.
+
+    Behind a reverse proxy every client has the proxy's address unless ``[web] trusted_proxies`` names it
+    (syndicator.web_auth.ClientAddress): then a wrong guess by anyone would count against everyone.
+    """
+
+    def __init__(self, *, now: Callable[[], float] = time.monotonic, window: float = 300.0,
+                 per_pair: int = 5, per_address: int = 20, per_user: int = 50) -> None:
+        self.pair = LoginLimiter(per_pair, window, now=now)
+        self.address = LoginLimiter(per_address, window, now=now)
+        self.user = LoginLimiter(per_user, window, now=now)
+
+    @property
+    def now(self) -> Callable[[], float]:
+        return self.pair.now
+
+    @now.setter
+    def now(self, value: Callable[[], float]) -> None:       # tests drive all three clocks at once
+        self.pair.now = self.address.now = self.user.now = value
+
+    def wait_seconds(self, ip: str, user: str) -> float:
+        return max(self.pair.wait_seconds(f"{user}\0{ip}"), self.address.wait_seconds(ip),
+                   self.user.wait_seconds(user))
+
+    def failed(self, ip: str, user: str) -> None:
+        self.pair.failed(f"{user}\0{ip}")
+        self.address.failed(ip)
+        self.user.failed(user)
+
+    def succeeded(self, ip: str, user: str) -> None:
+        self.pair.succeeded(f"{user}\0{ip}")
+
+
+class Auth:
+    """Users, sessions and the login throttle of one dashboard."""
+
+    def __init__(self, settings: DashboardSettings, *, limiter: LoginThrottle | None = None) -> None:
         self.settings = settings
         self.signer = Signer()
-        self.limiter = limiter or LoginLimiter()
+        self.limiter = limiter or LoginThrottle()
         self._revoked: dict[str, float] = {}
         self._hashing = asyncio.Semaphore(2)          # PBKDF2 is CPU work: bound it
         self._dummy: str | None = None
@@ -229,9 +269,12 @@ def tokens_match(given: Any, expected: str | None) -> bool:
 
 
 def client_ip(request: web.Request) -> str:
-    # The peer address. Behind a reverse proxy, configure aiohttp's forwarded handling there so
-    # request.remote is the client; X-Forwarded-For is not trusted here (anyone can send it).
-    return request.remote or "unknown"
+    """The client's address: X-Forwarded-For is believed only from ``[web] trusted_proxies``
+    (syndicator.web_auth.ClientAddress, wired by syndicator.web as ``CLIENT``)."""
+    from syndicator.web import CLIENT
+
+    address = request.app.get(CLIENT)
+    return address(request) if address is not None else request.remote or "unknown"
 
 
 # ---------------------------------------------------------------- command line

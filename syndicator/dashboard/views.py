@@ -15,11 +15,11 @@ from syndicator.dashboard import render as r
 from syndicator.dashboard.auth import Auth, Session, client_ip, tokens_match
 from syndicator.dashboard.render import Html
 from syndicator.operations import Operations
+from syndicator.redact import redact
 from syndicator.web import HUB
 
 log = logging.getLogger(__name__)
 AUTH: web.AppKey[Auth] = web.AppKey("dashboard_auth", Auth)
-SECRETS: web.AppKey[tuple[str, ...]] = web.AppKey("dashboard_secrets", tuple)
 SESSION: web.RequestKey[Session] = web.RequestKey("dashboard_session", Session)
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 
@@ -29,12 +29,6 @@ def safe_next(value: Any, default: str = "/") -> str:
     if not isinstance(value, str) or not value.startswith("/") or value.startswith(("//", "/\\")):
         return default
     return default if any(c in value for c in "\r\n\\") or len(value) > 1000 else value
-
-
-def redact(text: str, secrets: tuple[str, ...]) -> str:
-    for s in secrets:
-        text = text.replace(s, "******")
-    return text
 
 
 def guard(handler: Handler) -> Handler:
@@ -52,8 +46,8 @@ def guard(handler: Handler) -> Handler:
                           user=session.user, csrf=session.csrf, status=403)
         request[SESSION] = session
         resp = await handler(request)
-        if isinstance(resp, web.Response) and resp.text is not None and request.app[SECRETS]:
-            resp.text = redact(resp.text, request.app[SECRETS])
+        if isinstance(resp, web.Response) and resp.text is not None:
+            resp.text = redact(resp.text)          # the one redaction every view uses (syndicator.redact)
         return resp
 
     return wrapped
@@ -142,24 +136,33 @@ async def login(request: web.Request) -> web.Response:
     auth, ip = request.app[AUTH], client_ip(request)
     form = await request.post()
     back = safe_next(form.get("next"))
-    wait = auth.limiter.wait_seconds(ip)
+    user, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024]
+    wait = auth.limiter.wait_seconds(ip, user)
     if wait:
+        log.warning("dashboard: login throttled for %s", ip)
+        _count_refusal(request, "throttled")
         return _login_page(auth, back, f"登录失败次数过多，请 {int(wait // 60) + 1} 分钟后再试。", 429)
     if not tokens_match(form.get("csrf"), auth.login_token(request)):
         return _login_page(auth, back, "登录页面已过期，请重新输入。", 403)
-    user, password = str(form.get("username", ""))[:64], str(form.get("password", ""))[:1024]
     if not await auth.check_password(user, password):
-        auth.limiter.failed(ip)
+        auth.limiter.failed(ip, user)
         known = user in auth.settings.users          # never log what was typed for an unknown name (a password?)
         log.warning("dashboard: failed login for %s from %s", repr(user) if known else "an unknown user", ip)
+        _count_refusal(request, "bad_password")
         return _login_page(auth, back, "用户名或密码错误。", 401)
-    auth.limiter.succeeded(ip)
+    auth.limiter.succeeded(ip, user)
     _session, cookie = auth.new_session(user)
     log.info("dashboard: %s logged in from %s", user, ip)
     resp = redirect(back)
     auth.set_cookie(resp, auth.cookie, cookie, auth.settings.session_hours * 3600)
     auth.clear_cookie(resp, auth.login_cookie)
     return resp
+
+
+def _count_refusal(request: web.Request, reason: str) -> None:
+    refusals = getattr(request.app[HUB], "refusals", None)       # shown in /metrics (syndicator.metrics)
+    if refusals is not None:
+        refusals.update([("dashboard_login", reason, "")])
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -134,6 +134,16 @@ class QueueMixin:
                 f" WHERE id IN ({marks}) AND state = 'confirming' RETURNING *", holder, now, lease_until, now, *ids)
         return [row_to_delivery(r) for r in claimed]
 
+    async def claim_confirmation(self, account_id: str, external_id: str, now: datetime, holder: str,
+                                 lease_until: datetime) -> Delivery | None:
+        """Claim one ``confirming`` delivery to ask its outcome now (a platform hinted it is ready); None when
+        there is none or a hub is already asking (claimed_by is cleared whenever a check ends)."""
+        row = await self.db.fetchrow(
+            "UPDATE deliveries SET claimed_by = ?, claimed_at = ?, next_attempt_at = ?, updated_at = ?"
+            " WHERE account_id = ? AND external_id = ? AND state = 'confirming' AND claimed_by IS NULL RETURNING *",
+            holder, now, lease_until, now, account_id, external_id)
+        return row_to_delivery(row) if row else None
+
     async def _finish(self, delivery_id: int, outcome: str, detail: str | None, now: datetime,
                       sql: str, *args: Any) -> None:
         """Record an attempt's outcome; outcomes finishing together share one transaction (group commit)."""

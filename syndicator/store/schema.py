@@ -195,6 +195,11 @@ UPDATE item_sources SET
 ALTER TABLE items ADD COLUMN published_raw {text} NOT NULL DEFAULT '';
 ALTER TABLE items ADD COLUMN date_problem {text}
 """),
+    # 5: the WeChat callback remembers nonces and message ids in kv for minutes (syndicator.web security,
+    # channels/wechat/callback_guard.py); expired ones are purged by expiry, which this index finds.
+    (5, """
+CREATE INDEX kv_expires ON kv (expires_at)
+"""),
     # 8: identity keys beyond the URL (a guid that names the document anywhere, the 文号) so sources are merged
     # on them before any content hash; each merged copy keeps what matched it ('url', 'guid', 'doc', 'content';
     # 'earlier' for a merge made before this migration); items keep which fields were cut to the length caps.
@@ -232,6 +237,9 @@ CREATE TABLE alert_silences (
 );
 """),
 ]
+
+
+assert [v for v, _ in MIGRATIONS] == sorted({v for v, _ in MIGRATIONS}), "MIGRATIONS must be in version order"
 
 
 def _statements(sql: str, dialect: str) -> list[str]:

@@ -108,6 +108,22 @@ class StoreKeyValue:
         if key in self._recent:           # our own write is seen at once
             self._recent[key] = (now, value, expires)
 
+    async def add(self, key: str, value: str, ttl_seconds: float) -> bool:
+        """Insert ``key`` unless a live entry exists — one atomic statement, so of several hubs (or requests)
+        adding the same key at once exactly one gets True (callback nonces and message ids)."""
+        now = self.clock.now()
+        changed = await self.db.execute(
+            "INSERT INTO kv (key, value, expires_at) VALUES (?, ?, ?)"
+            " ON CONFLICT (key) DO UPDATE SET value = excluded.value, expires_at = excluded.expires_at"
+            " WHERE kv.expires_at IS NOT NULL AND kv.expires_at <= ?",
+            key, value, now + timedelta(seconds=ttl_seconds), now)
+        return changed > 0
+
+    async def purge(self, prefix: str) -> int:
+        """Delete expired entries whose key starts with ``prefix``; return how many."""
+        return await self.db.execute("DELETE FROM kv WHERE expires_at <= ? AND substr(key, 1, ?) = ?",
+                                     self.clock.now(), len(prefix), prefix)
+
     async def lease(self, name: str, holder: str, ttl_seconds: float) -> bool:
         """Take the lease if free, expired or already ours — atomically, across processes."""
         now = self.clock.now()
