@@ -1,7 +1,7 @@
 """HTTP fetch of upstream pages: conditional GET, size and time caps, polite concurrency,
 and a charset decision that never guesses by statistics.
 
-Charset (shared/README §5, with the WHATWG sniffing rule that a byte-order mark beats every label): a BOM
+Charset (docs/facts.md, with the WHATWG sniffing rule that a byte-order mark beats every label): a BOM
 decides alone. Otherwise the candidates are, in order, the operator override, the HTTP header, the XML
 declaration / ``<meta charset>``, UTF-8 and gb18030, and each is tried **strictly**: the first that decodes
 without an error wins. Labels lie — a GBK feed served as ``charset=utf-8`` by a misconfigured server is the

@@ -1,7 +1,7 @@
 """RSS and Atom through feedparser, made safe and cheap.
 
 feedparser 6 does not use defusedxml and its entity stripping is a line-anchored regex that a
-one-line DOCTYPE bypasses (shared/README §5), so a document with an ``<!ENTITY`` declaration or a
+one-line DOCTYPE bypasses (docs/facts.md), so a document with an ``<!ENTITY`` declaration or a
 DOCTYPE internal subset anywhere in it is refused before feedparser sees the body (the body is
 size-capped by the fetcher, and the scan is linear). We sanitise and absolutise HTML ourselves
 later (nh3), so feedparser's own sanitize_html and resolve_relative_uris — the bulk of its cost —

@@ -9,7 +9,7 @@ github.com/jpush/jpush-docs zh/JPush/docs/server/push/rest_api_v3_push.md):
   … 每一个 tag 的长度限制为 40 字节（判断长度需采用UTF-8编码）".
 - size (error 1005 消息体太大): "Android平台Notification+Message长度限制为4000字节；iOS Notification 中 “iOS”:{ } 及
   大括号内的总体长度不超过：2000个字节（包括自定义参数和符号）… JPush 使用 utf-8 编码，所以一个汉字占用 3 个字节长度".
-  (The shared README gives the same numbers; older revisions said 1000 bytes for Android, superseded.)
+  (docs/facts.md records the same numbers; older revisions said 1000 bytes for Android, superseded.)
 - ``options.time_to_live`` "默认 86400 （1 天），最长 10 天"; ``apns_production`` "True 表示推送生产环境 …
   如果不指定则为推送生产环境" (the official SDKs default to False, so we always send it).
 - ``options.classification``: 0 运营消息 / 1 系统消息, used to pick the Android vendor channel's message class.

@@ -28,7 +28,7 @@ RATE_STATUS_PATH = "/2/account/rate_limit_status.json"
 # Token expired / invalid / revoked (Error_code table: 21314 Token used, 21315 Token expired, 21316 Token revoked,
 # 21317 Token rejected, 21319 Accessor was revoked, 21327 expired_token, 21301 Auth failed). 21332
 # (invalid_access_token) is what the API answers for a token it does not know; it is not in the stored copies of
-# the table but is given in the shared README. 20031 (需要验证码) also needs a person at the account.
+# the table (docs/facts.md). 20031 (需要验证码) also needs a person at the account.
 AUTH_CODES = {21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332, 20031}
 # App-level permission problems: every post of the account will fail until a person acts.
 APP_CODES = {10004, 10005, 10013, 10014, 21337}

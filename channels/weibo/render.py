@@ -6,7 +6,7 @@ Protocol facts (https://open.weibo.com/wiki/2/statuses/share):
 - ``status`` "内容不超过140个汉字，文本中不能包含“#话题词#”，同时文本中必须包含至少一个第三方分享到微博的网页URL，
   且该URL只能是该第三方（调用方）绑定域下的URL链接" (the app's 安全域名).
 - ``pic`` JPEG/GIF/PNG only, "上传图片大小限制为<5M".
-- ``rip`` is marked *required* (true) on the current page ("请传操作用户的真实有效IP"); the shared README and
+- ``rip`` is marked *required* (true) on the current page ("请传操作用户的真实有效IP"); docs/facts.md and
   an older revision (https://open.weibo.com/wiki/index.php?title=2/statuses/share&oldid=15267) call it
   optional. We follow the newer page and always send it.
 
