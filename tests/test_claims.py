@@ -72,7 +72,7 @@ async def test_one_bad_outcome_does_not_fail_the_others(sqlite_store: Store, clo
     bad = store.outcomes.run([("UPDATE no_such_table SET x = 1", ())])
     results = await asyncio.gather(bad, *(store.mark_failed(d.id, clock.now(), "原因") for d in claimed),
                                    return_exceptions=True)
-    assert isinstance(results[0], Exception) and results[1:] == [None] * 4
+    assert isinstance(results[0], Exception) and results[1:] == [True] * 4
     assert (await store.state_counts()) == {"failed": 4}
 
 

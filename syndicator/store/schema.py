@@ -195,6 +195,21 @@ UPDATE item_sources SET
 ALTER TABLE items ADD COLUMN published_raw {text} NOT NULL DEFAULT '';
 ALTER TABLE items ADD COLUMN date_problem {text}
 """),
+    # 6: fenced claims and hub heartbeats. claim_gen counts the claims (and takeovers) of a delivery: with the
+    # holder it is the fencing token every outcome write must still match, so a hub that lost its claim (paused,
+    # cut off from the store) cannot overwrite what the hub that took over recorded. Each hub beats in ``hubs``;
+    # survivors take over the claims of a hub whose heartbeat expired. ``loops`` is that hub's loop health (JSON)
+    # for `status` run from another process.
+    (6, """
+ALTER TABLE deliveries ADD COLUMN claim_gen INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE hubs (
+    instance_id {text} PRIMARY KEY,
+    started_at {ts} NOT NULL,
+    heartbeat_at {ts} NOT NULL,
+    expires_at {ts} NOT NULL,
+    loops {text} NOT NULL DEFAULT '{{}}'
+)
+"""),
 ]
 
 
