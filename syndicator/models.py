@@ -90,6 +90,7 @@ class Delivery:
     id: int | None = None
     claim_gen: int = 0               # with claimed_by, the fencing token of the current claim
     attempt_id: int | None = None    # the attempt this claim opened (set by the claim itself)
+    claimed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

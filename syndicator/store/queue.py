@@ -35,6 +35,7 @@ def row_to_delivery(row: Row) -> Delivery:
         external_id=row["external_id"], external_url=row["external_url"], last_error=row["last_error"],
         note=row["note"], possible_duplicate=bool(row["possible_duplicate"]), ambiguous=bool(row["ambiguous"]),
         claimed_by=row["claimed_by"], claim_gen=row.get("claim_gen", 0), attempt_id=row.get("attempt_id"),
+        claimed_at=as_datetime(row.get("claimed_at")),
     )
 
 
