@@ -42,6 +42,19 @@ class ClaimKeeper:
         self.verify_after_s = min(settings.stale_claim_seconds, settings.heartbeat_timeout_seconds) / 2
         self.fenced = 0            # writes and sends dropped because the claim was lost (tests, metrics)
         self.write_failures = 0    # outcome writes that failed and were retried
+        self._unknown_claims: list[Any] = []    # times of claims that failed: their commit may have happened
+
+    def claim_failed(self, when: Any) -> None:
+        self._unknown_claims.append(when)
+
+    async def settle_unknown_claims(self, holder: str, in_flight: Any) -> None:
+        """Before the next claim (the claiming loop is serial): give back what a failed claim may have taken."""
+        while self._unknown_claims:
+            when = self._unknown_claims[0]
+            lost = await self.store.release_unknown_claims(holder, when, in_flight, self.clock.now())
+            if lost:
+                log.warning("gave back %d deliveries claimed by a claim whose answer was lost: %s", len(lost), lost)
+            self._unknown_claims.pop(0)
 
     async def record(self, d: Delivery, write: Callable[[], Awaitable[Any]]) -> bool:
         """Run an outcome write until it is durable; False when it was fenced (the claim was lost) or given up."""

@@ -292,8 +292,13 @@ class Dispatcher:
         batch = max(1, self.settings.workers // 4)
         if free <= 0 or (free < batch and (now - self._claimed_at).total_seconds() < self.settings.tick_seconds):
             return 0
+        await self.claims.settle_unknown_claims(self.holder, self._in_flight)
         self._claimed_at = now
-        claimed = await self.store.claim_due(now, self.holder, self.capacity(now), free)
+        try:
+            claimed = await self.store.claim_due(now, self.holder, self.capacity(now), free)
+        except Exception:
+            self.claims.claim_failed(now)
+            raise
         for d in claimed:
             self.limits.record(d.account_id, now)
             self._spawn(d, self._send)

@@ -128,7 +128,7 @@ def _connection_lost(exc: BaseException) -> bool:
     """The SQLite connection itself is gone (closed under us, its thread ended, the file unusable)."""
     import sqlite3
 
-    if isinstance(exc, ValueError) and "no active connection" in str(exc):   # aiosqlite, closed
+    if isinstance(exc, ValueError) and ("no active connection" in str(exc) or "Connection closed" in str(exc)):
         return True
     if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):
         return True

@@ -266,6 +266,25 @@ class QueueMixin:
                 else:
                     log.warning("fenced: delivery %s not given back, its claim was taken over", d.id)
 
+    async def release_unknown_claims(self, holder: str, claimed_at: datetime, keep: Iterable[int],
+                                     now: datetime) -> list[int]:
+        """A claim whose answer was lost (the connection dropped around its commit) may have claimed rows this
+        hub never heard of: give back those still ``sending`` under ``holder`` from that claim and not being
+        sent (``keep``). Nothing was sent for them, so they are not ambiguous."""
+        keep = set(keep)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch("SELECT id FROM deliveries WHERE state = 'sending' AND claimed_by = ?"
+                                  " AND claimed_at = ?", holder, claimed_at)
+            lost = [r["id"] for r in rows if r["id"] not in keep]
+            if lost:
+                marks = ",".join("?" * len(lost))
+                await tx.execute(
+                    "UPDATE deliveries SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,"
+                    " attempts = attempts - 1, claimed_by = NULL, claim_gen = claim_gen + 1, updated_at = ?"
+                    f" WHERE id IN ({marks}) AND state = 'sending' AND claimed_by = ?", now, *lost, holder)
+                await tx.execute(f"DELETE FROM attempts WHERE finished_at IS NULL AND delivery_id IN ({marks})", *lost)
+        return lost
+
     async def recover_orphans(self, holder: str, stale_before: datetime, now: datetime) -> int:
         """'sending' rows left by a dead process (ours from before a restart, anyone's gone stale, or a hub's
         whose heartbeat expired) go back to the queue marked ambiguous: the next attempt reconciles with the
