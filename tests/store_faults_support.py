@@ -118,6 +118,10 @@ class SqliteOutage:
 
     async def drop(self, store: Any) -> int:
         db = store.db
+        for _ in range(40):         # the previous drop's connection may not be reopened yet
+            if db._conn is not None or self._down:
+                break
+            await asyncio.sleep(0.05)
         conn = db._conn
         if conn is None:
             return 0
