@@ -312,7 +312,7 @@ async def _dispatch_all(hub: Any, limit_s: float, profile: str | None, result: d
     meter = _common.CallMeter()     # counts and times claims; does not change what they do
     meter.wrap_sync(hub.dispatcher, "capacity")
     meter.wrap_async(hub.store, "claim_due", count_result=True, size_arg=2)
-    meter.wrap_async(hub.dispatcher, "dispatch_once")
+    meter.wrap_async(hub.dispatcher, "claim_once")
     stop = asyncio.Event()
     start_wall = datetime.now(UTC)
     threads0 = _common.thread_cpu()
@@ -389,7 +389,7 @@ def show_hub(r: dict[str, Any], sandbox_cpu: float) -> None:
     if claims:
         claimed = m["extra"].get("claim_due.results", 0)
         passed = m["extra"].get("claim_due.arg_size", 0)
-        print(f"  hub: {m['calls'].get('dispatch_once', 0):,} dispatch_once calls; {claims:,} claim_due calls claimed "
+        print(f"  hub: {m['calls'].get('claim_once', 0):,} claim passes; {claims:,} claim_due calls claimed "
               f"{claimed / claims:.1f} deliveries each, excluding {passed / claims:,.0f} "
               f"closed accounts each; wall inside claim_due {fmt(m['seconds']['claim_due'])} s, inside capacity() "
               f"{fmt(m['seconds'].get('capacity', 0))} s ({m['calls'].get('capacity', 0):,} calls)")

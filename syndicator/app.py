@@ -2,15 +2,17 @@
 
 Shutdown order matters for "nothing is lost": stop watching, stop claiming, let sends in flight
 finish (or give them back to the queue), then close the web server, the HTTP session and the store.
+Every long-running loop runs under one ``Supervisor``: a failed pass is logged, retried and, when it keeps
+failing, alerted, and ``/healthz`` reports the loop by name.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 from collections import Counter
 from contextlib import AsyncExitStack
+from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
@@ -35,6 +37,7 @@ from syndicator.recompute import recompute_deadlines
 from syndicator.redact import register_secrets
 from syndicator.store import Store, open_store
 from syndicator.summary import next_summary_at, summary_text
+from syndicator.supervisor import Supervisor
 from syndicator.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -75,6 +78,8 @@ class Hub:
         self._calendar_seen: tuple[tuple[str, float], ...] = ()
         # refused inbound requests by (door, reason, account): counted for /metrics (syndicator.web_auth, callback)
         self.refusals: Counter[tuple[str, str, str]] = Counter()
+        self.supervisor = Supervisor(self.clock, self.alert)
+        self._summary_due: datetime | None = None
         register_secrets(v.get_secret_value() for _u, a in settings.accounts() for v in a.credentials.values())
 
     async def __aenter__(self) -> Hub:
@@ -176,15 +181,18 @@ class Hub:
         await self.calendar_notices.refresh()      # a notice another hub found, or confirmed
         await self.calendar_warnings.check(self.clock.now())
 
-    async def _watch_calendar(self, stop: asyncio.Event, every: float = 30.0) -> None:
-        while not stop.is_set():
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), every)
-            if not stop.is_set():
-                try:
-                    await self.calendar_tick()
-                except Exception:
-                    log.exception("calendar check failed; retrying in %.0f s", every)
+    async def beat(self) -> None:
+        """This hub's heartbeat (and its loops' health, for `status` elsewhere): survivors take over the claims
+        of a hub whose heartbeat expired."""
+        now = self.clock.now()
+        expires = now + timedelta(seconds=self.settings.hub.heartbeat_timeout_seconds)
+        await self.store.beat(self.settings.hub.instance_id, now, expires, self.supervisor.snapshot())
+
+    async def _ensure_web(self) -> None:
+        from syndicator.web import start_web
+
+        if self.web_runner is None:
+            self.web_runner = await start_web(self)
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
@@ -223,37 +231,35 @@ class Hub:
         await self.store.add_alert("operator:系统", f"已发送每日摘要（{sent} 条消息）", now, kind="action")
         return True
 
-    async def _daily_summaries(self, stop: asyncio.Event, step: float = 60.0) -> None:
-        """Send the summary when the clock passes the configured time; looks at most every ``step`` s, so a
-        changed system clock (or a test's) is noticed."""
+    async def summary_tick(self) -> None:
+        """One pass of the daily-summary loop: send once the clock has passed the configured time. The next due
+        time moves on only after a send, so a failed one is retried by the supervisor's backoff."""
         at, tz = self.settings.notify.daily_summary_at, self.settings.deadlines.tz
         if not at or not self.people.recipients:
             return
-        due = next_summary_at(self.clock.now(), at, tz)
-        while not stop.is_set():
-            if self.clock.now() >= due:
-                try:
-                    await self.send_daily_summary()
-                except Exception:
-                    log.exception("daily summary failed; the next one is tomorrow")
-                due = next_summary_at(self.clock.now(), at, tz)
-            remaining = (due - self.clock.now()).total_seconds()
-            with contextlib.suppress(TimeoutError):
-                await asyncio.wait_for(stop.wait(), max(0.0, min(step, remaining)))
+        now = self.clock.now()
+        if self._summary_due is None:
+            self._summary_due = next_summary_at(now, at, tz)
+        if now >= self._summary_due:
+            await self.send_daily_summary()
+            self._summary_due = next_summary_at(self.clock.now(), at, tz)
 
     async def run(self, stop: asyncio.Event) -> None:
         """Run watcher, dispatcher, delay monitor and web server until ``stop`` is set."""
-        from syndicator.web import start_web
-
-        self.web_runner = await start_web(self)
-        watch_stop = asyncio.Event()
+        sup, hub = self.supervisor, self.settings.hub
+        await self.store.hub_started(hub.instance_id, self.clock.now(),
+                                     self.clock.now() + timedelta(seconds=hub.heartbeat_timeout_seconds))
+        watch_stop, beat_stop = asyncio.Event(), asyncio.Event()
         tasks = [
-            asyncio.create_task(self.watcher.run(watch_stop), name="watcher"),
-            asyncio.create_task(self.dispatcher.run(stop), name="dispatcher"),
-            asyncio.create_task(self.monitor.run(watch_stop, 60.0), name="delay-monitor"),
-            asyncio.create_task(self._watch_calendar(watch_stop), name="calendar-watch"),
-            asyncio.create_task(self._daily_summaries(watch_stop), name="daily-summary"),
+            asyncio.create_task(sup.loop("web", self._ensure_web, watch_stop, 30.0), name="web"),
+            asyncio.create_task(self.watcher.run(watch_stop, sup), name="watcher"),
+            asyncio.create_task(self.dispatcher.run(stop, sup), name="dispatcher"),
+            asyncio.create_task(sup.loop("delay-monitor", self.monitor.scan, watch_stop, 60.0), name="delay-monitor"),
+            asyncio.create_task(sup.loop("calendar", self.calendar_tick, watch_stop, 30.0), name="calendar"),
+            asyncio.create_task(sup.loop("daily-summary", self.summary_tick, watch_stop, 60.0), name="daily-summary"),
         ]
+        heartbeat = asyncio.create_task(sup.loop("heartbeat", self.beat, beat_stop, hub.heartbeat_seconds),
+                                        name="heartbeat")
         try:
             await stop.wait()
         finally:
@@ -264,6 +270,12 @@ class Hub:
             for task, result in zip(tasks, results, strict=True):
                 if isinstance(result, BaseException) and not isinstance(result, asyncio.CancelledError):
                     log.error("%s ended with %r", task.get_name(), result)
+            beat_stop.set()           # beating until the sends in flight were drained: they were still ours
+            await asyncio.gather(heartbeat, return_exceptions=True)
+            try:
+                await self.store.hub_stopped(hub.instance_id)
+            except Exception as exc:
+                log.warning("could not remove this hub's heartbeat (%s); it will simply expire", exc)
             if self.web_runner is not None:
                 await self.web_runner.cleanup()
             log.info("stopped cleanly")

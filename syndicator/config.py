@@ -88,6 +88,9 @@ class _Model(BaseModel):
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
 
 
+OUTCOME_ALLOWANCE_S = 5.0    # recording one outcome (a group commit) takes well under this
+
+
 class HubSettings(_Model):
     instance_id: str = "hub-1"                 # names this process in claims and leases
     data_dir: str = "var"                      # relative to the config file's directory
@@ -99,15 +102,32 @@ class HubSettings(_Model):
     max_attempts: int = Field(30, ge=1)        # transient failures before a person is asked
     confirm_interval_seconds: float = Field(30, gt=0)
     stale_claim_seconds: float = Field(600, gt=0)   # another hub's 'sending' older than this is orphaned
-    send_timeout_seconds: float = Field(60, gt=0)
+    send_timeout_seconds: float = Field(60, gt=0)   # one platform call: the lookup and the publish together
+    heartbeat_seconds: float = Field(5, gt=0)       # each hub writes its heartbeat this often
+    heartbeat_timeout_seconds: float = Field(20, gt=0)  # no heartbeat for this long: the hub is dead, take over
+    stale_check_seconds: float | None = Field(None, gt=0)   # default: see stale_check_interval
 
     @model_validator(mode="after")
     def _stale_after_timeout(self) -> HubSettings:
-        # A claimed delivery may wait for one send before its own starts (see syndicator.dispatch).
-        if self.stale_claim_seconds <= 2 * self.send_timeout_seconds:
-            raise ValueError("stale_claim_seconds must be longer than twice send_timeout_seconds "
-                             "(a claimed delivery still waiting or in flight must never look abandoned)")
+        # A claimed delivery may wait for one send before its own starts, then make its own (lookup and
+        # publish share send_timeout_seconds), then record its outcome (see syndicator.dispatch).
+        if self.stale_claim_seconds <= 2 * self.send_timeout_seconds + OUTCOME_ALLOWANCE_S:
+            raise ValueError(f"stale_claim_seconds must be longer than twice send_timeout_seconds plus "
+                             f"{OUTCOME_ALLOWANCE_S:g} s to record the outcome (a claimed delivery still waiting, "
+                             "in flight or being recorded must never look abandoned)")
+        if self.heartbeat_timeout_seconds <= 2 * self.heartbeat_seconds:
+            raise ValueError("heartbeat_timeout_seconds must be longer than twice heartbeat_seconds "
+                             "(one late heartbeat must not make a live hub look dead)")
         return self
+
+    @property
+    def stale_check_interval(self) -> float:
+        """How often stale claims and dead hubs are looked for: stale_claim_seconds / 20, at least 1 s and at
+        most heartbeat_seconds, so a claim is taken over within 5 % of its window after going stale and a dead
+        hub's claims within heartbeat_seconds of its heartbeat expiring."""
+        if self.stale_check_seconds is not None:
+            return self.stale_check_seconds
+        return min(max(self.stale_claim_seconds / 20, 1.0), self.heartbeat_seconds)
 
 
 class StorageSettings(_Model):

@@ -12,7 +12,11 @@ Claims run ahead of the sends: up to ``workers`` more deliveries than are being 
 for a send slot (in claim order), so a finished send is followed by the next one at once instead of by a
 round trip to the store. A slot is held for the platform call only, not while its outcome is recorded. A
 claimed delivery waits at most one send before its own starts, which is why ``stale_claim_seconds`` must
-exceed twice ``send_timeout_seconds``.
+exceed twice ``send_timeout_seconds`` (plus the time to record an outcome).
+
+Three supervised loops (``syndicator.supervisor``) drive it: claiming, confirmations and recovery (stale
+claims, and the claims of hubs whose heartbeat expired, every ``stale_check_interval``). Outcomes are written
+fenced and retried through store outages (``syndicator.claims``); a store error never ends a loop.
 """
 
 from __future__ import annotations
@@ -31,14 +35,17 @@ import aiohttp
 
 from channels.base import AuthExpired, Channel, PermanentError, Receipt, RetryLater
 from channels.retrying import retry_call
+from syndicator.claims import ClaimKeeper, StoreUnavailable
 from syndicator.clock import Clock
 from syndicator.config import HubSettings
 from syndicator.models import Delivery, Item, UnitRef
 from syndicator.store import Capacity, Store
+from syndicator.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
 _LONGEST_WAIT_S = 32 * 86_400
+_REMOVED = "账号已从配置中移除，待人工处理"
 _AMBIGUOUS = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
 
 
@@ -140,6 +147,8 @@ class Dispatcher:
         self._orphans_checked = clock.now()
         self._confirmations_checked = clock.now() - timedelta(seconds=1)
         self._claimed_at = clock.now() - timedelta(days=1)
+        self._started = False
+        self.claims = ClaimKeeper(settings, store, clock)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -164,23 +173,48 @@ class Dispatcher:
         stale = now - timedelta(seconds=self.settings.stale_claim_seconds)
         recovered = await self.store.recover_orphans("", stale, now)
         if recovered:
-            log.warning("took over %d stale sends of a hub that stopped; reconciling before any resend", recovered)
+            log.warning("took over %d sends of a hub that stopped or went silent; reconciling before any resend",
+                        recovered)
+            self._wake.set()
         return recovered
 
-    async def run(self, stop: asyncio.Event) -> None:
-        await self.start()
+    async def run(self, stop: asyncio.Event, supervisor: Supervisor | None = None) -> None:
+        """The claiming, confirmation and recovery loops, supervised, until ``stop`` is set; then drain."""
+        sup = supervisor or Supervisor(self.clock, self.alert)
+        loops = [
+            asyncio.create_task(sup.loop("dispatcher", self._claim_pass, stop, self.settings.tick_seconds,
+                                         wake=self._wake), name="dispatcher"),
+            asyncio.create_task(sup.loop("confirmations", self._confirm_pass, stop, 1.0), name="confirmations"),
+            asyncio.create_task(sup.loop("recovery", self._recovery_pass, stop, self.settings.stale_check_interval),
+                                name="recovery"),
+        ]
         try:
-            while not stop.is_set():
-                await self.dispatch_once()
-                self._wake.clear()
-                stop_wait = asyncio.ensure_future(stop.wait())
-                wake_wait = asyncio.ensure_future(self._wake.wait())
-                await asyncio.wait({stop_wait, wake_wait}, timeout=self.settings.tick_seconds,
-                                   return_when=asyncio.FIRST_COMPLETED)
-                for fut in (stop_wait, wake_wait):
-                    fut.cancel()
+            await asyncio.gather(*loops)
         finally:
+            for task in loops:
+                task.cancel()
+            await asyncio.gather(*loops, return_exceptions=True)
             await self.drain(self.settings.send_timeout_seconds)
+
+    async def _ensure_started(self) -> None:
+        if not self._started:
+            await self.start()
+            self._started = True
+
+    async def _claim_pass(self) -> None:
+        await self._ensure_started()
+        now = self.clock.now()
+        if (now - self._accounts_checked).total_seconds() >= 5:
+            await self.refresh_accounts()
+        await self.claim_once(now)
+
+    async def _confirm_pass(self) -> None:
+        await self._ensure_started()
+        await self.confirm_once(self.clock.now())
+
+    async def _recovery_pass(self) -> None:
+        await self._ensure_started()
+        await self.recover_stale(self.clock.now())
 
     async def drain(self, grace: float) -> None:
         """Stop: let sends in flight finish within ``grace`` seconds, give the rest back to the queue."""
@@ -234,29 +268,41 @@ class Dispatcher:
         now = self.clock.now()
         if (now - self._accounts_checked).total_seconds() >= 5:
             await self.refresh_accounts()
-        if (now - self._orphans_checked).total_seconds() >= 60:
+        if (now - self._orphans_checked).total_seconds() >= self.settings.stale_check_interval:
             await self.recover_stale(now)
+        return await self.confirm_once(now) + await self.claim_once(now)
+
+    async def confirm_once(self, now: datetime) -> int:
+        """Claim the pending outcomes due to be asked for; return how many were started."""
         free = self._hold - len(self._in_flight)
-        started = 0
         # Outcomes are asked for at confirm_interval_seconds (>= 1 s apart): one look a second is enough.
-        if free > 0 and (now - self._confirmations_checked).total_seconds() >= 1:
-            self._confirmations_checked = now
-            confirmations = await self.store.claim_confirmations(now, self.holder, free)
-            for d in confirmations:
-                self._spawn(d, self._confirm)
-            started += len(confirmations)
-            free -= len(confirmations)
+        if free <= 0 or (now - self._confirmations_checked).total_seconds() < 1:
+            return 0
+        self._confirmations_checked = now
+        confirmations = await self.store.claim_confirmations(now, self.holder, free)
+        for d in confirmations:
+            self._spawn(d, self._confirm)
+        return len(confirmations)
+
+    async def claim_once(self, now: datetime) -> int:
+        """Claim due deliveries into free slots; return how many were started."""
+        free = self._hold - len(self._in_flight)
         # Under load every finished send wakes the loop; claiming a few slots at a time would make the claim
         # query the bottleneck, so wait until a quarter of the workers are free (or a tick has passed).
         batch = max(1, self.settings.workers // 4)
-        if free > 0 and (free >= batch or (now - self._claimed_at).total_seconds() >= self.settings.tick_seconds):
-            self._claimed_at = now
+        if free <= 0 or (free < batch and (now - self._claimed_at).total_seconds() < self.settings.tick_seconds):
+            return 0
+        await self.claims.settle_unknown_claims(self.holder, self._in_flight)
+        self._claimed_at = now
+        try:
             claimed = await self.store.claim_due(now, self.holder, self.capacity(now), free)
-            for d in claimed:
-                self.limits.record(d.account_id, now)
-                self._spawn(d, self._send)
-            started += len(claimed)
-        return started
+        except Exception:
+            self.claims.claim_failed(now)
+            raise
+        for d in claimed:
+            self.limits.record(d.account_id, now)
+            self._spawn(d, self._send)
+        return len(claimed)
 
     def _spawn(self, d: Delivery, work: Callable[[Delivery], Awaitable[None]]) -> None:
         assert d.id is not None
@@ -266,9 +312,9 @@ class Dispatcher:
             try:
                 await work(d)
             except _NotStarted:         # claimed ahead, stopped before its platform call: as if never claimed
-                await self.store.release([d.id], self.clock.now())  # type: ignore[list-item]
+                await self.claims.record(d, lambda: self.store.release([d], self.clock.now()))
             except asyncio.CancelledError:
-                await asyncio.shield(self.store.release([d.id], self.clock.now()))  # type: ignore[list-item]
+                await asyncio.shield(self.store.release([d], self.clock.now()))
                 raise
             except Exception:
                 log.exception("unexpected error handling delivery %s", d.id)
@@ -314,19 +360,33 @@ class Dispatcher:
         assert d.id is not None
         binding = self.bindings.get(d.account_id)
         if binding is None:
-            await self.store.mark_held(d.id, self.clock.now(), "账号已从配置中移除，待人工处理")
+            await self.claims.record(d, lambda: self.store.mark_held(d, self.clock.now(), _REMOVED))
             return
         found = None
         try:
             item = await self._item(d)
+        except PermanentError as exc:
+            await self._handle_error(d, exc)
+            return
+        except Exception as exc:          # the store could not be read: nothing was sent
+            await self.claims.give_back(d, exc)
+            return
+        try:
             async with self._platform_call():
-                if d.ambiguous:
-                    found = await self._reconcile(binding.channel, d)
-                if found is None:
-                    async with asyncio.timeout(self.settings.send_timeout_seconds):   # no extra task per send
+                if not await self.claims.still_ours(d):
+                    return
+                # No extra task per send; the lookup and the publish share the budget (stale_claim_seconds
+                # is validated against it).
+                async with asyncio.timeout(self.settings.send_timeout_seconds):
+                    if d.ambiguous:
+                        found = await self._reconcile(binding.channel, d)
+                    if found is None:
                         receipt = await self._publish(binding, item, d)
         except _NotStarted:
             raise
+        except StoreUnavailable as exc:
+            await self.claims.give_back(d, exc)
+            return
         except Exception as exc:
             await self._handle_error(d, exc)
             return
@@ -362,11 +422,13 @@ class Dispatcher:
         if blind and not receipt.possible_duplicate:
             note = _join(note, "上次发送结果不明且平台无法核实，可能重复发布")
         if receipt.pending:
-            await self.store.mark_confirming(
-                d.id, now, receipt.external_id, now + timedelta(seconds=self.settings.confirm_interval_seconds),
-                note, possible_duplicate=duplicate)
+            check_at = now + timedelta(seconds=self.settings.confirm_interval_seconds)
+            await self.claims.record(d, lambda: self.store.mark_confirming(
+                d, now, receipt.external_id, check_at, note, possible_duplicate=duplicate))
             return
-        await self.store.mark_delivered(d.id, now, receipt.external_id, receipt.url, note, duplicate)
+        if not await self.claims.record(d, lambda: self.store.mark_delivered(
+                d, now, receipt.external_id, receipt.url, note, duplicate)):
+            return
         log.info("delivered %s to %s (%s)%s", d.id, d.account_id, receipt.url or receipt.external_id,
                  " [possible duplicate]" if duplicate else "")
 
@@ -374,7 +436,7 @@ class Dispatcher:
         assert d.id is not None
         binding = self.bindings.get(d.account_id)
         if binding is None or d.external_id is None:
-            await self.store.mark_held(d.id, self.clock.now(), "账号已从配置中移除，待人工处理")
+            await self.claims.record(d, lambda: self.store.mark_held(d, self.clock.now(), _REMOVED))
             return
         try:
             async with self._platform_call():
@@ -387,8 +449,9 @@ class Dispatcher:
             return
         if receipt is None:
             now = self.clock.now()
-            await self.store.mark_confirming(
-                d.id, now, d.external_id, now + timedelta(seconds=self.settings.confirm_interval_seconds))
+            check_at = now + timedelta(seconds=self.settings.confirm_interval_seconds)
+            external_id = d.external_id
+            await self.claims.record(d, lambda: self.store.mark_confirming(d, now, external_id, check_at))
             return
         await self._accepted(d, receipt)
 
@@ -414,7 +477,8 @@ class Dispatcher:
         if isinstance(exc, AuthExpired):
             await self._hold_account(d, exc.reason, now)
         elif isinstance(exc, PermanentError):
-            await self.store.mark_failed(d.id, now, exc.reason)
+            if not await self.claims.record(d, lambda: self.store.mark_failed(d, now, exc.reason)):
+                return
             log.error("delivery %s to %s failed permanently: %s (%s)", d.id, d.account_id, exc.reason, exc.detail)
             await self.alert(d.account_id, f"发送失败需人工处理：{exc.reason}（投递 #{d.id}）")
         elif isinstance(exc, RetryLater):
@@ -432,20 +496,24 @@ class Dispatcher:
                      ambiguous: bool, detail: str = "") -> None:
         assert d.id is not None
         if d.attempts >= self.settings.max_attempts:
-            await self.store.mark_failed(d.id, now, f"{reason}（已重试 {d.attempts} 次）")
+            why = f"{reason}（已重试 {d.attempts} 次）"
+            if not await self.claims.record(d, lambda: self.store.mark_failed(d, now, why)):
+                return
             await self.alert(d.account_id, f"多次重试仍失败，需人工处理：{reason}（投递 #{d.id}）")
             return
         # A platform's own wait is honoured (WeChat 45028: until next month), but never an absurd one.
         delay = min(retry_after, _LONGEST_WAIT_S) if retry_after is not None else self.backoff(d.attempts)
         # An earlier ambiguous attempt that could not be checked stays ambiguous until one succeeds.
         still_unknown = d.ambiguous and d.possible_duplicate
-        await self.store.mark_retry(d.id, now, reason, now + timedelta(seconds=delay),
-                                    ambiguous=ambiguous or still_unknown)
+        if not await self.claims.record(d, lambda: self.store.mark_retry(
+                d, now, reason, now + timedelta(seconds=delay), ambiguous=ambiguous or still_unknown)):
+            return
         log.warning("delivery %s to %s will retry in %.0f s: %s %s", d.id, d.account_id, delay, reason, detail)
 
     async def _hold_account(self, d: Delivery, reason: str, now: datetime) -> None:
         assert d.id is not None
-        await self.store.mark_held(d.id, now, reason)
+        if not await self.claims.record(d, lambda: self.store.mark_held(d, now, reason)):
+            return
         if self.blocked.get(d.account_id) == "needs_reauth":
             return
         self.blocked[d.account_id] = "needs_reauth"

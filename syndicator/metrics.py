@@ -68,4 +68,18 @@ async def render_metrics(hub: Any) -> str:
                      "Inbound requests refused by this process, by door and reason.")
     for (door, reason, account), n in sorted(getattr(hub, "refusals", {}).items()):
         refused.add(n, door=door, reason=reason, **({"account": account} if account else {}))
+    loops = hub.supervisor.snapshot()
+    healthy = family("syndicator_loop_healthy", "gauge", "1 when the loop completed a pass within its interval.")
+    failures = family("syndicator_loop_consecutive_failures", "gauge", "Failed passes in a row, per loop.")
+    last_ok = family("syndicator_loop_last_success_timestamp_seconds", "gauge", "Last successful pass, per loop.")
+    for name, loop in sorted(loops.items()):
+        healthy.add(0 if loop["problem"] else 1, loop=name)
+        failures.add(loop["failures"], loop=name)
+        if loop["last_ok"] is not None:
+            last_ok.add(loop["last_ok"].timestamp(), loop=name)
+    family("syndicator_claims_fenced_total", "counter",
+           "Outcome writes and sends dropped because another hub had taken the claim over.").add(
+        hub.dispatcher.claims.fenced)
+    family("syndicator_outcome_write_failures_total", "counter",
+           "Outcome writes that failed (store unreachable) and were retried.").add(hub.dispatcher.claims.write_failures)
     return "\n".join(line for f in families for line in f.lines) + "\n"

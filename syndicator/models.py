@@ -91,6 +91,9 @@ class Delivery:
     ambiguous: bool = False          # last attempt's outcome unknown: reconcile before resending
     claimed_by: str | None = None
     id: int | None = None
+    claim_gen: int = 0               # with claimed_by, the fencing token of the current claim
+    attempt_id: int | None = None    # the attempt this claim opened (set by the claim itself)
+    claimed_at: datetime | None = None
 
 
 @dataclass(frozen=True, slots=True)

@@ -7,6 +7,7 @@ from typing import Any
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import Clock
 from syndicator.config import Settings
+from syndicator.health import hub_health, readiness
 from syndicator.store import Store
 
 
@@ -45,8 +46,11 @@ async def collect_status(store: Store, settings: Settings, calendar: WorkCalenda
         "calendar_warnings": calendar.warnings(now.astimezone(tz).date()),
         "alerts": [{"at": a["at"], "subject": a["subject"], "message": a["message"]}
                    for a in await store.recent_alerts(10)],
+        "hubs": hub_health(await store.hubs(), now),
     }
 
 
 async def status_report(hub: Any) -> dict[str, Any]:
-    return await collect_status(hub.store, hub.settings, hub.calendar, hub.clock)
+    report = await collect_status(hub.store, hub.settings, hub.calendar, hub.clock)
+    report["health"] = await readiness(hub)       # this process's loops, live rather than as last beaten
+    return report

@@ -37,6 +37,7 @@ from syndicator.content_limits import RefusedEntry
 from syndicator.intake import Intake
 from syndicator.models import SourceHealth
 from syndicator.store import Store
+from syndicator.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
@@ -83,17 +84,17 @@ class Watcher:
     def sources(self) -> list[SourceSettings]:
         return [s for s in self.settings.sources if s.enabled]
 
-    async def run(self, stop: asyncio.Event) -> None:
+    async def run(self, stop: asyncio.Event, supervisor: Supervisor | None = None) -> None:
+        """Start due polls every tick until ``stop``; a pass that fails (the store unreachable) is retried."""
         tasks: set[asyncio.Task[None]] = set()
+
+        async def tick() -> None:
+            for task in await self.start_due():
+                tasks.add(task)
+                task.add_done_callback(tasks.discard)
+
         try:
-            while not stop.is_set():
-                for task in await self.start_due():
-                    tasks.add(task)
-                    task.add_done_callback(tasks.discard)
-                try:
-                    await asyncio.wait_for(stop.wait(), timeout=self.settings.hub.tick_seconds)
-                except TimeoutError:
-                    pass
+            await (supervisor or Supervisor(self.clock)).loop("watcher", tick, stop, self.settings.hub.tick_seconds)
         finally:
             for task in tasks:
                 task.cancel()
@@ -111,6 +112,8 @@ class Watcher:
     async def _poll_guarded(self, source: SourceSettings, health: SourceHealth) -> None:
         try:
             await self.poll(source, health)
+        except Exception:      # recording the poll failed (the store): logged now, polled again when due
+            log.exception("poll of source %s could not be recorded; it stays due", source.id)
         finally:
             self._busy.discard(source.id)
 

@@ -23,6 +23,15 @@ CLIENT: web.AppKey[ClientAddress] = web.AppKey("client_address", ClientAddress)
 
 
 async def healthz(request: web.Request) -> web.Response:
+    """Readiness: 503, naming the loop (or ``store``) and why, when this hub is not doing its work."""
+    from syndicator.health import readiness
+
+    report = await readiness(request.app[HUB])
+    return web.json_response(report, status=200 if report["ok"] else 503, dumps=_dumps)
+
+
+async def livez(request: web.Request) -> web.Response:
+    """Liveness for process supervisors: the event loop answers (see syndicator.health)."""
     return web.json_response({"ok": True})
 
 
@@ -88,6 +97,7 @@ def build_web_app(hub: Hub) -> web.Application:
     app[HUB] = hub
     app[CLIENT] = client
     app.router.add_get("/healthz", healthz)
+    app.router.add_get("/livez", livez)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/api/deliveries", api_deliveries)
     app.router.add_get("/api/openapi.json", openapi)

@@ -107,7 +107,7 @@ async def test_the_summary_loop_fires_when_the_clock_passes_the_time(tmp_path, r
     async with Hub(settings(tmp_path, robots, daily_summary_at="08:30"), clock=clock) as hub:
         stop = asyncio.Event()
         clock.set(datetime(2026, 11, 26, 0, 29, tzinfo=UTC))        # 08:29 Beijing
-        loop = asyncio.create_task(hub._daily_summaries(stop, step=0.01))
+        loop = asyncio.create_task(hub.supervisor.loop("daily-summary", hub.summary_tick, stop, 0.01))
         await asyncio.sleep(0.05)
         assert await received(session, robots) == []
         clock.advance(minutes=2)

@@ -72,7 +72,7 @@ async def test_one_bad_outcome_does_not_fail_the_others(sqlite_store: Store, clo
     bad = store.outcomes.run([("UPDATE no_such_table SET x = 1", ())])
     results = await asyncio.gather(bad, *(store.mark_failed(d.id, clock.now(), "原因") for d in claimed),
                                    return_exceptions=True)
-    assert isinstance(results[0], Exception) and results[1:] == [None] * 4
+    assert isinstance(results[0], Exception) and results[1:] == [True] * 4
     assert (await store.state_counts()) == {"failed": 4}
 
 
@@ -195,14 +195,21 @@ async def test_stopping_gives_claimed_but_unstarted_deliveries_back(sqlite_store
     assert channel.most == 2
 
 
-def test_a_stale_claim_must_outlast_a_wait_and_a_send() -> None:
+def test_a_stale_claim_must_outlast_a_wait_a_send_and_its_outcome() -> None:
     from pydantic import ValidationError
 
     from syndicator.config import HubSettings
 
-    with pytest.raises(ValidationError, match="twice send_timeout_seconds"):
-        HubSettings(send_timeout_seconds=60, stale_claim_seconds=100)
-    assert HubSettings(send_timeout_seconds=60, stale_claim_seconds=121).stale_claim_seconds == 121
+    with pytest.raises(ValidationError, match="twice send_timeout_seconds plus 5 s"):
+        HubSettings(send_timeout_seconds=60, stale_claim_seconds=125)     # a wait, a send (lookup included), no room
+    assert HubSettings(send_timeout_seconds=60, stale_claim_seconds=126).stale_claim_seconds == 126
+    with pytest.raises(ValidationError, match="heartbeat_timeout_seconds"):
+        HubSettings(heartbeat_seconds=10, heartbeat_timeout_seconds=20)
+    # the stale-claim check follows the window: 5 % of it, between 1 s and one heartbeat
+    assert HubSettings().stale_check_interval == 5
+    assert HubSettings(send_timeout_seconds=10, stale_claim_seconds=30).stale_check_interval == 1.5
+    assert HubSettings(send_timeout_seconds=1, stale_claim_seconds=10).stale_check_interval == 1
+    assert HubSettings(stale_check_seconds=2).stale_check_interval == 2
 
 
 async def test_a_send_slot_is_free_while_the_previous_outcome_is_recorded(sqlite_store: Store, clock,

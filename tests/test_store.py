@@ -325,3 +325,22 @@ async def test_migration_backfills_each_sources_own_view(old_database_url: str, 
         assert await migrate(db) == MIGRATIONS[-1][0]   # idempotent
     finally:
         await db.close()
+
+
+async def test_a_migration_numbered_below_the_newest_applied_still_runs(old_database_url: str) -> None:
+    """Issues land in any order: a database that already has 14 but not 6 (fenced claims) gets 6 on upgrade."""
+    db = open_database(old_database_url)
+    await db.connect()
+    try:
+        async with db.transaction() as tx:
+            await tx.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            for version, sql in [m for m in MIGRATIONS if m[0] != 6]:
+                for statement in _statements(sql, db.dialect):
+                    await tx.execute(statement)
+                await tx.execute("INSERT INTO schema_version (version) VALUES (?)", version)
+        assert await migrate(db) == MIGRATIONS[-1][0]
+        assert await db.fetchval("SELECT COUNT(*) FROM hubs") == 0            # the table 6 creates exists now
+        versions = [r["version"] for r in await db.fetch("SELECT version FROM schema_version")]
+        assert sorted(versions) == [v for v, _ in MIGRATIONS]
+    finally:
+        await db.close()

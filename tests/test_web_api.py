@@ -29,7 +29,9 @@ async def test_status_deliveries_and_metrics(serve, tmp_path, clock, session) ->
                 await hub.watcher.poll(source)
             await drain(hub)
             clock.advance(timedelta(days=10).total_seconds())
-            async with session.get(f"{base}/healthz") as resp:
+            async with session.get(f"{base}/healthz") as resp:        # no loop running here: none can be late
+                assert resp.status == 200 and (await resp.json())["problems"] == {}
+            async with session.get(f"{base}/livez") as resp:
                 assert (await resp.json()) == {"ok": True}
             async with session.get(f"{base}/api/status") as resp:
                 status = await resp.json()

@@ -266,6 +266,14 @@ class StaticExportChannel(Channel):
 
     def _repair_locked(self, root: Path, key: str) -> bool:
         entries, changed = _entries(root, self.work)
+        if not any(e["key"] == key for e in entries):
+            # The page's writer died before the manifest (another hub took the delivery over): the once-per-process
+            # rescan may have run before the page appeared, so this page is read back on its own.
+            entry = _page_entry(root / "articles" / f"{key}.html", key)
+            if entry is not None:
+                log.warning("static export %s: page %s was missing from the manifest; added", root, key)
+                entries.append(entry)
+                changed = True
         if changed:
             mine = next((e for e in entries if e["key"] == key), None)
             self._save(root, entries, (mine or entries[0]).get("unit", ""))
@@ -325,12 +333,19 @@ def _entries_from_pages(articles: Path, since: float, known: set[str]) -> list[d
         key = page.name.removesuffix(".html")
         if key == page.name or key in known or page.name.startswith(".") or page.stat().st_mtime < since:
             continue
-        try:
-            entry = page_entry(page.path)
-        except (OSError, ValueError):
-            entry = None
-        if isinstance(entry, dict) and entry.get("key") == key:
+        entry = _page_entry(Path(page.path), key)
+        if entry is not None:
             found.append(entry)
-        else:
-            log.warning("static export: page %s carries no index entry; left out of the index", page.path)
     return found
+
+
+def _page_entry(path: Path, key: str) -> dict[str, Any] | None:
+    """The index entry a written page carries in its <head>, or None (logged) when it carries none."""
+    try:
+        entry = page_entry(str(path))
+    except (OSError, ValueError):
+        entry = None
+    if isinstance(entry, dict) and entry.get("key") == key:
+        return entry
+    log.warning("static export: page %s carries no index entry; left out of the index", path)
+    return None

@@ -132,6 +132,8 @@ async def overview(request: web.Request) -> web.Response:
     parts: list[Any] = [tag("div", Html(f"<b>节假日安排提醒：</b>{esc(w)}"), class_="banner", role="alert")
                         for w in hub.calendar.warnings(now.astimezone(dl.tz).date())]
     parts.append(await notices_section(request))
+    parts += [tag("div", Html(f"<b>后台任务异常：</b>{esc(p)}"), class_="banner", role="alert")
+              for p in hub.supervisor.problems().values()]
     parts.append(Html('<div class="cards">' + "".join(
         f'<div class="card {c}"><div class="n">{n}</div><div class="l">{esc(label)}</div></div>'
         for label, n, c in cards) + "</div>"))

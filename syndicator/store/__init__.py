@@ -8,6 +8,7 @@ from syndicator.store.db import Database, open_database
 from syndicator.store.deadlines import DeadlinesMixin
 from syndicator.store.delays import DelaysMixin
 from syndicator.store.group_commit import GroupCommit
+from syndicator.store.hubs import HubsMixin
 from syndicator.store.items import IngestResult, ItemsMixin, PlannedDelivery
 from syndicator.store.queue import Capacity, QueueMixin
 from syndicator.store.reports import ReportsMixin
@@ -17,7 +18,7 @@ from syndicator.store.state import StateMixin, StoreKeyValue
 __all__ = ["Capacity", "IngestResult", "PlannedDelivery", "Store", "open_store"]
 
 
-class Store(ItemsMixin, QueueMixin, StateMixin, AlertsMixin, DelaysMixin, ReportsMixin, DeadlinesMixin):
+class Store(ItemsMixin, QueueMixin, StateMixin, AlertsMixin, DelaysMixin, ReportsMixin, DeadlinesMixin, HubsMixin):
     """Every durable operation of the hub; callers never see SQL or the dialect."""
 
     def __init__(self, db: Database, clock: Clock) -> None:

@@ -3,14 +3,20 @@
 SQL is written once with ``?`` placeholders; the PostgreSQL adapter numbers them (``$1``…).
 Datetimes go in as aware datetimes: SQLite keeps them as fixed-width UTC text (sortable),
 PostgreSQL as timestamptz. Rows come back as dicts; ``as_datetime`` reads either form.
+
+A dropped connection fails the statement that met it (the caller's loop retries the unit of work; a
+transaction cut short is rolled back by the server) and is replaced on the next use: the asyncpg pool
+discards a closed connection when it is released, the SQLite adapter reopens its file.
 """
 
 from __future__ import annotations
 
 import abc
 import asyncio
+import contextlib
 import functools
 import json
+import logging
 import re
 from collections.abc import AsyncIterator, Sequence
 from contextlib import asynccontextmanager
@@ -18,6 +24,7 @@ from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
 
+log = logging.getLogger(__name__)
 _TS_FORMAT = "%Y-%m-%dT%H:%M:%S.%fZ"
 Row = dict[str, Any]
 
@@ -117,8 +124,21 @@ class _SqliteTx(Executor):
         await self.conn.executemany(sql, [[_sqlite_arg(a) for a in r] for r in rows])
 
 
+def _connection_lost(exc: BaseException) -> bool:
+    """The SQLite connection itself is gone (closed under us, its thread ended, the file unusable)."""
+    import sqlite3
+
+    if isinstance(exc, ValueError) and ("no active connection" in str(exc) or "Connection closed" in str(exc)):
+        return True
+    if isinstance(exc, sqlite3.ProgrammingError | sqlite3.InterfaceError):
+        return True
+    text = str(exc).lower()
+    return isinstance(exc, sqlite3.OperationalError) and ("disk i/o" in text or "unable to open" in text)
+
+
 class SqliteDatabase(Database, Executor):
-    """One aiosqlite connection (its own thread); a lock keeps transactions whole."""
+    """One aiosqlite connection (its own thread); a lock keeps transactions whole. A connection found
+    broken is closed and a new one opened on the next use."""
 
     dialect = "sqlite"
 
@@ -135,6 +155,7 @@ class SqliteDatabase(Database, Executor):
     def __init__(self, path: str) -> None:
         self.path = path
         self._conn: Any = None
+        self._closed = False
         self._lock = asyncio.Lock()
 
     async def connect(self) -> None:
@@ -142,30 +163,64 @@ class SqliteDatabase(Database, Executor):
 
         if self.path != ":memory:":
             Path(self.path).parent.mkdir(parents=True, exist_ok=True)
+        self._closed = False
         self._conn = await aiosqlite.connect(self.path, isolation_level=None)
         self._conn.row_factory = aiosqlite.Row
         for pragma in ("journal_mode=WAL", "synchronous=NORMAL", "foreign_keys=ON", "busy_timeout=5000"):
             await self._conn.execute(f"PRAGMA {pragma}")
 
     async def close(self) -> None:
+        self._closed = True
         if self._conn is not None:
             await self._conn.close()
             self._conn = None
 
+    async def _live(self) -> Any:
+        """The connection, reopened if the last one was found broken (call with the lock held)."""
+        if self._conn is None:
+            if self._closed:
+                raise ValueError("no active connection: the store is closed")
+            await self.connect()
+        return self._conn
+
+    async def _lost(self, exc: BaseException) -> None:
+        if _connection_lost(exc) and self._conn is not None:
+            log.error("SQLite connection lost (%s); reopening on the next use", exc)
+            conn, self._conn = self._conn, None
+            with contextlib.suppress(Exception):
+                await conn.close()
+
     @asynccontextmanager
     async def transaction(self) -> AsyncIterator[Executor]:
         async with self._lock:
-            await self._conn.execute("BEGIN IMMEDIATE")
+            conn = await self._live()
             try:
-                yield _SqliteTx(self._conn)
-            except BaseException:
-                await self._conn.execute("ROLLBACK")
+                await conn.execute("BEGIN IMMEDIATE")
+            except Exception as exc:
+                await self._lost(exc)
                 raise
-            await self._conn.execute("COMMIT")
+            try:
+                yield _SqliteTx(conn)
+            except BaseException as exc:
+                try:
+                    await conn.execute("ROLLBACK")
+                except Exception as rollback:      # the connection died mid-transaction: nothing was committed
+                    await self._lost(rollback)
+                await self._lost(exc)
+                raise
+            try:
+                await conn.execute("COMMIT")
+            except Exception as exc:
+                await self._lost(exc)
+                raise
 
     async def fetch(self, sql: str, *args: Any) -> list[Row]:
         async with self._lock:
-            return await _SqliteTx(self._conn).fetch(sql, *args)
+            try:
+                return await _SqliteTx(await self._live()).fetch(sql, *args)
+            except Exception as exc:
+                await self._lost(exc)
+                raise
 
     async def execute(self, sql: str, *args: Any) -> int:
         async with self.transaction() as tx:

@@ -100,10 +100,20 @@ class ItemsMixin:
             item_id = await tx.fetchval(
                 "INSERT INTO items (source_id, guid, url, canonical_url, title, summary, content, images, origin,"
                 " authority, rule, content_hash, published_at, published_raw, date_problem, detected_at, anchor_at,"
-                " anchor_kind, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
+                " anchor_kind, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+                " ON CONFLICT (canonical_url) DO NOTHING RETURNING id",
                 item.source_id, item.guid, item.url, item.canonical_url, item.title, item.summary, item.content,
                 json.dumps(list(item.images)), item.origin, item.authority, item.rule, item.content_hash,
                 item.published_at, item.published_raw, item.date_problem, item.detected_at, anchor_at, anchor_kind)
+            if item_id is None:
+                # Another hub sharing the database stored this item between our look and our insert (PostgreSQL
+                # waits for its commit, then skips): the same item seen twice, not a failed poll.
+                row = await tx.fetchrow("SELECT * FROM items WHERE canonical_url = ?", item.canonical_url)
+                await self._add_source(tx, row["id"], item, now, raw_hash, conflict=" ON CONFLICT DO NOTHING",
+                                       matched_by="url")
+                await _add_keys(tx, row["id"], item.keys)
+                log.info("item %s was stored by another hub at the same moment", item.canonical_url)
+                return IngestResult("duplicate", row["id"], version=row["version"], matched_by="url")
             if item.truncated:
                 await tx.execute("UPDATE items SET truncated = ? WHERE id = ?", json.dumps(item.truncated), item_id)
             await self._add_source(tx, item_id, item, now, raw_hash)

@@ -2,10 +2,15 @@
 
 Claiming is an UPDATE guarded by the expected state, so several hub processes sharing one
 PostgreSQL database never send the same delivery twice: the loser of a race simply gets fewer rows.
+Every claim (and every takeover) raises the delivery's ``claim_gen``; with the holder that is the claim's
+fencing token, and an outcome written under a token that no longer stands is dropped and logged, never
+applied (a hub paused past the stale window must not overwrite what the hub that took over recorded).
+Each claim's attempt row is addressed by its own id.
 """
 
 from __future__ import annotations
 
+import logging
 from collections.abc import Callable, Iterable, Mapping
 from dataclasses import dataclass
 from datetime import datetime, timedelta
@@ -14,6 +19,10 @@ from typing import Any
 from syndicator.models import Delivery, DeliveryState
 from syndicator.store.db import Row, as_datetime
 from syndicator.store.group_commit import GroupCommit
+
+log = logging.getLogger(__name__)
+# The fencing condition, in the same statement as each outcome write (args: id, claim_gen, holder).
+_FENCED = " WHERE id = ? AND claim_gen = ? AND COALESCE(claimed_by, '') = ?"
 
 
 def row_to_delivery(row: Row) -> Delivery:
@@ -25,7 +34,8 @@ def row_to_delivery(row: Row) -> Delivery:
         next_attempt_at=as_datetime(row["next_attempt_at"]), delivered_at=as_datetime(row["delivered_at"]),
         external_id=row["external_id"], external_url=row["external_url"], last_error=row["last_error"],
         note=row["note"], possible_duplicate=bool(row["possible_duplicate"]), ambiguous=bool(row["ambiguous"]),
-        claimed_by=row["claimed_by"],
+        claimed_by=row["claimed_by"], claim_gen=row.get("claim_gen", 0), attempt_id=row.get("attempt_id"),
+        claimed_at=as_datetime(row.get("claimed_at")),
     )
 
 
@@ -106,12 +116,18 @@ class QueueMixin:
         async with self.db.transaction() as tx:
             rows = await tx.fetch(
                 "UPDATE deliveries SET state = 'sending', claimed_by = ?, claimed_at = ?, attempts = attempts + 1,"
+                " claim_gen = claim_gen + 1,"
                 f" updated_at = ? WHERE id IN ({marks}) AND state IN ('pending', 'retrying') RETURNING *",
                 holder, now, now, *ids)
-            await tx.executemany(
-                "INSERT INTO attempts (delivery_id, holder, started_at) VALUES (?, ?, ?)",
-                [(r["id"], holder, now) for r in rows])
-        return rows
+            if not rows:
+                return rows
+            # One multi-row insert that hands back each attempt's id: outcomes address their attempt by it.
+            made = await tx.fetch(
+                "INSERT INTO attempts (delivery_id, holder, started_at) VALUES "
+                + ",".join(["(?, ?, ?)"] * len(rows)) + " RETURNING id, delivery_id",
+                *(v for r in rows for v in (r["id"], holder, now)))
+        attempt_of = {a["delivery_id"]: a["id"] for a in made}
+        return [{**r, "attempt_id": attempt_of[r["id"]]} for r in rows]
 
     async def claim_confirmations(self, now: datetime, holder: str, limit: int,
                                   lease_until: datetime | None = None) -> list[Delivery]:
@@ -130,68 +146,109 @@ class QueueMixin:
             ids = [r["id"] for r in rows]
             marks = ",".join("?" * len(ids))
             claimed = await tx.fetch(
-                f"UPDATE deliveries SET claimed_by = ?, claimed_at = ?, next_attempt_at = ?, updated_at = ?"
-                f" WHERE id IN ({marks}) AND state = 'confirming' RETURNING *", holder, now, lease_until, now, *ids)
-        return [row_to_delivery(r) for r in claimed]
+                f"UPDATE deliveries SET claimed_by = ?, claimed_at = ?, next_attempt_at = ?, updated_at = ?,"
+                f" claim_gen = claim_gen + 1 WHERE id IN ({marks}) AND state = 'confirming' RETURNING *",
+                holder, now, lease_until, now, *ids)
+            accepted = await self._accepted_attempts(tx, [r["id"] for r in claimed])
+        return [row_to_delivery({**r, "attempt_id": accepted.get(r["id"])}) for r in claimed]
 
     async def claim_confirmation(self, account_id: str, external_id: str, now: datetime, holder: str,
                                  lease_until: datetime) -> Delivery | None:
         """Claim one ``confirming`` delivery to ask its outcome now (a platform hinted it is ready); None when
-        there is none or a hub is already asking (claimed_by is cleared whenever a check ends)."""
-        row = await self.db.fetchrow(
-            "UPDATE deliveries SET claimed_by = ?, claimed_at = ?, next_attempt_at = ?, updated_at = ?"
-            " WHERE account_id = ? AND external_id = ? AND state = 'confirming' AND claimed_by IS NULL RETURNING *",
-            holder, now, lease_until, now, account_id, external_id)
-        return row_to_delivery(row) if row else None
+        there is none or a hub is already asking (claimed_by is cleared whenever a check ends). The claim is
+        fenced like any other: a later outcome write must still hold it."""
+        async with self.db.transaction() as tx:  # type: ignore[attr-defined]
+            row = await tx.fetchrow(
+                "UPDATE deliveries SET claimed_by = ?, claimed_at = ?, next_attempt_at = ?, updated_at = ?,"
+                " claim_gen = claim_gen + 1 WHERE account_id = ? AND external_id = ? AND state = 'confirming'"
+                " AND claimed_by IS NULL RETURNING *", holder, now, lease_until, now, account_id, external_id)
+            if row is None:
+                return None
+            accepted = await self._accepted_attempts(tx, [row["id"]])
+        return row_to_delivery({**row, "attempt_id": accepted.get(row["id"])})
 
-    async def _finish(self, delivery_id: int, outcome: str, detail: str | None, now: datetime,
-                      sql: str, *args: Any) -> None:
-        """Record an attempt's outcome; outcomes finishing together share one transaction (group commit)."""
-        await self.outcomes.run([
-            (sql, args),
-            ("UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id ="
-             " (SELECT MAX(id) FROM attempts WHERE delivery_id = ?)", (now, outcome, detail, delivery_id)),
-        ])
+    @staticmethod
+    async def _accepted_attempts(tx: Any, ids: list[int]) -> dict[int, int]:
+        """The attempt each ``confirming`` delivery is waiting on (the one that recorded 'accepted' last)."""
+        if not ids:
+            return {}
+        rows = await tx.fetch(
+            f"SELECT id, delivery_id FROM attempts WHERE delivery_id IN ({','.join('?' * len(ids))})"
+            " AND outcome = 'accepted' ORDER BY id", *ids)
+        return {r["delivery_id"]: r["id"] for r in rows}
 
-    async def mark_delivered(self, delivery_id: int, now: datetime, external_id: str | None,
-                             url: str | None, note: str | None = None, possible_duplicate: bool = False) -> None:
-        await self._finish(
-            delivery_id, "delivered", note, now,
+    async def _finish(self, target: Delivery | int, outcome: str, detail: str | None, now: datetime,
+                      sql: str, *args: Any) -> bool:
+        """Record an attempt's outcome; outcomes finishing together share one transaction (group commit).
+
+        A ``Delivery`` (the dispatcher's claim) is written fenced: only while its claim still stands, and its own
+        attempt by id; returns False, having written nothing, when the claim was lost. A bare id is an unfenced
+        write (tools and tests setting up rows) on the delivery's latest attempt.
+        """
+        if isinstance(target, int):
+            return await self.outcomes.run([
+                (sql + " WHERE id = ?", (*args, target)),
+                ("UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id ="
+                 " (SELECT MAX(id) FROM attempts WHERE delivery_id = ?)", (now, outcome, detail, target)),
+            ])
+        assert target.id is not None
+        fence = (target.id, target.claimed_by or "", target.claim_gen)
+        statements = [(sql + _FENCED, (*args, target.id, target.claim_gen, fence[1]))]
+        if target.attempt_id is not None:
+            statements.append(("UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id = ?",
+                               (now, outcome, detail, target.attempt_id)))
+        if await self.outcomes.run(statements, fence):
+            return True
+        log.warning("fenced: outcome %r of delivery %s dropped, claim %s/%d no longer held (taken over)",
+                    outcome, target.id, fence[1] or "-", target.claim_gen)
+        return False
+
+    async def mark_delivered(self, target: Delivery | int, now: datetime, external_id: str | None,
+                             url: str | None, note: str | None = None, possible_duplicate: bool = False) -> bool:
+        return await self._finish(
+            target, "delivered", note, now,
             "UPDATE deliveries SET state = 'delivered', delivered_at = ?, external_id = ?, external_url = ?,"
             " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), last_error = NULL,"
             " ambiguous = FALSE,"
-            " next_attempt_at = NULL, claimed_by = NULL, updated_at = ? WHERE id = ?",
-            now, external_id, url, note, possible_duplicate, now, delivery_id)
+            " next_attempt_at = NULL, claimed_by = NULL, updated_at = ?",
+            now, external_id, url, note, possible_duplicate, now)
 
-    async def mark_confirming(self, delivery_id: int, now: datetime, external_id: str,
-                              check_at: datetime, note: str | None = None, *, possible_duplicate: bool = False) -> None:
+    async def mark_confirming(self, target: Delivery | int, now: datetime, external_id: str,
+                              check_at: datetime, note: str | None = None, *, possible_duplicate: bool = False) -> bool:
         """Accepted, outcome pending; ``possible_duplicate`` is kept so the final delivery still carries it."""
-        await self._finish(
-            delivery_id, "accepted", f"awaiting outcome of {external_id}", now,
+        return await self._finish(
+            target, "accepted", f"awaiting outcome of {external_id}", now,
             "UPDATE deliveries SET state = 'confirming', external_id = ?, next_attempt_at = ?, claimed_by = NULL,"
             " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), ambiguous = FALSE,"
-            " updated_at = ? WHERE id = ?", external_id, check_at, note, possible_duplicate, now, delivery_id)
+            " updated_at = ?", external_id, check_at, note, possible_duplicate, now)
 
-    async def mark_retry(self, delivery_id: int, now: datetime, reason: str, next_attempt_at: datetime,
-                         *, ambiguous: bool = False, note: str | None = None) -> None:
+    async def mark_retry(self, target: Delivery | int, now: datetime, reason: str, next_attempt_at: datetime,
+                         *, ambiguous: bool = False, note: str | None = None) -> bool:
         """Try again later; ``ambiguous`` when the platform may have received this attempt."""
-        await self._finish(
-            delivery_id, "retry", reason, now,
+        return await self._finish(
+            target, "retry", reason, now,
             "UPDATE deliveries SET state = 'retrying', last_error = ?, next_attempt_at = ?, claimed_by = NULL,"
-            " ambiguous = ?, note = COALESCE(?, note), updated_at = ? WHERE id = ?",
-            reason, next_attempt_at, ambiguous, note, now, delivery_id)
+            " ambiguous = ?, note = COALESCE(?, note), updated_at = ?",
+            reason, next_attempt_at, ambiguous, note, now)
 
-    async def mark_failed(self, delivery_id: int, now: datetime, reason: str) -> None:
-        await self._finish(
-            delivery_id, "failed", reason, now,
+    async def mark_failed(self, target: Delivery | int, now: datetime, reason: str) -> bool:
+        return await self._finish(
+            target, "failed", reason, now,
             "UPDATE deliveries SET state = 'failed', last_error = ?, next_attempt_at = NULL, claimed_by = NULL,"
-            " updated_at = ? WHERE id = ?", reason, now, delivery_id)
+            " updated_at = ?", reason, now)
 
-    async def mark_held(self, delivery_id: int, now: datetime, reason: str) -> None:
-        await self._finish(
-            delivery_id, "held", reason, now,
+    async def mark_held(self, target: Delivery | int, now: datetime, reason: str) -> bool:
+        return await self._finish(
+            target, "held", reason, now,
             "UPDATE deliveries SET state = 'held', last_error = ?, next_attempt_at = NULL, claimed_by = NULL,"
-            " updated_at = ? WHERE id = ?", reason, now, delivery_id)
+            " updated_at = ?", reason, now)
+
+    async def renew_claim(self, d: Delivery, now: datetime) -> bool:
+        """Still ours? Then the claim is fresh again (claimed_at = now). False: it was taken over meanwhile."""
+        changed = await self.db.execute(
+            "UPDATE deliveries SET claimed_at = ?" + _FENCED + " AND state = 'sending'",
+            now, d.id, d.claim_gen, d.claimed_by or "")
+        return changed > 0
 
     async def hold_account(self, account_id: str, now: datetime, reason: str) -> int:
         """Hold every open delivery of an account (paused, or credentials need a person)."""
@@ -204,27 +261,56 @@ class QueueMixin:
             "UPDATE deliveries SET state = 'pending', next_attempt_at = NULL, updated_at = ?"
             " WHERE account_id = ? AND state = 'held'", now, account_id)
 
-    async def release(self, delivery_ids: Iterable[int], now: datetime) -> None:
-        """Give claimed-but-unsent deliveries back to the queue (shutdown); the attempt did not happen."""
-        ids = list(delivery_ids)
-        if not ids:
-            return
-        marks = ",".join("?" * len(ids))
+    async def release(self, deliveries: Iterable[Delivery | int], now: datetime) -> None:
+        """Give claimed-but-unsent deliveries back to the queue (shutdown); the attempt did not happen.
+        A claim (``Delivery``) is given back only while it still stands: a taken-over one is not ours to give."""
+        items = list(deliveries)
+        ids = [d for d in items if isinstance(d, int)]
+        claims = [d for d in items if not isinstance(d, int) and d.state is DeliveryState.SENDING]
+        back = ("UPDATE deliveries SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,"
+                " attempts = attempts - 1, claimed_by = NULL, updated_at = ?")
         async with self.db.transaction() as tx:
-            await tx.execute(
-                f"UPDATE deliveries SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,"
-                f" attempts = attempts - 1, claimed_by = NULL, updated_at = ?"
-                f" WHERE id IN ({marks}) AND state = 'sending'", now, *ids)
-            await tx.execute(f"DELETE FROM attempts WHERE finished_at IS NULL AND delivery_id IN ({marks})", *ids)
+            if ids:
+                marks = ",".join("?" * len(ids))
+                await tx.execute(f"{back} WHERE id IN ({marks}) AND state = 'sending'", now, *ids)
+                await tx.execute(f"DELETE FROM attempts WHERE finished_at IS NULL AND delivery_id IN ({marks})", *ids)
+            for d in claims:
+                if await tx.execute(back + _FENCED + " AND state = 'sending'",
+                                    now, d.id, d.claim_gen, d.claimed_by or ""):
+                    await tx.execute("DELETE FROM attempts WHERE id = ? AND finished_at IS NULL", d.attempt_id)
+                else:
+                    log.warning("fenced: delivery %s not given back, its claim was taken over", d.id)
+
+    async def release_unknown_claims(self, holder: str, claimed_at: datetime, keep: Iterable[int],
+                                     now: datetime) -> list[int]:
+        """A claim whose answer was lost (the connection dropped around its commit) may have claimed rows this
+        hub never heard of: give back those still ``sending`` under ``holder`` from that claim and not being
+        sent (``keep``). Nothing was sent for them, so they are not ambiguous."""
+        keep = set(keep)
+        async with self.db.transaction() as tx:
+            rows = await tx.fetch("SELECT id FROM deliveries WHERE state = 'sending' AND claimed_by = ?"
+                                  " AND claimed_at = ?", holder, claimed_at)
+            lost = [r["id"] for r in rows if r["id"] not in keep]
+            if lost:
+                marks = ",".join("?" * len(lost))
+                await tx.execute(
+                    "UPDATE deliveries SET state = CASE WHEN attempts > 1 THEN 'retrying' ELSE 'pending' END,"
+                    " attempts = attempts - 1, claimed_by = NULL, claim_gen = claim_gen + 1, updated_at = ?"
+                    f" WHERE id IN ({marks}) AND state = 'sending' AND claimed_by = ?", now, *lost, holder)
+                await tx.execute(f"DELETE FROM attempts WHERE finished_at IS NULL AND delivery_id IN ({marks})", *lost)
+        return lost
 
     async def recover_orphans(self, holder: str, stale_before: datetime, now: datetime) -> int:
-        """'sending' rows left by a dead process (ours from before a restart, or anyone's gone stale)
-        go back to the queue marked ambiguous: the next attempt reconciles with the platform first."""
+        """'sending' rows left by a dead process (ours from before a restart, anyone's gone stale, or a hub's
+        whose heartbeat expired) go back to the queue marked ambiguous: the next attempt reconciles with the
+        platform first. The claim generation moves on, so the old holder's late writes are fenced off."""
         async with self.db.transaction() as tx:
             changed = await tx.execute(
                 "UPDATE deliveries SET state = 'retrying', ambiguous = TRUE, next_attempt_at = ?, claimed_by = NULL,"
-                " last_error = ?, updated_at = ? WHERE state = 'sending' AND (claimed_by = ? OR claimed_at < ?)",
-                now, "进程中断时正在发送，结果待核实", now, holder, stale_before)
+                " claim_gen = claim_gen + 1, last_error = ?, updated_at = ? WHERE state = 'sending'"
+                " AND (claimed_by = ? OR claimed_at < ?"
+                " OR claimed_by IN (SELECT instance_id FROM hubs WHERE expires_at < ?))",
+                now, "进程中断时正在发送，结果待核实", now, holder, stale_before, now)
             await tx.execute(
                 "UPDATE attempts SET finished_at = ?, outcome = 'interrupted' WHERE finished_at IS NULL"
                 " AND delivery_id IN (SELECT id FROM deliveries WHERE state = 'retrying' AND ambiguous = TRUE)", now)
@@ -253,10 +339,13 @@ class QueueMixin:
         return row_to_delivery(row) if row else None
 
     async def find_delivery(self, account_id: str, external_id: str) -> Delivery | None:
-        row = await self.db.fetchrow(
-            "SELECT * FROM deliveries WHERE account_id = ? AND external_id = ? ORDER BY id DESC LIMIT 1",
-            account_id, external_id)
-        return row_to_delivery(row) if row else None
+        """By platform id (a callback's outcome), with the attempt it is waiting on: writes fenced as read."""
+        async with self.db.transaction() as tx:
+            row = await tx.fetchrow(
+                "SELECT * FROM deliveries WHERE account_id = ? AND external_id = ? ORDER BY id DESC LIMIT 1",
+                account_id, external_id)
+            accepted = await self._accepted_attempts(tx, [row["id"]]) if row else {}
+        return row_to_delivery({**row, "attempt_id": accepted.get(row["id"])}) if row else None
 
     async def retry_now(self, delivery_id: int, now: datetime) -> bool:
         """Operator: send again now (from failed, held or retrying)."""

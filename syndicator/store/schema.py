@@ -200,6 +200,21 @@ ALTER TABLE items ADD COLUMN date_problem {text}
     (5, """
 CREATE INDEX kv_expires ON kv (expires_at)
 """),
+    # 6: fenced claims and hub heartbeats. claim_gen counts the claims (and takeovers) of a delivery: with the
+    # holder it is the fencing token every outcome write must still match, so a hub that lost its claim (paused,
+    # cut off from the store) cannot overwrite what the hub that took over recorded. Each hub beats in ``hubs``;
+    # survivors take over the claims of a hub whose heartbeat expired. ``loops`` is that hub's loop health (JSON)
+    # for `status` run from another process.
+    (6, """
+ALTER TABLE deliveries ADD COLUMN claim_gen INTEGER NOT NULL DEFAULT 0;
+CREATE TABLE hubs (
+    instance_id {text} PRIMARY KEY,
+    started_at {ts} NOT NULL,
+    heartbeat_at {ts} NOT NULL,
+    expires_at {ts} NOT NULL,
+    loops {text} NOT NULL DEFAULT '{{}}'
+)
+"""),
     # 8: identity keys beyond the URL (a guid that names the document anywhere, the 文号) so sources are merged
     # on them before any content hash; each merged copy keeps what matched it ('url', 'guid', 'doc', 'content';
     # 'earlier' for a merge made before this migration); items keep which fields were cut to the length caps.
@@ -253,12 +268,14 @@ async def migrate(db: Database) -> int:
         if db.dialect == "postgres":   # several hubs may start at once
             await tx.execute("SELECT pg_advisory_xact_lock(720150024)")
         await tx.execute("CREATE TABLE IF NOT EXISTS schema_version (version INTEGER NOT NULL)")
-        current = await tx.fetchval("SELECT MAX(version) AS v FROM schema_version") or 0
+        # Applied by set, not by the highest number: issues land in any order, so a database at 14 may still
+        # lack 6; each missing migration runs, in version order.
+        applied = {r["version"] for r in await tx.fetch("SELECT version FROM schema_version")}
         for version, sql in MIGRATIONS:
-            if version <= current:
+            if version in applied:
                 continue
             for statement in _statements(sql, db.dialect):
                 await tx.execute(statement)
             await tx.execute("INSERT INTO schema_version (version) VALUES (?)", version)
-            current = version
-    return current
+            applied.add(version)
+    return max(applied, default=0)
