@@ -57,6 +57,8 @@ class Item:
     images: tuple[str, ...] = ()       # absolute URLs of body images, in order
     id: int | None = None
     version: int = 1                   # bumped when the title or body changes upstream
+    detection_health: str | None = None  # a late-detected tracked item: the source's state meanwhile
+    detection_note: str | None = None    # (syndicator.anchors.detection_health), quoted in delay reasons
 
 
 @dataclass(frozen=True, slots=True)

@@ -168,7 +168,7 @@ async def test_simulated_month_log_records_and_report_agree(store: Store, clock:
     assert sum("人工暂停：公众号改版" in r for r in reasons("u2-wechat", DelayKind.DELIVERED_LATE)) == 2
     reauth = reasons("u1-wechat", DelayKind.OVERDUE)
     assert reauth and all("账号授权失效，需重新授权：微信授权已失效（40001）" in r for r in reauth)
-    late_found = [r for r in records if "来源发布时间早于检测时间 42 小时" in r.reason]
+    late_found = [r for r in records if "检测延迟：上游发布于" in r.reason]
     assert len(late_found) == 6 and all("检测到稿件时已超过截止时间" in r.reason for r in late_found)
     assert reasons("u1-site", DelayKind.FAILED) == [f"发送失败且已停止重试，需人工处理：{FAIL[2]}"]
     assert reasons("u2-site", DelayKind.SKIPPED) == [f"经人工决定不转载：{SKIP_REASON}"] * 2

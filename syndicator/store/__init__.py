@@ -6,6 +6,7 @@ from syndicator.clock import Clock
 from syndicator.store.db import Database, open_database
 from syndicator.store.deadlines import DeadlinesMixin
 from syndicator.store.delays import DelaysMixin
+from syndicator.store.evidence import EvidenceMixin
 from syndicator.store.group_commit import GroupCommit
 from syndicator.store.items import IngestResult, ItemsMixin, PlannedDelivery
 from syndicator.store.queue import Capacity, QueueMixin
@@ -16,7 +17,7 @@ from syndicator.store.state import StateMixin, StoreKeyValue
 __all__ = ["Capacity", "IngestResult", "PlannedDelivery", "Store", "open_store"]
 
 
-class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin, DeadlinesMixin):
+class Store(ItemsMixin, QueueMixin, StateMixin, DelaysMixin, ReportsMixin, DeadlinesMixin, EvidenceMixin):
     """Every durable operation of the hub; callers never see SQL or the dialect."""
 
     def __init__(self, db: Database, clock: Clock) -> None:

@@ -97,10 +97,12 @@ class ItemsMixin:
             item_id = await tx.fetchval(
                 "INSERT INTO items (source_id, guid, url, canonical_url, title, summary, content, images, origin,"
                 " authority, rule, content_hash, published_at, published_raw, date_problem, detected_at, anchor_at,"
-                " anchor_kind, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1) RETURNING id",
+                " anchor_kind, version, detection_health, detection_note)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?) RETURNING id",
                 item.source_id, item.guid, item.url, item.canonical_url, item.title, item.summary, item.content,
                 json.dumps(list(item.images)), item.origin, item.authority, item.rule, item.content_hash,
-                item.published_at, item.published_raw, item.date_problem, item.detected_at, anchor_at, anchor_kind)
+                item.published_at, item.published_raw, item.date_problem, item.detected_at, anchor_at, anchor_kind,
+                item.detection_health, item.detection_note)
             await self._add_source(tx, item_id, item, now, raw_hash)
             await tx.execute(
                 "INSERT INTO item_versions (item_id, version, title, content_hash, source_id, changed_at)"
@@ -200,4 +202,5 @@ def row_to_item(row: Row) -> Item:
         content_hash=row["content_hash"], published_at=as_datetime(row["published_at"]),
         published_raw=row["published_raw"] or "", date_problem=row["date_problem"],
         detected_at=as_datetime(row["detected_at"]), version=row["version"],  # type: ignore[arg-type]
+        detection_health=row.get("detection_health"), detection_note=row.get("detection_note"),
     )

@@ -23,7 +23,7 @@ _COLS = (
     "SELECT d.id, d.item_id, d.unit_id, d.account_id, d.channel_kind, d.state, d.deadline_at,"
     " d.deadline_provisional, d.attempts, d.next_attempt_at, d.delivered_at, d.last_error, d.note,"
     " d.possible_duplicate, d.ambiguous, d.updated_at, i.title, i.source_id, i.published_at, i.detected_at,"
-    " i.published_raw, i.date_problem,"
+    " i.published_raw, i.date_problem, i.detection_note,"
     " COALESCE(d.anchor_at, i.anchor_at) AS anchor_at, COALESCE(d.anchor_kind, i.anchor_kind) AS anchor_kind,"
     " a.state AS account_state, a.reason AS account_reason"
 )
@@ -66,6 +66,7 @@ class DeliveryFacts:
     account_reason: str | None
     published_raw: str = ""         # upstream date text, kept when it could not be read
     date_problem: str | None = None
+    detection_note: str | None = None   # the source's health while a tracked item went undetected
 
 
 @dataclass(slots=True)
@@ -89,6 +90,7 @@ def _facts(r: Row) -> DeliveryFacts:
         anchor_at=t(r["anchor_at"]), anchor_kind=r["anchor_kind"],  # type: ignore[arg-type]
         account_state=r["account_state"], account_reason=r["account_reason"],
         published_raw=r["published_raw"] or "", date_problem=r["date_problem"],
+        detection_note=r.get("detection_note"),
     )
 
 
