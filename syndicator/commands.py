@@ -209,18 +209,19 @@ async def cmd_delays(args: argparse.Namespace) -> int:
 
 
 async def cmd_report(args: argparse.Namespace) -> int:
-    from syndicator.report import format_report, monthly_report
+    from syndicator.report import format_report, monthly_report, report_details
 
     settings = settings_from(args)
     calendar = calendar_for(settings)
     async with store_for(settings) as store:
         try:
             rows = await monthly_report(store, args.month, calendar, settings.deadlines, settings.deadlines_for)
+            details = await report_details(store, args.month, calendar, settings.deadlines, settings.deadlines_for)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         as_of = store.clock.now()
     print(format_report(rows, args.format, month=args.month, names=_unit_names(settings), as_of=as_of,
-                        tz=settings.deadlines.tz))
+                        tz=settings.deadlines.tz, details=details))
     return 0
 
 
@@ -280,6 +281,37 @@ async def cmd_skip(args: argparse.Namespace) -> int:
 async def cmd_pause(args: argparse.Namespace) -> int:
     async with operations_for(args) as ops:
         return _report(await ops.pause(args.account_id, args.reason, CLI_ACTOR))
+
+
+async def cmd_correct_time(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    calendar = calendar_for(settings)
+    async with store_for(settings) as store:
+        ops = Operations(settings, store, store.clock)
+        return _report(await ops.correct_time(args.item_id, args.time, args.reason, CLI_ACTOR, calendar))
+
+
+async def cmd_evidence(args: argparse.Namespace) -> int:
+    """Per-unit evidence for a month: evidence.csv (UTF-8 with BOM) and receipts/<delivery>.json."""
+    from pathlib import Path
+
+    from syndicator.evidence import evidence_files, write_evidence
+    from syndicator.report import report_details
+
+    settings = settings_from(args)
+    if args.unit not in _unit_names(settings):
+        raise UserError(f"unknown unit {args.unit!r} (units: {', '.join(_unit_names(settings))})")
+    calendar = calendar_for(settings)
+    async with store_for(settings) as store:
+        try:
+            rows = await report_details(store, args.month, calendar, settings.deadlines, settings.deadlines_for,
+                                        unit=args.unit)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        files = await evidence_files(store, rows, settings.deadlines.tz, _unit_names(settings))
+    written = write_evidence(files, Path(args.out))
+    print(f"{len(rows)} deliveries, {len(written) - 1} receipt files written to {args.out}")
+    return 0
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:

@@ -35,10 +35,12 @@ from syndicator.clock import Clock
 from syndicator.config import HubSettings
 from syndicator.models import Delivery, Item, UnitRef
 from syndicator.store import Capacity, Store
+from syndicator.store.evidence import receipt_statement
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
 _LONGEST_WAIT_S = 32 * 86_400
+_ERROR_OUTCOME: dict[type[ChannelError], str] = {AuthExpired: "held", PermanentError: "failed", RetryLater: "retry"}
 _AMBIGUOUS = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
 
 
@@ -361,12 +363,15 @@ class Dispatcher:
         note = receipt.note
         if blind and not receipt.possible_duplicate:
             note = _join(note, "上次发送结果不明且平台无法核实，可能重复发布")
+        proof = [receipt_statement(d.id, now, "accepted" if receipt.pending else "delivered",
+                                   external_id=receipt.external_id, url=receipt.url,
+                                   platform_published_at=receipt.published_at, body=receipt.raw)]
         if receipt.pending:
             await self.store.mark_confirming(
                 d.id, now, receipt.external_id, now + timedelta(seconds=self.settings.confirm_interval_seconds),
-                note, possible_duplicate=duplicate)
+                note, possible_duplicate=duplicate, extra=proof)
             return
-        await self.store.mark_delivered(d.id, now, receipt.external_id, receipt.url, note, duplicate)
+        await self.store.mark_delivered(d.id, now, receipt.external_id, receipt.url, note, duplicate, extra=proof)
         log.info("delivered %s to %s (%s)%s", d.id, d.account_id, receipt.url or receipt.external_id,
                  " [possible duplicate]" if duplicate else "")
 
@@ -411,6 +416,9 @@ class Dispatcher:
     async def _handle_error(self, d: Delivery, exc: BaseException) -> None:
         assert d.id is not None
         now = self.clock.now()
+        if isinstance(exc, ChannelError) and exc.code is not None:   # the platform's own code, kept as proof
+            await self.store.record_receipt(d.id, now, _ERROR_OUTCOME.get(type(exc), "retry"), code=exc.code,
+                                            body={"reason": exc.reason, "detail": exc.detail})
         if isinstance(exc, AuthExpired):
             await self._hold_account(d, exc.reason, now)
         elif isinstance(exc, PermanentError):

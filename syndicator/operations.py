@@ -8,6 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
+from syndicator.calendar import WorkCalendar
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.dispatch import Dispatcher
@@ -72,6 +73,16 @@ class Operations:
         await self._audit(actor, f"{actor} 恢复渠道账号 {account_id}")
         self._wake()
         return Outcome(True, f"渠道账号 {account_id} 已恢复，{released} 条稿件重新排队")
+
+    async def correct_time(self, item_id: int, time_text: str, reason: str, actor: str,
+                           calendar: WorkCalendar) -> Outcome:
+        """Correct an item's upstream publication time (audited; its deadlines are recomputed)."""
+        from syndicator.corrections import correct_upstream_time
+
+        done = await correct_upstream_time(self.store, self.settings, calendar, item_id, time_text, reason, actor,
+                                           self.clock.now())
+        self._wake()
+        return Outcome(done.ok, done.message)
 
     def _wake(self) -> None:
         if self.dispatcher is not None:

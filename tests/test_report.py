@@ -18,6 +18,7 @@ from syndicator.delays import DelayMonitor
 from syndicator.models import DelayKind
 from syndicator.report import (
     DELAY_COLUMNS,
+    PROOF_COLUMNS,
     delays_listing,
     format_delays,
     format_report,
@@ -207,7 +208,7 @@ async def test_simulated_month_log_records_and_report_agree(store: Store, clock:
     assert {r["kind"] for r in listing} == {"at_risk", "overdue", "delivered_late"}
     assert all(r["unit_id"] == "u1" and r["channel"] == "weibo" for r in listing)
     parsed = list(csv.reader(io.StringIO(format_delays(listing, "csv"))))
-    assert tuple(parsed[0]) == DELAY_COLUMNS and len(parsed) == len(listing) + 1
+    assert tuple(parsed[0]) == (*DELAY_COLUMNS, *PROOF_COLUMNS) and len(parsed) == len(listing) + 1
 
 
 def test_percentile_is_linear_between_ranks() -> None:
@@ -236,7 +237,7 @@ def test_format_delays_shapes() -> None:
     assert "市发改委" in line and "政务微博" in line and "2025-10-10 24:00" in line and "…" in line
     assert format_delays([], "table") == "（所选范围内没有延误记录）"
     csv_rows = list(csv.reader(io.StringIO(format_delays([row], "csv"))))
-    assert csv_rows[1][-1] == row["reason"] and csv_rows[1][7] == "2"
+    assert csv_rows[1][10] == row["reason"] and csv_rows[1][7] == "2"
     [obj] = json.loads(format_delays([row], "json"))
     assert obj["deadline_at"] == "2025-10-11T00:00:00+08:00" and obj["kind_label"] == "已超时未发布"
     with pytest.raises(ValueError):

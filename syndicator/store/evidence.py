@@ -92,7 +92,8 @@ class EvidenceMixin:
 
     # ------------------------------------------------------------ proof rows
     async def proof_rows(self, *, ids: list[int] | None = None, deadline_after: datetime | None = None,
-                         deadline_until: datetime | None = None, unit_id: str | None = None) -> list[dict[str, Any]]:
+                         deadline_until: datetime | None = None, unit_id: str | None = None,
+                         item_id: int | None = None) -> list[dict[str, Any]]:
         """Deliveries with the item facts an inspector asks for, by id or by deadline in (after, until]."""
         where, args = [], []
         if ids is not None:
@@ -109,6 +110,9 @@ class EvidenceMixin:
         if unit_id:
             where.append("d.unit_id = ?")
             args.append(unit_id)
+        if item_id is not None:
+            where.append("d.item_id = ?")
+            args.append(item_id)
         rows = await self.db.fetch(
             f"{_PROOF_COLS} WHERE {' AND '.join(where) or '1=1'} ORDER BY d.unit_id, d.deadline_at, d.id", *args)
         return [_times(r) for r in rows]

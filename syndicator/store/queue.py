@@ -6,14 +6,14 @@ PostgreSQL database never send the same delivery twice: the loser of a race simp
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from syndicator.models import Delivery, DeliveryState
 from syndicator.store.db import Row, as_datetime
-from syndicator.store.group_commit import GroupCommit
+from syndicator.store.group_commit import GroupCommit, Statement
 
 
 def row_to_delivery(row: Row) -> Delivery:
@@ -135,32 +135,37 @@ class QueueMixin:
         return [row_to_delivery(r) for r in claimed]
 
     async def _finish(self, delivery_id: int, outcome: str, detail: str | None, now: datetime,
-                      sql: str, *args: Any) -> None:
-        """Record an attempt's outcome; outcomes finishing together share one transaction (group commit)."""
+                      sql: str, *args: Any, extra: Sequence[Statement] = ()) -> None:
+        """Record an attempt's outcome; outcomes finishing together share one transaction (group commit).
+        ``extra`` (e.g. the platform's receipt, store.evidence) is written in the same transaction."""
         await self.outcomes.run([
             (sql, args),
             ("UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id ="
              " (SELECT MAX(id) FROM attempts WHERE delivery_id = ?)", (now, outcome, detail, delivery_id)),
+            *extra,
         ])
 
     async def mark_delivered(self, delivery_id: int, now: datetime, external_id: str | None,
-                             url: str | None, note: str | None = None, possible_duplicate: bool = False) -> None:
+                             url: str | None, note: str | None = None, possible_duplicate: bool = False,
+                             extra: Sequence[Statement] = ()) -> None:
         await self._finish(
             delivery_id, "delivered", note, now,
             "UPDATE deliveries SET state = 'delivered', delivered_at = ?, external_id = ?, external_url = ?,"
             " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), last_error = NULL,"
             " ambiguous = FALSE,"
             " next_attempt_at = NULL, claimed_by = NULL, updated_at = ? WHERE id = ?",
-            now, external_id, url, note, possible_duplicate, now, delivery_id)
+            now, external_id, url, note, possible_duplicate, now, delivery_id, extra=extra)
 
     async def mark_confirming(self, delivery_id: int, now: datetime, external_id: str,
-                              check_at: datetime, note: str | None = None, *, possible_duplicate: bool = False) -> None:
+                              check_at: datetime, note: str | None = None, *, possible_duplicate: bool = False,
+                              extra: Sequence[Statement] = ()) -> None:
         """Accepted, outcome pending; ``possible_duplicate`` is kept so the final delivery still carries it."""
         await self._finish(
             delivery_id, "accepted", f"awaiting outcome of {external_id}", now,
             "UPDATE deliveries SET state = 'confirming', external_id = ?, next_attempt_at = ?, claimed_by = NULL,"
             " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), ambiguous = FALSE,"
-            " updated_at = ? WHERE id = ?", external_id, check_at, note, possible_duplicate, now, delivery_id)
+            " updated_at = ? WHERE id = ?", external_id, check_at, note, possible_duplicate, now, delivery_id,
+            extra=extra)
 
     async def mark_retry(self, delivery_id: int, now: datetime, reason: str, next_attempt_at: datetime,
                          *, ambiguous: bool = False, note: str | None = None) -> None:

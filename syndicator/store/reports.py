@@ -171,13 +171,17 @@ class ReportsMixin:
         with the deadline already past ``now`` (failed, retrying, held or never sent alike); a
         failed delivery whose deadline is still ahead is not missing yet (a person can still retry).
         """
+        # Baselines (published before the source was tracked, syndicator.anchors) are counted apart only.
+        assessed = "COALESCE(anchor_kind, '') <> 'baseline' AND "
         return await self.db.fetch(
             "SELECT unit_id, channel_kind, COUNT(*) AS n_required,"
-            " SUM(CASE WHEN state = 'delivered' AND delivered_at <= deadline_at THEN 1 ELSE 0 END) AS n_on_time,"
-            " SUM(CASE WHEN state = 'delivered' AND delivered_at > deadline_at THEN 1 ELSE 0 END) AS n_late,"
-            " SUM(CASE WHEN state = 'skipped' THEN 1 ELSE 0 END) AS n_skipped,"
-            " SUM(CASE WHEN state NOT IN ('delivered', 'skipped') AND deadline_at < ? THEN 1 ELSE 0 END)"
-            "  AS n_missing"
+            f" SUM(CASE WHEN {assessed}state = 'delivered' AND delivered_at <= deadline_at THEN 1 ELSE 0 END)"
+            "  AS n_on_time,"
+            f" SUM(CASE WHEN {assessed}state = 'delivered' AND delivered_at > deadline_at THEN 1 ELSE 0 END) AS n_late,"
+            f" SUM(CASE WHEN {assessed}state = 'skipped' THEN 1 ELSE 0 END) AS n_skipped,"
+            f" SUM(CASE WHEN {assessed}state NOT IN ('delivered', 'skipped') AND deadline_at < ? THEN 1 ELSE 0 END)"
+            "  AS n_missing,"
+            " SUM(CASE WHEN anchor_kind = 'baseline' THEN 1 ELSE 0 END) AS n_baseline"
             f" FROM deliveries WHERE state IN ({_marks(ALL_STATES)}) AND deadline_at > ? AND deadline_at <= ?"
             " GROUP BY unit_id, channel_kind ORDER BY unit_id, channel_kind", now, *ALL_STATES, start, end)
 
@@ -186,6 +190,7 @@ class ReportsMixin:
         rows = await self.db.fetch(
             "SELECT d.unit_id, d.channel_kind, i.source_id, d.deadline_at, d.delivered_at FROM deliveries d"
             " JOIN items i ON i.id = d.item_id WHERE d.state = 'delivered' AND d.deadline_at > ?"
+            " AND COALESCE(d.anchor_kind, '') <> 'baseline'"
             " AND d.deadline_at <= ? AND d.delivered_at > d.deadline_at"
             " ORDER BY d.unit_id, d.channel_kind, d.deadline_at", start, end)
         return [(r["unit_id"], r["channel_kind"], r["source_id"], as_datetime(r["deadline_at"]),  # type: ignore[misc]
