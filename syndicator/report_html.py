@@ -59,7 +59,7 @@ def report_html(title: str, stamp: str, summary: str, definitions: str, header: 
     parts = [
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
         f"<title>{escape(title)}</title><style>{PRINT_CSS}</style></head><body>",
-        '<p class="noprint"><a href="javascript:window.print()">打印</a>（打印时仅保留报表内容）</p>',
+        '<p class="noprint">打印：使用浏览器的“打印”（Ctrl+P），可另存为 PDF；打印时仅保留报表内容。</p>',
         f"<h1>{escape(title)}</h1>",
         f"<p>{escape(stamp)}</p>" if stamp else "",
         f"<p>{escape(summary)}</p>",

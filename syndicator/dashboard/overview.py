@@ -61,7 +61,8 @@ def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, 
     out = []
     for d in rows:
         problem = d.last_error or d.note or ""
-        cells: list[Any] = [tag("td", d.id, class_="num"), _title_cell(items.get(d.item_id)),
+        cells: list[Any] = [Html(f'<td class="num">{r.link(f"/delivery/{d.id}", d.id)}</td>'),
+                            _title_cell(items.get(d.item_id)),
                             unit_cell(unit_names.get(d.unit_id, d.unit_id)),
                             Html(f"<td>{esc(r.channel_name(d.channel_kind))}<div class=muted>{esc(d.account_id)}"
                                  f"</div></td>"),

@@ -132,6 +132,12 @@ class EvidenceMixin:
                 best[r["delivery_id"]] = (r["kind"], r["reason"])
         return best
 
+    async def delay_records_of(self, delivery_id: int) -> list[dict[str, Any]]:
+        rows = await self.db.fetch(
+            "SELECT kind, recorded_at, reason, late_clock_hours, late_working_hours FROM delay_records"
+            " WHERE delivery_id = ? ORDER BY id", delivery_id)
+        return [{**r, "recorded_at": as_datetime(r["recorded_at"])} for r in rows]
+
     # ------------------------------------------------------------ corrections
     async def correct_item_time(self, item_id: int, new_published_at: datetime, anchor_at: datetime,
                                 anchor_kind: str, reason: str, actor: str, now: datetime) -> datetime | None:
