@@ -20,7 +20,7 @@ from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
 from syndicator.dashboard import render as r
 from syndicator.dashboard.records import neutralise, url_link
 from syndicator.dashboard.render import Html, tag
-from syndicator.dashboard.views import AUTH, SESSION, names, redirect, safe_next, show
+from syndicator.dashboard.views import AUTH, SECRETS, SESSION, names, redact, redirect, safe_next, show
 from syndicator.evidence import detail_rows, evidence_files, evidence_zip
 from syndicator.operations import Operations
 from syndicator.report import format_report, monthly_report, report_details
@@ -69,7 +69,8 @@ def _delivery_section(f: Facts) -> Html:
             ("状态", r.state_tag(d["state"])), ("截止时间", Html(f"{r.when(d['deadline_at'])}{r.esc(prov)}")),
             ("公开链接", url_link(d["external_url"])), ("平台发布时间", r.when(d["platform_published_at"])),
             ("本系统确认发布时间", r.when(d["delivered_at"])), ("平台编号", d["external_id"] or "—"),
-            ("超时（工作小时）", r.hours(d["late_working_hours"])), ("备注", d["note"] or "—")]
+            ("超时（工作小时）", r.hours(d["late_working_hours"])), ("备注", d["note"] or "—"),
+            ("最近错误", d["last_error"] or "—")]
     if d["possible_duplicate"]:
         rows.append(("提示", "此前发送结果无法与平台核实，可能重复发布"))
     return r.join([tag("h2", "转载结果"), _facts_table(rows)])
@@ -157,7 +158,7 @@ async def report_html(request: web.Request) -> web.Response:
     return web.Response(text=text, content_type="text/html", charset="utf-8", headers=headers)
 
 
-async def evidence_download(request: web.Request) -> web.Response:
+async def evidence_download(request: web.Request) -> web.StreamResponse:
     """A unit's evidence for a month as a ZIP: evidence.csv (UTF-8 with BOM) and receipts/<delivery>.json."""
     hub, month = request.app[HUB], _month(request)
     unit = request.query.get("unit", "")
@@ -171,7 +172,14 @@ async def evidence_download(request: web.Request) -> web.Response:
     safe = [{**x, "title": neutralise(x["title"]), "reason": neutralise(x["reason"] or "")} for x in rows]
     files = await evidence_files(hub.store, safe, hub.settings.deadlines.tz,
                                  {k: neutralise(v) for k, v in names(request).items()})
+    # Binary, so the guard cannot redact it: each file (UTF-8 text) is redacted here before zipping.
+    secrets = request.app[SECRETS]
+    files = {name: redact(data.decode("utf-8"), secrets).encode("utf-8") for name, data in files.items()}
     filename = re.sub(r"[^A-Za-z0-9_.-]", "_", f"evidence_{unit}_{month}.zip")
-    return web.Response(body=evidence_zip(files), content_type="application/zip", headers={
-        **r.SECURITY_HEADERS, "Content-Disposition": f'attachment; filename="{filename}"',
-        "Cache-Control": "no-store"})
+    resp = web.StreamResponse(headers={**r.SECURITY_HEADERS, "Cache-Control": "no-store",
+                                       "Content-Disposition": f'attachment; filename="{filename}"'})
+    resp.content_type = "application/zip"
+    await resp.prepare(request)
+    await resp.write(evidence_zip(files))
+    await resp.write_eof()
+    return resp
