@@ -126,7 +126,8 @@ class WeiboChannel(Channel):
 
 def created_at(body: dict[str, Any]) -> datetime | None:
     """The status's ``created_at`` ("Tue May 31 17:46:55 +0800 2011", the status object of
-    https://open.weibo.com/wiki/2/statuses/share): Weibo's own publish time; None when absent or unreadable."""
+    https://open.weibo.com/wiki/2/statuses/share; same form in YaoZeyuan/stablog
+    src/type/namespace/new_weibo_api_com.d.ts): Weibo's own publish time; None when absent or unreadable."""
     try:
         return datetime.strptime(str(body["created_at"]), "%a %b %d %H:%M:%S %z %Y")
     except (KeyError, ValueError):
