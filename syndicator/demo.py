@@ -48,11 +48,15 @@ def hub_callback_url(settings: Settings) -> str | None:
     return f"{hub_url}/wechat/callback/{first_wechat}" if first_wechat else None
 
 
-def publish_next(box: Sandbox, n: int) -> None:
+def publish_next(box: Sandbox, n: int, not_before: datetime | None = None) -> None:
+    """Publish demo document ``n``, dated 3 minutes ago but not before ``not_before`` (when the hub began
+    watching: an earlier date would make it a baseline, syndicator.anchors; the first two are, on purpose)."""
     title = DEMO_TITLES[n % len(DEMO_TITLES)] + ("" if n < len(DEMO_TITLES) else f"（第{n // len(DEMO_TITLES) + 1}批）")
     # every third document also arrives through the provincial GBK feed: it must be delivered once
     feeds = {"gwy", "province"} if n % 3 == 0 else ({"gwy"} if n % 3 == 1 else {"province"})
     published = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    if not_before is not None:
+        published = max(published, not_before)
     doc = box.upstream.publish(title, feeds=feeds, published_at=published)
     log.info("upstream published #%d in %s: %s", doc.id, "+".join(sorted(feeds)), title)
 
@@ -70,6 +74,7 @@ async def run_demo(settings: Settings, stop: asyncio.Event, *, publish_every: fl
     try:
         for n in range(2):
             publish_next(box, n)
+        watching_from = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
         async with Hub(settings) as hub:
             log.info("demo hub: %d units x %d accounts; dashboard at http://%s:%d/ (user demo, password "
                      "syndicator-demo); sandbox received lists at %s/_sandbox/received (and ports 8702-8706)",
@@ -80,7 +85,7 @@ async def run_demo(settings: Settings, stop: asyncio.Event, *, publish_every: fl
                 n = 2
                 while True:
                     await asyncio.sleep(publish_every)
-                    publish_next(box, n)
+                    publish_next(box, n, watching_from)
                     n += 1
 
             tasks = [asyncio.create_task(publisher()), asyncio.create_task(_report(hub, 10))]

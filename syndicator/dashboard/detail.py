@@ -18,7 +18,7 @@ from aiohttp import web
 
 from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
 from syndicator.dashboard import render as r
-from syndicator.dashboard.records import neutralise, url_link
+from syndicator.dashboard.records import _month, neutralise, url_link
 from syndicator.dashboard.render import Html, tag
 from syndicator.dashboard.views import AUTH, SECRETS, SESSION, names, redact, redirect, safe_next, show
 from syndicator.evidence import detail_rows, evidence_files, evidence_zip
@@ -134,11 +134,6 @@ async def correct_time(request: web.Request) -> web.StreamResponse:
     resp = redirect(safe_next(form.get("next"), "/deliveries"))
     auth.set_flash(resp, *outcome)
     return resp
-
-
-def _month(request: web.Request) -> str:
-    hub = request.app[HUB]
-    return request.query.get("month") or f"{hub.clock.now().astimezone(hub.settings.deadlines.tz):%Y-%m}"
 
 
 async def report_html(request: web.Request) -> web.Response:
