@@ -55,8 +55,8 @@ def publish_next(box: Sandbox, n: int, not_before: datetime | None = None) -> No
     # every third document also arrives through the provincial GBK feed: it must be delivered once
     feeds = {"gwy", "province"} if n % 3 == 0 else ({"gwy"} if n % 3 == 1 else {"province"})
     published = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
-    if not_before is not None:
-        published = max(published, not_before)
+    if not_before is not None:   # feeds carry whole seconds: round up, or it would fall just before tracking
+        published = max(published, not_before.replace(microsecond=0) + timedelta(seconds=bool(not_before.microsecond)))
     doc = box.upstream.publish(title, feeds=feeds, published_at=published)
     log.info("upstream published #%d in %s: %s", doc.id, "+".join(sorted(feeds)), title)
 
@@ -74,7 +74,6 @@ async def run_demo(settings: Settings, stop: asyncio.Event, *, publish_every: fl
     try:
         for n in range(2):
             publish_next(box, n)
-        watching_from = datetime.now(UTC).replace(microsecond=0) + timedelta(seconds=1)
         async with Hub(settings) as hub:
             log.info("demo hub: %d units x %d accounts; dashboard at http://%s:%d/ (user demo, password "
                      "syndicator-demo); sandbox received lists at %s/_sandbox/received (and ports 8702-8706)",
@@ -85,7 +84,8 @@ async def run_demo(settings: Settings, stop: asyncio.Event, *, publish_every: fl
                 n = 2
                 while True:
                     await asyncio.sleep(publish_every)
-                    publish_next(box, n, watching_from)
+                    starts = [await hub.store.tracking_start(src.id) for src in settings.sources]
+                    publish_next(box, n, max((t for t in starts if t is not None), default=None))
                     n += 1
 
             tasks = [asyncio.create_task(publisher()), asyncio.create_task(_report(hub, 10))]
