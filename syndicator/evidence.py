@@ -30,6 +30,7 @@ DETAIL_COLUMNS = ("投递编号", "单位", "渠道", "账号", "稿件", "上�
                   "截止时间", "截止时间为临时计算", "状态", "发布时间（本系统确认）", "平台发布时间", "公开链接",
                   "超时（工作小时）", "原因", "时间起算口径")
 BOM = "\ufeff"
+NO_URL = "（平台未返回公开链接，需人工核对）"   # delivered, but e.g. Weibo judged a lost reply's resend a repeat
 
 
 def _t(value: datetime | None, tz: tzinfo) -> str:
@@ -67,7 +68,8 @@ def detail_cells(r: Mapping[str, Any], tz: tzinfo = SHANGHAI, names: Mapping[str
         r["account_id"], r["title"], r["item_url"], _t(r["published_at"], tz), _t(r["detected_at"], tz),
         _t(r["deadline_at"], tz), "是" if r["deadline_provisional"] else "否",
         STATE_LABELS.get(r["state"], r["state"]), _t(r["delivered_at"], tz), _t(r.get("platform_published_at"), tz),
-        r["external_url"] or "", hours_text(r["late_working_hours"]), r.get("reason") or "",
+        r["external_url"] or (NO_URL if r["state"] == "delivered" else ""), hours_text(r["late_working_hours"]),
+        r.get("reason") or "",
         anchor_label(r["anchor_kind"]),
     ]
 
