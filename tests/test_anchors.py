@@ -12,14 +12,20 @@ from typing import Any
 
 import pytest
 
-from feeds.model import FetchError
+from feeds.model import Entry, FetchError
 from feeds.reader import SourceReader
+from feeds.specs import RuleSpec
 from syndicator.app import Hub
+from syndicator.calendar import WorkCalendar
 from syndicator.clock import FakeClock
+from syndicator.config import Settings
 from syndicator.delays import local_text
 from syndicator.evidence import DETAIL_COLUMNS
+from syndicator.intake import Intake
 from syndicator.models import DelayKind
+from syndicator.operations import Operations
 from syndicator.report import format_report, monthly_report, report_details
+from syndicator.store import Store
 from tests.conftest import pg_schema
 from tests.hub_support import drain, hub_settings
 from tests.test_delays import sh
@@ -162,8 +168,6 @@ async def test_an_operator_correction_recomputes_and_is_audited(hub: Hub) -> Non
     hub.clock.set(sh("2026-11-27 09:00"))
     [overdue] = await hub.monitor.scan()
     row = (await details(hub))["国务院关于日期写错的通知"]
-    from syndicator.operations import Operations
-
     ops = Operations(hub.settings, hub.store, hub.clock)
     refused = await ops.correct_time(row["item_id"], "2026-11-24 16:00", "  ", "张三", hub.calendar)
     assert not refused.ok and "理由" in refused.message
@@ -185,3 +189,24 @@ async def test_an_operator_correction_recomputes_and_is_audited(hub: Hub) -> Non
     assert again.kind is DelayKind.OVERDUE and "2026-11-25 24:00" in again.reason
     assert again.reason.startswith("【基线稿件，未纳入考核】")
 
+
+
+async def test_a_configured_tracking_start_decides_baseline_and_late_detection(store: Store, tmp_path: Path) -> None:
+    """A source added to a running duty with tracking_starts_at: earlier items are baselines; later ones are
+    tracked even though the hub first polled the source days afterwards (found late, counted late)."""
+    settings = Settings.model_validate({
+        "base_dir": tmp_path, "units": [UNIT],
+        "sources": [{"id": "gwy", "name": "国务院", "kind": "rss", "url": "https://www.gov.cn/rss.xml",
+                     "tracking_starts_at": "2026-11-23T00:00:00+08:00"}]})
+    clock = FakeClock(sh("2026-11-25 10:00"))
+    intake = Intake(settings, store, WorkCalendar(), clock)
+    source = settings.sources[0]
+    kinds: dict[str, tuple[str, str, str | None]] = {}
+    for n, when in enumerate(("2026-11-20 09:00", "2026-11-23 09:00")):
+        entry = Entry(url=f"https://www.gov.cn/zhengce/{n}.htm", title=f"国务院关于第{n}项工作的通知",
+                      published_at=sh(when))
+        result = await intake.accept(source, entry, RuleSpec())
+        [row] = await store.proof_rows(item_id=result.item_id)
+        kinds[when] = (row["anchor_kind"], local_text(row["deadline_at"]), row["detection_health"])
+    assert kinds == {"2026-11-20 09:00": ("baseline", "2026-11-23 24:00", None),
+                     "2026-11-23 09:00": ("published", "2026-11-24 24:00", "not_running")}
