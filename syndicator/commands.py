@@ -209,7 +209,8 @@ async def cmd_delays(args: argparse.Namespace) -> int:
 
 
 async def cmd_report(args: argparse.Namespace) -> int:
-    from syndicator.report import format_report, monthly_report, report_details
+    from syndicator.evidence import report_details
+    from syndicator.report import format_report, monthly_report
 
     settings = settings_from(args)
     calendar = calendar_for(settings)
@@ -295,8 +296,7 @@ async def cmd_evidence(args: argparse.Namespace) -> int:
     """Per-unit evidence for a month: evidence.csv (UTF-8 with BOM) and receipts/<delivery>.json."""
     from pathlib import Path
 
-    from syndicator.evidence import evidence_files, write_evidence
-    from syndicator.report import report_details
+    from syndicator.evidence import evidence_files, report_details, write_evidence
 
     settings = settings_from(args)
     if args.unit not in _unit_names(settings):

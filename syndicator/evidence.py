@@ -12,17 +12,17 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from syndicator.anchors import anchor_label
+from syndicator.anchors import DATA_QUALITY_KINDS, anchor_label
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import SHANGHAI
 from syndicator.deadlines import DeadlineSettings, lateness
 from syndicator.delays import hours_text, local_text
-from syndicator.report import STATE_LABELS, channel_label
+from syndicator.report import STATE_LABELS, channel_label, month_bounds
 from syndicator.store import Store
 
 SettingsFor = Callable[[str | None], DeadlineSettings]
@@ -81,6 +81,32 @@ def detail_csv(rows: list[Mapping[str, Any]], tz: tzinfo = SHANGHAI, names: Mapp
     writer.writerow(DETAIL_COLUMNS)
     writer.writerows(detail_cells(r, tz, names) for r in rows)
     return (BOM if bom else "") + buf.getvalue()
+
+
+async def report_details(store: Store, month: str, calendar: WorkCalendar, settings: DeadlineSettings,
+                         settings_for: SettingsFor | None = None, unit: str | None = None) -> list[dict[str, Any]]:
+    """One row per delivery with a deadline in ``month`` (the report's listing; syndicator.evidence)."""
+    start, end = month_bounds(month, settings)
+    return await detail_rows(store, settings_for=settings_for or (lambda _s: settings), calendar=calendar,
+                             now=store.clock.now(), after=start, until=end, unit_id=unit)
+
+
+def data_quality(details: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Per source, the deliveries' items whose upstream time was implausible or missing (distinct items)."""
+    seen: dict[int, Mapping[str, Any]] = {}
+    for d in details:
+        if d["anchor_kind"] in DATA_QUALITY_KINDS:
+            seen.setdefault(d["item_id"], d)
+    out = []
+    for d in seen.values():
+        raw = d.get("published_raw") or ""
+        problem = ("未提供发布时间" if d["anchor_kind"] == "detected" and d["published_at"] is None
+                   else "发布时间无法识别" if d["published_at"] is None else "发布时间晚于发现时间（超出容差）")
+        out.append([d["source_id"], d["title"], d["item_url"], problem + (f"（原文：{raw}）" if raw else "")])
+    return sorted(out)
+
+
+QUALITY_COLUMNS = ("来源", "稿件", "上游链接", "问题")
 
 
 async def evidence_files(store: Store, rows: list[dict[str, Any]], tz: tzinfo,

@@ -228,16 +228,6 @@ async def monthly_report(store: Store, month: str, calendar: WorkCalendar, setti
     return rows
 
 
-async def report_details(store: Store, month: str, calendar: WorkCalendar, settings: DeadlineSettings,
-                         settings_for: SettingsFor | None = None, unit: str | None = None) -> list[dict[str, Any]]:
-    """One row per delivery with a deadline in ``month`` (the report's listing; syndicator.evidence)."""
-    from syndicator.evidence import detail_rows
-
-    start, end = month_bounds(month, settings)
-    return await detail_rows(store, settings_for=settings_for or (lambda _s: settings), calendar=calendar,
-                             now=store.clock.now(), after=start, until=end, unit_id=unit)
-
-
 def _month_title(month: str | None) -> str:
     if month and _MONTH.match(month):
         return f"{month[:4]}年{int(month[5:])}月转载时效月报"
@@ -290,30 +280,10 @@ def _md_table(header: Sequence[str], cells: list[list[Any]]) -> list[str]:
             *("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in cells)]
 
 
-def data_quality(details: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    """Per source, the deliveries' items whose upstream time was implausible or missing (distinct items)."""
-    from syndicator.anchors import DATA_QUALITY_KINDS
-
-    seen: dict[int, Mapping[str, Any]] = {}
-    for d in details:
-        if d["anchor_kind"] in DATA_QUALITY_KINDS:
-            seen.setdefault(d["item_id"], d)
-    out = []
-    for d in seen.values():
-        raw = d.get("published_raw") or ""
-        problem = ("未提供发布时间" if d["anchor_kind"] == "detected" and d["published_at"] is None
-                   else "发布时间无法识别" if d["published_at"] is None else "发布时间晚于发现时间（超出容差）")
-        out.append([d["source_id"], d["title"], d["item_url"], problem + (f"（原文：{raw}）" if raw else "")])
-    return sorted(out)
-
-
-QUALITY_COLUMNS = ("来源", "稿件", "上游链接", "问题")
-
-
 def _md_details(details: Sequence[Mapping[str, Any]] | None, tz: tzinfo, names: Mapping[str, str]) -> str:
     if details is None:
         return ""
-    from syndicator.evidence import DETAIL_COLUMNS, detail_cells
+    from syndicator.evidence import DETAIL_COLUMNS, QUALITY_COLUMNS, data_quality, detail_cells
 
     lines = ["", "", "## 逐条明细", ""]
     lines += _md_table(DETAIL_COLUMNS, [detail_cells(d, tz, names) for d in details]) if details else ["（无）"]
@@ -326,7 +296,7 @@ def _md_details(details: Sequence[Mapping[str, Any]] | None, tz: tzinfo, names: 
 def _csv_details(details: Sequence[Mapping[str, Any]] | None, tz: tzinfo, names: Mapping[str, str]) -> str:
     if details is None:
         return ""
-    from syndicator.evidence import DETAIL_COLUMNS, detail_cells
+    from syndicator.evidence import DETAIL_COLUMNS, QUALITY_COLUMNS, data_quality, detail_cells
 
     quality = data_quality(details)
     return ("\n" + _csv(DETAIL_COLUMNS, [detail_cells(d, tz, names) for d in details], ["逐条明细"])

@@ -53,8 +53,7 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], url_cols: froze
 def report_html(title: str, stamp: str, summary: str, definitions: str, header: Sequence[str],
                 cells: Sequence[Sequence[Any]], details: Sequence[Mapping[str, Any]] | None,
                 names: Mapping[str, str], tz: tzinfo = SHANGHAI, as_of: datetime | None = None) -> str:
-    from syndicator.evidence import DETAIL_COLUMNS, detail_cells
-    from syndicator.report import QUALITY_COLUMNS, data_quality
+    from syndicator.evidence import DETAIL_COLUMNS, QUALITY_COLUMNS, data_quality, detail_cells
 
     parts = [
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",

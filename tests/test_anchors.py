@@ -20,11 +20,11 @@ from syndicator.calendar import WorkCalendar
 from syndicator.clock import FakeClock
 from syndicator.config import Settings
 from syndicator.delays import local_text
-from syndicator.evidence import DETAIL_COLUMNS
+from syndicator.evidence import DETAIL_COLUMNS, report_details
 from syndicator.intake import Intake
 from syndicator.models import DelayKind
 from syndicator.operations import Operations
-from syndicator.report import format_report, monthly_report, report_details
+from syndicator.report import format_report, monthly_report
 from syndicator.store import Store
 from tests.conftest import pg_schema
 from tests.hub_support import drain, hub_settings

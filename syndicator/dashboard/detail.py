@@ -21,9 +21,9 @@ from syndicator.dashboard import render as r
 from syndicator.dashboard.records import _month, neutralise, url_link
 from syndicator.dashboard.render import Html, tag
 from syndicator.dashboard.views import AUTH, SECRETS, SESSION, names, redact, redirect, safe_next, show
-from syndicator.evidence import detail_rows, evidence_files, evidence_zip
+from syndicator.evidence import detail_rows, evidence_files, evidence_zip, report_details
 from syndicator.operations import Operations
-from syndicator.report import format_report, monthly_report, report_details
+from syndicator.report import format_report, monthly_report
 from syndicator.report_html import PRINT_CSS
 from syndicator.web import HUB
 

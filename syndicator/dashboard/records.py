@@ -14,6 +14,7 @@ from syndicator.anchors import anchor_label
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, tag
 from syndicator.dashboard.views import config_order, names, show, unit_cell
+from syndicator.evidence import report_details
 from syndicator.report import (
     REPORT_COLUMNS,
     REPORT_DEFINITIONS,
@@ -21,7 +22,6 @@ from syndicator.report import (
     format_delays,
     format_report,
     monthly_report,
-    report_details,
     state_text,
     tz_label,
 )
