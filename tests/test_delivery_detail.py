@@ -53,7 +53,7 @@ async def test_detail_page_shows_the_proof_and_every_list_links_to_it(tmp_path, 
 
         link = f'href="/delivery/{delivered.id}"'
         _s, listing = await get(http, f"{d.base}/deliveries?state=delivered")
-        assert link in listing
+        assert link in listing and f'href="{delivered.external_url}"' in listing   # the public link in the list too
         _s, delays = await get(http, f"{d.base}/delays?since=2026-01-01")
         assert 'href="/delivery/' in delays
         _s, report = await get(http, f"{d.base}/report?month=2026-11")
