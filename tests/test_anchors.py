@@ -26,6 +26,8 @@ from syndicator.models import DelayKind
 from syndicator.operations import Operations
 from syndicator.report import format_report, monthly_report
 from syndicator.store import Store
+from syndicator.store.db import open_database
+from syndicator.store.schema import MIGRATIONS, _statements, migrate
 from tests.conftest import pg_schema
 from tests.hub_support import drain, hub_settings
 from tests.test_delays import sh
@@ -210,3 +212,44 @@ async def test_a_configured_tracking_start_decides_baseline_and_late_detection(s
         kinds[when] = (row["anchor_kind"], local_text(row["deadline_at"]), row["detection_health"])
     assert kinds == {"2026-11-20 09:00": ("baseline", "2026-11-23 24:00", None),
                      "2026-11-23 09:00": ("published", "2026-11-24 24:00", "not_running")}
+
+
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def old_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
+    if request.param == "sqlite":
+        yield f"sqlite:///{tmp_path / 'old.db'}"
+    else:
+        async with pg_schema() as url:
+            yield url
+
+
+async def test_migration_starts_tracking_where_the_store_first_saw_each_source(old_database_url: str) -> None:
+    """A store from before migration 11: a source's tracking start is its first detected item, else its last
+    success; a source never polled successfully starts at its next successful poll."""
+    db = open_database(old_database_url)
+    await db.connect()
+    try:
+        async with db.transaction() as tx:
+            await tx.execute("CREATE TABLE schema_version (version INTEGER NOT NULL)")
+            for version, sql in MIGRATIONS:
+                if version < 11:
+                    for statement in _statements(sql, db.dialect):
+                        await tx.execute(statement)
+                    await tx.execute("INSERT INTO schema_version (version) VALUES (?)", version)
+            await tx.executemany(
+                "INSERT INTO sources (source_id, last_success_at) VALUES (?, ?)",
+                [("gov", sh("2026-12-20 12:00")), ("quiet", sh("2026-12-19 08:00")), ("broken", None)])
+            await tx.executemany(
+                "INSERT INTO items (source_id, guid, url, canonical_url, title, content_hash, detected_at, anchor_at,"
+                " anchor_kind) VALUES ('gov', ?, ?, ?, 't', 'h', ?, ?, 'published')",
+                [(f"g{n}", f"u{n}", f"u{n}", sh(when), sh(when))
+                 for n, when in enumerate(("2026-12-18 09:10", "2026-12-17 10:00"))])
+        assert await migrate(db) == MIGRATIONS[-1][0]
+        store = Store(db, FakeClock(sh("2026-12-31 12:00")))
+        assert await store.tracking_start("gov") == sh("2026-12-17 10:00")
+        assert await store.tracking_start("quiet") == sh("2026-12-19 08:00")
+        assert await store.tracking_start("broken") is None
+        assert await store.start_tracking("broken", sh("2026-12-31 12:00")) == sh("2026-12-31 12:00")
+        assert await store.start_tracking("gov", sh("2026-12-31 12:00")) == sh("2026-12-17 10:00")   # kept
+    finally:
+        await db.close()
