@@ -48,10 +48,10 @@ def late_at(row: Mapping[str, Any], now: datetime) -> datetime | None:
 
 async def detail_rows(store: Store, *, settings_for: SettingsFor, calendar: WorkCalendar, now: datetime,
                       ids: list[int] | None = None, after: datetime | None = None, until: datetime | None = None,
-                      unit_id: str | None = None) -> list[dict[str, Any]]:
+                      unit_id: str | None = None, limit: int | None = None) -> list[dict[str, Any]]:
     """Deliveries (by id, or with a deadline in (after, until], optionally of one unit) with lateness in
     working hours as their source's settings count it and the most telling delay reason on record."""
-    rows = await store.proof_rows(ids=ids, deadline_after=after, deadline_until=until, unit_id=unit_id)
+    rows = await store.proof_rows(ids=ids, deadline_after=after, deadline_until=until, unit_id=unit_id, limit=limit)
     reasons = await store.final_reasons([r["id"] for r in rows])
     for r in rows:
         at = late_at(r, now)
@@ -84,11 +84,12 @@ def detail_csv(rows: list[Mapping[str, Any]], tz: tzinfo = SHANGHAI, names: Mapp
 
 
 async def report_details(store: Store, month: str, calendar: WorkCalendar, settings: DeadlineSettings,
-                         settings_for: SettingsFor | None = None, unit: str | None = None) -> list[dict[str, Any]]:
+                         settings_for: SettingsFor | None = None, unit: str | None = None,
+                         limit: int | None = None) -> list[dict[str, Any]]:
     """One row per delivery with a deadline in ``month`` (the report's listing; syndicator.evidence)."""
     start, end = month_bounds(month, settings)
     return await detail_rows(store, settings_for=settings_for or (lambda _s: settings), calendar=calendar,
-                             now=store.clock.now(), after=start, until=end, unit_id=unit)
+                             now=store.clock.now(), after=start, until=end, unit_id=unit, limit=limit)
 
 
 def data_quality(details: Sequence[Mapping[str, Any]]) -> list[list[str]]:

@@ -230,7 +230,10 @@ async def report(request: web.Request) -> web.Response:
 async def _report_listing(request: web.Request, month: str) -> Html:
     """Each delivery due this month with its proof, linked to its detail page; per-unit evidence ZIPs."""
     hub, unit_names = request.app[HUB], names(request)
-    details = await report_details(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)
+    details = await report_details(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for,
+                                   limit=SHOWN + 1)
+    more = (tag("p", f"页面仅显示前 {SHOWN} 条，完整明细请导出 CSV 或打印版。", class_="muted")
+            if len(details) > SHOWN else "")
     zips = " ".join(r.link("/evidence.zip", f"{n}证据包（ZIP）", unit=u, month=month) for u, n in unit_names.items())
     rows = [[Html(f'<td class="num">{_detail_link(d["id"], str(d["id"]))}</td>'),
              unit_cell(unit_names.get(d["unit_id"], d["unit_id"])),
@@ -244,7 +247,7 @@ async def _report_listing(request: web.Request, month: str) -> Html:
             for d in details[:SHOWN]]
     head = ("#", "单位", "渠道 / 账号", "稿件", "上游发布", "截止时间", "状态", "发布时间", "公开链接",
             "超时（工作小时）", "时间起算口径")
-    return r.join([tag("h2", "逐条明细"), tag("p", Html(zips), class_="muted"),
+    return r.join([tag("h2", "逐条明细"), tag("p", Html(zips), class_="muted"), more,
                    r.table(head, rows, "本月没有截止时间在本月的转载任务", numeric=(0, 9))])
 
 

@@ -93,7 +93,7 @@ class EvidenceMixin:
     # ------------------------------------------------------------ proof rows
     async def proof_rows(self, *, ids: list[int] | None = None, deadline_after: datetime | None = None,
                          deadline_until: datetime | None = None, unit_id: str | None = None,
-                         item_id: int | None = None) -> list[dict[str, Any]]:
+                         item_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Deliveries with the item facts an inspector asks for, by id or by deadline in (after, until]."""
         where, args = [], []
         if ids is not None:
@@ -113,8 +113,11 @@ class EvidenceMixin:
         if item_id is not None:
             where.append("d.item_id = ?")
             args.append(item_id)
+        if limit is not None:
+            args.append(limit)
         rows = await self.db.fetch(
-            f"{_PROOF_COLS} WHERE {' AND '.join(where) or '1=1'} ORDER BY d.unit_id, d.deadline_at, d.id", *args)
+            f"{_PROOF_COLS} WHERE {' AND '.join(where) or '1=1'} ORDER BY d.unit_id, d.deadline_at, d.id"
+            + (" LIMIT ?" if limit is not None else ""), *args)
         return [_times(r) for r in rows]
 
     async def final_reasons(self, delivery_ids: list[int]) -> dict[int, tuple[str, str]]:
