@@ -30,6 +30,7 @@ from syndicator.store.db import open_database
 from syndicator.store.schema import MIGRATIONS, _statements, migrate
 from tests.conftest import pg_schema
 from tests.hub_support import drain, hub_settings
+from tests.test_deadline_recompute import v1_database_url  # noqa: F401  (a fixture)
 from tests.test_delays import sh
 from tests.test_watcher_faults import HTML_SOURCE, LIST, Scripted, article_url, html_result, list_page
 
@@ -214,19 +215,10 @@ async def test_a_configured_tracking_start_decides_baseline_and_late_detection(s
                      "2026-11-23 09:00": ("published", "2026-11-24 24:00", "not_running")}
 
 
-@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
-async def old_database_url(request: pytest.FixtureRequest, tmp_path: Path) -> Any:
-    if request.param == "sqlite":
-        yield f"sqlite:///{tmp_path / 'old.db'}"
-    else:
-        async with pg_schema() as url:
-            yield url
-
-
-async def test_migration_starts_tracking_where_the_store_first_saw_each_source(old_database_url: str) -> None:
+async def test_migration_starts_tracking_where_the_store_first_saw_each_source(v1_database_url: str) -> None:  # noqa: F811
     """A store from before migration 11: a source's tracking start is its first detected item, else its last
     success; a source never polled successfully starts at its next successful poll."""
-    db = open_database(old_database_url)
+    db = open_database(v1_database_url)
     await db.connect()
     try:
         async with db.transaction() as tx:
