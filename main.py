@@ -10,6 +10,7 @@
     python main.py reload                      recompute deadlines a new or edited calendar override affects
     python main.py calendar propose --from URL|FILE / calendar confirm YEAR   the holiday notice
     python main.py delays / report --month M   the delay log and the monthly report
+    python main.py evidence --unit U --month M --out DIR   per-unit proof of every reprint
     python main.py retry N | skip N REASON | pause ACCOUNT [REASON] | resume ACCOUNT
     python main.py hash-password               a password hash for [dashboard.users]
     python main.py migrate                     bring the database schema to this release (upgrades)
@@ -72,7 +73,15 @@ def _parser() -> argparse.ArgumentParser:
     delays.add_argument("--format", choices=["table", "csv", "json"], default="table")
     rp = with_config("report", "monthly report per unit and channel")
     rp.add_argument("--month", required=True, help="YYYY-MM")
-    rp.add_argument("--format", choices=["md", "csv"], default="md")
+    rp.add_argument("--format", choices=["md", "csv", "html"], default="md")
+    ev = with_config("evidence", "per-unit evidence for a month: CSV (UTF-8 with BOM) + platform receipts as JSON")
+    ev.add_argument("--unit", required=True)
+    ev.add_argument("--month", required=True, help="YYYY-MM")
+    ev.add_argument("--out", required=True, help="directory to write into")
+    ct = with_config("correct-time", "correct an item's upstream publication time (audited; deadlines recomputed)")
+    ct.add_argument("item_id", type=int)
+    ct.add_argument("time", help="ISO 8601 or 'YYYY-MM-DD HH:MM' (Beijing time)")
+    ct.add_argument("reason")
     r = with_config("retry", "send a delivery again now")
     r.add_argument("delivery_id", type=int)
     sk = with_config("skip", "do not send a delivery (reason goes on record)")

@@ -8,8 +8,9 @@ hub what to do next. Operator-facing reasons are Simplified Chinese; details are
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping
 from dataclasses import dataclass, field
+from datetime import datetime
 from typing import Any, ClassVar, Protocol
 
 import aiohttp
@@ -31,6 +32,8 @@ class Receipt:
     # The platform itself refused this attempt as a repeat of one it already has (Weibo 20019, WeChat 45065,
     # a CMS key it knows): the post exists exactly once, whatever an earlier ambiguous attempt did.
     deduplicated: bool = False
+    published_at: datetime | None = None   # the platform's own publish time, where its answer gives one
+    raw: Mapping[str, Any] | None = None   # the platform's answer as received (kept as proof; never secrets)
 
 
 class ChannelError(Exception):

@@ -67,7 +67,7 @@ class WebhookChannel(Channel):
             # Not Receipt.deduplicated: dropping repeats is optional for a receiver ("can"), and its "duplicate"
             # flag is advisory, so a blind resend stays recorded as a possible duplicate.
             return Receipt(external_id=str(data.get("id") or key), url=data.get("url"),
-                           note="接收方已有该稿件（幂等键重复）" if data.get("duplicate") else None)
+                           note="接收方已有该稿件（幂等键重复）" if data.get("duplicate") else None, raw=data)
         detail = f"webhook {self.options.url} answered HTTP {status}: {text[:200]}"
         if status in (401, 403):
             raise AuthExpired("接收方拒绝签名或凭据，请核对共享密钥", detail, code=status)

@@ -99,6 +99,9 @@ async def cmd_check_config(args: argparse.Namespace) -> int:
           f"{len(settings.accounts())} channel accounts")
     for warning in calendar.warnings(today):
         print(f"warning: {warning}")
+    if settings.deadlines.max_anchor_age_hours is not None:
+        print("warning: deadlines.max_anchor_age_hours is no longer used: an old upstream time is a baseline "
+              "(before tracking) or a late detection, never replaced by the detection time; remove it")
     return 0
 
 
@@ -209,6 +212,7 @@ async def cmd_delays(args: argparse.Namespace) -> int:
 
 
 async def cmd_report(args: argparse.Namespace) -> int:
+    from syndicator.evidence import report_details
     from syndicator.report import format_report, monthly_report
 
     settings = settings_from(args)
@@ -216,11 +220,12 @@ async def cmd_report(args: argparse.Namespace) -> int:
     async with store_for(settings) as store:
         try:
             rows = await monthly_report(store, args.month, calendar, settings.deadlines, settings.deadlines_for)
+            details = await report_details(store, args.month, calendar, settings.deadlines, settings.deadlines_for)
         except ValueError as exc:
             raise UserError(str(exc)) from None
         as_of = store.clock.now()
     print(format_report(rows, args.format, month=args.month, names=_unit_names(settings), as_of=as_of,
-                        tz=settings.deadlines.tz))
+                        tz=settings.deadlines.tz, details=details))
     return 0
 
 
@@ -287,6 +292,36 @@ async def cmd_skip(args: argparse.Namespace) -> int:
 async def cmd_pause(args: argparse.Namespace) -> int:
     async with operations_for(args) as ops:
         return _report(await ops.pause(args.account_id, args.reason, CLI_ACTOR))
+
+
+async def cmd_correct_time(args: argparse.Namespace) -> int:
+    settings = settings_from(args)
+    calendar = calendar_for(settings)
+    async with store_for(settings) as store:
+        ops = Operations(settings, store, store.clock)
+        return _report(await ops.correct_time(args.item_id, args.time, args.reason, CLI_ACTOR, calendar))
+
+
+async def cmd_evidence(args: argparse.Namespace) -> int:
+    """Per-unit evidence for a month: evidence.csv (UTF-8 with BOM) and receipts/<delivery>.json."""
+    from pathlib import Path
+
+    from syndicator.evidence import evidence_files, report_details, write_evidence
+
+    settings = settings_from(args)
+    if args.unit not in _unit_names(settings):
+        raise UserError(f"unknown unit {args.unit!r} (units: {', '.join(_unit_names(settings))})")
+    calendar = calendar_for(settings)
+    async with store_for(settings) as store:
+        try:
+            rows = await report_details(store, args.month, calendar, settings.deadlines, settings.deadlines_for,
+                                        unit=args.unit)
+        except ValueError as exc:
+            raise UserError(str(exc)) from None
+        files = await evidence_files(store, rows, settings.deadlines.tz, _unit_names(settings))
+    written = write_evidence(files, Path(args.out))
+    print(f"{len(rows)} deliveries, {len(written) - 1} receipt files written to {args.out}")
+    return 0
 
 
 async def cmd_resume(args: argparse.Namespace) -> int:

@@ -11,6 +11,7 @@ from __future__ import annotations
 import os
 import re
 import tomllib
+from datetime import datetime
 from pathlib import Path
 from typing import Annotated, Any, Literal
 
@@ -30,6 +31,7 @@ from channels.base import AccountConfig
 from channels.notify.email import SmtpSettings
 from channels.notify.robots import DINGTALK_BASE, WECOM_BASE
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
+from syndicator.clock import SHANGHAI
 from syndicator.console import ConsoleSettings
 from syndicator.content_limits import LimitSettings
 from syndicator.dashboard import DashboardSettings
@@ -183,8 +185,16 @@ class SourceSettings(_Model):
     deadline: dict[str, Any] | None = None
     max_bytes: int | None = None
     enabled: bool = True
+    # When the hub started answering for this source (set when a source is added to a running duty): items
+    # published earlier are baselines, not assessed. Unset: the source's first successful poll.
+    tracking_starts_at: datetime | None = None
 
     model_config = ConfigDict(extra="forbid", populate_by_name=True)
+
+    @field_validator("tracking_starts_at")
+    @classmethod
+    def _aware_start(cls, v: datetime | None) -> datetime | None:
+        return v.replace(tzinfo=SHANGHAI) if v is not None and v.tzinfo is None else v
 
     @field_validator("url")
     @classmethod

@@ -52,7 +52,9 @@ class DeadlineSettings(BaseModel):
     office_end: str = "17:30"
     timezone: str = "Asia/Shanghai"
     at_risk_hours: float = Field(default=4, ge=0)
-    max_anchor_age_hours: float = Field(default=72, gt=0)
+    # No longer used (an old upstream time is a baseline or a late detection, never replaced): accepted so
+    # existing configs still load; check-config warns about it.
+    max_anchor_age_hours: float | None = Field(default=None, gt=0)
     future_tolerance_minutes: float = Field(default=10, ge=0)
 
     @field_validator("day_end", "office_start", "office_end")
@@ -111,17 +113,21 @@ def _require_aware(name: str, value: datetime) -> None:
 
 
 def choose_anchor(
-    published_at: datetime | None, detected_at: datetime, settings: DeadlineSettings
+    published_at: datetime | None, detected_at: datetime, settings: DeadlineSettings,
+    tracking_start: datetime | None = None, date_problem: str | None = None,
 ) -> tuple[datetime, str]:
-    """Upstream publication time when believable, else detection time (upstream clocks and CMS dates lie)."""
+    """(anchor, case): the upstream publication time whenever the source gives a believable one, however old
+    (an old time is never silently replaced: that hid lateness), else detection. Cases (syndicator.anchors):
+    published (tracked), baseline (published before ``tracking_start``; None: no start known, never baseline),
+    implausible (in the future beyond the tolerance, or unreadable), detected (no time given)."""
     _require_aware("detected_at", detected_at)
     if published_at is None:
-        return detected_at, "detected"
+        return detected_at, "implausible" if date_problem else "detected"
     _require_aware("published_at", published_at)
     if published_at > detected_at + timedelta(minutes=settings.future_tolerance_minutes):
-        return detected_at, "detected"
-    if detected_at - published_at > timedelta(hours=settings.max_anchor_age_hours):
-        return detected_at, "detected"
+        return detected_at, "implausible"
+    if tracking_start is not None and published_at < tracking_start:
+        return published_at, "baseline"
     return published_at, "published"
 
 
@@ -189,10 +195,11 @@ def _compute(anchor: datetime, settings: DeadlineSettings, calendar: WorkCalenda
 
 
 def deadline_for(
-    published_at: datetime | None, detected_at: datetime, settings: DeadlineSettings, calendar: WorkCalendar
+    published_at: datetime | None, detected_at: datetime, settings: DeadlineSettings, calendar: WorkCalendar,
+    tracking_start: datetime | None = None, date_problem: str | None = None,
 ) -> tuple[Deadline, str]:
     """choose_anchor + compute_deadline: what the hub calls when an item is first stored."""
-    anchor, kind = choose_anchor(published_at, detected_at, settings)
+    anchor, kind = choose_anchor(published_at, detected_at, settings, tracking_start, date_problem)
     return compute_deadline(anchor, settings, calendar), kind
 
 

@@ -37,6 +37,7 @@ _OPEN_KINDS = (DelayKind.AT_RISK, DelayKind.OVERDUE)
 _QUEUED = "尚未开始发送（排队等待）"
 _UNKNOWN = "未发现渠道错误、暂停或检测延迟记录，请核查系统运行日志"
 _CAUSE = "；原因："
+_BASELINE = "【基线稿件，未纳入考核】"
 _COUNT = re.compile(r"（共 \d+ 次）$")
 _SPACE = re.compile(r"\s+")
 _RAW_MAX = 40           # upstream date text quoted in a reason
@@ -53,6 +54,12 @@ def local_text(when: datetime, tz: Any = SHANGHAI) -> str:
 
 def hours_text(hours: float) -> str:
     return f"{hours:.1f}".rstrip("0").rstrip(".")
+
+
+def detection_text(published_at: datetime, detected_at: datetime, note: str | None, tz: Any = SHANGHAI) -> str:
+    """The reason clause for a tracked item found late: when it appeared, when we saw it, and why."""
+    text = f"检测延迟：上游发布于 {local_text(published_at, tz)}，本系统于 {local_text(detected_at, tz)} 发现"
+    return text + (f"（来源状况：{note.replace('；', ';')}）" if note else "")   # "；" separates causes
 
 
 def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptHistory | None,
@@ -93,18 +100,20 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
     detected = f.anchor_at if f.anchor_kind == "updated" else f.detected_at  # when this version was found
     if f.anchor_kind == "updated":
         add(f"稿件更新后重发，按检测到更新的时间（{local_text(f.anchor_at, tz)}）计")
-    elif f.anchor_kind == "detected" and f.published_at is None and f.date_problem:
+    elif f.anchor_kind == "baseline" and f.published_at is not None:
+        add(f"基线稿件：上游发布于 {local_text(f.published_at, tz)}，早于本系统开始跟踪该来源，未纳入考核")
+    elif f.published_at is None and f.date_problem:
         raw = _SPACE.sub(" ", f.published_raw).strip().replace("；", ";")   # "；" separates causes
         raw = raw if len(raw) <= _RAW_MAX else raw[:_RAW_MAX] + "…"
         add(f"来源发布时间无法识别（原文：{raw}），按检测时间计" if raw else "来源发布时间无法识别，按检测时间计")
-    elif f.anchor_kind == "detected" and f.published_at is None:
+    elif f.published_at is None:
         add("上游未提供发布时间，按检测时间计")
-    elif f.anchor_kind == "detected" and f.published_at is not None:
+    elif f.anchor_kind in ("detected", "implausible"):
         gap = (f.detected_at - f.published_at).total_seconds() / 3600
         why = "晚于检测时间" if gap < 0 else f"早于检测时间 {hours_text(gap)} 小时，超出可信范围"
         add(f"上游发布时间不可信，按检测时间计（上游标注 {local_text(f.published_at, tz)}，{why}）")
-    elif f.published_at is not None and f.detected_at - f.published_at > timedelta(hours=lag_hours):
-        add(f"来源发布时间早于检测时间 {hours_text((f.detected_at - f.published_at).total_seconds() / 3600)} 小时")
+    elif f.detected_at - f.published_at > timedelta(hours=lag_hours):
+        add(detection_text(f.published_at, f.detected_at, f.detection_note, tz))
     if detected >= f.deadline_at:
         add("检测到稿件时已超过截止时间")
     elif f.deadline_at - detected <= timedelta(hours=s.at_risk_hours):
@@ -123,6 +132,7 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
 
     if queued:
         add(_QUEUED)
+    lead_in = _BASELINE if f.anchor_kind == "baseline" else ""
     if kind is DelayKind.AT_RISK:
         hours_left = (f.deadline_at - at).total_seconds() / 3600
         lead = f"距截止时间（{due}）仅剩 {hours_text(hours_left)} 小时，尚未发布"
@@ -135,8 +145,8 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
                 else f"经人工决定不转载：{f.note or '未填写理由'}")
         if clock_h > 0:
             lead += f"（{'失败' if kind is DelayKind.FAILED else '跳过'}时已超过截止时间（{due}）{late}）"
-        return lead + ("；相关情况：" + "；".join(causes) if causes else "")
-    return lead + _CAUSE + "；".join(causes or [_UNKNOWN])
+        return lead_in + lead + ("；相关情况：" + "；".join(causes) if causes else "")
+    return lead_in + lead + _CAUSE + "；".join(causes or [_UNKNOWN])
 
 
 class DelayMonitor:
@@ -150,7 +160,7 @@ class DelayMonitor:
         ``Settings.max_at_risk_hours()``).
 
         Finished deliveries are looked for by deadline since the previous scan minus ``margin_days``
-        (items detected late get deadlines in the past; ``max_anchor_age_hours`` is 3 days by default),
+        (items detected late get deadlines in the past, counted from their upstream time),
         since ``lookback_days`` on the first scan after start, plus any recorded overdue in
         ``straggler_days``.
         """
@@ -191,7 +201,7 @@ class DelayMonitor:
             if await self.store.add_delay(record):
                 added.append(record)
                 self._write(record, f)
-                if kind in _OPEN_KINDS:
+                if kind in _OPEN_KINDS and f.anchor_kind != "baseline":   # a backlog found at start is no alarm
                     await self._alert(kind, record)
         self._last_scan = now
         if added:

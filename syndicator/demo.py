@@ -48,11 +48,15 @@ def hub_callback_url(settings: Settings) -> str | None:
     return f"{hub_url}/wechat/callback/{first_wechat}" if first_wechat else None
 
 
-def publish_next(box: Sandbox, n: int) -> None:
+def publish_next(box: Sandbox, n: int, not_before: datetime | None = None) -> None:
+    """Publish demo document ``n``, dated 3 minutes ago but not before ``not_before`` (when the hub began
+    watching: an earlier date would make it a baseline, syndicator.anchors; the first two are, on purpose)."""
     title = DEMO_TITLES[n % len(DEMO_TITLES)] + ("" if n < len(DEMO_TITLES) else f"（第{n // len(DEMO_TITLES) + 1}批）")
     # every third document also arrives through the provincial GBK feed: it must be delivered once
     feeds = {"gwy", "province"} if n % 3 == 0 else ({"gwy"} if n % 3 == 1 else {"province"})
     published = datetime.now(UTC).replace(microsecond=0) - timedelta(minutes=3)
+    if not_before is not None:   # feeds carry whole seconds: round up, or it would fall just before tracking
+        published = max(published, not_before.replace(microsecond=0) + timedelta(seconds=bool(not_before.microsecond)))
     doc = box.upstream.publish(title, feeds=feeds, published_at=published)
     log.info("upstream published #%d in %s: %s", doc.id, "+".join(sorted(feeds)), title)
 
@@ -80,7 +84,8 @@ async def run_demo(settings: Settings, stop: asyncio.Event, *, publish_every: fl
                 n = 2
                 while True:
                     await asyncio.sleep(publish_every)
-                    publish_next(box, n)
+                    starts = [await hub.store.tracking_start(src.id) for src in settings.sources]
+                    publish_next(box, n, max((t for t in starts if t is not None), default=None))
                     n += 1
 
             tasks = [asyncio.create_task(publisher()), asyncio.create_task(_report(hub, 10))]

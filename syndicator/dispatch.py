@@ -33,19 +33,21 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
-from channels.base import AuthExpired, Channel, PermanentError, Receipt, RetryLater
+from channels.base import AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
 from channels.retrying import retry_call
 from syndicator.claims import ClaimKeeper, StoreUnavailable
 from syndicator.clock import Clock
 from syndicator.config import HubSettings
 from syndicator.models import Delivery, Item, UnitRef
 from syndicator.store import Capacity, Store
+from syndicator.store.evidence import receipt_statement
 from syndicator.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
 _LONGEST_WAIT_S = 32 * 86_400
 _REMOVED = "账号已从配置中移除，待人工处理"
+_ERROR_OUTCOME: dict[type[ChannelError], str] = {AuthExpired: "held", PermanentError: "failed", RetryLater: "retry"}
 _AMBIGUOUS = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
 
 
@@ -421,13 +423,16 @@ class Dispatcher:
         note = receipt.note
         if blind and not receipt.possible_duplicate:
             note = _join(note, "上次发送结果不明且平台无法核实，可能重复发布")
+        proof = [receipt_statement(d.id, now, "accepted" if receipt.pending else "delivered",
+                                   external_id=receipt.external_id, url=receipt.url,
+                                   platform_published_at=receipt.published_at, body=receipt.raw)]
         if receipt.pending:
             check_at = now + timedelta(seconds=self.settings.confirm_interval_seconds)
             await self.claims.record(d, lambda: self.store.mark_confirming(
-                d, now, receipt.external_id, check_at, note, possible_duplicate=duplicate))
+                d, now, receipt.external_id, check_at, note, possible_duplicate=duplicate, extra=proof))
             return
         if not await self.claims.record(d, lambda: self.store.mark_delivered(
-                d, now, receipt.external_id, receipt.url, note, duplicate)):
+                d, now, receipt.external_id, receipt.url, note, duplicate, extra=proof)):
             return
         log.info("delivered %s to %s (%s)%s", d.id, d.account_id, receipt.url or receipt.external_id,
                  " [possible duplicate]" if duplicate else "")
@@ -474,6 +479,13 @@ class Dispatcher:
     async def _handle_error(self, d: Delivery, exc: BaseException) -> None:
         assert d.id is not None
         now = self.clock.now()
+        if isinstance(exc, ChannelError) and exc.code is not None:   # the platform's own code, kept as proof
+            try:
+                await self.store.record_receipt(d.id, now, _ERROR_OUTCOME.get(type(exc), "retry"), code=exc.code,
+                                                body={"reason": exc.reason, "detail": exc.detail})
+            except Exception as write_error:     # proof is best effort; the outcome below must still be recorded
+                log.warning("delivery %s: the platform's answer (code %s) was not kept: %s", d.id, exc.code,
+                            write_error)
         if isinstance(exc, AuthExpired):
             await self._hold_account(d, exc.reason, now)
         elif isinstance(exc, PermanentError):

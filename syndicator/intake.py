@@ -1,7 +1,8 @@
 """Intake: a required upstream entry becomes an Item and its deliveries, with deadlines.
 
-The deadline is fixed when the item is first stored (anchor = believable upstream time, else
-detection time); both times are kept on the item so a delay record can explain itself. A re-send
+The deadline is fixed when the item is first stored (anchor = believable upstream time, however old,
+else detection time; the case is explicit: syndicator.anchors); both times are kept on the item so a
+delay record can explain itself, with the source's health when a tracked item was found late. A re-send
 after an upstream update is due one rule-span after the update was detected — its own anchor
 ("updated"), never the first version's, which may lie days in the past. An upstream date that
 could not be read is kept on the item (raw text and why) and logged: the reason a delay record
@@ -14,12 +15,14 @@ import asyncio
 import hashlib
 import logging
 import re
-from datetime import datetime
+from dataclasses import replace
+from datetime import datetime, timedelta
 
 from channels.content import image_urls, sanitize, to_text
 from feeds.identity import canonical_url, content_hash, find_document_number, guid_key, is_substantive
 from feeds.model import Entry
 from feeds.specs import RuleSpec
+from syndicator.anchors import detection_health
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
@@ -88,11 +91,15 @@ class Intake:
         self.store = store
         self.calendar = calendar
         self.clock = clock
+        self._tracking: dict[str, datetime] = {}   # source -> stored tracking start (never changes once set)
 
-    def plan(self, source: SourceSettings, item: Item) -> tuple[list[PlannedDelivery], Deadline, str]:
-        """Deliveries for a new item, due from its anchor (believable upstream time, else detection)."""
+    def plan(self, source: SourceSettings, item: Item,
+             tracking_start: datetime | None = None) -> tuple[list[PlannedDelivery], Deadline, str]:
+        """Deliveries for a new item, due from its anchor (believable upstream time, else detection; the
+        case — tracked, baseline, implausible — per syndicator.anchors)."""
         deadline, anchor_kind = deadline_for(item.published_at, item.detected_at,
-                                             self.settings.deadlines_for(source.id), self.calendar)
+                                             self.settings.deadlines_for(source.id), self.calendar,
+                                             tracking_start, item.date_problem)
         planned = [
             PlannedDelivery(unit.id, account.id, account.kind, deadline.deadline, deadline.provisional,
                             deadline.anchor, anchor_kind)
@@ -112,6 +119,29 @@ class Intake:
         ]
         return resend, deadline
 
+    async def tracking_start(self, source: SourceSettings, detected_at: datetime) -> datetime:
+        """Config's ``tracking_starts_at``, else the stored start (the first successful poll, set by the
+        watcher), else this detection starts it."""
+        if source.tracking_starts_at is not None:
+            return source.tracking_starts_at
+        start = self._tracking.get(source.id)
+        if start is None:
+            start = self._tracking[source.id] = await self.store.start_tracking(source.id, detected_at)
+        return start
+
+    async def _note_late_detection(self, source: SourceSettings, item: Item, start: datetime) -> Item:
+        """A tracked item found more than one polling interval after its publication: keep the source's
+        health meanwhile (as stored before this poll) for the delay reason."""
+        pub = item.published_at
+        if pub is None or pub < start or item.detected_at - pub <= timedelta(seconds=source.interval):
+            return item
+        tolerance = timedelta(minutes=self.settings.deadlines_for(source.id).future_tolerance_minutes)
+        if pub > item.detected_at + tolerance:
+            return item
+        health = detection_health(pub, item.detected_at, await self.store.source_health(source.id),
+                                  source.interval, self.settings.deadlines_for(source.id).tz)
+        return replace(item, detection_health=health.code, detection_note=health.note)
+
     async def accept(self, source: SourceSettings, entry: Entry, rule: RuleSpec) -> IngestResult:
         """Store the entry (new item, update, duplicate, or nothing new). The heavy work happens off the
         event loop, and not at all for a known entry whose raw form is what was last accepted."""
@@ -125,7 +155,9 @@ class Intake:
         if seen is not None and seen.raw_hash == raw:
             return IngestResult("seen", seen.item_id, version=seen.version)
         item = await asyncio.to_thread(build_item, source, entry, rule, self.clock.now(), self.settings.limits)
-        planned, deadline, anchor_kind = self.plan(source, item)
+        start = await self.tracking_start(source, item.detected_at)
+        item = await self._note_late_detection(source, item, start)
+        planned, deadline, anchor_kind = self.plan(source, item, start)
         resend, update_deadline = self.plan_update(source, item)
         result = await self.store.ingest(item, deadline.anchor, anchor_kind, planned, self.clock.now(),
                                          resend=resend, raw_hash=raw)

@@ -60,6 +60,8 @@ class Item:
     keys: tuple[str, ...] = ()         # identity beyond the URL: "guid:…", "doc:<文号>" (feeds.identity)
     substantive: bool = True           # body long and specific enough for its hash to identify the document
     truncated: tuple[tuple[str, int], ...] = ()   # (field, original length) cut by content_limits
+    detection_health: str | None = None  # a late-detected tracked item: the source's state meanwhile
+    detection_note: str | None = None    # (syndicator.anchors.detection_health), quoted in delay reasons
 
 
 @dataclass(frozen=True, slots=True)

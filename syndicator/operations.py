@@ -9,6 +9,7 @@ from __future__ import annotations
 from dataclasses import dataclass
 from typing import TYPE_CHECKING
 
+from syndicator.calendar import WorkCalendar
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.dispatch import Dispatcher
@@ -85,6 +86,15 @@ class Operations:
             return Outcome(False, "本进程不能确认节假日安排，请在看板或用 python main.py calendar confirm 年份")
         ok, message = await self.calendar_notices.confirm(year, actor)
         return Outcome(ok, message)
+    async def correct_time(self, item_id: int, time_text: str, reason: str, actor: str,
+                           calendar: WorkCalendar) -> Outcome:
+        """Correct an item's upstream publication time (audited; its deadlines are recomputed)."""
+        from syndicator.corrections import correct_upstream_time
+
+        done = await correct_upstream_time(self.store, self.settings, calendar, item_id, time_text, reason, actor,
+                                           self.clock.now())
+        self._wake()
+        return Outcome(done.ok, done.message)
 
     def _wake(self) -> None:
         if self.dispatcher is not None:

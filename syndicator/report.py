@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
+from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import SHANGHAI
 from syndicator.deadlines import DeadlineSettings, lateness
@@ -40,7 +41,9 @@ REPORT_DEFINITIONS = (
     "（含发送失败待人工处理的）。按时率 = 按时 ÷（按时 + 超时发布 + 未发布）；超时统计仅含超时发布的稿件，"
     "工作小时按各信息源的截止规则计算，中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。"
     "可能重复 = 发送中途进程中断、平台又无法查询是否已发，只能重发的转载任务：平台上可能出现两条，请人工核对并删除"
-    "多余一条（已计入上述各项，不另行计数）。")
+    "多余一条（已计入上述各项，不另行计数）。"
+    "基线（未纳入考核）= 发布于本系统开始跟踪该来源之前的稿件，照常转载、单独统计，不计入以上各项。"
+    + ANCHOR_DEFINITIONS)
 SettingsFor = Callable[[str | None], DeadlineSettings]
 
 
@@ -54,9 +57,14 @@ def tz_label(tz: tzinfo) -> str:
 
 
 DELAY_COLUMNS = delay_columns()
+# What the delay CSV (and JSON) adds per record so an inspector can check it against the sites themselves.
+PROOF_FIELDS = ("item_url", "published_at", "detected_at", "deadline_provisional", "delivered_at",
+                "platform_published_at", "external_url", "anchor_kind")
+PROOF_COLUMNS = ("上游链接", "上游发布时间", "本系统发现时间", "截止时间为临时计算", "发布时间（本系统确认）",
+                 "平台发布时间", "公开链接", "时间起算口径")
 REPORT_COLUMNS = ("单位", "渠道", "应转载", "按时", "超时发布", "未发布（已超时）", "人工跳过", "未到期", "按时率",
                   "超时中位数（小时）", "超时95分位（小时）", "超时中位数（工作小时）", "超时95分位（工作小时）",
-                  "可能重复")
+                  "可能重复", "基线（未纳入考核）")
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -87,6 +95,10 @@ async def delays_listing(store: Store, since: datetime | None, until: datetime |
             "late_working_hours": work_h, "late_as_of": as_of, "recorded_late_clock_hours": r.late_clock_hours,
             "recorded_late_working_hours": r.late_working_hours, "reason": r.reason,
         })
+    proofs = {p["id"]: p for p in await store.proof_rows(ids=sorted({r["delivery_id"] for r in rows}))}
+    for row in rows:
+        p = proofs.get(row["delivery_id"], {})
+        row.update({k: p.get(k) for k in PROOF_FIELDS})
     return rows
 
 
@@ -136,9 +148,10 @@ def format_delays(rows: list[dict[str, Any]], fmt: str = "table", *, names: Mapp
     names = names or {}
     if fmt == "json":
         iso = lambda t: t.astimezone(tz).isoformat() if t else None  # noqa: E731
+        times = ("deadline_at", "recorded_at", "late_as_of", "published_at", "detected_at", "delivered_at",
+                 "platform_published_at")
         return json.dumps([{**r, "kind_label": KIND_LABELS.get(r["kind"], r["kind"]), "state_label": state_text(r, tz),
-                            "deadline_at": iso(r["deadline_at"]), "recorded_at": iso(r["recorded_at"]),
-                            "late_as_of": iso(r.get("late_as_of"))}
+                            "anchor_label": anchor_label(r.get("anchor_kind")), **{k: iso(r.get(k)) for k in times}}
                            for r in rows], ensure_ascii=False, indent=2)
     table = fmt == "table"
     cells = [[
@@ -150,7 +163,12 @@ def format_delays(rows: list[dict[str, Any]], fmt: str = "table", *, names: Mapp
     ] for r in rows]
     columns = delay_columns(str(tz))
     if fmt == "csv":
-        return _csv(columns, cells)
+        t = lambda v: local_text(v, tz) if v else ""  # noqa: E731
+        for row, r in zip(cells, rows, strict=True):
+            row += [r.get("item_url") or "", t(r.get("published_at")), t(r.get("detected_at")),
+                    "是" if r.get("deadline_provisional") else "否", t(r.get("delivered_at")),
+                    t(r.get("platform_published_at")), r.get("external_url") or "", anchor_label(r.get("anchor_kind"))]
+        return _csv((*columns, *PROOF_COLUMNS), cells)
     if fmt != "table":
         raise ValueError(f"未知输出格式 {fmt!r}：可选 table、csv、json")
     if not cells:
@@ -198,13 +216,14 @@ async def monthly_report(store: Store, month: str, calendar: WorkCalendar, setti
         late[(unit, kind)].append(lateness(deadline, delivered, settings_for(source), calendar))
     rows = []
     for r in await store.month_counts(start, end, now):
-        n = {k: int(r[f"n_{k}"] or 0) for k in ("required", "on_time", "late", "skipped", "missing")}
+        n = {k: int(r[f"n_{k}"] or 0) for k in ("required", "on_time", "late", "skipped", "missing", "baseline")}
         due = n["on_time"] + n["late"] + n["missing"]
         clock_h = [c for c, _ in late[(r["unit_id"], r["channel_kind"])]]
         work_h = [w for _, w in late[(r["unit_id"], r["channel_kind"])]]
         rows.append({
             "month": month, "as_of": now, "unit_id": r["unit_id"], "channel": r["channel_kind"], **n,
-            "open": n["required"] - due - n["skipped"], "on_time_rate": n["on_time"] / due if due else None,
+            "open": n["required"] - due - n["skipped"] - n["baseline"],
+            "on_time_rate": n["on_time"] / due if due else None,
             "late_median_hours": percentile(clock_h, 0.5), "late_p95_hours": percentile(clock_h, 0.95),
             "late_median_working_hours": percentile(work_h, 0.5), "late_p95_working_hours": percentile(work_h, 0.95),
             "possible_duplicate": int(r["n_possible_duplicate"] or 0),
@@ -220,9 +239,10 @@ def _month_title(month: str | None) -> str:
 
 def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | None = None,
                   names: Mapping[str, str] | None = None, as_of: datetime | None = None,
-                  tz: tzinfo = SHANGHAI) -> str:
+                  tz: tzinfo = SHANGHAI, details: Sequence[Mapping[str, Any]] | None = None) -> str:
     """Markdown (title, report time, summary, definitions, table) or CSV (title and report time,
-    the table, the definitions)."""
+    the table, the definitions); with ``details`` (syndicator.evidence.detail_rows) also one line per
+    delivery and the sources' data-quality problems."""
     names = names or {}
     month = month or (rows[0]["month"] if rows else None)
     as_of = as_of or (rows[0].get("as_of") if rows else None)
@@ -233,26 +253,55 @@ def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | N
         names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel"]), r["required"], r["on_time"], r["late"],
         r["missing"], r["skipped"], r["open"], "" if r["on_time_rate"] is None else f"{r['on_time_rate']:.1%}",
         opt(r["late_median_hours"]), opt(r["late_p95_hours"]), opt(r["late_median_working_hours"]),
-        opt(r["late_p95_working_hours"]), r.get("possible_duplicate", 0),
+        opt(r["late_p95_working_hours"]), r.get("possible_duplicate", 0), r.get("baseline", 0),
     ] for r in rows]
     if fmt == "csv":
-        return _csv(REPORT_COLUMNS, cells, [title, stamp], footer=REPORT_DEFINITIONS)
-    if fmt != "md":
-        raise ValueError(f"未知输出格式 {fmt!r}：可选 md、csv")
+        return _csv(REPORT_COLUMNS, cells, [title, stamp], footer=REPORT_DEFINITIONS) + _csv_details(details, tz, names)
+    if fmt not in ("md", "html"):
+        raise ValueError(f"未知输出格式 {fmt!r}：可选 md、csv、html")
     total = {k: sum(r.get(k, 0) for r in rows)
-             for k in ("required", "on_time", "late", "missing", "skipped", "open", "possible_duplicate")}
+             for k in ("required", "on_time", "late", "missing", "skipped", "open", "possible_duplicate", "baseline")}
     due = total["on_time"] + total["late"] + total["missing"]
     rate = f"，按时率 {total['on_time'] / due:.1%}" if due else ""
     rate += f"；其中可能重复 {total['possible_duplicate']} 条，需人工核对" if total["possible_duplicate"] else ""
-    lines = [
-        f"# {title}", "", *([stamp, ""] if stamp else []),
-        f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，"
-        f"未发布（已超时）{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}{rate}。", "",
-        REPORT_DEFINITIONS, "",
-    ]
+    baseline = f"；另有基线（未纳入考核）{total['baseline']} 条" if total["baseline"] else ""
+    summary = (f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，"
+               f"未发布（已超时）{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}{rate}"
+               f"{baseline}。")
+    if fmt == "html":
+        from syndicator.report_html import report_html
+
+        return report_html(title, stamp, summary, REPORT_DEFINITIONS, REPORT_COLUMNS, cells, details, names, tz)
+    lines = [f"# {title}", "", *([stamp, ""] if stamp else []), summary, "", REPORT_DEFINITIONS, ""]
     if not rows:
-        return "\n".join([*lines, "本月没有截止时间在本月的转载任务。"])
-    lines.append("| " + " | ".join(REPORT_COLUMNS) + " |")
-    lines.append("|" + "|".join("---" for _ in REPORT_COLUMNS) + "|")
-    lines += ["| " + " | ".join(str(c).replace("|", "\\|") for c in row) + " |" for row in cells]
+        return "\n".join([*lines, "本月没有截止时间在本月的转载任务。"]) + _md_details(details, tz, names)
+    lines += _md_table(REPORT_COLUMNS, cells)
+    return "\n".join(lines) + _md_details(details, tz, names)
+
+
+def _md_table(header: Sequence[str], cells: list[list[Any]]) -> list[str]:
+    return ["| " + " | ".join(header) + " |", "|" + "|".join("---" for _ in header) + "|",
+            *("| " + " | ".join(str(c).replace("|", "\\|").replace("\n", " ") for c in row) + " |" for row in cells)]
+
+
+def _md_details(details: Sequence[Mapping[str, Any]] | None, tz: tzinfo, names: Mapping[str, str]) -> str:
+    if details is None:
+        return ""
+    from syndicator.evidence import DETAIL_COLUMNS, QUALITY_COLUMNS, data_quality, detail_cells
+
+    lines = ["", "", "## 逐条明细", ""]
+    lines += _md_table(DETAIL_COLUMNS, [detail_cells(d, tz, names) for d in details]) if details else ["（无）"]
+    quality = data_quality(details)
+    lines += ["", "## 来源数据质量问题", ""]
+    lines += _md_table(QUALITY_COLUMNS, quality) if quality else ["（无）"]  # type: ignore[arg-type]
     return "\n".join(lines)
+
+
+def _csv_details(details: Sequence[Mapping[str, Any]] | None, tz: tzinfo, names: Mapping[str, str]) -> str:
+    if details is None:
+        return ""
+    from syndicator.evidence import DETAIL_COLUMNS, QUALITY_COLUMNS, data_quality, detail_cells
+
+    quality = data_quality(details)
+    return ("\n" + _csv(DETAIL_COLUMNS, [detail_cells(d, tz, names) for d in details], ["逐条明细"])
+            + "\n" + _csv(QUALITY_COLUMNS, quality, ["来源数据质量问题"]))  # type: ignore[arg-type]

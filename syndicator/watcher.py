@@ -152,6 +152,8 @@ class Watcher:
                              last_body_hash=health.body_hash),
             self.fetch_budget(source) * pages, source.url, "reading the list")
         health.extra["max_age"] = str(result.fetch.max_age or "")
+        if health.last_success_at is None:      # the first successful poll starts tracking (syndicator.anchors)
+            await self.store.start_tracking(source.id, now)
         if not result.changed:
             self._keep_validators(health, result)
             await self._recheck_one(source, now)

@@ -214,3 +214,14 @@ article = {{ body = ["div.TRS_UEDITOR"] }}
     item = json.loads(line)
     assert item["title"] == "国务院关于探测来源的通知" and item["required"] and item["content_chars"] > 20
     assert item["published_at"] and not (tmp_path / "hub.db").exists()
+
+
+def test_the_retired_anchor_age_rule_loads_but_check_config_warns(tmp_path: Path) -> None:
+    path = write(tmp_path, "[deadlines]\nmax_anchor_age_hours = 72\n[[sources]]\nid = \"gwy\"\nname = \"国务院\"\n"
+                           "kind = \"rss\"\nurl = \"https://www.gov.cn/rss.xml\"\n"
+                           "tracking_starts_at = 2026-12-01T00:00:00\n")
+    settings = load_settings(path)
+    assert settings.sources[0].tracking_starts_at is not None
+    assert settings.sources[0].tracking_starts_at.isoformat() == "2026-12-01T00:00:00+08:00"   # naive: Beijing
+    done = cli("check-config", "--config", str(path))
+    assert done.returncode == 0 and "max_anchor_age_hours is no longer used" in done.stdout

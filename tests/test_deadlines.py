@@ -171,14 +171,23 @@ DETECTED = sh("2025-09-22 12:00")
         (None, (DETECTED, "detected")),
         (DETECTED - H, (DETECTED - H, "published")),
         (DETECTED - 71 * H, (DETECTED - 71 * H, "published")),
-        (DETECTED - 73 * H, (DETECTED, "detected")),
+        (DETECTED - 73 * H, (DETECTED - 73 * H, "published")),   # old is believed: late detection, not hidden
+        (DETECTED - 400 * H, (DETECTED - 400 * H, "published")),
         (DETECTED + timedelta(minutes=5), (DETECTED + timedelta(minutes=5), "published")),
-        (DETECTED + timedelta(minutes=11), (DETECTED, "detected")),
+        (DETECTED + timedelta(minutes=11), (DETECTED, "implausible")),
         (datetime(2025, 9, 22, 1, 0, tzinfo=UTC), (datetime(2025, 9, 22, 1, 0, tzinfo=UTC), "published")),
     ],
 )
 def test_choose_anchor(published: datetime | None, expected: tuple[datetime, str]) -> None:
     assert choose_anchor(published, DETECTED, DEFAULT) == expected
+
+
+def test_choose_anchor_cases_with_tracking_start() -> None:
+    start = DETECTED - 10 * H
+    assert choose_anchor(DETECTED - 11 * H, DETECTED, DEFAULT, start) == (DETECTED - 11 * H, "baseline")
+    assert choose_anchor(start, DETECTED, DEFAULT, start) == (start, "published")
+    assert choose_anchor(None, DETECTED, DEFAULT, start, "unreadable") == (DETECTED, "implausible")
+    assert choose_anchor(None, DETECTED, DEFAULT, start) == (DETECTED, "detected")
 
 
 def test_naive_times_are_rejected() -> None:

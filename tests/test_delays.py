@@ -101,7 +101,8 @@ async def test_each_kind_once_with_reasons_and_log(store: Store, clock: FakeCloc
     late_b = await mon.scan()
     assert [(r.delivery_id, r.kind) for r in late_b] == [(b["u2-site"], DelayKind.DELIVERED_LATE)]
     assert late_b[0].reason == ("于 2025-10-10 01:00 发布，晚于截止时间（2025-10-09 24:00）1 小时（工作时间 0 小时）；"
-                                "原因：来源发布时间早于检测时间 47 小时；首次发送时已超过截止时间")
+                                "原因：检测延迟：上游发布于 2025-10-07 10:00，本系统于 2025-10-09 09:00 发现；"
+                                "首次发送时已超过截止时间")
 
     clock.set(sh("2025-10-10 21:00"))
     await send(store, clock, "u1-weibo", "retry", "渠道故障：微博接口限流")

@@ -58,7 +58,8 @@ async def test_status_metrics_and_report_count_possible_duplicates(tmp_path, clo
     text = format_report(rows, "md", month=month)
     assert "可能重复 2 条" in text and "| 可能重复 |" in text and "可能重复 = " in REPORT_DEFINITIONS
     csv_text = format_report(rows, "csv", month=month)
-    assert csv_text.splitlines()[1].split(",")[-1] == REPORT_COLUMNS[-1] == "可能重复"
+    header = csv_text.splitlines()[1].split(",")
+    assert header[-2] == REPORT_COLUMNS[-2] == "可能重复" and header[-1] == "基线（未纳入考核）"
 
 
 async def test_dashboard_shows_counts_filter_and_merges(tmp_path, clock, serve, http) -> None:
@@ -71,7 +72,8 @@ async def test_dashboard_shows_counts_filter_and_merges(tmp_path, clock, serve, 
         _s, report = await get(http, f"{d.base}/report?month={d.hub.clock.now():%Y-%m}")
     assert re.search(r'<div class="n">2</div><div class="l">可能重复（需核对）</div>', overview)
     assert "跨来源合并（共 1 次" in overview and "链接相同" in overview and "hubei" in overview
-    shown = [int(n) for n in re.findall(r'<td[^>]*class="num">(\d+)</td><td[^>]*class="title">', filtered)]
+    row_id = r'<td[^>]*class="num"><a href="/delivery/\d+">(\d+)</a></td><td[^>]*class="title">'
+    shown = [int(n) for n in re.findall(row_id, filtered)]
     assert sorted(shown) == sorted(flagged) and "仅可能重复" in filtered
     assert "另见来源 hubei（链接相同，已合并为同一稿件）" in everything
     assert "可能重复" in report and "可能重复 2 条" in report

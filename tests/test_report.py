@@ -18,6 +18,7 @@ from syndicator.delays import DelayMonitor
 from syndicator.models import DelayKind
 from syndicator.report import (
     DELAY_COLUMNS,
+    PROOF_COLUMNS,
     delays_listing,
     format_delays,
     format_report,
@@ -168,7 +169,7 @@ async def test_simulated_month_log_records_and_report_agree(store: Store, clock:
     assert sum("人工暂停：公众号改版" in r for r in reasons("u2-wechat", DelayKind.DELIVERED_LATE)) == 2
     reauth = reasons("u1-wechat", DelayKind.OVERDUE)
     assert reauth and all("账号授权失效，需重新授权：微信授权已失效（40001）" in r for r in reauth)
-    late_found = [r for r in records if "来源发布时间早于检测时间 42 小时" in r.reason]
+    late_found = [r for r in records if "检测延迟：上游发布于" in r.reason]
     assert len(late_found) == 6 and all("检测到稿件时已超过截止时间" in r.reason for r in late_found)
     assert reasons("u1-site", DelayKind.FAILED) == [f"发送失败且已停止重试，需人工处理：{FAIL[2]}"]
     assert reasons("u2-site", DelayKind.SKIPPED) == [f"经人工决定不转载：{SKIP_REASON}"] * 2
@@ -207,7 +208,7 @@ async def test_simulated_month_log_records_and_report_agree(store: Store, clock:
     assert {r["kind"] for r in listing} == {"at_risk", "overdue", "delivered_late"}
     assert all(r["unit_id"] == "u1" and r["channel"] == "weibo" for r in listing)
     parsed = list(csv.reader(io.StringIO(format_delays(listing, "csv"))))
-    assert tuple(parsed[0]) == DELAY_COLUMNS and len(parsed) == len(listing) + 1
+    assert tuple(parsed[0]) == (*DELAY_COLUMNS, *PROOF_COLUMNS) and len(parsed) == len(listing) + 1
 
 
 def test_percentile_is_linear_between_ranks() -> None:
@@ -236,7 +237,7 @@ def test_format_delays_shapes() -> None:
     assert "市发改委" in line and "政务微博" in line and "2025-10-10 24:00" in line and "…" in line
     assert format_delays([], "table") == "（所选范围内没有延误记录）"
     csv_rows = list(csv.reader(io.StringIO(format_delays([row], "csv"))))
-    assert csv_rows[1][-1] == row["reason"] and csv_rows[1][7] == "2"
+    assert csv_rows[1][10] == row["reason"] and csv_rows[1][7] == "2"
     [obj] = json.loads(format_delays([row], "json"))
     assert obj["deadline_at"] == "2025-10-11T00:00:00+08:00" and obj["kind_label"] == "已超时未发布"
     with pytest.raises(ValueError):

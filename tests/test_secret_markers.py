@@ -12,6 +12,7 @@ import logging
 import os
 import re
 import sys
+import zipfile
 from collections.abc import Iterator
 from datetime import UTC, datetime
 from pathlib import Path
@@ -182,11 +183,19 @@ async def test_no_marker_secret_in_any_output_at_debug(tmp_path: Path, debug_log
                     assert resp.status == 303
                 pages = [r.resource.canonical for r in runner.app.router.routes()  # type: ignore[union-attr]
                          if r.method == "GET" and r.resource is not None and "{" not in r.resource.canonical]
+                month = hub.clock.now().strftime("%Y-%m")
                 for path in pages:
-                    query = "?month=" + hub.clock.now().strftime("%Y-%m") if path.startswith("/report") else ""
+                    query = f"?month={month}" if path.startswith("/report") else ""
+                    if path == "/evidence.zip":
+                        query = f"?month={month}&unit={hub.settings.units[0].id}"
                     async with http.get(base + path + query) as resp:
-                        outputs[path] = await resp.text()
                         assert resp.status == 200, path
+                        if path.endswith(".zip"):
+                            with zipfile.ZipFile(io.BytesIO(await resp.read())) as archive:
+                                outputs[path] = "\n".join(archive.read(n).decode("utf-8")
+                                                          for n in archive.namelist())
+                        else:
+                            outputs[path] = await resp.text()
             finally:
                 await runner.cleanup()
         assert {"/", "/deliveries", "/delays", "/delays.csv", "/sources", "/report"} <= set(outputs)

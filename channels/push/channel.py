@@ -12,7 +12,7 @@ from typing import Any, ClassVar
 
 from channels.base import AccountConfig, Channel, ChannelContext, Receipt, RetryLater
 from channels.push.client import NO_TARGET, RATE_CODES, JPushApiError, JPushClient, to_channel_error
-from channels.push.render import JPushOptions, audience_tag, full_alert, render_push
+from channels.push.render import JPushOptions, audience_tag, full_alert, open_url, render_push
 from syndicator.models import Item, UnitRef
 
 log = logging.getLogger(__name__)
@@ -61,15 +61,17 @@ class JPushChannel(Channel):
                 await self._block(app_key, exc.reset_s)
             raise to_channel_error(exc) from None
         msg_id = str(reply.body["msg_id"])
+        opens = open_url(item, unit, self.options)    # the page the notification opens: where a reader lands
         shortened = payload["notification"]["alert"] != full_alert(item, self.options)
         try:   # the push went out: a failing record must not turn it into a failure (and a second push)
-            await self.ctx.kv.put(self._kv_key(key), json.dumps({"msg_id": msg_id}), RECEIPT_TTL_S)
+            await self.ctx.kv.put(self._kv_key(key), json.dumps({"msg_id": msg_id, "url": opens}), RECEIPT_TTL_S)
         except Exception:
             log.warning("push account %s: could not keep the receipt for reconciliation", self.account.id,
                         exc_info=True)
         if reply.remaining == 0 and reply.reset_s:
             await self._block(app_key, reply.reset_s)          # that was the window's last call
-        return Receipt(external_id=msg_id, note="推送标题已按平台限制截短" if shortened else None)
+        return Receipt(external_id=msg_id, url=opens, note="推送标题已按平台限制截短" if shortened else None,
+                       raw=reply.body)
 
     # -- the AppKey's rate-limit window, shared by every account and hub on it ------------------------------
     async def _blocked_for(self, app_key: str) -> float | None:
@@ -115,7 +117,8 @@ class JPushChannel(Channel):
         raw = await self.ctx.kv.get(self._kv_key(key))
         if raw is None:
             raise NotImplementedError("JPush has no lookup by idempotency key and no local record exists")
-        return Receipt(external_id=str(json.loads(raw)["msg_id"]), note="据本地推送记录确认已推送")
+        record = json.loads(raw)
+        return Receipt(external_id=str(record["msg_id"]), url=record.get("url"), note="据本地推送记录确认已推送")
 
     def _kv_key(self, key: str) -> str:
         return f"jpush:{self.account.id}:{key}"

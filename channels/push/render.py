@@ -100,9 +100,9 @@ def audience_tag(unit: UnitRef, options: JPushOptions) -> str:
 
 def open_url(item: Item, unit: UnitRef, options: JPushOptions) -> str:
     if not options.url_template:
-        return item.canonical_url or item.url
+        return item.url or item.canonical_url   # canonical_url is a scheme-less de-dup key, not a link
     try:
-        return options.url_template.format(url=item.canonical_url or item.url, item_id=item.id, guid=item.guid,
+        return options.url_template.format(url=item.url or item.canonical_url, item_id=item.id, guid=item.guid,
                                            unit_id=unit.id)
     except (KeyError, IndexError, ValueError):
         raise PermanentError("极光推送链接模板配置有误，请管理员修正 url_template",

@@ -137,7 +137,8 @@ class CmsChannel(Channel):
     def _receipt(self, data: Any, note: str | None, *, deduplicated: bool = False) -> Receipt:
         if not isinstance(data, dict) or data.get("id") in (None, ""):
             raise RetryLater("渠道故障：网站 CMS 应答缺少稿件 ID", "2xx without id")
-        return Receipt(external_id=str(data["id"]), url=data.get("url") or None, note=note, deduplicated=deduplicated)
+        return Receipt(external_id=str(data["id"]), url=data.get("url") or None, note=note, deduplicated=deduplicated,
+                       raw=data)
 
     def _error(self, status: int, data: Any, retry_after: float | None) -> Exception:
         message = str(data.get("error") or data.get("message") or "")[:200] if isinstance(data, dict) else ""

@@ -124,7 +124,7 @@ def publish_outcome(publish_id: str, data: Mapping[str, Any]) -> Receipt | Chann
         urls = [str(i["article_url"]) for i in _items(data.get("article_detail")) if i.get("article_url")]
         article_id = data.get("article_id")
         return Receipt(external_id=publish_id, url=urls[0] if urls else None,
-                       note=f"微信文章ID {article_id}" if article_id else None)
+                       note=f"微信文章ID {article_id}" if article_id else None, raw=dict(data))
     reason = PUBLISH_FAILURES.get(status, f"微信发布失败（未知状态 {status}）")
     fail_idx = data.get("fail_idx")
     return PermanentError(reason, f"publish {publish_id}: publish_status {status} fail_idx {fail_idx}", code=status)

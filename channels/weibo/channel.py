@@ -4,7 +4,8 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import ClassVar
+from datetime import datetime
+from typing import Any, ClassVar
 from urllib.parse import urlsplit
 
 import aiohttp
@@ -82,7 +83,8 @@ class WeiboChannel(Channel):
         except Exception:
             log.warning("weibo account %s: could not keep the receipt for reconciliation", self.account.id,
                         exc_info=True)
-        return Receipt(external_id=status_id, url=url, note=_join(notes))
+        return Receipt(external_id=status_id, url=url, note=_join(notes), published_at=created_at(body),
+                       raw=body)
 
     async def lookup(self, key: str) -> Receipt | None:
         """Weibo cannot be asked whether a post with our key exists.
@@ -120,6 +122,16 @@ class WeiboChannel(Channel):
                 name = urlsplit(url).path.rsplit("/", 1)[-1] or f"image.{ext}"
                 return Picture(data, name if "." in name else f"{name}.{ext}", content_type)
         return None                                  # "仅支持JPEG、GIF、PNG图片"
+
+
+def created_at(body: dict[str, Any]) -> datetime | None:
+    """The status's ``created_at`` ("Tue May 31 17:46:55 +0800 2011", the status object of
+    https://open.weibo.com/wiki/2/statuses/share; same form in YaoZeyuan/stablog
+    src/type/namespace/new_weibo_api_com.d.ts): Weibo's own publish time; None when absent or unreadable."""
+    try:
+        return datetime.strptime(str(body["created_at"]), "%a %b %d %H:%M:%S %z %Y")
+    except (KeyError, ValueError):
+        return None
 
 
 def _join(notes: list[str]) -> str | None:

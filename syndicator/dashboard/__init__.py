@@ -24,7 +24,7 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     """Add the dashboard's routes to ``app`` (before it starts). Does nothing when disabled."""
     if not settings.enabled:
         return
-    from syndicator.dashboard import calendar_notices, overview, records, views
+    from syndicator.dashboard import calendar_notices, detail, overview, records, views
     from syndicator.dashboard.auth import Auth
     from syndicator.dashboard.errors import chinese_errors
 
@@ -46,3 +46,7 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     app.router.add_get("/sources", g(records.sources))
     app.router.add_get("/report", g(records.report))
     app.router.add_get("/report.csv", g(records.report_csv))
+    app.router.add_get("/report.html", g(detail.report_html))
+    app.router.add_get("/delivery/{id:\\d+}", g(detail.delivery_detail))
+    app.router.add_post("/actions/correct-time", g(detail.correct_time))
+    app.router.add_get("/evidence.zip", g(detail.evidence_download))

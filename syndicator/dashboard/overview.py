@@ -72,6 +72,16 @@ def _deadline_cell(d: Delivery, now: datetime, soon: datetime) -> Html:
     return Html(f'<td class="nowrap">{r.when(d.deadline_at)}{extra}{prov}</td>')
 
 
+def _state_cell(d: Delivery) -> Html:
+    """The state; a delivered row also shows when it was published and where (its proof is on its page)."""
+    proof = ""
+    if d.state == "delivered":
+        proof = f'<div class="muted">{r.when(d.delivered_at)}</div>'
+        if d.external_url and urlsplit(d.external_url).scheme in ("http", "https"):
+            proof += f'<div>{tag("a", "公开链接", href=d.external_url, rel="noreferrer")}</div>'
+    return Html(f"<td>{r.state_tag(d.state)}{proof}</td>")
+
+
 def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, Item | None],
                    actions: bool, merged: dict[int, list[dict[str, Any]]] | None = None) -> list[list[Any]]:
     hub, s, unit_names = request.app[HUB], request[SESSION], names(request)
@@ -83,12 +93,12 @@ def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, 
         problem = d.last_error or d.note or ""
         if d.possible_duplicate and "可能重复" not in problem:
             problem = f"可能重复：请到平台核对，删除多余一条。{problem}"
-        cells: list[Any] = [tag("td", d.id, class_="num"),
+        cells: list[Any] = [tag("td", r.link(f"/delivery/{d.id}", d.id), class_="num"),
                             _title_cell(items.get(d.item_id), (merged or {}).get(d.item_id, ())),
                             unit_cell(unit_names.get(d.unit_id, d.unit_id)),
                             Html(f"<td>{esc(r.channel_name(d.channel_kind))}<div class=muted>{esc(d.account_id)}"
                                  f"</div></td>"),
-                            Html(f"<td>{r.state_tag(d.state)}</td>"), _deadline_cell(d, now, soon),
+                            _state_cell(d), _deadline_cell(d, now, soon),
                             tag("td", d.attempts, class_="num"), tag("td", problem, class_="err")]
         if actions:
             forms = []

@@ -10,9 +10,11 @@ from urllib.parse import urlsplit
 
 from aiohttp import web
 
+from syndicator.anchors import anchor_label
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, tag
 from syndicator.dashboard.views import config_order, names, show, unit_cell
+from syndicator.evidence import report_details
 from syndicator.report import (
     REPORT_COLUMNS,
     REPORT_DEFINITIONS,
@@ -71,6 +73,17 @@ async def _delay_rows(request: web.Request) -> tuple[dict[str, str], list[dict[s
     return f, rows, problems
 
 
+def url_link(url: str | None) -> Html:
+    """A public URL as a link, only when it is http(s) (a platform's answer is not trusted to be)."""
+    if url and urlsplit(url).scheme in ("http", "https"):
+        return tag("a", url, href=url, rel="noreferrer", class_="url")
+    return r.esc(url or "—")
+
+
+def _detail_link(delivery_id: int, text: str | None = None) -> Html:
+    return r.link(f"/delivery/{delivery_id}", text or f"投递 #{delivery_id}")
+
+
 async def delays(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     f, rows, problems = await _delay_rows(request)
@@ -98,7 +111,7 @@ async def delays(request: web.Request) -> web.Response:
         Html(f"<td class=nowrap>{r.esc(r.channel_name(x['channel']))}<div class=muted>{r.esc(x['account_id'])}</div>"
              "</td>"),
         tag("td", x["item_title"], class_="title"),
-        Html(f"<td>{r.state_tag(x['kind'], r.KIND_TAGS)}<div class=muted>投递 #{x['delivery_id']}</div>"
+        Html(f"<td>{r.state_tag(x['kind'], r.KIND_TAGS)}<div class=muted>{_detail_link(x['delivery_id'])}</div>"
              f"<div class=muted>{r.esc(state_text(x, tz))}</div></td>"),
         Html(f'<td class="nowrap">{r.when(x["deadline_at"])}</td>'),
         tag("td", r.hours(x["late_clock_hours"]), class_="num"),
@@ -188,7 +201,8 @@ async def report(request: web.Request) -> web.Response:
         return show(request, "转载时效月报", r.join([r.filters("/report", controls), error]))
     prev = r.link("/report", "← 上月", month=_shift(month, -1))
     nxt = r.link("/report", "下月 →", month=_shift(month, 1))
-    nav = Html(f"&nbsp;{prev} {nxt} &nbsp;{r.link('/report.csv', '导出 CSV', month=month)}")
+    nav = Html(f"&nbsp;{prev} {nxt} &nbsp;{r.link('/report.csv', '导出 CSV', month=month)}"
+               f" &nbsp;{r.link('/report.html', '打印版', month=month)}")
     unit_names = names(request)
     pct = lambda v: "" if v is None else f"{v:.1%}"  # noqa: E731
     rows.sort(key=lambda x: config_order(request)((x["unit_id"], x["channel"])))
@@ -199,20 +213,46 @@ async def report(request: web.Request) -> web.Response:
                    r.num(x["on_time"]), r.num(x["late"], "late"), r.num(x["missing"], "late"), r.num(x["skipped"]),
                    r.num(x["open"]), tag("td", pct(x["on_time_rate"]), class_="num"),
                    *(tag("td", r.hours(x[k]), class_="num") for k in stats),
-                   r.num(x["possible_duplicate"], "late")] for i, x in enumerate(rows)]
-    total = {k: sum(x[k] for x in rows)
-             for k in ("required", "on_time", "late", "missing", "skipped", "open", "possible_duplicate")}
+                   r.num(x["possible_duplicate"], "late"), r.num(x.get("baseline", 0))] for i, x in enumerate(rows)]
+    total = {k: sum(x.get(k, 0) for x in rows)
+             for k in ("required", "on_time", "late", "missing", "skipped", "open", "possible_duplicate", "baseline")}
     due = total["on_time"] + total["late"] + total["missing"]
     line = (f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，未发布（已超时）"
             f"{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}"
             + (f"，按时率 {total['on_time'] / due:.1%}" if due else "")
-            + f"；可能重复 {total['possible_duplicate']} 条。")
+            + f"；可能重复 {total['possible_duplicate']} 条"
+            + (f"；另有基线（未纳入考核）{total['baseline']} 条" if total["baseline"] else "") + "。")
     tz = hub.settings.deadlines.tz
     notes = (f"统计时间 {r.local_text(hub.clock.now(), tz)}（{tz_label(tz)}）；"
              f"统计截止时间在本月的转载任务。{REPORT_DEFINITIONS}")
     body = [r.filters("/report", controls, nav), tag("p", line), tag("p", notes, class_="muted"),
-            r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务", numeric=tuple(range(2, 14)))]
+            r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务", numeric=tuple(range(2, 15))),
+            await _report_listing(request, month)]
     return show(request, f"{month[:4]}年{int(month[5:7])}月转载时效月报", r.join(body))
+
+
+async def _report_listing(request: web.Request, month: str) -> Html:
+    """Each delivery due this month with its proof, linked to its detail page; per-unit evidence ZIPs."""
+    hub, unit_names = request.app[HUB], names(request)
+    details = await report_details(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for,
+                                   limit=SHOWN + 1)
+    more = (tag("p", f"页面仅显示前 {SHOWN} 条，完整明细请导出 CSV 或打印版。", class_="muted")
+            if len(details) > SHOWN else "")
+    zips = " ".join(r.link("/evidence.zip", f"{n}证据包（ZIP）", unit=u, month=month) for u, n in unit_names.items())
+    rows = [[Html(f'<td class="num">{_detail_link(d["id"], str(d["id"]))}</td>'),
+             unit_cell(unit_names.get(d["unit_id"], d["unit_id"])),
+             Html(f"<td>{r.esc(r.channel_name(d['channel_kind']))}<div class=muted>{r.esc(d['account_id'])}"
+                  "</div></td>"),
+             tag("td", d["title"], class_="title"), Html(f'<td class="nowrap">{r.when(d["published_at"])}</td>'),
+             Html(f'<td class="nowrap">{r.when(d["deadline_at"])}</td>'), r.state_tag(d["state"]),
+             Html(f'<td class="nowrap">{r.when(d["delivered_at"])}</td>'),
+             Html(f'<td class="err">{url_link(d["external_url"])}</td>'),
+             tag("td", r.hours(d["late_working_hours"]), class_="num"), anchor_label(d["anchor_kind"])]
+            for d in details[:SHOWN]]
+    head = ("#", "单位", "渠道 / 账号", "稿件", "上游发布", "截止时间", "状态", "发布时间", "公开链接",
+            "超时（工作小时）", "时间起算口径")
+    return r.join([tag("h2", "逐条明细"), tag("p", Html(zips), class_="muted"), more,
+                   r.table(head, rows, "本月没有截止时间在本月的转载任务", numeric=(0, 9))])
 
 
 async def report_csv(request: web.Request) -> web.Response:
@@ -222,6 +262,9 @@ async def report_csv(request: web.Request) -> web.Response:
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     unit_names = {k: neutralise(v) for k, v in names(request).items()}
+    details = await report_details(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)
+    safe = [{**d, "title": neutralise(d["title"]), "reason": neutralise(d["reason"] or ""),
+             "account_id": neutralise(d["account_id"])} for d in details]
     text = format_report(rows, "csv", month=month, names=unit_names, as_of=hub.clock.now(),
-                         tz=hub.settings.deadlines.tz)
+                         tz=hub.settings.deadlines.tz, details=safe)
     return csv_response(text, f"report_{month}.csv")

@@ -7,6 +7,7 @@ from syndicator.store.alerts import AlertsMixin
 from syndicator.store.db import Database, open_database
 from syndicator.store.deadlines import DeadlinesMixin
 from syndicator.store.delays import DelaysMixin
+from syndicator.store.evidence import EvidenceMixin
 from syndicator.store.group_commit import GroupCommit
 from syndicator.store.hubs import HubsMixin
 from syndicator.store.items import IngestResult, ItemsMixin, PlannedDelivery
@@ -18,7 +19,8 @@ from syndicator.store.state import StateMixin, StoreKeyValue
 __all__ = ["Capacity", "IngestResult", "PlannedDelivery", "Store", "open_store"]
 
 
-class Store(ItemsMixin, QueueMixin, StateMixin, AlertsMixin, DelaysMixin, ReportsMixin, DeadlinesMixin, HubsMixin):
+class Store(ItemsMixin, QueueMixin, StateMixin, AlertsMixin, DelaysMixin, ReportsMixin, DeadlinesMixin, HubsMixin,
+            EvidenceMixin):
     """Every durable operation of the hub; callers never see SQL or the dialect."""
 
     def __init__(self, db: Database, clock: Clock) -> None:

@@ -100,11 +100,13 @@ class ItemsMixin:
             item_id = await tx.fetchval(
                 "INSERT INTO items (source_id, guid, url, canonical_url, title, summary, content, images, origin,"
                 " authority, rule, content_hash, published_at, published_raw, date_problem, detected_at, anchor_at,"
-                " anchor_kind, version) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1)"
+                " anchor_kind, version, detection_health, detection_note)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, 1, ?, ?)"
                 " ON CONFLICT (canonical_url) DO NOTHING RETURNING id",
                 item.source_id, item.guid, item.url, item.canonical_url, item.title, item.summary, item.content,
                 json.dumps(list(item.images)), item.origin, item.authority, item.rule, item.content_hash,
-                item.published_at, item.published_raw, item.date_problem, item.detected_at, anchor_at, anchor_kind)
+                item.published_at, item.published_raw, item.date_problem, item.detected_at, anchor_at, anchor_kind,
+                item.detection_health, item.detection_note)
             if item_id is None:
                 # Another hub sharing the database stored this item between our look and our insert (PostgreSQL
                 # waits for its commit, then skips): the same item seen twice, not a failed poll.
@@ -266,4 +268,5 @@ def row_to_item(row: Row) -> Item:
         published_raw=row["published_raw"] or "", date_problem=row["date_problem"],
         detected_at=as_datetime(row["detected_at"]), version=row["version"],  # type: ignore[arg-type]
         truncated=tuple((str(f), int(n)) for f, n in json.loads(row["truncated"] or "[]")),
+        detection_health=row.get("detection_health"), detection_note=row.get("detection_note"),
     )

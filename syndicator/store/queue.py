@@ -11,14 +11,14 @@ Each claim's attempt row is addressed by its own id.
 from __future__ import annotations
 
 import logging
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
 from syndicator.models import Delivery, DeliveryState
 from syndicator.store.db import Row, as_datetime
-from syndicator.store.group_commit import GroupCommit
+from syndicator.store.group_commit import GroupCommit, Statement
 
 log = logging.getLogger(__name__)
 # The fencing condition, in the same statement as each outcome write (args: id, claim_gen, holder).
@@ -178,8 +178,9 @@ class QueueMixin:
         return {r["delivery_id"]: r["id"] for r in rows}
 
     async def _finish(self, target: Delivery | int, outcome: str, detail: str | None, now: datetime,
-                      sql: str, *args: Any) -> bool:
+                      sql: str, *args: Any, extra: Sequence[Statement] = ()) -> bool:
         """Record an attempt's outcome; outcomes finishing together share one transaction (group commit).
+        ``extra`` (e.g. the platform's receipt, store.evidence) is written in the same transaction.
 
         A ``Delivery`` (the dispatcher's claim) is written fenced: only while its claim still stands, and its own
         attempt by id; returns False, having written nothing, when the claim was lost. A bare id is an unfenced
@@ -190,6 +191,7 @@ class QueueMixin:
                 (sql + " WHERE id = ?", (*args, target)),
                 ("UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id ="
                  " (SELECT MAX(id) FROM attempts WHERE delivery_id = ?)", (now, outcome, detail, target)),
+                *extra,
             ])
         assert target.id is not None
         fence = (target.id, target.claimed_by or "", target.claim_gen)
@@ -197,6 +199,7 @@ class QueueMixin:
         if target.attempt_id is not None:
             statements.append(("UPDATE attempts SET finished_at = ?, outcome = ?, detail = ? WHERE id = ?",
                                (now, outcome, detail, target.attempt_id)))
+        statements += extra
         if await self.outcomes.run(statements, fence):
             return True
         log.warning("fenced: outcome %r of delivery %s dropped, claim %s/%d no longer held (taken over)",
@@ -204,23 +207,25 @@ class QueueMixin:
         return False
 
     async def mark_delivered(self, target: Delivery | int, now: datetime, external_id: str | None,
-                             url: str | None, note: str | None = None, possible_duplicate: bool = False) -> bool:
+                             url: str | None, note: str | None = None, possible_duplicate: bool = False,
+                             extra: Sequence[Statement] = ()) -> bool:
         return await self._finish(
             target, "delivered", note, now,
             "UPDATE deliveries SET state = 'delivered', delivered_at = ?, external_id = ?, external_url = ?,"
             " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), last_error = NULL,"
             " ambiguous = FALSE,"
             " next_attempt_at = NULL, claimed_by = NULL, updated_at = ?",
-            now, external_id, url, note, possible_duplicate, now)
+            now, external_id, url, note, possible_duplicate, now, extra=extra)
 
     async def mark_confirming(self, target: Delivery | int, now: datetime, external_id: str,
-                              check_at: datetime, note: str | None = None, *, possible_duplicate: bool = False) -> bool:
+                              check_at: datetime, note: str | None = None, *, possible_duplicate: bool = False,
+                              extra: Sequence[Statement] = ()) -> bool:
         """Accepted, outcome pending; ``possible_duplicate`` is kept so the final delivery still carries it."""
         return await self._finish(
             target, "accepted", f"awaiting outcome of {external_id}", now,
             "UPDATE deliveries SET state = 'confirming', external_id = ?, next_attempt_at = ?, claimed_by = NULL,"
             " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), ambiguous = FALSE,"
-            " updated_at = ?", external_id, check_at, note, possible_duplicate, now)
+            " updated_at = ?", external_id, check_at, note, possible_duplicate, now, extra=extra)
 
     async def mark_retry(self, target: Delivery | int, now: datetime, reason: str, next_attempt_at: datetime,
                          *, ambiguous: bool = False, note: str | None = None) -> bool:

@@ -23,7 +23,7 @@ _COLS = (
     "SELECT d.id, d.item_id, d.unit_id, d.account_id, d.channel_kind, d.state, d.deadline_at,"
     " d.deadline_provisional, d.attempts, d.next_attempt_at, d.delivered_at, d.last_error, d.note,"
     " d.possible_duplicate, d.ambiguous, d.updated_at, i.title, i.source_id, i.published_at, i.detected_at,"
-    " i.published_raw, i.date_problem,"
+    " i.published_raw, i.date_problem, i.detection_note,"
     " COALESCE(d.anchor_at, i.anchor_at) AS anchor_at, COALESCE(d.anchor_kind, i.anchor_kind) AS anchor_kind,"
     " a.state AS account_state, a.reason AS account_reason"
 )
@@ -66,6 +66,7 @@ class DeliveryFacts:
     account_reason: str | None
     published_raw: str = ""         # upstream date text, kept when it could not be read
     date_problem: str | None = None
+    detection_note: str | None = None   # the source's health while a tracked item went undetected
 
 
 @dataclass(slots=True)
@@ -89,6 +90,7 @@ def _facts(r: Row) -> DeliveryFacts:
         anchor_at=t(r["anchor_at"]), anchor_kind=r["anchor_kind"],  # type: ignore[arg-type]
         account_state=r["account_state"], account_reason=r["account_reason"],
         published_raw=r["published_raw"] or "", date_problem=r["date_problem"],
+        detection_note=r.get("detection_note"),
     )
 
 
@@ -169,13 +171,17 @@ class ReportsMixin:
         with the deadline already past ``now`` (failed, retrying, held or never sent alike); a
         failed delivery whose deadline is still ahead is not missing yet (a person can still retry).
         """
+        # Baselines (published before the source was tracked, syndicator.anchors) are counted apart only.
+        assessed = "COALESCE(anchor_kind, '') <> 'baseline' AND "
         return await self.db.fetch(
             "SELECT unit_id, channel_kind, COUNT(*) AS n_required,"
-            " SUM(CASE WHEN state = 'delivered' AND delivered_at <= deadline_at THEN 1 ELSE 0 END) AS n_on_time,"
-            " SUM(CASE WHEN state = 'delivered' AND delivered_at > deadline_at THEN 1 ELSE 0 END) AS n_late,"
-            " SUM(CASE WHEN state = 'skipped' THEN 1 ELSE 0 END) AS n_skipped,"
-            " SUM(CASE WHEN state NOT IN ('delivered', 'skipped') AND deadline_at < ? THEN 1 ELSE 0 END)"
+            f" SUM(CASE WHEN {assessed}state = 'delivered' AND delivered_at <= deadline_at THEN 1 ELSE 0 END)"
+            "  AS n_on_time,"
+            f" SUM(CASE WHEN {assessed}state = 'delivered' AND delivered_at > deadline_at THEN 1 ELSE 0 END) AS n_late,"
+            f" SUM(CASE WHEN {assessed}state = 'skipped' THEN 1 ELSE 0 END) AS n_skipped,"
+            f" SUM(CASE WHEN {assessed}state NOT IN ('delivered', 'skipped') AND deadline_at < ? THEN 1 ELSE 0 END)"
             "  AS n_missing,"
+            " SUM(CASE WHEN anchor_kind = 'baseline' THEN 1 ELSE 0 END) AS n_baseline,"
             " SUM(CASE WHEN possible_duplicate = ? THEN 1 ELSE 0 END) AS n_possible_duplicate"
             f" FROM deliveries WHERE state IN ({_marks(ALL_STATES)}) AND deadline_at > ? AND deadline_at <= ?"
             " GROUP BY unit_id, channel_kind ORDER BY unit_id, channel_kind", now, True, *ALL_STATES, start, end)
@@ -190,6 +196,7 @@ class ReportsMixin:
         rows = await self.db.fetch(
             "SELECT d.unit_id, d.channel_kind, i.source_id, d.deadline_at, d.delivered_at FROM deliveries d"
             " JOIN items i ON i.id = d.item_id WHERE d.state = 'delivered' AND d.deadline_at > ?"
+            " AND COALESCE(d.anchor_kind, '') <> 'baseline'"
             " AND d.deadline_at <= ? AND d.delivered_at > d.deadline_at"
             " ORDER BY d.unit_id, d.channel_kind, d.deadline_at", start, end)
         return [(r["unit_id"], r["channel_kind"], r["source_id"], as_datetime(r["deadline_at"]),  # type: ignore[misc]

@@ -230,6 +230,40 @@ UPDATE item_sources SET matched_by = 'earlier' WHERE NOT EXISTS
 CREATE INDEX item_sources_merged ON item_sources (seen_at) WHERE matched_by IS NOT NULL;
 ALTER TABLE items ADD COLUMN truncated {text}
 """),
+    # 11: honest anchors and proof of reprint. Each source keeps when tracking started (its first successful
+    # poll; backfilled from its first detected item, else its last success): an item published before it is a
+    # baseline, not assessed. Items keep the source's health when a late-detected item was found. An operator's
+    # correction of an upstream time is kept with its reason; receipts keep what each platform answered
+    # (public URL, its own publish time, error codes) per attempt outcome.
+    (11, """
+ALTER TABLE sources ADD COLUMN tracking_started_at {ts};
+UPDATE sources SET tracking_started_at = COALESCE(
+    (SELECT MIN(i.detected_at) FROM items i WHERE i.source_id = sources.source_id), last_success_at);
+ALTER TABLE items ADD COLUMN detection_health {text};
+ALTER TABLE items ADD COLUMN detection_note {text};
+CREATE TABLE time_corrections (
+    id {id},
+    item_id BIGINT NOT NULL REFERENCES items (id),
+    old_published_at {ts},
+    new_published_at {ts} NOT NULL,
+    reason {text} NOT NULL,
+    actor {text} NOT NULL,
+    at {ts} NOT NULL
+);
+CREATE INDEX time_corrections_item ON time_corrections (item_id);
+CREATE TABLE receipts (
+    id {id},
+    delivery_id BIGINT NOT NULL REFERENCES deliveries (id),
+    at {ts} NOT NULL,
+    outcome {text} NOT NULL,
+    code {text},
+    external_id {text},
+    url {text},
+    platform_published_at {ts},
+    body {text}
+);
+CREATE INDEX receipts_delivery ON receipts (delivery_id, id)
+"""),
     # 14: alerts are told apart from operators' actions, carry their category, unit and account, can be
     # acknowledged; silences stop pushes of a category for a target until a time (the alert is still kept).
     (14, """
