@@ -65,6 +65,13 @@ class AuthExpired(ChannelError):
     """
 
 
+class AccountHeld(AuthExpired):
+    """The platform holds the whole account (IP awaiting the admin's confirmation, API banned, account frozen,
+    mass send awaiting approval). Handled like AuthExpired: the account's deliveries are held and a person is
+    alerted with ``reason``; resuming the account releases them. Not a re-authorisation, hence its own type.
+    """
+
+
 class PermanentError(ChannelError):
     """The platform will never accept this post as rendered; a person must look at it."""
 
