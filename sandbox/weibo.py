@@ -134,7 +134,7 @@ async def share(request: web.Request) -> web.Response:
 
 def _share(state: WeiboState, faults: Faults, injected: int | None, fields: dict[str, Any],
            pic: bytes | None) -> web.Response:
-    if injected is not None:
+    if injected:                               # a scripted 0 means "answer normally"
         return error(injected, "status")
     token = str(fields.get("access_token") or "")
     if (code := _token_error(state, token, faults)) is not None:

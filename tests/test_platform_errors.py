@@ -135,15 +135,52 @@ async def test_weibo_revoked_token_holds_the_account(weibo, session) -> None:
 
 
 @pytest.mark.parametrize("code", [20017, 20019, 20111])
-async def test_weibo_repeated_content_is_delivered_with_a_note(weibo, code: int) -> None:
+async def test_weibo_repeated_content_on_a_first_attempt_fails_for_a_person(weibo, code: int) -> None:
     app, rig = weibo
     script(app, code)
     await enqueue(rig)
     await settle(rig.dispatcher)
+    await assert_failed_for_a_person(rig, "微博判定为重复内容", str(code), "此前没有发出过")
+    assert len(app[weibo_box.STATE].posts) == 0
+
+
+@pytest.mark.parametrize("code", [20017, 20019, 20111])
+async def test_weibo_repeated_content_after_a_lost_reply_is_delivered_with_a_note(weibo, code: int) -> None:
+    app, rig = weibo
+    app[FAULTS].configure(Faults(drop_responses=1, script=[0, code]))   # posted, reply lost; then the repeat
+    await enqueue(rig)
+    await settle(rig.dispatcher)
+    rig.clock.advance(seconds=10)
+    await settle(rig.dispatcher)
     d = await rig.only()
     assert d.state is DeliveryState.DELIVERED and d.note == "微博平台判定为重复内容，视为已发布"
     assert d.external_id == f"duplicate:{d.idempotency_key}" and not d.possible_duplicate and d.last_error is None
-    assert await rig.alerts() == []
+    assert await rig.alerts() == [] and len(app[weibo_box.STATE].posts) == 1
+
+
+@pytest.mark.parametrize("code", [21321, 20015])
+async def test_weibo_app_or_account_restrictions_hold_the_account(weibo, code: int) -> None:
+    app, rig = weibo
+    script(app, code)
+    await enqueue(rig, make_item(1), make_item(2))
+    await settle(rig.dispatcher)
+    deliveries = await rig.store.deliveries(account_id=rig.account.id)
+    assert {d.state for d in deliveries} == {DeliveryState.HELD}
+    state, reason = (await rig.store.account_states())[rig.account.id]
+    assert state == "platform_hold" and f"（{code}）" in (reason or "")
+    (alert,) = await rig.alerts()
+    assert "账号被平台限制" in alert and "已暂存 2 条" in alert
+
+
+async def test_weibo_20014_is_called_again(weibo) -> None:
+    app, rig = weibo
+    script(app, 20014)
+    await enqueue(rig)
+    await settle(rig.dispatcher)
+    await assert_retrying(rig, 10, "再调用一次（20014）")
+    rig.clock.advance(seconds=10)
+    await settle(rig.dispatcher)
+    assert (await rig.only()).state is DeliveryState.DELIVERED and len(app[weibo_box.STATE].posts) == 1
 
 
 @pytest.mark.parametrize("code", [10022, 10023, 10024, 20016])

@@ -31,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import Channel, PermanentError, Receipt
 from channels.content import source_footer_html, source_line
+from channels.pages import remember_page
 from syndicator.clock import SHANGHAI
 from syndicator.models import Item, UnitRef
 
@@ -154,6 +155,7 @@ class StaticExportChannel(Channel):
                 await asyncio.to_thread(self._write_all, item, unit, key, root)
             except OSError as exc:
                 raise PermanentError(f"网站导出目录不可写：{root}", str(exc)) from exc
+        await remember_page(self.ctx.kv, self.kind, unit.id, item, self.url_for(key))   # the Weibo post links it
         return Receipt(external_id=key, url=self.url_for(key))
 
     def _write_all(self, item: Item, unit: UnitRef, key: str, root: Path) -> None:

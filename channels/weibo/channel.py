@@ -9,10 +9,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from channels.base import AccountConfig, Channel, ChannelContext, Receipt
+from channels.base import AccountConfig, Channel, ChannelContext, PermanentError, Receipt, RetryLater
+from channels.pages import reprint_page
 from channels.weibo.client import (
     ACCEPTED_SLOW,
     DUPLICATE_CODES,
+    DUPLICATE_MEANINGS,
     RATE_CODES,
     Picture,
     WeiboApiError,
@@ -46,11 +48,23 @@ class WeiboChannel(Channel):
         self.client = WeiboClient(ctx.session, account.base_url or DEFAULT_BASE_URL,
                                   timeout_s=self.options.timeout_s, connect_retries=self.options.connect_retries)
 
-    def render(self, item: Item, unit: UnitRef) -> WeiboPost:
-        return render_post(item, unit, self.options)
+    def render(self, item: Item, unit: UnitRef, page_url: str | None = None) -> WeiboPost:
+        return render_post(item, unit, self.options, page_url)
+
+    def _links_own_page(self, unit: UnitRef) -> bool:
+        """The post links the unit's own reprint page: it has a website channel and no template says otherwise."""
+        template = self.options.link_template
+        return unit.id in self.ctx.extra.get("website_units", ()) and (template is None or "{page_url}" in template)
 
     async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
-        post = self.render(item, unit)             # PermanentError before anything is sent
+        page_url = None
+        if self._links_own_page(unit):
+            page_url = await reprint_page(self.ctx.kv, unit.id, item)
+            if page_url is None:
+                raise RetryLater("等待本单位网站转载页发布后再发微博（微博链接指向该页）",
+                                 f"weibo {self.account.id}: no reprint page yet for item {item.id}",
+                                 retry_after=self.options.page_wait_s, code="page_pending")
+        post = self.render(item, unit, page_url)   # PermanentError before anything is sent
         token = self.account.secret("access_token")
         notes: list[str] = []
         if post.truncated:
@@ -60,18 +74,23 @@ class WeiboChannel(Channel):
             pic = await self._fetch_picture(post.image_url)
             if pic is None:
                 notes.append("配图未能附加")
+        sent_before = await self.ctx.kv.get(self._sent_key(key)) == "1"
+        await self.ctx.kv.put(self._sent_key(key), "1", RECEIPT_TTL_S)   # this attempt may reach Weibo
         try:
             body = await self.client.share(token, post.status, self.options.rip, pic)
         except WeiboApiError as exc:
-            if exc.code in DUPLICATE_CODES:
-                # Weibo refuses the same or a similar text again: the post is already there (our earlier
-                # attempt, or a person posted it by hand). Record it as delivered with the reason.
-                return Receipt(external_id=f"duplicate:{key}", note=_join([DUPLICATE_NOTE, *notes]),
-                               deduplicated=True)
             if exc.code == ACCEPTED_SLOW:
                 return Receipt(external_id=f"accepted:{key}", note=_join([SLOW_NOTE, *notes]))
+            if not sent_before:         # Weibo answered: this attempt posted nothing
+                await self.ctx.kv.put(self._sent_key(key), "0", RECEIPT_TTL_S)
+            if exc.code in DUPLICATE_CODES:
+                return self._duplicate(exc.code, key, sent_before, notes)
             reset_in = await self.client.rate_limit_reset(token) if exc.code in RATE_CODES else None
             raise to_channel_error(exc, now=self.ctx.clock.now(), reset_in=reset_in) from None
+        except RetryLater as exc:
+            if not exc.ambiguous and not sent_before:    # the connection never opened: nothing reached Weibo
+                await self.ctx.kv.put(self._sent_key(key), "0", RECEIPT_TTL_S)
+            raise
         status_id = str(body.get("idstr") or body.get("id") or "")
         if not status_id:
             log.warning("weibo account %s: success body without id", self.account.id)
@@ -100,6 +119,19 @@ class WeiboChannel(Channel):
 
     def _kv_key(self, key: str) -> str:
         return f"weibo:{self.account.id}:{key}"
+
+    def _sent_key(self, key: str) -> str:
+        """"1" while an attempt of this delivery may have reached Weibo (sent, answer lost or not yet read)."""
+        return f"weibo-sent:{self.account.id}:{key}"
+
+    def _duplicate(self, code: int, key: str, sent_before: bool, notes: list[str]) -> Receipt:
+        """Weibo already has this (or a similar) text: ours only if an earlier attempt may have reached it."""
+        if sent_before:
+            return Receipt(external_id=f"duplicate:{key}", note=_join([DUPLICATE_NOTE, *notes]), deduplicated=True)
+        raise PermanentError(
+            f"微博判定为重复内容（{code} {DUPLICATE_MEANINGS[code]}），但本投递此前没有发出过：微博上的相同或相似内容"
+            "不是本系统所发（可能是人工发布或其他稿件），请人工核对后跳过或修改后重发",
+            f"weibo {self.account.id}: {code} on a first attempt of {key}", code=code)
 
     async def _fetch_picture(self, url: str) -> Picture | None:
         """Download the first body image (≤ max_image_bytes, JPEG/PNG/GIF); None when it cannot be used."""
