@@ -25,10 +25,16 @@ async def remember_page(kv: KeyValue, kind: str, unit_id: str, item: Item, url: 
         await kv.put(_key(kind, unit_id, item), url, ttl_seconds=PAGE_TTL_S)
 
 
-async def reprint_page(kv: KeyValue, unit_id: str, item: Item) -> str | None:
-    """The public URL of the unit's own reprint page for ``item``, once a website channel has published it."""
-    for kind in WEBSITE_KINDS:
-        url = await kv.get(_key(kind, unit_id, item))
-        if url:
-            return url
-    return None
+def preferred_kinds(accounts: list[tuple[str, str]]) -> dict[str, str]:
+    """unit id -> the website kind its Weibo posts link, from (unit id, account kind) pairs."""
+    best: dict[str, str] = {}
+    for unit_id, kind in accounts:
+        if kind in WEBSITE_KINDS and (unit_id not in best or WEBSITE_KINDS.index(kind) < WEBSITE_KINDS.index(
+                best[unit_id])):
+            best[unit_id] = kind
+    return best
+
+
+async def reprint_page(kv: KeyValue, kind: str, unit_id: str, item: Item) -> str | None:
+    """The public URL of the unit's own reprint page for ``item`` on its ``kind`` website channel, once published."""
+    return await kv.get(_key(kind, unit_id, item))

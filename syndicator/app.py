@@ -15,6 +15,7 @@ from typing import Any
 import aiohttp
 
 from channels.base import ChannelContext
+from channels.pages import preferred_kinds
 from channels.registry import channel_class
 from feeds.fetch import Fetcher
 from feeds.reader import SourceReader
@@ -73,7 +74,8 @@ class Hub:
         self._stack.push_async_callback(self.session.close)
         ctx = ChannelContext(session=self.session, kv=self.store.kv, clock=self.clock, alert=self.alert,
                              holder_id=s.hub.instance_id, public_url=s.web.public_url,
-                             extra={"base_dir": str(s.base_dir)})
+                             extra={"base_dir": str(s.base_dir),    # units whose Weibo posts link their own page:
+                                    "website_units": preferred_kinds([(u.id, a.kind) for u, a in s.accounts()])})
         bindings: dict[str, Binding] = {}
         for unit, account in s.accounts():
             channel = channel_class(account.kind)(account, ctx)

@@ -305,6 +305,9 @@ def load_settings(path: str | Path) -> Settings:
             f"{_describe_loc(data, tuple(err['loc']))}: {err['msg']}" for err in exc.errors(include_input=False)
         ]) from None
     problems.extend(_check_channel_options(settings))
+    if not problems:
+        from syndicator.platform_checks import check_platform_rules
+        problems.extend(check_platform_rules([(u.id, u.name, u.accounts) for u in settings.units]))
     if problems:
         raise ConfigError(path, problems)
     return settings

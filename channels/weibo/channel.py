@@ -51,15 +51,18 @@ class WeiboChannel(Channel):
     def render(self, item: Item, unit: UnitRef, page_url: str | None = None) -> WeiboPost:
         return render_post(item, unit, self.options, page_url)
 
-    def _links_own_page(self, unit: UnitRef) -> bool:
-        """The post links the unit's own reprint page: it has a website channel and no template says otherwise."""
+    def _own_page_kind(self, unit: UnitRef) -> str | None:
+        """The website channel whose page the post links (static export over CMS; channels/pages.py), or None
+        when the unit has none or the link template does not ask for it."""
         template = self.options.link_template
-        return unit.id in self.ctx.extra.get("website_units", ()) and (template is None or "{page_url}" in template)
+        if template is not None and "{page_url}" not in template:
+            return None
+        return self.ctx.extra.get("website_units", {}).get(unit.id)
 
     async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
         page_url = None
-        if self._links_own_page(unit):
-            page_url = await reprint_page(self.ctx.kv, unit.id, item)
+        if (kind := self._own_page_kind(unit)) is not None:
+            page_url = await reprint_page(self.ctx.kv, kind, unit.id, item)
             if page_url is None:
                 raise RetryLater("等待本单位网站转载页发布后再发微博（微博链接指向该页）",
                                  f"weibo {self.account.id}: no reprint page yet for item {item.id}",
