@@ -64,8 +64,10 @@ def test_static_export_off_the_safe_domain_is_rejected(tmp_path: Path) -> None:
     assert "10017" in info.value.problems[0] and "safe domain hubei.gov.cn" in info.value.problems[0]
 
 
-@pytest.mark.parametrize(("unit_id", "template"), [("ez-fgw", ""), ("ezfgw", ', audience_tag_template = "{unit_id} 新闻"'),
-                                                   ("ezfgw", ', audience_tag_template = "' + "x" * 41 + '"')])
+@pytest.mark.parametrize(("unit_id", "template"), [
+    ("ez-fgw", ""), ("ezfgw", ', audience_tag_template = "{unit_id} 新闻"'),
+    ("ezfgw", ', audience_tag_template = "' + "x" * 41 + '"'),
+])
 def test_audience_tag_template_giving_an_invalid_jpush_tag_is_rejected(tmp_path: Path, unit_id: str,
                                                                          template: str) -> None:
     with pytest.raises(ConfigError) as info:
