@@ -12,7 +12,14 @@ from typing import Any, ClassVar
 
 from channels.base import AccountConfig, Channel, ChannelContext, Receipt, RetryLater
 from channels.push.client import NO_TARGET, RATE_CODES, JPushApiError, JPushClient, to_channel_error
-from channels.push.render import JPushOptions, audience_tag, full_alert, render_push
+from channels.push.render import (
+    VENDOR_NAMES,
+    JPushOptions,
+    audience_tag,
+    full_alert,
+    render_push,
+    unclassified_vendors,
+)
 from syndicator.models import Item, UnitRef
 
 log = logging.getLogger(__name__)
@@ -69,7 +76,11 @@ class JPushChannel(Channel):
                         exc_info=True)
         if reply.remaining == 0 and reply.reset_s:
             await self._block(app_key, reply.reset_s)          # that was the window's last call
-        return Receipt(external_id=msg_id, note="推送标题已按平台限制截短" if shortened else None)
+        notes = ["推送标题已按平台限制截短"] if shortened else []
+        if "android" in self.options.platform and (missing := unclassified_vendors(self.options)):
+            notes.append(f"未配置厂商通道消息分类（{'、'.join(VENDOR_NAMES[v] for v in missing)}），"
+                         "这些品牌的安卓手机可能收不到，请在 third_party_channel 中配置")
+        return Receipt(external_id=msg_id, note="；".join(notes) or None)
 
     # -- the AppKey's rate-limit window, shared by every account and hub on it ------------------------------
     async def _blocked_for(self, app_key: str) -> float | None:
