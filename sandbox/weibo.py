@@ -18,6 +18,7 @@ Its own rules, each from the Error_code table (https://open.weibo.com/wiki/Error
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -31,6 +32,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
+from sandbox.weibo_oauth import OAUTH, OAuthApp, OAuthState, access_token, authorize, token_info
 
 SHARE = "/2/statuses/share.json"
 RATE_STATUS = "/2/account/rate_limit_status.json"
@@ -114,11 +116,13 @@ def error(code: int, detail: str = "") -> web.Response:
     return web.json_response({"request": SHARE, "error_code": code, "error": text}, status=status)
 
 
-def _token_error(state: WeiboState, token: str, faults: Faults) -> int | None:
+def _token_error(state: WeiboState, token: str, faults: Faults, oauth: OAuthState) -> int | None:
     if not token or token not in state.tokens:
         return 21332
     if token in state.revoked:
         return 21319
+    if oauth.expired(token):
+        return 21327
     if state.unaudited_user_limit is not None and list(state.tokens).index(token) >= state.unaudited_user_limit:
         return 21321
     state.calls[token] += 1
@@ -148,7 +152,7 @@ async def share(request: web.Request) -> web.Response:
     entry = app[RECORDER].record(request, {**fields, **({"pic": {"filename": getattr(pic, "filename", ""),
                                                                  "size": len(pic_bytes)}} if pic_bytes else {})})
     posted = len(state.posts)
-    response = _share(state, injector.faults, injector.next_code(), fields, pic_bytes)
+    response = _share(state, injector.faults, injector.next_code(), fields, pic_bytes, app[OAUTH])
     entry["response_status"] = response.status
     if len(state.posts) > posted and await injector.reply_lost(request):
         entry["reply_lost"] = True
@@ -156,11 +160,11 @@ async def share(request: web.Request) -> web.Response:
 
 
 def _share(state: WeiboState, faults: Faults, injected: int | None, fields: dict[str, Any],
-           pic: bytes | None) -> web.Response:
+           pic: bytes | None, oauth: OAuthState) -> web.Response:
     if injected:                               # a scripted 0 means "answer normally"
         return error(injected, "status")
     token = str(fields.get("access_token") or "")
-    if (code := _token_error(state, token, faults)) is not None:
+    if (code := _token_error(state, token, faults, oauth)) is not None:
         return error(code)
     for name in ("status", "rip"):            # rip is "true" (required) on the current statuses/share page
         if not str(fields.get(name) or "").strip():
@@ -208,7 +212,7 @@ async def rate_limit_status(request: web.Request) -> web.Response:
     request.app[RECORDER].record(request, None)       # the Authorization header is redacted by the recorder
     header = request.headers.get("Authorization", "")
     token = header[len("OAuth2 "):] if header.startswith("OAuth2 ") else request.query.get("access_token", "")
-    if token not in state.tokens or token in state.revoked:
+    if token not in state.tokens or token in state.revoked or request.app[OAUTH].expired(token):
         return web.json_response({"request": RATE_STATUS, "error_code": 21332, "error": "invalid_access_token"},
                                  status=401)
     used = len(state.sent[token])
@@ -238,13 +242,27 @@ async def posts(request: web.Request) -> web.Response:
 
 
 def build_app(faults: Faults | None = None, *, tokens: dict[str, str] | None = None, hourly_limit: int = 30,
-              max_chars: int = 140, reset_in: int | None = None,
-              unaudited_user_limit: int | None = None) -> web.Application:
-    """The Weibo look-alike. ``tokens`` maps each issued access token to its app's safe domain."""
+              max_chars: int = 140, reset_in: int | None = None, unaudited_user_limit: int | None = None,
+              oauth_apps: dict[str, dict[str, str]] | None = None,
+              token_lifetime_s: float | None = None) -> web.Application:
+    """The Weibo look-alike. ``tokens`` maps each issued access token to its app's safe domain.
+
+    ``oauth_apps``: app key -> {"secret", "safe_domain", "redirect_prefix"} for the OAuth2 endpoints
+    (sandbox/weibo_oauth.py); ``token_lifetime_s``: how long every token lives (None: no expiry), counted from now
+    for the configured ``tokens`` and from issue for the ones OAuth hands out.
+    """
     app = web.Application(client_max_size=8 * 1024 * 1024)   # pictures up to (and just over) 5 MB
     add_sandbox_routes(app, faults)
     app[STATE] = WeiboState(dict(tokens if tokens is not None else DEFAULT_TOKENS), hourly_limit, max_chars,
                             reset_in, unaudited_user_limit)
+    app[OAUTH] = OAuthState({k: OAuthApp(**v) for k, v in (oauth_apps or {}).items()}, token_lifetime_s)
+    for token in app[STATE].tokens:
+        app[OAUTH].register(token, "", token_lifetime_s)
+    state = app[STATE]
+    app.router.add_route("*", "/oauth2/authorize", authorize)
+    app.router.add_post("/oauth2/access_token", functools.partial(access_token, tokens=state.tokens))
+    app.router.add_post("/oauth2/get_token_info", functools.partial(token_info, tokens=state.tokens,
+                                                                    revoked=state.revoked))
     app.router.add_post(SHARE, share)
     app.router.add_get(RATE_STATUS, rate_limit_status)
     app.router.add_post("/_sandbox/revoke", revoke)
