@@ -161,6 +161,14 @@ class Channel(abc.ABC):
         """
         raise NotImplementedError
 
+    async def verify(self, unit: UnitRef) -> str:
+        """Check the account's credentials against the platform without publishing anything.
+
+        Returns what was confirmed (Chinese, for the operator); raises ChannelError when the platform refuses, or
+        NotImplementedError when the platform offers no call that checks without publishing.
+        """
+        raise NotImplementedError
+
     async def close(self) -> None:
         """Release what the channel holds (not the shared session)."""
 

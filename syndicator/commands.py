@@ -96,7 +96,14 @@ async def cmd_check_config(args: argparse.Namespace) -> int:
           f"{len(settings.accounts())} channel accounts")
     for warning in calendar.warnings(today):
         print(f"warning: {warning}")
-    return 0
+    if not getattr(args, "online", False):
+        return 0
+    from syndicator.online_check import check_online
+
+    lines = await check_online(settings, SystemClock())
+    for line in lines:
+        print(line)
+    return 1 if any(line.status == "FAIL" for line in lines) else 0
 
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:

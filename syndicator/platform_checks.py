@@ -11,22 +11,15 @@
 
 from __future__ import annotations
 
-from datetime import UTC, datetime
-
 from pydantic import ValidationError
 
 from channels.base import AccountConfig, PermanentError
+from channels.content import sample_item
 from channels.push.render import JPushOptions, audience_tag
 from channels.weibo.render import WeiboOptions, on_safe_domain, reprint_link
-from syndicator.models import Item, UnitRef
+from syndicator.models import UnitRef
 
 _SAMPLE_KEY = "0123456789abcdef0123456789abcdef"
-
-
-def _sample_item() -> Item:
-    url = "https://www.gov.cn/zhengce/content/202611/content_7000001.htm"
-    return Item(source_id="sample", guid="content_7000001", url=url, canonical_url=url, title="示例稿件",
-                content="<p>示例</p>", detected_at=datetime(2026, 1, 1, tzinfo=UTC), id=1)
 
 
 def check_platform_rules(units: list[tuple[str, str, list[AccountConfig]]]) -> list[str]:
@@ -62,7 +55,7 @@ def _weibo_links(where: str, unit: UnitRef, options: WeiboOptions, statics: list
         if options.link_template is None:
             continue
         try:
-            link = reprint_link(_sample_item(), unit, options, page)
+            link = reprint_link(sample_item(), unit, options, page)
         except PermanentError as exc:
             problems.append(f"{where}.link_template: {exc.detail}")
             continue

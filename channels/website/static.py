@@ -193,6 +193,15 @@ class StaticExportChannel(Channel):
         write_atomic(root / "feed.json", json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8"),
                      durable=False)
 
+    async def verify(self, unit: UnitRef) -> str:
+        """The export directory can be written by this process (nothing is written)."""
+        root = self.root
+        probe = next(p for p in (root, *root.parents) if p.exists())     # created on the first write
+        if not await asyncio.to_thread(os.access, probe, os.W_OK | os.X_OK):
+            raise PermanentError(f"网站导出目录不可写：{probe}", f"static export {root}: {probe} not writable")
+        made = "" if probe == root else "（目录将在首次发布时创建）"
+        return f"导出目录可写：{root}{made}，对外地址 {self.options.public_url}"
+
     async def lookup(self, key: str) -> Receipt | None:
         """Whether the page was written (a send interrupted by a crash); if so, its index entry is made sure of
         too: the crash may have come between the page and the manifest."""

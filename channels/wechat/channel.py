@@ -270,6 +270,13 @@ class WechatChannel(Channel):
                            note="发布任务结果未记录，已在已发表列表中找到该文")
         return None
 
+    async def verify(self, unit: UnitRef) -> str:
+        """A stable_token fetch in normal mode (never invalidates the token in use): AppID, AppSecret and the IP
+        whitelist are accepted; nothing is published."""
+        _token, expires_in = await self.client.fetch_token(force=False)
+        mode = "群发" if self.options.mode == "mass_send" else "发布（不推送给粉丝）"
+        return f"access_token 获取成功（{expires_in} 秒内有效）；发文方式：{mode}"
+
     async def lookup(self, key: str) -> Receipt | None:
         record = await self._load(key)
         earlier = await self._reconcile(record)

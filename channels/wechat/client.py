@@ -109,10 +109,10 @@ class WechatClient:
                                  f"wechat {self.account.id}: token lease held elsewhere")
 
     async def _refresh(self, rejected: str | None) -> str:
-        token, expires_in = await self._fetch_token(force=False)
+        token, expires_in = await self.fetch_token(force=False)
         if token == rejected:
             await self._spend_force_refresh()
-            token, expires_in = await self._fetch_token(force=True)
+            token, expires_in = await self.fetch_token(force=True)
         ttl = expires_in - min(self.token_margin_s, expires_in // 2)
         await self.ctx.kv.put(self.token_key, token, ttl_seconds=max(ttl, 30))
         return token
@@ -138,7 +138,7 @@ class WechatClient:
         await self.ctx.kv.put(key, json.dumps({"day": today, "count": count + 1, "last": now.isoformat()}),
                               ttl_seconds=2 * 86400)
 
-    async def _fetch_token(self, *, force: bool) -> tuple[str, int]:
+    async def fetch_token(self, *, force: bool) -> tuple[str, int]:
         body = {"grant_type": "client_credential", "appid": self.appid,
                 "secret": self.account.secret("appsecret"), "force_refresh": force}
         data = await self._send("POST", "stable_token", None, json_body=body, idempotent=True)

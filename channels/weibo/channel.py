@@ -106,6 +106,15 @@ class WeiboChannel(Channel):
                         exc_info=True)
         return Receipt(external_id=status_id, url=url, note=_join(notes))
 
+    async def verify(self, unit: UnitRef) -> str:
+        """oauth2/get_token_info: the token is valid and how long it has left; nothing is posted."""
+        try:
+            info = await self.client.token_info(self.account.secret("access_token"))
+        except WeiboApiError as exc:
+            raise to_channel_error(exc, now=self.ctx.clock.now()) from None
+        days = float(info.get("expire_in") or 0) / 86_400
+        return f"授权有效（微博用户 {info.get('uid')}），约 {days:.1f} 天后到期"
+
     async def lookup(self, key: str) -> Receipt | None:
         """Weibo cannot be asked whether a post with our key exists.
 

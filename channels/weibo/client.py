@@ -24,6 +24,7 @@ SHARE_PATH = "/2/statuses/share.json"
 # ``reset_time_in_seconds``. The token goes in the header "Authorization: OAuth2 <token>" (the form the widely
 # used sinaweibopy client sends), so it never appears in a URL.
 RATE_STATUS_PATH = "/2/account/rate_limit_status.json"
+TOKEN_INFO_PATH = "/oauth2/get_token_info"
 
 # Token expired / invalid / revoked (Error_code table: 21314 Token used, 21315 Token expired, 21316 Token revoked,
 # 21317 Token rejected, 21319 Accessor was revoked, 21327 expired_token, 21301 Auth failed). 21332
@@ -143,6 +144,11 @@ class WeiboClient:
             return await retry_call(once, self.connect_retries + 1)
         except aiohttp.ClientConnectorError as exc:
             raise RetryLater("渠道故障：无法连接微博接口", f"connect failed: {type(exc).__name__}") from None
+
+    async def token_info(self, token: str) -> dict[str, Any]:
+        """POST /oauth2/get_token_info → {uid, appkey, scope, create_at, expire_in} (https://open.weibo.com/wiki/
+        Oauth2/get_token_info; the fields as weiboclient4j's TokenInfo reads them); WeiboApiError on refusal."""
+        return await self._call("POST", TOKEN_INFO_PATH, data={"access_token": token}, secrets=(token,))
 
     async def rate_limit_reset(self, token: str) -> float | None:
         """Seconds until the user's counters reset, if Weibo will say; None on any failure."""
