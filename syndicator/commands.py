@@ -100,7 +100,8 @@ async def cmd_check_config(args: argparse.Namespace) -> int:
         return 0
     from syndicator.online_check import check_online
 
-    lines = await check_online(settings, SystemClock())
+    async with store_for(settings) as store:          # read-only: tokens stored by re-authorisation
+        lines = await check_online(settings, SystemClock(), stored=store.kv)
     for line in lines:
         print(line)
     return 1 if any(line.status == "FAIL" for line in lines) else 0

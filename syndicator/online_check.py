@@ -15,7 +15,7 @@ from dataclasses import dataclass
 
 import aiohttp
 
-from channels.base import ChannelContext, ChannelError
+from channels.base import ChannelContext, ChannelError, KeyValue
 from channels.registry import channel_class
 from syndicator.clock import Clock
 from syndicator.config import Settings
@@ -23,15 +23,19 @@ from syndicator.models import UnitRef
 
 
 class MemoryKeyValue:
-    """The channels' KeyValue for a one-off check: nothing leaves the process."""
+    """The channels' KeyValue for a one-off check: writes stay in the process; reads fall back to ``source`` (the
+    hub's store, for tokens re-authorisation stored there), which is never written."""
 
-    def __init__(self) -> None:
+    def __init__(self, source: KeyValue | None = None) -> None:
         self._data: dict[str, tuple[str, float | None]] = {}
         self._leases: dict[str, str] = {}
+        self._source = source
 
     async def get(self, key: str, max_age_s: float = 0) -> str | None:
         value, until = self._data.get(key, (None, None))
-        return value if until is None or until > time.monotonic() else None
+        if value is not None and (until is None or until > time.monotonic()):
+            return value
+        return await self._source.get(key) if self._source is not None else None
 
     async def put(self, key: str, value: str, ttl_seconds: float | None = None) -> None:
         self._data[key] = (value, None if ttl_seconds is None else time.monotonic() + ttl_seconds)
@@ -55,13 +59,14 @@ class CheckLine:
         return f"{self.status:4s} {self.account_id} ({self.kind}): {self.message}"
 
 
-async def check_online(settings: Settings, clock: Clock, *, timeout_s: float = 30.0) -> list[CheckLine]:
+async def check_online(settings: Settings, clock: Clock, *, timeout_s: float = 30.0,
+                       stored: KeyValue | None = None) -> list[CheckLine]:
     """Verify every enabled account, a few at a time; lines in config order."""
     async def alert(_subject: str, _message: str) -> None:
         return None
 
     async with aiohttp.ClientSession() as session:
-        ctx = ChannelContext(session=session, kv=MemoryKeyValue(), clock=clock, alert=alert,
+        ctx = ChannelContext(session=session, kv=MemoryKeyValue(stored), clock=clock, alert=alert,
                              holder_id="check-config", public_url=settings.web.public_url,
                              extra={"base_dir": str(settings.base_dir)})
         gate = asyncio.Semaphore(8)

@@ -22,6 +22,7 @@ from channels.weibo.client import (
     to_channel_error,
 )
 from channels.weibo.render import WeiboOptions, WeiboPost, render_post
+from channels.weibo.tokens import current_token, remember_expiry
 from syndicator.models import Item, UnitRef
 
 log = logging.getLogger(__name__)
@@ -68,7 +69,7 @@ class WeiboChannel(Channel):
                                  f"weibo {self.account.id}: no reprint page yet for item {item.id}",
                                  retry_after=self.options.page_wait_s, code="page_pending")
         post = self.render(item, unit, page_url)   # PermanentError before anything is sent
-        token = self.account.secret("access_token")
+        token = await current_token(self.ctx, self.account)
         notes: list[str] = []
         if post.truncated:
             notes.append("标题过长已截短")
@@ -109,9 +110,10 @@ class WeiboChannel(Channel):
     async def verify(self, unit: UnitRef) -> str:
         """oauth2/get_token_info: the token is valid and how long it has left; nothing is posted."""
         try:
-            info = await self.client.token_info(self.account.secret("access_token"))
+            info = await self.client.token_info(await current_token(self.ctx, self.account))
         except WeiboApiError as exc:
             raise to_channel_error(exc, now=self.ctx.clock.now()) from None
+        await remember_expiry(self.ctx, self.account.id, float(info.get("expire_in") or 0))
         days = float(info.get("expire_in") or 0) / 86_400
         return f"授权有效（微博用户 {info.get('uid')}），约 {days:.1f} 天后到期"
 
