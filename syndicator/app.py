@@ -183,6 +183,10 @@ class Hub:
             asyncio.create_task(self.monitor.run(watch_stop, 60.0), name="delay-monitor"),
             asyncio.create_task(self._watch_calendar(watch_stop), name="calendar-watch"),
         ]
+        if any(a.kind == "weibo" for _u, a in self.settings.accounts()):
+            from syndicator.weibo_reauth import watch_expiry
+
+            tasks.append(asyncio.create_task(watch_expiry(self, watch_stop), name="weibo-token-expiry"))
         try:
             await stop.wait()
         finally:

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import json
 import logging
+from datetime import datetime
 from typing import ClassVar
 from urllib.parse import urlsplit
 
@@ -107,15 +108,18 @@ class WeiboChannel(Channel):
                         exc_info=True)
         return Receipt(external_id=status_id, url=url, note=_join(notes))
 
-    async def verify(self, unit: UnitRef) -> str:
-        """oauth2/get_token_info: the token is valid and how long it has left; nothing is posted."""
+    async def token_expiry(self) -> datetime:
+        """When the token ends, from oauth2/get_token_info (also kept for the dashboard); ChannelError if refused."""
         try:
             info = await self.client.token_info(await current_token(self.ctx, self.account))
         except WeiboApiError as exc:
             raise to_channel_error(exc, now=self.ctx.clock.now()) from None
-        await remember_expiry(self.ctx, self.account.id, float(info.get("expire_in") or 0))
-        days = float(info.get("expire_in") or 0) / 86_400
-        return f"授权有效（微博用户 {info.get('uid')}），约 {days:.1f} 天后到期"
+        return await remember_expiry(self.ctx, self.account.id, float(info.get("expire_in") or 0))
+
+    async def verify(self, unit: UnitRef) -> str:
+        """oauth2/get_token_info: the token is valid and how long it has left; nothing is posted."""
+        days = (await self.token_expiry() - self.ctx.clock.now()).total_seconds() / 86_400
+        return f"授权有效，约 {days:.1f} 天后到期"
 
     async def lookup(self, key: str) -> Receipt | None:
         """Weibo cannot be asked whether a post with our key exists.

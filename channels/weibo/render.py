@@ -55,6 +55,7 @@ class WeiboOptions(BaseModel):
     # website channel of ours writes: check-config rejects them where the unit has a static export.
     link_template: str | None = None
     page_wait_s: float = Field(120.0, gt=0)        # retry interval while the unit's reprint page is not out yet
+    reauth_alert_days: int = Field(7, ge=1, le=90)   # alert this many days before the token expires
     max_chars: int = Field(WEIBO_MAX_CHARS, ge=40, le=WEIBO_MAX_CHARS)
     include_summary: bool = True
     attach_image: bool = True

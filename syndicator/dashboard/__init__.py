@@ -56,3 +56,6 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     app.router.add_get("/sources", g(records.sources))
     app.router.add_get("/report", g(records.report))
     app.router.add_get("/report.csv", g(records.report_csv))
+    from syndicator import weibo_reauth
+
+    weibo_reauth.setup_routes(app, g)
