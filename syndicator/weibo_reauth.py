@@ -29,7 +29,7 @@ from channels.weibo.tokens import authorize_url, exchange_code
 from syndicator.clock import SHANGHAI
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, esc
-from syndicator.dashboard.views import SESSION, redirect
+from syndicator.dashboard.views import SESSION, redirect, show
 from syndicator.operations import Operations
 from syndicator.web import HUB
 
@@ -63,7 +63,12 @@ async def start(request: web.Request) -> web.StreamResponse:
                                                                      "user": request[SESSION].user}),
                            ttl_seconds=STATE_TTL_S)
     base = channel.account.base_url or DEFAULT_BASE_URL
-    return redirect(authorize_url(channel.account, base, _callback_url(request, account_id), state))
+    url = authorize_url(channel.account, base, _callback_url(request, account_id), state)
+    # A page with a link, not a redirect: the dashboard's CSP "form-action 'self'" (rightly) stops a form from
+    # redirecting to another site.
+    body = Html(f"<p>即将前往微博开放平台：请以本单位微博账号（{esc(account_id)}）登录并同意授权，"
+                f"完成后会自动回到本系统。链接 10 分钟内有效。</p><p>{r.link(url, '前往微博授权 →')}</p>")
+    return show(request, "微博重新授权", body)
 
 
 def _page(title: str, message: str, status: int = 200) -> web.Response:

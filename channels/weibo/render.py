@@ -56,6 +56,7 @@ class WeiboOptions(BaseModel):
     link_template: str | None = None
     page_wait_s: float = Field(120.0, gt=0)        # retry interval while the unit's reprint page is not out yet
     reauth_alert_days: int = Field(7, ge=1, le=90)   # alert this many days before the token expires
+    app_key: str | None = None                     # the Weibo app's key (public; app_secret is a credential)
     max_chars: int = Field(WEIBO_MAX_CHARS, ge=40, le=WEIBO_MAX_CHARS)
     include_summary: bool = True
     attach_image: bool = True

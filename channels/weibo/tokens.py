@@ -7,8 +7,8 @@ sinaweibopy and weiboclient4j use it):
 - ``POST /oauth2/access_token`` with client_id, client_secret, grant_type=authorization_code, code, redirect_uri
   → ``{"access_token", "expires_in", "remind_in", "uid"}``.
 - ``POST /oauth2/get_token_info`` → ``{"uid", "appkey", "scope", "create_at", "expire_in"}``.
-The account's config keeps only ``app_key`` / ``app_secret`` (and, before the first authorisation, optionally an
-``access_token``); a token stored here wins over the configured one.
+The account's config keeps only ``options.app_key`` and ``credentials.app_secret`` (and, before the first
+authorisation, optionally an ``access_token``); a token stored here wins over the configured one.
 """
 
 from __future__ import annotations
@@ -20,7 +20,7 @@ from urllib.parse import urlencode
 
 import aiohttp
 
-from channels.base import AccountConfig, AuthExpired, ChannelContext, PermanentError
+from channels.base import AccountConfig, AuthExpired, ChannelContext, KeyValue, PermanentError
 from channels.scrub import scrub
 
 TOKEN_TTL_S = 400 * 86_400          # kept past any Weibo lifetime (90 days at most); expiry is checked by the API
@@ -52,15 +52,23 @@ async def remember_expiry(ctx: ChannelContext, account_id: str, expire_in: float
     return expires_at
 
 
-async def known_expiry(ctx: ChannelContext, account_id: str) -> datetime | None:
-    raw = await ctx.kv.get(_expiry_key(account_id))
+async def known_expiry(kv: KeyValue, account_id: str) -> datetime | None:
+    """When the account's token expires, as last learned (None: not checked yet)."""
+    raw = await kv.get(_expiry_key(account_id))
     return datetime.fromisoformat(raw) if raw else None
 
 
+def app_key(account: AccountConfig) -> str:
+    """The app key is public (it travels in every authorize URL): ``options.app_key``, not a credential."""
+    key = str(account.options.get("app_key") or "")
+    if not key or "app_secret" not in account.credentials:
+        raise PermanentError("微博账号未配置 options.app_key 与 credentials.app_secret，无法重新授权",
+                             f"weibo {account.id}: app_key / app_secret missing")
+    return key
+
+
 def authorize_url(account: AccountConfig, base_url: str, redirect_uri: str, state: str) -> str:
-    if "app_key" not in account.credentials:
-        raise PermanentError("微博账号未配置 app_key / app_secret，无法重新授权", f"weibo {account.id}: no app_key")
-    query = urlencode({"client_id": account.secret("app_key"), "response_type": "code",
+    query = urlencode({"client_id": app_key(account), "response_type": "code",
                        "redirect_uri": redirect_uri, "state": state})
     return f"{base_url.rstrip('/')}/oauth2/authorize?{query}"
 
@@ -69,7 +77,7 @@ async def exchange_code(ctx: ChannelContext, account: AccountConfig, base_url: s
                         redirect_uri: str) -> datetime:
     """Trade the code for a token, store it, and return when it expires. Never logs or returns the token."""
     secret = account.secret("app_secret")
-    form = {"client_id": account.secret("app_key"), "client_secret": secret, "grant_type": "authorization_code",
+    form = {"client_id": app_key(account), "client_secret": secret, "grant_type": "authorization_code",
             "code": code, "redirect_uri": redirect_uri}
     async with ctx.session.post(f"{base_url.rstrip('/')}/oauth2/access_token", data=form,
                                 timeout=aiohttp.ClientTimeout(total=30)) as resp:
