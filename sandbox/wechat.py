@@ -205,6 +205,8 @@ def _check_article(state: WechatState, article: dict[str, Any]) -> dict[str, Any
 
 async def draft_add(request: web.Request, state: WechatState, body: Any) -> dict[str, Any]:
     articles = body.get("articles") or []
+    if not articles or len(articles) > 8:        # draft/add: "图文消息条数限制在8条以内"; 45008 图文消息超过限制
+        return err(45008)
     for article in articles:
         problem = _check_article(state, article)
         if problem:
