@@ -95,6 +95,17 @@ async def assert_held_for_reauth(rig: Rig, code: int) -> None:
     assert len(alerts) == 1 and "重新授权" in alerts[0] and "已暂存 2 条" in alerts[0]
 
 
+async def assert_platform_hold(rig: Rig, reason: str, held: int = 2) -> None:
+    """Every delivery held, the account on platform hold with ``reason``, one alert saying so."""
+    deliveries = await rig.store.deliveries(account_id=rig.account.id)
+    assert len(deliveries) == held and {d.state for d in deliveries} == {DeliveryState.HELD}
+    assert all(reason in (d.last_error or "") for d in deliveries)
+    state, why = (await rig.store.account_states())[rig.account.id]
+    assert state == "platform_hold" and reason in (why or "")
+    (alert,) = await rig.alerts()
+    assert "账号被平台限制" in alert and reason in alert and f"已暂存 {held} 条" in alert
+
+
 async def assert_failed_for_a_person(rig: Rig, *words: str) -> None:
     d = await rig.only()
     assert d.state is DeliveryState.FAILED and d.next_attempt_at is None and d.delivered_at is None
@@ -164,12 +175,7 @@ async def test_weibo_app_or_account_restrictions_hold_the_account(weibo, code: i
     script(app, code)
     await enqueue(rig, make_item(1), make_item(2))
     await settle(rig.dispatcher)
-    deliveries = await rig.store.deliveries(account_id=rig.account.id)
-    assert {d.state for d in deliveries} == {DeliveryState.HELD}
-    state, reason = (await rig.store.account_states())[rig.account.id]
-    assert state == "platform_hold" and f"（{code}）" in (reason or "")
-    (alert,) = await rig.alerts()
-    assert "账号被平台限制" in alert and "已暂存 2 条" in alert
+    await assert_platform_hold(rig, f"（{code}）")
 
 
 async def test_weibo_20014_is_called_again(weibo) -> None:

@@ -17,7 +17,7 @@ from sandbox import wechat as wechat_box
 from sandbox.common import RECORDER
 from syndicator.models import DeliveryState
 from tests.dispatch_support import Rig, enqueue, make_item, settle
-from tests.test_platform_errors import WX_APPID, WX_SECRET, wechat_rig
+from tests.test_platform_errors import WX_APPID, WX_SECRET, assert_platform_hold, wechat_rig
 
 
 async def resume(rig: Rig) -> None:
@@ -67,13 +67,7 @@ async def test_account_level_codes_hold_the_account_and_resume_releases(
     app[wechat_box.STATE].hold_code = code
     await enqueue(rig, make_item(1), make_item(2))
     await settle(rig.dispatcher)
-    deliveries = await rig.store.deliveries(account_id=rig.account.id)
-    assert {d.state for d in deliveries} == {DeliveryState.HELD}
-    assert all(ACCOUNT_HOLDS[code] in (d.last_error or "") for d in deliveries)
-    state, reason = (await rig.store.account_states())[rig.account.id]
-    assert state == "platform_hold" and str(code) in (reason or "")
-    (alert,) = await rig.alerts()
-    assert "账号被平台限制" in alert and ACCOUNT_HOLDS[code] in alert and "已暂存 2 条" in alert
+    await assert_platform_hold(rig, ACCOUNT_HOLDS[code])
     app[wechat_box.STATE].hold_code = None                       # the admin confirmed / the account was unfrozen
     await resume(rig)
     await settle(rig.dispatcher)
@@ -88,10 +82,7 @@ async def test_mass_send_awaiting_approval_holds_the_account(serve, sqlite_store
     app[wechat_box.STATE].mass_hold_code = code
     await enqueue(rig)
     await settle(rig.dispatcher)
-    d = await rig.only()
-    assert d.state is DeliveryState.HELD and ACCOUNT_HOLDS[code] in (d.last_error or "")
-    assert (await rig.store.account_states())[rig.account.id][0] == "platform_hold"
-    assert any("账号被平台限制" in a for a in await rig.alerts())
+    await assert_platform_hold(rig, ACCOUNT_HOLDS[code], held=1)
 
 
 async def test_plain_token_endpoint_does_not_invalidate_the_stable_token(serve, session) -> None:
