@@ -63,7 +63,10 @@ async def start(request: web.Request) -> web.StreamResponse:
                                                                      "user": request[SESSION].user}),
                            ttl_seconds=STATE_TTL_S)
     base = channel.account.base_url or DEFAULT_BASE_URL
-    url = authorize_url(channel.account, base, _callback_url(request, account_id), state)
+    try:
+        url = authorize_url(channel.account, base, _callback_url(request, account_id), state)
+    except ChannelError as exc:                          # app_key / app_secret not configured
+        return show(request, "微博重新授权", Html(f"<p>{esc(exc.reason)}</p>"), status=400)
     # A page with a link, not a redirect: the dashboard's CSP "form-action 'self'" (rightly) stops a form from
     # redirecting to another site.
     body = Html(f"<p>即将前往微博开放平台：请以本单位微博账号（{esc(account_id)}）登录并同意授权，"

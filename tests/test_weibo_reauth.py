@@ -137,12 +137,20 @@ async def test_reauthorisation_over_http_releases_the_account_and_the_next_post_
         assert "授权到期" in page and token not in page
 
 
-async def test_forged_or_missing_state_is_refused(tmp_path, clock, serve) -> None:
-    async with rig(tmp_path, clock, serve) as r, aiohttp.ClientSession() as http:
-        async with http.get(f"{r.base}/weibo/callback/ezfgw-weibo", params={"code": "x", "state": "forged"}) as resp:
-            assert resp.status == 400 and "无效或已过期" in await resp.text()
-        async with http.post(f"{r.base}/accounts/weibo/ezfgw-weibo/authorize", allow_redirects=False) as resp:
-            assert resp.status == 403                              # not logged in
+async def test_forged_state_anonymous_start_and_missing_app_key_are_refused(tmp_path, clock, serve) -> None:
+    async with rig(tmp_path, clock, serve) as r:
+        async with aiohttp.ClientSession() as http:
+            async with http.get(f"{r.base}/weibo/callback/ezfgw-weibo", params={"code": "x", "state": "f"}) as resp:
+                assert resp.status == 400 and "无效或已过期" in await resp.text()
+            async with http.post(f"{r.base}/accounts/weibo/ezfgw-weibo/authorize", allow_redirects=False) as resp:
+                assert resp.status == 403                              # not logged in
+        async with aiohttp.ClientSession(cookie_jar=aiohttp.CookieJar(unsafe=True)) as http:
+            r.hub.dispatcher.bindings["ezfgw-weibo"].channel.account.options.pop("app_key")
+            await login(http, r.base)
+            async with http.get(f"{r.base}/deliveries") as resp:
+                token = csrf_of(await resp.text())
+            async with http.post(f"{r.base}/accounts/weibo/ezfgw-weibo/authorize", data={"csrf": token}) as resp:
+                assert resp.status == 400 and "app_key" in await resp.text()
 
 
 async def test_expiring_token_alerts_in_advance_and_expired_token_is_refused(tmp_path, clock, serve) -> None:
