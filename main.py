@@ -3,7 +3,7 @@
     python main.py run [--config F]            the daemon
     python main.py demo                        sandbox + hub on the embedded demo config
     python main.py sandbox                     the look-alike upstream and platforms only
-    python main.py check-config [--config F]   validate; non-zero exit on any problem
+    python main.py check-config [--config F] [--online]   validate (--online: credentials, nothing published)
     python main.py sources list|probe ID       source health; fetch one source once (stores nothing)
     python main.py status                      counts by state, oldest open delivery, warnings
     python main.py deadline TIME [--rule R]    when is an item published at TIME due?
@@ -47,7 +47,9 @@ def _parser() -> argparse.ArgumentParser:
     demo.add_argument("--duration", type=float, default=0.0, help="stop after this many seconds (0: until Ctrl-C)")
     sb = sub.add_parser("sandbox", help="serve the look-alike upstream sites and platforms")
     sb.add_argument("--host", default="127.0.0.1")
-    with_config("check-config", "validate a config file")
+    cc = with_config("check-config", "validate a config file")
+    cc.add_argument("--online", action="store_true",
+                    help="also check each account's credentials against its platform, publishing nothing")
     src = with_config("sources", "source health and probing")
     src.add_argument("action", choices=["list", "probe"])
     src.add_argument("source_id", nargs="?")

@@ -68,6 +68,13 @@ class AuthExpired(ChannelError):
     """
 
 
+class AccountHeld(AuthExpired):
+    """The platform holds the whole account (IP awaiting the admin's confirmation, API banned, account frozen,
+    mass send awaiting approval). Handled like AuthExpired: the account's deliveries are held and a person is
+    alerted with ``reason``; resuming the account releases them. Not a re-authorisation, hence its own type.
+    """
+
+
 class PermanentError(ChannelError):
     """The platform will never accept this post as rendered; a person must look at it."""
 
@@ -159,6 +166,13 @@ class Channel(abc.ABC):
 
     async def start(self) -> None:
         """Prepare before the first send, e.g. sweep what a crashed process left (called once by the hub)."""
+    async def verify(self, unit: UnitRef) -> str:
+        """Check the account's credentials against the platform without publishing anything.
+
+        Returns what was confirmed (Chinese, for the operator); raises ChannelError when the platform refuses, or
+        NotImplementedError when the platform offers no call that checks without publishing.
+        """
+        raise NotImplementedError
 
     async def close(self) -> None:
         """Release what the channel holds (not the shared session)."""

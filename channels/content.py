@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import functools
 import re
+from datetime import UTC, datetime
 from urllib.parse import urljoin
 
 import lxml.html
@@ -115,3 +116,11 @@ def source_footer_html(item: Item) -> str:
         f'<p class="reprint-source">{escape(source_line(item))}　'
         f'原文链接：<a href="{escape(item.url, quote=True)}">{escape(item.url)}</a></p>'
     )
+
+
+def sample_item() -> Item:
+    """A stand-in item for checks that render without publishing (check-config, ``Channel.verify``)."""
+    url = "https://www.gov.cn/zhengce/content/202611/content_7000001.htm"
+    return Item(source_id="sample", guid="content_7000001", url=url, canonical_url=url,
+                title="示例稿件（核验用，不发布）", content="<p>示例</p>", origin="中国政府网",
+                detected_at=datetime(2026, 1, 1, tzinfo=UTC), id=1)

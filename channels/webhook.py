@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import functools
 import json
+import uuid
 from typing import Any
 
 import aiohttp
@@ -75,6 +76,13 @@ class WebhookChannel(Channel):
             raise RetryLater(f"接收方暂不可用（HTTP {status}）", detail, code=status,
                              retry_after=parse_retry_after(headers.get("Retry-After")))
         raise PermanentError(f"接收方拒收（HTTP {status}）", detail, code=status)
+
+    async def verify(self, unit: UnitRef) -> str:
+        """A lookup of a key nothing was sent under (needs ``lookup_url``): the receiver answering it is reachable."""
+        if not self.options.lookup_url:
+            raise NotImplementedError("no lookup_url: the webhook can only be checked by sending")
+        await self.lookup(f"syndicator-verify-{uuid.uuid4().hex}")
+        return "接收方查询接口应答正常（未发送）"
 
     async def lookup(self, key: str) -> Receipt | None:
         if not self.options.lookup_url:

@@ -3,6 +3,16 @@
 Same path, auth, body checks and error bodies ``{"error": {"code": N, "message": ...}}`` as
 https://docs.jiguang.cn/jpush/server/push/rest_api_v3_push (HTTP status per its "调用返回" table); a request over
 the per-window quota gets HTTP 429 code 2002 with X-Rate-Limit-Quota / -Limit / -Remaining / -Reset headers.
+
+``POST /v3/push/validate`` ("只用于验证推送调用是否能够成功，与推送 API 的区别在于：不向用户发送任何消息") runs the
+same checks and answers the same way, but nothing is pushed.
+
+Vendor classification (JPush 厂商消息分类使用指南, https://docs.jiguang.cn/jpush/client/Android/android_channel_id):
+JPush answers 200 to an Android push whatever its ``options.third_party_channel`` says, but Xiaomi delivers nothing
+without a 公信/私信 ``channel_id`` ("已经没有默认消息分类了") and Huawei, Honor, OPPO and vivo demote or cap
+unclassified news. The look-alike answers 200 too and flags such a push: ``unclassified_vendors`` on its recorder
+entry and in ``state.unclassified`` (its own list of what classifies a vendor's message, not the channel's). Values
+outside the vendors' enumerations (Huawei/Honor importance, vivo classification) are refused with 1003: stricter.
 """
 
 from __future__ import annotations
@@ -22,6 +32,7 @@ from aiohttp import web
 from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
 
 PUSH = "/v3/push"
+VALIDATE = "/v3/push/validate"
 DEFAULT_APPS = {"sandbox-app-key": "sandbox-master-secret"}
 ERRORS: dict[int, tuple[int, str]] = {
     1000: (500, "Server Internal error."),
@@ -42,6 +53,13 @@ ERRORS: dict[int, tuple[int, str]] = {
 }
 _TAG = re.compile(r"^[A-Za-z0-9_\u4e00-\u9fff@!#$&*+=.|￥]+$")
 _PLATFORMS = {"android", "ios", "winphone"}
+# vendor -> (the field that classifies its message, the values allowed for it or None for any non-empty value)
+_CLASSIFIED_BY: dict[str, tuple[str, frozenset[Any] | None]] = {
+    "xiaomi": ("channel_id", None), "huawei": ("category", None),
+    "honor": ("importance", frozenset({"LOW", "NORMAL"})), "oppo": ("category", None),
+    "vivo": ("classification", frozenset({0, 1})),
+}
+_HUAWEI_IMPORTANCE = frozenset({"LOW", "NORMAL", "HIGH"})
 
 
 @dataclass
@@ -52,6 +70,7 @@ class JPushState:
     window_s: int
     windows: dict[str, tuple[float, int]] = field(default_factory=lambda: defaultdict(lambda: (0.0, 0)))
     pushes: list[dict[str, Any]] = field(default_factory=list)
+    unclassified: list[dict[str, Any]] = field(default_factory=list)   # {"msg_id", "vendors"}
     ids: itertools.count = field(default_factory=lambda: itertools.count(54_043_195_528_445_001))
 
 
@@ -122,6 +141,16 @@ def _validate(state: JPushState, body: Any) -> tuple[int, str] | None:
     android = {k: v for k, v in notification.items() if k != "ios"}
     if "android" in notification and _size(android) + _size(body.get("message") or {}) > 4000:
         return 1005, "Android notification is too long."
+    vendors = options.get("third_party_channel") or {}
+    if not isinstance(vendors, dict) or any(not isinstance(v, dict) for v in vendors.values()):
+        return 1003, "options.third_party_channel is invalid."
+    huawei = vendors.get("huawei", {}).get("importance")
+    if huawei is not None and huawei not in _HUAWEI_IMPORTANCE:
+        return 1003, "options.third_party_channel.huawei.importance is invalid."
+    for vendor, (key, allowed) in _CLASSIFIED_BY.items():
+        value = vendors.get(vendor, {}).get(key)
+        if value is not None and allowed is not None and value not in allowed:
+            return 1003, f"options.third_party_channel.{vendor}.{key} is invalid."
     if state.tags is not None and audience != "all":
         tags = audience.get("tag", []) + audience.get("tag_and", [])
         if tags and not any(state.tags.get(t, 0) > 0 for t in tags):
@@ -142,14 +171,27 @@ async def push(request: web.Request) -> web.Response:
         body = None
     entry = app[RECORDER].record(request, body if body is not None else raw.decode("utf-8", "replace"))
     pushed = len(state.pushes)
-    response = _push(request, state, injector.next_code(), body)
+    validate_only = request.path == VALIDATE
+    response = _push(request, state, injector.next_code(), body, validate_only=validate_only)
     entry["response_status"] = response.status
+    if response.status == 200 and not validate_only and (flagged := unclassified(body)):
+        entry["unclassified_vendors"] = flagged
     if len(state.pushes) > pushed and await injector.reply_lost(request):
         entry["reply_lost"] = True
     return response
 
 
-def _push(request: web.Request, state: JPushState, injected: int | None, body: Any) -> web.Response:
+def unclassified(body: dict[str, Any]) -> list[str]:
+    """Vendors whose phones would not show this (Android) push as a classified message."""
+    platform = body.get("platform")
+    if platform != "all" and "android" not in (platform or []):
+        return []
+    vendors = (body.get("options") or {}).get("third_party_channel") or {}
+    return [v for v, (key, _allowed) in _CLASSIFIED_BY.items() if vendors.get(v, {}).get(key) in (None, "")]
+
+
+def _push(request: web.Request, state: JPushState, injected: int | None, body: Any, *,
+          validate_only: bool = False) -> web.Response:
     if injected is not None:
         headers = {"X-Rate-Limit-Quota": str(state.quota), "X-Rate-Limit-Remaining": "0",
                    "X-Rate-Limit-Reset": "7"} if injected == 2002 else None
@@ -164,7 +206,11 @@ def _push(request: web.Request, state: JPushState, injected: int | None, body: A
         return error(*problem)
     sendno = str((body.get("options") or {}).get("sendno", 0))
     msg_id = str(next(state.ids))
+    if validate_only:
+        return web.json_response({"sendno": sendno, "msg_id": msg_id}, headers=headers)
     state.pushes.append({"app_key": app_key, "msg_id": msg_id, "body": body})
+    if flagged := unclassified(body):
+        state.unclassified.append({"msg_id": msg_id, "vendors": flagged})
     return web.json_response({"sendno": sendno, "msg_id": msg_id}, headers=headers)
 
 
@@ -183,5 +229,6 @@ def build_app(faults: Faults | None = None, *, apps: dict[str, str] | None = Non
     add_sandbox_routes(app, faults)
     app[STATE] = JPushState(dict(apps if apps is not None else DEFAULT_APPS), tags, quota, window_s)
     app.router.add_post(PUSH, push)
+    app.router.add_post(VALIDATE, push)
     app.router.add_get("/_sandbox/pushes", pushes)
     return app

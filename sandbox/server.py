@@ -23,6 +23,8 @@ DEFAULT_PORTS = {"upstream": 8701, "webhook": 8702, "weibo": 8703, "wechat": 870
 DEMO_SECRETS = {
     "webhook": "demo-webhook-secret",
     "weibo_token": "2.00sandboxWeiboToken",
+    "weibo_token_ezjyj": "2.00sandboxWeiboTokenEzjyj",    # each unit posts as its own Weibo user: the same item from
+    "weibo_token_ezwjw": "2.00sandboxWeiboTokenEzwjw",    # one user twice would be "similar content" (20017)
     "wechat_appid": "wx5andb0x0000demo",
     "wechat_secret": "demo-wechat-appsecret",
     "wechat_aes_key": "c3luZGljYXRvci1kZW1vLXNhZmUtbW9kZS1hZXNrZXk",   # the callback account is in safe mode
@@ -35,7 +37,9 @@ DEMO_SECRETS = {
 def demo_options(callback_url: str | None = None) -> dict[str, dict[str, Any]]:
     """Look-alike settings matching DEMO_SECRETS (config/demo.secrets.toml)."""
     return {
-        "weibo": {"tokens": {DEMO_SECRETS["weibo_token"]: "example.gov.cn"}, "hourly_limit": 30, "reset_in": 15},
+        "weibo": {"tokens": {DEMO_SECRETS[k]: "example.gov.cn" for k in ("weibo_token", "weibo_token_ezjyj",
+                                                                         "weibo_token_ezwjw")},
+                  "hourly_limit": 30, "reset_in": 15},
         "wechat": {"appid": DEMO_SECRETS["wechat_appid"], "secret": DEMO_SECRETS["wechat_secret"],
                    "callback_url": callback_url, "callback_token": "demo-callback-token", "publish_delay_s": 1.0,
                    "callback_aes_key": DEMO_SECRETS["wechat_aes_key"]},

@@ -18,6 +18,18 @@ the reply may be delayed or lost (``latency_after_ms``, ``drop_response*``). A s
 token endpoints leave 40001/40014/42001 in the script for the next API call (they never send those).
 ``token_expiry_after=N`` kills a token after N API calls (42001), as tokens are replaced elsewhere.
 ``POST /_sandbox/wechat/jobs {"publish_id", "status"}`` forces a publish job's final status (2..6).
+
+Stricter-than-lenient rules (each as the doc says):
+- A JSON body with a ``\\uXXXX`` escape is refused with 40033 (global return codes: "不合法的请求字符，不能包含
+  \\uxxxx格式的字符"; draft/add: do not send \\u escapes). Any escape is refused, even one the real service
+  might accept (an escaped control character): stricter, never more lenient.
+- stable_token and /cgi-bin/token issue tokens from isolated pools ("与 getAccessToken 获取的调用凭证完全隔离，
+  互不影响"); a forced stable_token refresh within 30 s of the previous one does not refresh ("连续使用该模式时，
+  请保证调用时间隔至少为30s，否则不会刷新"), and the 21st forced refresh of a day is refused with 45009 (the doc
+  says "每天限用20次" without naming the code; 45009 is the daily-quota code).
+- ``hold_codes``: account-level conditions (89501/89503/89506/89507 IP confirmation, 50004/50007 banned/frozen)
+  answered to every call, token endpoints included, until cleared; ``mass_hold_code`` (89504/89505) answers
+  message/mass/sendall the same way.
 """
 
 from __future__ import annotations
@@ -25,6 +37,7 @@ from __future__ import annotations
 import asyncio
 import hashlib
 import json
+import re
 import secrets
 import time
 from collections.abc import Awaitable, Callable
@@ -43,6 +56,8 @@ __all__ = ["STATE", "WechatState", "build_app"]
 
 Route = Callable[[web.Request, WechatState, Any], Awaitable[dict[str, Any]]]
 PUBLISHING = frozenset({"freepublish/submit", "message/mass/sendall"})
+_ESCAPE = re.compile(rb"\\u[0-9a-fA-F]{4}")
+FORCE_GAP_S, FORCE_PER_DAY = 30.0, 20
 
 
 async def _body(request: web.Request) -> Any:
@@ -55,6 +70,8 @@ async def _body(request: web.Request) -> Any:
                               "size": len(data), "_bytes": data}}
         return {}
     raw = await request.read()
+    if _ESCAPE.search(raw):
+        return {"_escaped": True}
     try:
         return json.loads(raw) if raw else {}
     except ValueError:
@@ -91,6 +108,8 @@ def api(route: Route, *, auth: bool = True, posts: bool = False) -> Callable[[we
         code = None if skip else faults.next_code()
         if code and not (not auth and code in TOKEN_CODES):      # a scripted 0 means "answer normally"
             return err(code)
+        if state.hold_code:
+            return err(state.hold_code)
         if auth:
             token = request.query.get("access_token")
             info = state.tokens.get(token or "")
@@ -103,6 +122,8 @@ def api(route: Route, *, auth: bool = True, posts: bool = False) -> Callable[[we
             if info["dead"] or (limit is not None and info["calls"] > limit):
                 info["dead"] = True
                 return err(42001)
+        if isinstance(body, dict) and body.get("_escaped"):
+            return err(40033)
         return await route(request, state, body)
     return handler
 
@@ -116,18 +137,28 @@ def _credentials_error(state: WechatState, appid: str | None, secret: str | None
 
 
 async def stable_token(request: web.Request, state: WechatState, body: Any) -> dict[str, Any]:
+    if body.get("_escaped"):
+        return err(40033)
     bad = _credentials_error(state, body.get("appid"), body.get("secret"))
     if bad:
         return bad
     current = state.tokens.get(state.current or "")
-    if body.get("force_refresh") or current is None or current["dead"]:
-        state.issue()
+    if current is None or current["dead"]:
+        state.issue("stable")
+    elif body.get("force_refresh"):
+        now = time.time()
+        state.forced = [t for t in state.forced if now - t < 86400]
+        if len(state.forced) >= FORCE_PER_DAY:
+            return err(45009)
+        if not state.forced or now - state.forced[-1] >= FORCE_GAP_S:
+            state.forced.append(now)
+            state.issue("stable")
     return {"access_token": state.current, "expires_in": 7200}
 
 
 async def token(request: web.Request, state: WechatState, body: Any) -> dict[str, Any]:
     bad = _credentials_error(state, request.query.get("appid"), request.query.get("secret"))
-    return bad or {"access_token": state.issue(), "expires_in": 7200}
+    return bad or {"access_token": state.issue("plain"), "expires_in": 7200}
 
 
 def _image(body: Any) -> tuple[bytes, str]:
@@ -178,6 +209,8 @@ def _check_article(state: WechatState, article: dict[str, Any]) -> dict[str, Any
 
 async def draft_add(request: web.Request, state: WechatState, body: Any) -> dict[str, Any]:
     articles = body.get("articles") or []
+    if not articles or len(articles) > 8:        # draft/add: "图文消息条数限制在8条以内"; 45008 图文消息超过限制
+        return err(45008)
     for article in articles:
         problem = _check_article(state, article)
         if problem:
@@ -269,6 +302,8 @@ async def batchget(request: web.Request, state: WechatState, body: Any) -> dict[
 
 
 async def sendall(request: web.Request, state: WechatState, body: Any) -> dict[str, Any]:
+    if state.mass_hold_code:
+        return err(state.mass_hold_code)
     client_msg_id = body.get("clientmsgid")
     if client_msg_id and client_msg_id in state.client_msg_ids:
         return err(45065)
@@ -300,6 +335,17 @@ async def _jobs(request: web.Request) -> web.Response:
                                "article_url": _url(j)} for j in state.jobs.values()])
 
 
+async def _hold(request: web.Request) -> web.Response:
+    """POST {"code": N | null, "mass": bool}: set or clear an account-level condition (demos and tests)."""
+    state, body = request.app[STATE], await request.json()
+    code = body.get("code")
+    if body.get("mass"):
+        state.mass_hold_code = int(code) if code else None
+    else:
+        state.hold_code = int(code) if code else None
+    return web.json_response({"hold_code": state.hold_code, "mass_hold_code": state.mass_hold_code})
+
+
 def build_app(faults: Faults | None = None, *, appid: str = "wx-sandbox", secret: str = "sandbox-appsecret",
               callback_url: str | None = None, callback_token: str = "sandbox-token", publish_delay_s: float = 0.0,
               review_reject_titles: list[str] | None = None, strict_images: bool = True,
@@ -318,6 +364,7 @@ def build_app(faults: Faults | None = None, *, appid: str = "wx-sandbox", secret
                         "message/mass/sendall": sendall, "message/mass/get": mass_get}.items():
         app.router.add_post(f"/cgi-bin/{path}", api(route, posts=path in PUBLISHING))
     app.router.add_route("*", "/_sandbox/wechat/jobs", _jobs)
+    app.router.add_post("/_sandbox/wechat/hold", _hold)
     add_message_routes(app, api)          # message/custom/send, message/template/send
 
     async def stop_tasks(app: web.Application) -> None:

@@ -4,10 +4,21 @@ Same path, form fields, checks and error bodies as https://open.weibo.com/wiki/2
 https://open.weibo.com/wiki/Error_code: ``{"request": ..., "error_code": N, "error": ...}``.
 Tokens are issued by configuration (token -> the app's safe domain) and can be revoked at run time with
 ``POST /_sandbox/revoke {"token": ...}``; ``Faults.token_expiry_after`` kills a token after that many calls.
+
+Its own rules, each from the Error_code table (https://open.weibo.com/wiki/Error_code), independent of the channel:
+- 20019 提交相同的信息: the exact text this user already posted. 20017 提交相似的信息: a text that differs only in its
+  links, spaces or punctuation (the same words with another URL is the common case).
+- 21321 未审核的应用使用人数超过限制: ``unaudited_user_limit`` makes the app unaudited; users (tokens, in the order they
+  are configured) beyond the limit are refused.
+- 20015 账号、IP或应用非法，暂时无法完成此操作: a token or ``rip`` listed by ``POST /_sandbox/ban {"token"|"rip"}``.
+- 20014 安全检查参数有误，请再调用一次: the table names no trigger, so only fault injection produces it.
+- Length: 140, counting a full-width character as 1 and two half-width as 1 (rounded up); a link counts at its full
+  length (stricter than Weibo, which shortens links to t.cn first).
 """
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import itertools
 import re
@@ -21,6 +32,7 @@ from urllib.parse import urlsplit
 from aiohttp import web
 
 from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
+from sandbox.weibo_oauth import OAUTH, OAuthApp, OAuthState, access_token, authorize, token_info
 
 SHARE = "/2/statuses/share.json"
 RATE_STATUS = "/2/account/rate_limit_status.json"
@@ -40,6 +52,8 @@ ERRORS: dict[int, tuple[int, str]] = {
     10022: (403, "IP requests out of rate limit"),
     10023: (403, "User requests out of rate limit"),
     10024: (403, "User requests for (%s) out of rate limit"),
+    20014: (400, "Param is error, please try again"),
+    20015: (403, "Account or ip or app is illgal, can not continue"),
     20005: (400, "Unsupported image type, only suport JPG, GIF, PNG"),
     20006: (400, "Image size too large"),
     20012: (400, "Text too long, please input text less than 140 characters"),
@@ -57,11 +71,18 @@ ERRORS: dict[int, tuple[int, str]] = {
     21317: (401, "Token rejected"),
     21319: (401, "Accessor was revoked"),
     21327: (401, "expired_token"),
+    21321: (403, "Applications over the unaudited use restrictions"),
     21332: (401, "invalid_access_token"),
 }
 _MAGIC = (b"\xff\xd8\xff", b"\x89PNG\r\n\x1a\n", b"GIF87a", b"GIF89a")
 _URL = re.compile(r"https?://[^\s\u3000-\u303f\uff00-\uffef\u4e00-\u9fff]+")
 _TOPIC = re.compile(r"#[^#\s]+#")
+_NOT_WORDS = re.compile(r"[\W_]+")
+
+
+def similar_form(text: str) -> str:
+    """The text without links, spaces and punctuation: two posts alike in this are "相似" (20017)."""
+    return _NOT_WORDS.sub("", _URL.sub("", text))
 
 
 @dataclass
@@ -70,6 +91,8 @@ class WeiboState:
     hourly_limit: int
     max_chars: int
     reset_in: int | None
+    unaudited_user_limit: int | None = None
+    banned: set[str] = field(default_factory=set)          # tokens and rips answered 20015
     revoked: set[str] = field(default_factory=set)
     calls: dict[str, int] = field(default_factory=lambda: defaultdict(int))
     sent: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
@@ -93,11 +116,15 @@ def error(code: int, detail: str = "") -> web.Response:
     return web.json_response({"request": SHARE, "error_code": code, "error": text}, status=status)
 
 
-def _token_error(state: WeiboState, token: str, faults: Faults) -> int | None:
+def _token_error(state: WeiboState, token: str, faults: Faults, oauth: OAuthState) -> int | None:
     if not token or token not in state.tokens:
         return 21332
     if token in state.revoked:
         return 21319
+    if oauth.expired(token):
+        return 21327
+    if state.unaudited_user_limit is not None and list(state.tokens).index(token) >= state.unaudited_user_limit:
+        return 21321
     state.calls[token] += 1
     if faults.token_expiry_after is not None and state.calls[token] > faults.token_expiry_after:
         return 21327
@@ -125,7 +152,7 @@ async def share(request: web.Request) -> web.Response:
     entry = app[RECORDER].record(request, {**fields, **({"pic": {"filename": getattr(pic, "filename", ""),
                                                                  "size": len(pic_bytes)}} if pic_bytes else {})})
     posted = len(state.posts)
-    response = _share(state, injector.faults, injector.next_code(), fields, pic_bytes)
+    response = _share(state, injector.faults, injector.next_code(), fields, pic_bytes, app[OAUTH])
     entry["response_status"] = response.status
     if len(state.posts) > posted and await injector.reply_lost(request):
         entry["reply_lost"] = True
@@ -133,15 +160,17 @@ async def share(request: web.Request) -> web.Response:
 
 
 def _share(state: WeiboState, faults: Faults, injected: int | None, fields: dict[str, Any],
-           pic: bytes | None) -> web.Response:
-    if injected is not None:
+           pic: bytes | None, oauth: OAuthState) -> web.Response:
+    if injected:                               # a scripted 0 means "answer normally"
         return error(injected, "status")
     token = str(fields.get("access_token") or "")
-    if (code := _token_error(state, token, faults)) is not None:
+    if (code := _token_error(state, token, faults, oauth)) is not None:
         return error(code)
     for name in ("status", "rip"):            # rip is "true" (required) on the current statuses/share page
         if not str(fields.get(name) or "").strip():
             return error(10016, name)
+    if token in state.banned or str(fields["rip"]) in state.banned:
+        return error(20015)
     status = str(fields["status"])
     if weibo_length(status) > state.max_chars:
         return error(20012)
@@ -159,6 +188,8 @@ def _share(state: WeiboState, faults: Faults, injected: int | None, fields: dict
             return error(20005)
     if status in state.texts[token]:
         return error(20019)
+    if similar_form(status) in {similar_form(t) for t in state.texts[token]}:
+        return error(20017)
     if _over_limit(state, token):
         return error(20016)
     state.sent[token].append(time.monotonic())
@@ -181,7 +212,7 @@ async def rate_limit_status(request: web.Request) -> web.Response:
     request.app[RECORDER].record(request, None)       # the Authorization header is redacted by the recorder
     header = request.headers.get("Authorization", "")
     token = header[len("OAuth2 "):] if header.startswith("OAuth2 ") else request.query.get("access_token", "")
-    if token not in state.tokens or token in state.revoked:
+    if token not in state.tokens or token in state.revoked or request.app[OAUTH].expired(token):
         return web.json_response({"request": RATE_STATUS, "error_code": 21332, "error": "invalid_access_token"},
                                  status=401)
     used = len(state.sent[token])
@@ -200,19 +231,41 @@ async def revoke(request: web.Request) -> web.Response:
     return web.json_response({"ok": True})
 
 
+async def ban(request: web.Request) -> web.Response:
+    body = await request.json()
+    request.app[STATE].banned.update(str(v) for k, v in body.items() if k in ("token", "rip"))
+    return web.json_response({"ok": True})
+
+
 async def posts(request: web.Request) -> web.Response:
     return web.json_response(request.app[STATE].posts)
 
 
 def build_app(faults: Faults | None = None, *, tokens: dict[str, str] | None = None, hourly_limit: int = 30,
-              max_chars: int = 140, reset_in: int | None = None) -> web.Application:
-    """The Weibo look-alike. ``tokens`` maps each issued access token to its app's safe domain."""
+              max_chars: int = 140, reset_in: int | None = None, unaudited_user_limit: int | None = None,
+              oauth_apps: dict[str, dict[str, str]] | None = None,
+              token_lifetime_s: float | None = None) -> web.Application:
+    """The Weibo look-alike. ``tokens`` maps each issued access token to its app's safe domain.
+
+    ``oauth_apps``: app key -> {"secret", "safe_domain", "redirect_prefix"} for the OAuth2 endpoints
+    (sandbox/weibo_oauth.py); ``token_lifetime_s``: how long every token lives (None: no expiry), counted from now
+    for the configured ``tokens`` and from issue for the ones OAuth hands out.
+    """
     app = web.Application(client_max_size=8 * 1024 * 1024)   # pictures up to (and just over) 5 MB
     add_sandbox_routes(app, faults)
     app[STATE] = WeiboState(dict(tokens if tokens is not None else DEFAULT_TOKENS), hourly_limit, max_chars,
-                            reset_in)
+                            reset_in, unaudited_user_limit)
+    app[OAUTH] = OAuthState({k: OAuthApp(**v) for k, v in (oauth_apps or {}).items()}, token_lifetime_s)
+    for token in app[STATE].tokens:
+        app[OAUTH].register(token, "", token_lifetime_s)
+    state = app[STATE]
+    app.router.add_route("*", "/oauth2/authorize", authorize)
+    app.router.add_post("/oauth2/access_token", functools.partial(access_token, tokens=state.tokens))
+    app.router.add_post("/oauth2/get_token_info", functools.partial(token_info, tokens=state.tokens,
+                                                                    revoked=state.revoked))
     app.router.add_post(SHARE, share)
     app.router.add_get(RATE_STATUS, rate_limit_status)
     app.router.add_post("/_sandbox/revoke", revoke)
+    app.router.add_post("/_sandbox/ban", ban)
     app.router.add_get("/_sandbox/posts", posts)
     return app

@@ -18,6 +18,7 @@ from typing import Any
 import aiohttp
 
 from channels.base import ChannelContext
+from channels.pages import preferred_kinds
 from channels.registry import channel_class
 from feeds.fetch import Fetcher
 from feeds.reader import SourceReader
@@ -97,7 +98,8 @@ class Hub:
         self._stack.push_async_callback(self.session.close)
         ctx = ChannelContext(session=self.session, kv=self.store.kv, clock=self.clock, alert=self.alert,
                              holder_id=s.hub.instance_id, public_url=s.web.public_url,
-                             extra={"base_dir": str(s.base_dir)})
+                             extra={"base_dir": str(s.base_dir),    # units whose Weibo posts link their own page:
+                                    "website_units": preferred_kinds([(u.id, a.kind) for u, a in s.accounts()])})
         bindings: dict[str, Binding] = {}
         for unit, account in s.accounts():
             channel = channel_class(account.kind)(account, ctx)
@@ -258,6 +260,10 @@ class Hub:
             asyncio.create_task(sup.loop("calendar", self.calendar_tick, watch_stop, 30.0), name="calendar"),
             asyncio.create_task(sup.loop("daily-summary", self.summary_tick, watch_stop, 60.0), name="daily-summary"),
         ]
+        if any(a.kind == "weibo" for _u, a in self.settings.accounts()):
+            from syndicator.weibo_reauth import watch_expiry
+
+            tasks.append(asyncio.create_task(watch_expiry(self, watch_stop), name="weibo-token-expiry"))
         heartbeat = asyncio.create_task(sup.loop("heartbeat", self.beat, beat_stop, hub.heartbeat_seconds),
                                         name="heartbeat")
         try:

@@ -102,7 +102,15 @@ async def cmd_check_config(args: argparse.Namespace) -> int:
     if settings.deadlines.max_anchor_age_hours is not None:
         print("warning: deadlines.max_anchor_age_hours is no longer used: an old upstream time is a baseline "
               "(before tracking) or a late detection, never replaced by the detection time; remove it")
-    return 0
+    if not getattr(args, "online", False):
+        return 0
+    from syndicator.online_check import check_online
+
+    async with store_for(settings) as store:          # read-only: tokens stored by re-authorisation
+        lines = await check_online(settings, SystemClock(), stored=store.kv)
+    for line in lines:
+        print(line)
+    return 1 if any(line.status == "FAIL" for line in lines) else 0
 
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:

@@ -527,6 +527,9 @@ def load_settings(path: str | Path) -> Settings:
         raise ConfigError(path, _error_lines(exc, lambda loc: _source_origin(origins, loc) + _describe_loc(data, loc))
                           ) from None
     problems.extend(_check_channel_options(settings))
+    if not problems:
+        from syndicator.platform_checks import check_platform_rules
+        problems.extend(check_platform_rules([(u.id, u.name, u.accounts) for u in settings.units]))
     if problems:
         raise ConfigError(path, problems)
     register_secrets(v.get_secret_value() for _u, a in settings.accounts() for v in a.credentials.values())

@@ -44,7 +44,7 @@ DELAY_WINDOW = timedelta(hours=24)
 OPEN_STATES = ("pending", "sending", "confirming", "retrying", "held", "failed")
 STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "待平台确认", "retrying": "等待重试",
                 "held": "暂存", "failed": "发送失败", "delivered": "已发布", "skipped": "已跳过"}
-ACCOUNT_LABELS = {"paused": "已暂停", "needs_reauth": "需重新授权"}
+ACCOUNT_LABELS = {"paused": "已暂停", "needs_reauth": "需重新授权", "platform_hold": "平台限制"}
 ALIASES = {"状态": "status", "status": "status", "延误": "delays", "delays": "delays", "delay": "delays",
            "待办": "todo", "todo": "todo", "重试": "retry", "retry": "retry", "跳过": "skip", "skip": "skip",
            "暂停": "pause", "pause": "pause", "恢复": "resume", "resume": "resume", "帮助": "help", "help": "help",

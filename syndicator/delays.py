@@ -77,6 +77,8 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
     if kind in _OPEN_KINDS:
         if f.account_state == "paused":
             add(f"人工暂停：{f.account_reason or '未填写原因'}")
+        elif f.account_state == "platform_hold":
+            add(f"账号被平台限制：{f.account_reason or '平台未说明原因'}")
         elif f.account_state == "needs_reauth":
             reason = f.account_reason or "平台拒绝当前授权"
             add(reason if reason.startswith("账号授权失效") else f"账号授权失效，需重新授权：{reason}")

@@ -33,7 +33,7 @@ from datetime import datetime, timedelta
 
 import aiohttp
 
-from channels.base import AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
+from channels.base import AccountHeld, AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
 from channels.retrying import retry_call
 from syndicator.claims import ClaimKeeper, StoreUnavailable
 from syndicator.clock import Clock
@@ -487,7 +487,7 @@ class Dispatcher:
                 log.warning("delivery %s: the platform's answer (code %s) was not kept: %s", d.id, exc.code,
                             write_error)
         if isinstance(exc, AuthExpired):
-            await self._hold_account(d, exc.reason, now)
+            await self._hold_account(d, exc.reason, now, platform_hold=isinstance(exc, AccountHeld))
         elif isinstance(exc, PermanentError):
             if not await self.claims.record(d, lambda: self.store.mark_failed(d, now, exc.reason)):
                 return
@@ -522,17 +522,24 @@ class Dispatcher:
             return
         log.warning("delivery %s to %s will retry in %.0f s: %s %s", d.id, d.account_id, delay, reason, detail)
 
-    async def _hold_account(self, d: Delivery, reason: str, now: datetime) -> None:
+    async def _hold_account(self, d: Delivery, reason: str, now: datetime, *, platform_hold: bool = False) -> None:
+        """Hold every open delivery of the account; ``platform_hold``: the platform restricts the account
+        (AccountHeld), otherwise its credentials need renewing. Either way a person resumes it."""
         assert d.id is not None
         if not await self.claims.record(d, lambda: self.store.mark_held(d, now, reason)):
             return
-        if self.blocked.get(d.account_id) == "needs_reauth":
+        state = "platform_hold" if platform_hold else "needs_reauth"
+        if self.blocked.get(d.account_id) in ("needs_reauth", "platform_hold"):
             return
-        self.blocked[d.account_id] = "needs_reauth"
-        await self.store.set_account_state(d.account_id, "needs_reauth", reason, now)
+        self.blocked[d.account_id] = state
+        await self.store.set_account_state(d.account_id, state, reason, now)
         held = await self.store.hold_account(d.account_id, now, reason)
-        log.error("account %s needs re-authorisation; %d deliveries held", d.account_id, held + 1)
-        await self.alert(d.account_id, f"账号授权失效，需重新授权：{reason}；已暂存 {held + 1} 条待发稿件")
+        log.error("account %s held (%s); %d deliveries held", d.account_id, state, held + 1)
+        if platform_hold:
+            await self.alert(d.account_id, f"账号被平台限制，已暂停发送：{reason}；已暂存 {held + 1} 条待发稿件，"
+                                           "处理后请恢复该账号")
+        else:
+            await self.alert(d.account_id, f"账号授权失效，需重新授权：{reason}；已暂存 {held + 1} 条待发稿件")
 
     def wake(self) -> None:
         """Look for due work now (an operator released or re-queued deliveries)."""

@@ -14,7 +14,8 @@ from syndicator.config import ConfigError, load_settings
 
 ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ENV = {name: f"value-of-{name}" for name in (
-    "EZFGW_CMS_SECRET", "EZFGW_WEIBO_TOKEN", "EZFGW_WX_APPID", "EZFGW_WX_SECRET", "EZFGW_WX_TOKEN",
+    "EZFGW_CMS_SECRET", "EZFGW_WEIBO_APP_SECRET", "EZFGW_WX_APPID", "EZFGW_WX_SECRET",
+    "EZFGW_WX_TOKEN",
     "EZ_APP_KEY", "EZ_APP_MASTER_SECRET", "EZFGW_HOOK_SECRET")}
 
 

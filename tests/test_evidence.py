@@ -78,7 +78,6 @@ name = "{name}"
     [units.accounts.options]
     safe_domain = "example.gov.cn"
     rip = "203.0.113.10"
-    link_template = "https://www.example.gov.cn/{uid}/zzbz/{{item_id}}"
 """
 
 

@@ -40,6 +40,9 @@ def make_item(**kw: Any) -> Item:
     return Item(**base)
 
 
+XIAOMI = {"xiaomi": {"channel_id": "109881"}}     # the 公信 channel the app was granted on 小米推送
+
+
 def opts(**kw: Any) -> JPushOptions:
     return JPushOptions.model_validate({"connect_retries": 0, **kw})
 
@@ -54,7 +57,9 @@ def test_render_shape() -> None:
     assert note["alert"] == note["android"]["alert"] == note["ios"]["alert"] == "【转载】" + TITLE + CREDIT
     assert note["android"]["title"] == "鄂州市发展和改革委员会"
     assert note["android"]["extras"] == {"url": make_item().url, "source": "转载自 中国政府网"} == note["ios"]["extras"]
+    vendors = payload["options"].pop("third_party_channel")
     assert payload["options"] == {"time_to_live": 86_400, "apns_production": True, "classification": 0, "sendno": 5}
+    assert vendors["huawei"] == {"importance": "LOW", "category": "MARKETING"} and vendors["xiaomi"] == {}
 
 
 def test_long_title_is_cut_to_vendor_length_keeping_the_credit() -> None:
@@ -114,7 +119,7 @@ async def env() -> AsyncIterator[dict[str, Any]]:
 def channel(env: dict[str, Any], secret: str = SECRET, base_url: str | None = None, **kw: Any) -> JPushChannel:
     account = AccountConfig(id="app-fgw", kind="push", base_url=base_url or str(env["server"].make_url("")),
                             credentials={"app_key": APP_KEY, "master_secret": secret},
-                            options={"connect_retries": 0, **kw})
+                            options={"connect_retries": 0, "third_party_channel": XIAOMI, **kw})
     return JPushChannel(account, env["ctx"])
 
 

@@ -95,6 +95,17 @@ async def assert_held_for_reauth(rig: Rig, code: int) -> None:
     assert len(alerts) == 1 and "重新授权" in alerts[0] and "已暂存 2 条" in alerts[0]
 
 
+async def assert_platform_hold(rig: Rig, reason: str, held: int = 2) -> None:
+    """Every delivery held, the account on platform hold with ``reason``, one alert saying so."""
+    deliveries = await rig.store.deliveries(account_id=rig.account.id)
+    assert len(deliveries) == held and {d.state for d in deliveries} == {DeliveryState.HELD}
+    assert all(reason in (d.last_error or "") for d in deliveries)
+    state, why = (await rig.store.account_states())[rig.account.id]
+    assert state == "platform_hold" and reason in (why or "")
+    (alert,) = await rig.alerts()
+    assert "账号被平台限制" in alert and reason in alert and f"已暂存 {held} 条" in alert
+
+
 async def assert_failed_for_a_person(rig: Rig, *words: str) -> None:
     d = await rig.only()
     assert d.state is DeliveryState.FAILED and d.next_attempt_at is None and d.delivered_at is None
@@ -135,15 +146,47 @@ async def test_weibo_revoked_token_holds_the_account(weibo, session) -> None:
 
 
 @pytest.mark.parametrize("code", [20017, 20019, 20111])
-async def test_weibo_repeated_content_is_delivered_with_a_note(weibo, code: int) -> None:
+async def test_weibo_repeated_content_on_a_first_attempt_fails_for_a_person(weibo, code: int) -> None:
     app, rig = weibo
     script(app, code)
     await enqueue(rig)
     await settle(rig.dispatcher)
+    await assert_failed_for_a_person(rig, "微博判定为重复内容", str(code), "此前没有发出过")
+    assert len(app[weibo_box.STATE].posts) == 0
+
+
+@pytest.mark.parametrize("code", [20017, 20019, 20111])
+async def test_weibo_repeated_content_after_a_lost_reply_is_delivered_with_a_note(weibo, code: int) -> None:
+    app, rig = weibo
+    app[FAULTS].configure(Faults(drop_responses=1, script=[0, code]))   # posted, reply lost; then the repeat
+    await enqueue(rig)
+    await settle(rig.dispatcher)
+    rig.clock.advance(seconds=10)
+    await settle(rig.dispatcher)
     d = await rig.only()
     assert d.state is DeliveryState.DELIVERED and d.note == "微博平台判定为重复内容，视为已发布"
     assert d.external_id == f"duplicate:{d.idempotency_key}" and not d.possible_duplicate and d.last_error is None
-    assert await rig.alerts() == []
+    assert await rig.alerts() == [] and len(app[weibo_box.STATE].posts) == 1
+
+
+@pytest.mark.parametrize("code", [21321, 20015])
+async def test_weibo_app_or_account_restrictions_hold_the_account(weibo, code: int) -> None:
+    app, rig = weibo
+    script(app, code)
+    await enqueue(rig, make_item(1), make_item(2))
+    await settle(rig.dispatcher)
+    await assert_platform_hold(rig, f"（{code}）")
+
+
+async def test_weibo_20014_is_called_again(weibo) -> None:
+    app, rig = weibo
+    script(app, 20014)
+    await enqueue(rig)
+    await settle(rig.dispatcher)
+    await assert_retrying(rig, 10, "再调用一次（20014）")
+    rig.clock.advance(seconds=10)
+    await settle(rig.dispatcher)
+    assert (await rig.only()).state is DeliveryState.DELIVERED and len(app[weibo_box.STATE].posts) == 1
 
 
 @pytest.mark.parametrize("code", [10022, 10023, 10024, 20016])

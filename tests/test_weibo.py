@@ -194,9 +194,29 @@ async def test_error_codes(env: dict[str, Any], code: int, expected: type[Except
 
 
 @pytest.mark.parametrize("code", [20017, 20019, 20111])
-async def test_duplicate_codes_are_delivered(env: dict[str, Any], code: int) -> None:
+async def test_duplicate_codes_on_a_first_attempt_fail_for_a_person(env: dict[str, Any], code: int) -> None:
     _script(env, [code])
-    receipt = await channel(env).publish(make_item(), UNIT, "k9")
+    with pytest.raises(PermanentError) as info:
+        await channel(env).publish(make_item(), UNIT, "k9")
+    assert info.value.code == code and "此前没有发出过" in info.value.reason
+
+
+@pytest.mark.parametrize("code", [20017, 20019, 20111])
+async def test_duplicate_codes_after_an_attempt_that_may_have_reached_weibo_are_delivered(
+        env: dict[str, Any], code: int) -> None:
+    ch = channel(env)
+    _script(env, [10023])                                   # Weibo answered: that attempt posted nothing
+    with pytest.raises(RetryLater):
+        await ch.publish(make_item(), UNIT, "k9")
+    _script(env, [code])
+    with pytest.raises(PermanentError):                     # so a repeat is still not ours
+        await ch.publish(make_item(), UNIT, "k9")
+    _faults(env).configure(Faults(drop_responses=1))       # posted, answer lost: it may have reached Weibo
+    with pytest.raises(RetryLater) as lost:
+        await ch.publish(make_item(), UNIT, "k9")
+    assert lost.value.ambiguous
+    _script(env, [code])
+    receipt = await ch.publish(make_item(), UNIT, "k9")
     assert receipt.external_id == "duplicate:k9" and "重复内容" in (receipt.note or "")
     assert receipt.deduplicated and not receipt.possible_duplicate     # Weibo itself refused the repeat
 

@@ -11,8 +11,17 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from channels.base import AccountConfig, Channel, ChannelContext, Receipt, RetryLater
-from channels.push.client import NO_TARGET, RATE_CODES, JPushApiError, JPushClient, to_channel_error
-from channels.push.render import JPushOptions, audience_tag, full_alert, open_url, render_push
+from channels.content import sample_item
+from channels.push.client import NO_TARGET, RATE_CODES, VALIDATE_PATH, JPushApiError, JPushClient, to_channel_error
+from channels.push.render import (
+    VENDOR_NAMES,
+    JPushOptions,
+    audience_tag,
+    full_alert,
+    open_url,
+    render_push,
+    unclassified_vendors,
+)
 from syndicator.models import Item, UnitRef
 
 log = logging.getLogger(__name__)
@@ -70,8 +79,11 @@ class JPushChannel(Channel):
                         exc_info=True)
         if reply.remaining == 0 and reply.reset_s:
             await self._block(app_key, reply.reset_s)          # that was the window's last call
-        return Receipt(external_id=msg_id, url=opens, note="推送标题已按平台限制截短" if shortened else None,
-                       raw=reply.body)
+        notes = ["推送标题已按平台限制截短"] if shortened else []
+        if "android" in self.options.platform and (missing := unclassified_vendors(self.options)):
+            notes.append(f"未配置厂商通道消息分类（{'、'.join(VENDOR_NAMES[v] for v in missing)}），"
+                         "这些品牌的安卓手机可能收不到，请在 third_party_channel 中配置")
+        return Receipt(external_id=msg_id, url=opens, note="；".join(notes) or None, raw=reply.body)
 
     # -- the AppKey's rate-limit window, shared by every account and hub on it ------------------------------
     async def _blocked_for(self, app_key: str) -> float | None:
@@ -107,6 +119,19 @@ class JPushChannel(Channel):
         if self.options.on_no_target == "note":
             return Receipt(external_id=f"no-target:{audience_tag(unit, self.options)}", note=NO_TARGET_NOTE)
         raise to_channel_error(exc)
+
+    async def verify(self, unit: UnitRef) -> str:
+        """POST /v3/push/validate: "只用于验证推送调用是否能够成功，与推送 API 的区别在于：不向用户发送任何消息"
+        (Push API v3, 推送校验 API) — the credentials and a push to the unit's tag, nothing sent."""
+        payload = render_push(sample_item(), unit, self.options)
+        try:
+            await self.client.push(self.account.secret("app_key"), self.account.secret("master_secret"), payload,
+                                   path=VALIDATE_PATH)
+        except JPushApiError as exc:
+            if exc.code == 1011:
+                return f"凭据有效，但没有设备带有受众标签“{audience_tag(unit, self.options)}”（1011），推送将无人收到"
+            raise to_channel_error(exc) from None
+        return f"凭据有效，推送到受众标签“{audience_tag(unit, self.options)}”的校验通过（未发送）"
 
     async def lookup(self, key: str) -> Receipt | None:
         """JPush cannot be searched by our key (the Report API needs the msg_id); answer from our own record.

@@ -29,6 +29,7 @@ from channels.retrying import retry_call
 from channels.scrub import scrub
 
 PUSH_PATH = "/v3/push"
+VALIDATE_PATH = "/v3/push/validate"
 NO_TARGET = 1011
 RATE_CODES = {2001, 2002}
 REASONS: dict[int, tuple[type[ChannelError], str]] = {
@@ -112,21 +113,23 @@ class JPushClient:
         self.timeout = aiohttp.ClientTimeout(total=timeout_s)
         self.connect_retries = connect_retries
 
-    async def push(self, app_key: str, master_secret: str, payload: dict[str, Any]) -> PushReply:
-        """POST /v3/push; ``{sendno, msg_id}`` and the rate-limit headers, else JPushApiError / RetryLater."""
+    async def push(self, app_key: str, master_secret: str, payload: dict[str, Any], *,
+                   path: str = PUSH_PATH) -> PushReply:
+        """POST /v3/push (or /v3/push/validate: the same checks, nothing sent); ``{sendno, msg_id}`` and the
+        rate-limit headers, else JPushApiError / RetryLater."""
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         # "Authorization: Basic base64(appKey:masterSecret)"; built by hand (aiohttp's BasicAuth is deprecated)
         token = base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
         try:   # retried only when the connection never opened: nothing was pushed
-            return await retry_call(lambda: self._post(body, "Basic " + token, (master_secret, token)),
+            return await retry_call(lambda: self._post(path, body, "Basic " + token, (master_secret, token)),
                                     self.connect_retries + 1)
         except aiohttp.ClientConnectorError as exc:
             raise RetryLater("渠道故障：无法连接极光推送接口", f"connect failed: {type(exc).__name__}") from None
 
-    async def _post(self, body: bytes, auth: str, secrets: tuple[str, ...]) -> PushReply:
+    async def _post(self, path: str, body: bytes, auth: str, secrets: tuple[str, ...]) -> PushReply:
         headers = {"Content-Type": "application/json", "Authorization": auth}
         try:
-            async with self.session.post(self.base_url + PUSH_PATH, data=body, headers=headers,
+            async with self.session.post(self.base_url + path, data=body, headers=headers,
                                          timeout=self.timeout) as resp:
                 raw, status, reset = await resp.read(), resp.status, _reset_seconds(resp.headers)
                 remaining = _remaining(resp.headers)

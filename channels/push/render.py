@@ -44,6 +44,28 @@ ELLIPSIS = "…"
 _MIN_TITLE_CHARS = 8          # below this the alert keeps the title and the credit stays in extras only
 
 
+# Android vendor channels (JPush "厂商消息分类使用指南", https://docs.jiguang.cn/jpush/client/Android/android_channel_id,
+# and the push API's third_party_channel table): Xiaomi has "已经没有默认消息分类了" — a push without the 公信/私信
+# channel_id is not delivered; Huawei limits 资讯营销 pushes per device per day (2023-01-05 rules) and
+# classifies unclassified ones itself; OPPO / vivo / Honor likewise. JPush still answers 200 either way.
+# Defaults for a government news app: reprinted policy news is 资讯 (公信/运营) content, never 私信/系统 —
+# Huawei importance LOW + category MARKETING (资讯营销), Honor importance LOW, vivo classification 0 (运营消息)
+# + category NEWS, OPPO category NEWS + notify_level 2 (通知栏+锁屏). Xiaomi needs the 公信 channel_id the app was
+# granted on the 小米推送 platform: there is no default, and without one the receipt says Xiaomi phones miss it.
+VENDORS = ("xiaomi", "huawei", "honor", "oppo", "vivo")
+VENDOR_NAMES = {"xiaomi": "小米", "huawei": "华为", "honor": "荣耀", "oppo": "OPPO", "vivo": "vivo"}
+DEFAULT_VENDOR_OPTIONS: dict[str, dict[str, Any]] = {
+    "xiaomi": {},
+    "huawei": {"importance": "LOW", "category": "MARKETING"},
+    "honor": {"importance": "LOW"},
+    "oppo": {"category": "NEWS", "notify_level": 2},
+    "vivo": {"classification": 0, "category": "NEWS"},
+}
+# What makes a vendor's message classified (what the JPush look-alike checks for, independently).
+VENDOR_CLASS_KEYS = {"xiaomi": "channel_id", "huawei": "category", "honor": "importance", "oppo": "category",
+                     "vivo": "classification"}
+
+
 class JPushOptions(BaseModel):
     """``account.options`` of a JPush (client app) account."""
 
@@ -61,6 +83,9 @@ class JPushOptions(BaseModel):
     alert_credit: bool = True                       # end the alert with （转载自 …） when it fits
     title_max_chars: int = Field(20, ge=4, le=100)
     on_no_target: Literal["fail", "note"] = "fail"  # what 1011 (no device has the tag) means, see channel
+    android_channel_id: str | None = Field(None, max_length=1000)   # notification.android.channel_id (app-side)
+    # options.third_party_channel, merged over DEFAULT_VENDOR_OPTIONS per vendor; {} for a vendor the app lacks
+    third_party_channel: dict[Literal["xiaomi", "huawei", "honor", "oppo", "vivo"], dict[str, Any]] = {}
     connect_retries: int = Field(2, ge=0, le=5)
     timeout_s: float = Field(30.0, gt=0)
 
@@ -114,14 +139,29 @@ def _build(alert: str, title: str, url: str, tag: str, options: JPushOptions, se
     notification: dict[str, Any] = {"alert": alert}
     if "android" in options.platform:
         notification["android"] = {"alert": alert, "title": title, "extras": {"url": url, **extras}}
+        if options.android_channel_id:
+            notification["android"]["channel_id"] = options.android_channel_id
     if "ios" in options.platform:
         notification["ios"] = {"alert": alert, "sound": "default", "extras": {"url": url, **extras}}
     opts: dict[str, Any] = {"time_to_live": options.time_to_live, "apns_production": options.apns_production,
                             "classification": options.classification}
     if sendno is not None:
         opts["sendno"] = sendno
+    if "android" in options.platform:
+        opts["third_party_channel"] = vendor_channels(options)
     return {"platform": list(options.platform), "audience": {"tag": [tag]}, "notification": notification,
             "options": opts}
+
+
+def vendor_channels(options: JPushOptions) -> dict[str, dict[str, Any]]:
+    """options.third_party_channel: the account's settings over the government-news defaults."""
+    return {v: {**DEFAULT_VENDOR_OPTIONS[v], **options.third_party_channel.get(v, {})} for v in VENDORS}
+
+
+def unclassified_vendors(options: JPushOptions) -> list[str]:
+    """Vendors whose phones will not show the push as configured (Xiaomi without its 公信 channel_id)."""
+    channels = vendor_channels(options)
+    return [v for v in VENDORS if channels[v].get(VENDOR_CLASS_KEYS[v]) in (None, "")]
 
 
 def fits(payload: dict[str, Any]) -> bool:

@@ -20,6 +20,7 @@ from __future__ import annotations
 import functools
 import json
 import time
+import uuid
 from datetime import UTC, datetime
 from html import escape
 from typing import Any, ClassVar
@@ -30,6 +31,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
 from channels.content import MEMO_ITEMS, sanitize, source_footer_html, source_line
+from channels.pages import remember_page
 from channels.retrying import retry_call
 from channels.signing import sign
 from channels.wire import Members, json_object, members
@@ -99,8 +101,15 @@ class CmsChannel(Channel):
         headers = self._headers(raw, sent_at) | {"Content-Type": "application/json", "X-Idempotency-Key": key}
         status, data, retry_after = await self._request("POST", self.base_url + REPRINTS_PATH, raw, headers)
         if status in (200, 201):   # 200: the CMS already has this key and created nothing (our own contract)
-            return self._receipt(data, EXISTING_NOTE if status == 200 else None, deduplicated=status == 200)
+            receipt = self._receipt(data, EXISTING_NOTE if status == 200 else None, deduplicated=status == 200)
+            await remember_page(self.ctx.kv, self.kind, unit.id, item, receipt.url)   # the Weibo post links it
+            return receipt
         raise self._error(status, data, retry_after)
+
+    async def verify(self, unit: UnitRef) -> str:
+        """A signed lookup of a key no article has: the CMS accepting the signature answers 404 (our contract)."""
+        await self.lookup(f"syndicator-verify-{uuid.uuid4().hex}")
+        return "签名凭据被网站 CMS 接受（查询接口应答正常，未发布）"
 
     async def lookup(self, key: str) -> Receipt | None:
         query = "key=" + quote(key, safe="")

@@ -36,6 +36,7 @@ from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import Channel, PermanentError, Receipt
 from channels.content import source_footer_html, source_line
+from channels.pages import remember_page
 from channels.website.static_files import (
     ENTRY_META_NAME,
     HOST,
@@ -205,6 +206,7 @@ class StaticExportChannel(Channel):
                     raise PermanentError(f"网站导出的工作目录 {self.work} 与导出目录 {root} 不在同一文件系统，"
                                          "无法原子替换；请把 work_directory 设在同一文件系统", str(exc)) from exc
                 raise PermanentError(f"网站导出目录不可写：{root}", str(exc)) from exc
+        await remember_page(self.ctx.kv, self.kind, unit.id, item, self.url_for(key))   # the Weibo post links it
         return Receipt(external_id=key, url=self.url_for(key))
 
     def _write_all(self, item: Item, unit: UnitRef, key: str, root: Path) -> None:
@@ -248,6 +250,15 @@ class StaticExportChannel(Channel):
         }
         write_atomic(root / "feed.json", json.dumps(feed, ensure_ascii=False, indent=1).encode("utf-8"),
                      durable=False, tmp_dir=work)
+
+    async def verify(self, unit: UnitRef) -> str:
+        """The export directory can be written by this process (nothing is written)."""
+        root = self.root
+        probe = next(p for p in (root, *root.parents) if p.exists())     # created on the first write
+        if not await asyncio.to_thread(os.access, probe, os.W_OK | os.X_OK):
+            raise PermanentError(f"网站导出目录不可写：{probe}", f"static export {root}: {probe} not writable")
+        made = "" if probe == root else "（目录将在首次发布时创建）"
+        return f"导出目录可写：{root}{made}，对外地址 {self.options.public_url}"
 
     async def lookup(self, key: str) -> Receipt | None:
         """Whether the page was written (a send interrupted by a crash); if so, its index entry is made sure of

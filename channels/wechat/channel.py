@@ -26,12 +26,13 @@ import dataclasses
 import json
 import logging
 from dataclasses import dataclass
-from datetime import datetime
+from datetime import datetime, timedelta
 from typing import Any, Literal
 
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import AccountConfig, Channel, ChannelContext, ChannelError, Receipt, RetryLater
+from channels.wechat.batch import MassBatcher
 from channels.wechat.client import WechatClient
 from channels.wechat.errors import mass_outcome, publish_outcome
 from channels.wechat.media import WechatMedia
@@ -52,6 +53,8 @@ class WechatOptions(BaseModel):
     only_fans_can_comment: bool = False
     send_ignore_reprint: bool = True         # mass_send: continue when judged a reprint (we are reprinting)
     mass_quota_period: Literal["day", "month"] = "day"   # subscription 1/day, service account 4/month
+    mass_batch_window_s: int = Field(0, ge=0, le=86_400)  # mass_send: wait this long to batch items (0: only when
+                                                          # the quota is spent; see channels/wechat/batch.py)
     token_margin_s: int = Field(300, ge=0)
     lost_submit_wait_s: int = Field(1800, ge=0)   # how long a submit whose reply was lost may stay unaccounted for
 
@@ -93,6 +96,8 @@ class WechatChannel(Channel):
         self.client = WechatClient(account, ctx, token_margin_s=self.options.token_margin_s,
                                    mass_period=self.options.mass_quota_period)
         self.media = WechatMedia(self.client)
+        self.batcher = MassBatcher(self.client, ctx, account.id, self.options.mass_batch_window_s,
+                                   self.options.send_ignore_reprint)
 
     def render(self, item: Item, unit: UnitRef) -> WechatArticle:
         return render_article(item, unit, author=self.options.author)
@@ -111,6 +116,8 @@ class WechatChannel(Channel):
     # -- publish --------------------------------------------------------------------------------
     async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
         record = await self._load(key)
+        if self.options.mode == "mass_send" and (record.get("batch") or await self._batching()):
+            return await self._batched(item, unit, key, record)
         earlier = await self._reconcile(record)
         if isinstance(earlier, Receipt):
             return earlier
@@ -124,9 +131,10 @@ class WechatChannel(Channel):
             content, dropped = rehost(article.content, hosted)
             if dropped:
                 notes.append(f"{dropped} 张图片未能转存到微信（格式或大小不符），已在正文中提示见原文")
-            media_id = await self._add_draft(article, content)
+            media_id, draft = await self._add_draft(article, content)
             record = {"media_id": media_id, "source_url": article.content_source_url, "author": article.author,
-                      "attempt": int(record.get("attempt", 0)) + 1}
+                      "attempt": int(record.get("attempt", 0)) + 1,
+                      **({"draft": draft} if self.options.mode == "mass_send" else {})}
             if earlier.possible_duplicate:
                 record["possible_duplicate"] = True
             await self._save(key, record)
@@ -150,7 +158,7 @@ class WechatChannel(Channel):
         return Receipt(external_id=publish_id, pending=True, note=note,
                        possible_duplicate=bool(record.get("possible_duplicate")))
 
-    async def _add_draft(self, article: WechatArticle, content: str) -> str:
+    async def _add_draft(self, article: WechatArticle, content: str) -> tuple[str, dict[str, object]]:
         for attempt in (1, 2):
             thumb = await self.media.thumb_media_id(self.options.cover_image_url)
             draft = article.draft(content, thumb, need_open_comment=self.options.need_open_comment,
@@ -158,15 +166,41 @@ class WechatChannel(Channel):
             body = await self.client.call("draft/add", json_body={"articles": [draft]},
                                           accept=frozenset({40007}) if attempt == 1 else frozenset())
             if body.get("media_id"):
-                return str(body["media_id"])
+                return str(body["media_id"]), draft
             await self.media.forget_thumb(self.options.cover_image_url)   # cover deleted in the library
         raise AssertionError("unreachable")  # pragma: no cover
 
+    async def _batching(self) -> bool:
+        return self.options.mass_batch_window_s > 0 or await self.batcher.open_batch() is not None
+
+    async def _batched(self, item: Item, unit: UnitRef, key: str, record: dict[str, Any]) -> Receipt:
+        """群发 together with other items (channels/wechat/batch.py): join the open batch, then its outcome."""
+        if not record.get("batch"):
+            article = self.render(item, unit)
+            content, _dropped = rehost(article.content, await self.media.rehost_all(article.images))
+            thumb = await self.media.thumb_media_id(self.options.cover_image_url)
+            draft = article.draft(content, thumb, need_open_comment=self.options.need_open_comment,
+                                  only_fans_can_comment=self.options.only_fans_can_comment)
+            record["batch"] = await self.batcher.join(key, draft)
+            await self._save(key, record)
+        return await self.batcher.outcome(str(record["batch"]), key)
+
     async def _mass_send(self, key: str, record: dict[str, Any], media_id: str, note: str | None) -> Receipt:
         client_msg_id = f"{key}-{record.get('attempt', 1)}"[:64]
-        body = await self.client.call("message/mass/sendall", idempotent=False, accept=frozenset({45065}), json_body={
-            "filter": {"is_to_all": True}, "mpnews": {"media_id": media_id}, "msgtype": "mpnews",
-            "send_ignore_reprint": int(self.options.send_ignore_reprint), "clientmsgid": client_msg_id})
+        try:
+            body = await self.client.call("message/mass/sendall", idempotent=False, accept=frozenset({45065}),
+                                          json_body={"filter": {"is_to_all": True}, "mpnews": {"media_id": media_id},
+                                                     "msgtype": "mpnews", "clientmsgid": client_msg_id,
+                                                     "send_ignore_reprint": int(self.options.send_ignore_reprint)})
+        except RetryLater as exc:
+            if exc.code != 45028 or not record.get("draft"):
+                raise
+            # Quota spent: this item and every one after it wait for the reset anyway — then go out together.
+            when = self.ctx.clock.now() + timedelta(seconds=exc.retry_after or 0)
+            record["batch"] = await self.batcher.join(key, record["draft"], send_at=when)
+            await self._save(key, record)
+            raise RetryLater(f"{exc.reason}；届时与其他待群发稿件合并为一次群发（最多8篇）", exc.detail,
+                             retry_after=exc.retry_after, code=exc.code) from None
         if "msg_id" not in body:   # 45065: this clientmsgid was already sent, by an attempt we lost track of
             record["sent"] = client_msg_id
             await self._save(key, record)
@@ -269,6 +303,13 @@ class WechatChannel(Channel):
             return Receipt(external_id=str(entry.get("article_id")), url=news.get("url"),
                            note="发布任务结果未记录，已在已发表列表中找到该文")
         return None
+
+    async def verify(self, unit: UnitRef) -> str:
+        """A stable_token fetch in normal mode (never invalidates the token in use): AppID, AppSecret and the IP
+        whitelist are accepted; nothing is published."""
+        _token, expires_in = await self.client.fetch_token(force=False)
+        mode = "群发" if self.options.mode == "mass_send" else "发布（不推送给粉丝）"
+        return f"access_token 获取成功（{expires_in} 秒内有效）；发文方式：{mode}"
 
     async def lookup(self, key: str) -> Receipt | None:
         record = await self._load(key)

@@ -10,8 +10,14 @@ Access token: ``POST /cgi-bin/stable_token``
 account refreshes, under a ``ctx.kv`` lease, and stores the token in ``ctx.kv`` for everyone with
 its ``expires_in`` minus a margin. When a call is answered 40001/40014/42001 we first ask in normal
 mode (which returns the platform's current token without invalidating anyone else's); only if that
-is the very token that was just rejected do we use ``force_refresh`` (limited to 20 a day, 30 s
-apart), then retry the call once.
+is the very token that was just rejected do we use ``force_refresh``, then retry the call once. The doc's
+注意事项: "强制刷新模式每天限用 20 次且需间隔 30 秒" (and "连续使用该模式时，请保证调用时间隔至少为30s，否则不会
+刷新"); the count and the last forced refresh are kept in ``ctx.kv`` per AppID, shared by every process, and a
+refresh the platform would refuse is not attempted (RetryLater until it would be allowed).
+
+Bodies: JSON is sent as raw UTF-8 (``ensure_ascii=False``, as wechatpy's ``BaseWeChatClient._request`` does).
+aiohttp's ``json=`` escapes every Chinese character as ``\\uXXXX``, which WeChat answers with 40033
+"不合法的请求字符，不能包含\\uxxxx格式的字符" (global return codes) and the draft/add doc forbids.
 """
 
 from __future__ import annotations
@@ -21,18 +27,28 @@ import json
 import logging
 import uuid
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
 from channels.base import AccountConfig, ChannelContext, PermanentError, RetryLater
-from channels.wechat.errors import TOKEN_INVALID, errcode, error_for, scrub
+from channels.wechat.errors import TOKEN_INVALID, errcode, error_for, next_midnight, scrub, seconds_until
+from syndicator.clock import SHANGHAI
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
 MAX_RESPONSE_BYTES = 4 * 1024 * 1024
 FormFactory = Callable[[], aiohttp.FormData]
+FORCE_REFRESH_PER_DAY = 20        # getStableAccessToken 注意事项: 强制刷新模式每天限用 20 次且需间隔 30 秒
+FORCE_REFRESH_GAP_S = 30.0
+JSON_UTF8 = "application/json; charset=utf-8"
+
+
+def encode_json(body: Mapping[str, Any]) -> bytes:
+    """A JSON request body as WeChat wants it: raw UTF-8, never ``\\uXXXX`` escapes (40033)."""
+    return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
 
 
 class _Transient(Exception):
@@ -93,14 +109,36 @@ class WechatClient:
                                  f"wechat {self.account.id}: token lease held elsewhere")
 
     async def _refresh(self, rejected: str | None) -> str:
-        token, expires_in = await self._fetch_token(force=False)
+        token, expires_in = await self.fetch_token(force=False)
         if token == rejected:
-            token, expires_in = await self._fetch_token(force=True)
+            await self._spend_force_refresh()
+            token, expires_in = await self.fetch_token(force=True)
         ttl = expires_in - min(self.token_margin_s, expires_in // 2)
         await self.ctx.kv.put(self.token_key, token, ttl_seconds=max(ttl, 30))
         return token
 
-    async def _fetch_token(self, *, force: bool) -> tuple[str, int]:
+    async def _spend_force_refresh(self) -> None:
+        """Count one forced refresh, or raise RetryLater when the platform would not allow one now."""
+        now = self.ctx.clock.now()
+        key = f"wechat:force-refresh:{self.appid}"
+        raw = await self.ctx.kv.get(key)
+        record = json.loads(raw) if raw else {}
+        today = now.astimezone(SHANGHAI).date().isoformat()
+        count = int(record.get("count", 0)) if record.get("day") == today else 0
+        if count >= FORCE_REFRESH_PER_DAY:
+            raise RetryLater("今日强制刷新微信 access_token 的次数已用完（每天 20 次），将于北京时间零点后自动重试",
+                             f"wechat {self.account.id}: {count} forced refreshes today",
+                             retry_after=seconds_until(next_midnight(now), now), code="force_refresh_quota")
+        if record.get("last"):
+            since = (now - datetime.fromisoformat(record["last"])).total_seconds()
+            if 0 <= since < FORCE_REFRESH_GAP_S:
+                raise RetryLater("微信 access_token 刚刚强制刷新过（两次须间隔 30 秒），稍后自动重试",
+                                 f"wechat {self.account.id}: forced refresh {since:.0f}s ago",
+                                 retry_after=FORCE_REFRESH_GAP_S - since, code="force_refresh_gap")
+        await self.ctx.kv.put(key, json.dumps({"day": today, "count": count + 1, "last": now.isoformat()}),
+                              ttl_seconds=2 * 86400)
+
+    async def fetch_token(self, *, force: bool) -> tuple[str, int]:
         body = {"grant_type": "client_credential", "appid": self.appid,
                 "secret": self.account.secret("appsecret"), "force_refresh": force}
         data = await self._send("POST", "stable_token", None, json_body=body, idempotent=True)
@@ -164,9 +202,14 @@ class WechatClient:
                     form: FormFactory | None) -> dict[str, Any]:
         url = f"{self.base_url}/cgi-bin/{path}"
         try:
+            data: Any = None
+            headers: dict[str, str] = {}
+            if form is not None:
+                data = form()
+            elif json_body is not None:
+                data, headers = encode_json(json_body), {"Content-Type": JSON_UTF8}
             async with self.ctx.session.request(
-                method, url, params=params, json=json_body if form is None else None,
-                data=form() if form is not None else None, timeout=aiohttp.ClientTimeout(total=30),
+                method, url, params=params, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=30),
             ) as resp:
                 if resp.status >= 500 or resp.status == 429:
                     raise _Transient(f"HTTP {resp.status}", maybe_sent=True)

@@ -6,6 +6,13 @@ Sources (checked 2026):
   (0 成功, 1 发布中, 2 原创失败, 3 常规失败, 4 平台审核不通过, 5 成功后用户删除所有文章, 6 成功后系统封禁所有文章)
 - freepublish/submit codes 53503/53504/53505: https://developers.weixin.qq.com/doc/service/Publish/Publish.html
 - mass/get ``msg_status``: https://developers.weixin.qq.com/doc/service/api/notify/message/api_massmsgget
+- Account-level codes (ACCOUNT_HOLDS): 89501/89503/89506/89507 and 50004/50007 are listed on the token
+  endpoints' error tables (getStableAccessToken / getAccessToken,
+  https://developers.weixin.qq.com/doc/service/api/base/api_getstableaccesstoken, and the same texts in
+  maintained SDKs' code tables, e.g. "89503 此IP调用需要管理员确认,请联系管理员", "50007 账号已冻结").
+  89504/89505 (a mass send waiting for the admin's approval / confirmation) follow the issue's reading of the
+  sendall doc; we did not find them in a public table we could check (docs/platforms.md says so).
+- 40033 "不合法的请求字符，不能包含\\uxxxx格式的字符" (global return codes): we send raw UTF-8 (client.py).
 - 45028 "has no masssend quota", 45065 "clientmsgid exist": developers.weixin.qq.com community threads on
   /cgi-bin/message/mass/sendall (the sendall doc page lists the quota: subscription 1/day, service 4/month).
 """
@@ -16,7 +23,7 @@ from collections.abc import Mapping
 from datetime import datetime, timedelta
 from typing import Any
 
-from channels.base import AuthExpired, ChannelError, PermanentError, Receipt, RetryLater
+from channels.base import AccountHeld, AuthExpired, ChannelError, PermanentError, Receipt, RetryLater
 from channels.scrub import scrub
 from syndicator.clock import SHANGHAI
 
@@ -27,7 +34,19 @@ AUTH_REASONS: dict[int, str] = {
     40164: "本机 IP 不在公众号 IP 白名单中，请在公众平台“设置与开发—基本配置—IP白名单”中添加",
     48001: "公众号没有该接口权限（通常需要完成微信认证），请在公众平台核对接口权限",
 }
+# The platform holds the whole account until a person acts (AccountHeld: held, alerted, resumed by a person).
+ACCOUNT_HOLDS: dict[int, str] = {
+    89501: "本机 IP 正在等待公众号管理员确认，请管理员在微信中确认后恢复该账号",
+    89503: "本机 IP 调用接口需要公众号管理员确认，请管理员在微信中确认后恢复该账号",
+    89506: "本机 IP 已被公众号管理员拒绝两次，24 小时内不能再调用，请与管理员确认后恢复该账号",
+    89507: "本机 IP 已被公众号管理员拒绝，1 小时内不能再调用，请与管理员确认后恢复该账号",
+    50004: "公众号被禁止使用接口（token 接口被封禁），请在公众平台查看通知并处理后恢复该账号",
+    50007: "公众号已被冻结，请在公众平台解冻后恢复该账号",
+    89504: "群发需要公众号管理员审核，正在等待审核，请管理员处理后恢复该账号",
+    89505: "群发需要公众号管理员确认，正在等待确认，请管理员处理后恢复该账号",
+}
 KNOWN_PERMANENT: dict[int, str] = {
+    40033: "请求含有 \\uxxxx 转义字符，微信拒收（程序缺陷，请报告开发人员）",
     40005: "图片格式不受微信支持（仅支持 jpg/png）",
     40007: "素材 media_id 无效或已被删除",
     40009: "图片大小超过微信限制",
@@ -79,6 +98,8 @@ def error_for(body: Mapping[str, Any], *, api: str, now: datetime, token_endpoin
     detail = f"wechat {api}: errcode {code} {msg}".strip()
     if code in AUTH_REASONS:
         return AuthExpired(AUTH_REASONS[code], detail, code=code)
+    if code in ACCOUNT_HOLDS:
+        return AccountHeld(f"{ACCOUNT_HOLDS[code]}（错误码 {code}）", detail, code=code)
     if token_endpoint and code in (40001, 40002):
         # On the token endpoints 40001 means the AppSecret is wrong, not that a token expired.
         return AuthExpired(AUTH_REASONS[40125], detail, code=code)

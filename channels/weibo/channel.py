@@ -10,10 +10,12 @@ from urllib.parse import urlsplit
 
 import aiohttp
 
-from channels.base import AccountConfig, Channel, ChannelContext, Receipt
+from channels.base import AccountConfig, Channel, ChannelContext, PermanentError, Receipt, RetryLater
+from channels.pages import reprint_page
 from channels.weibo.client import (
     ACCEPTED_SLOW,
     DUPLICATE_CODES,
+    DUPLICATE_MEANINGS,
     RATE_CODES,
     Picture,
     WeiboApiError,
@@ -21,6 +23,7 @@ from channels.weibo.client import (
     to_channel_error,
 )
 from channels.weibo.render import WeiboOptions, WeiboPost, render_post
+from channels.weibo.tokens import current_token, remember_expiry
 from syndicator.models import Item, UnitRef
 
 log = logging.getLogger(__name__)
@@ -47,12 +50,27 @@ class WeiboChannel(Channel):
         self.client = WeiboClient(ctx.session, account.base_url or DEFAULT_BASE_URL,
                                   timeout_s=self.options.timeout_s, connect_retries=self.options.connect_retries)
 
-    def render(self, item: Item, unit: UnitRef) -> WeiboPost:
-        return render_post(item, unit, self.options)
+    def render(self, item: Item, unit: UnitRef, page_url: str | None = None) -> WeiboPost:
+        return render_post(item, unit, self.options, page_url)
+
+    def _own_page_kind(self, unit: UnitRef) -> str | None:
+        """The website channel whose page the post links (static export over CMS; channels/pages.py), or None
+        when the unit has none or the link template does not ask for it."""
+        template = self.options.link_template
+        if template is not None and "{page_url}" not in template:
+            return None
+        return self.ctx.extra.get("website_units", {}).get(unit.id)
 
     async def publish(self, item: Item, unit: UnitRef, key: str) -> Receipt:
-        post = self.render(item, unit)             # PermanentError before anything is sent
-        token = self.account.secret("access_token")
+        page_url = None
+        if (kind := self._own_page_kind(unit)) is not None:
+            page_url = await reprint_page(self.ctx.kv, kind, unit.id, item)
+            if page_url is None:
+                raise RetryLater("等待本单位网站转载页发布后再发微博（微博链接指向该页）",
+                                 f"weibo {self.account.id}: no reprint page yet for item {item.id}",
+                                 retry_after=self.options.page_wait_s, code="page_pending")
+        post = self.render(item, unit, page_url)   # PermanentError before anything is sent
+        token = await current_token(self.ctx, self.account)
         notes: list[str] = []
         if post.truncated:
             notes.append("标题过长已截短")
@@ -61,18 +79,23 @@ class WeiboChannel(Channel):
             pic = await self._fetch_picture(post.image_url)
             if pic is None:
                 notes.append("配图未能附加")
+        sent_before = await self.ctx.kv.get(self._sent_key(key)) == "1"
+        await self.ctx.kv.put(self._sent_key(key), "1", RECEIPT_TTL_S)   # this attempt may reach Weibo
         try:
             body = await self.client.share(token, post.status, self.options.rip, pic)
         except WeiboApiError as exc:
-            if exc.code in DUPLICATE_CODES:
-                # Weibo refuses the same or a similar text again: the post is already there (our earlier
-                # attempt, or a person posted it by hand). Record it as delivered with the reason.
-                return Receipt(external_id=f"duplicate:{key}", note=_join([DUPLICATE_NOTE, *notes]),
-                               deduplicated=True)
             if exc.code == ACCEPTED_SLOW:
                 return Receipt(external_id=f"accepted:{key}", note=_join([SLOW_NOTE, *notes]))
+            if not sent_before:         # Weibo answered: this attempt posted nothing
+                await self.ctx.kv.put(self._sent_key(key), "0", RECEIPT_TTL_S)
+            if exc.code in DUPLICATE_CODES:
+                return self._duplicate(exc.code, key, sent_before, notes)
             reset_in = await self.client.rate_limit_reset(token) if exc.code in RATE_CODES else None
             raise to_channel_error(exc, now=self.ctx.clock.now(), reset_in=reset_in) from None
+        except RetryLater as exc:
+            if not exc.ambiguous and not sent_before:    # the connection never opened: nothing reached Weibo
+                await self.ctx.kv.put(self._sent_key(key), "0", RECEIPT_TTL_S)
+            raise
         status_id = str(body.get("idstr") or body.get("id") or "")
         if not status_id:
             log.warning("weibo account %s: success body without id", self.account.id)
@@ -85,6 +108,19 @@ class WeiboChannel(Channel):
                         exc_info=True)
         return Receipt(external_id=status_id, url=url, note=_join(notes), published_at=created_at(body),
                        raw=body)
+
+    async def token_expiry(self) -> datetime:
+        """When the token ends, from oauth2/get_token_info (also kept for the dashboard); ChannelError if refused."""
+        try:
+            info = await self.client.token_info(await current_token(self.ctx, self.account))
+        except WeiboApiError as exc:
+            raise to_channel_error(exc, now=self.ctx.clock.now()) from None
+        return await remember_expiry(self.ctx, self.account.id, float(info.get("expire_in") or 0))
+
+    async def verify(self, unit: UnitRef) -> str:
+        """oauth2/get_token_info: the token is valid and how long it has left; nothing is posted."""
+        days = (await self.token_expiry() - self.ctx.clock.now()).total_seconds() / 86_400
+        return f"授权有效，约 {days:.1f} 天后到期"
 
     async def lookup(self, key: str) -> Receipt | None:
         """Weibo cannot be asked whether a post with our key exists.
@@ -102,6 +138,19 @@ class WeiboChannel(Channel):
 
     def _kv_key(self, key: str) -> str:
         return f"weibo:{self.account.id}:{key}"
+
+    def _sent_key(self, key: str) -> str:
+        """"1" while an attempt of this delivery may have reached Weibo (sent, answer lost or not yet read)."""
+        return f"weibo-sent:{self.account.id}:{key}"
+
+    def _duplicate(self, code: int, key: str, sent_before: bool, notes: list[str]) -> Receipt:
+        """Weibo already has this (or a similar) text: ours only if an earlier attempt may have reached it."""
+        if sent_before:
+            return Receipt(external_id=f"duplicate:{key}", note=_join([DUPLICATE_NOTE, *notes]), deduplicated=True)
+        raise PermanentError(
+            f"微博判定为重复内容（{code} {DUPLICATE_MEANINGS[code]}），但本投递此前没有发出过：微博上的相同或相似内容"
+            "不是本系统所发（可能是人工发布或其他稿件），请人工核对后跳过或修改后重发",
+            f"weibo {self.account.id}: {code} on a first attempt of {key}", code=code)
 
     async def _fetch_picture(self, url: str) -> Picture | None:
         """Download the first body image (≤ max_image_bytes, JPEG/PNG/GIF); None when it cannot be used."""

@@ -15,7 +15,7 @@ from typing import Any
 
 import aiohttp
 
-from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
+from channels.base import AccountHeld, AuthExpired, ChannelError, PermanentError, RetryLater
 from channels.retrying import retry_call
 from channels.scrub import scrub
 
@@ -24,6 +24,7 @@ SHARE_PATH = "/2/statuses/share.json"
 # ``reset_time_in_seconds``. The token goes in the header "Authorization: OAuth2 <token>" (the form the widely
 # used sinaweibopy client sends), so it never appears in a URL.
 RATE_STATUS_PATH = "/2/account/rate_limit_status.json"
+TOKEN_INFO_PATH = "/oauth2/get_token_info"
 
 # Token expired / invalid / revoked (Error_code table: 21314 Token used, 21315 Token expired, 21316 Token revoked,
 # 21317 Token rejected, 21319 Accessor was revoked, 21327 expired_token, 21301 Auth failed). 21332
@@ -32,8 +33,19 @@ RATE_STATUS_PATH = "/2/account/rate_limit_status.json"
 AUTH_CODES = {21301, 21314, 21315, 21316, 21317, 21319, 21327, 21332, 20031}
 # App-level permission problems: every post of the account will fail until a person acts.
 APP_CODES = {10004, 10005, 10013, 10014, 21337}
-# 20017 提交相似的信息, 20019 提交相同的信息, 20111 不能发布相同的微博: already posted.
+# The platform restricts the whole account or app until a person acts (AccountHeld: held, alerted, resumed):
+# 21321 未审核的应用使用人数超过限制 ("Applications over the unaudited use restrictions"), 20015 账号、IP或应用非法，
+# 暂时无法完成此操作 ("Account or ip or app is illgal, can not continue") — Error_code table.
+ACCOUNT_HOLDS = {
+    21321: "微博应用未通过审核，授权用户数已超过未审核应用的上限（21321），请在微博开放平台提交应用审核后恢复该账号",
+    20015: "微博判定账号、IP 或应用非法，暂时无法发布（20015），请登录微博开放平台查看并处理后恢复该账号",
+}
+# 20014 安全检查参数有误，请再调用一次 ("Param is error, please try again"): call again, soon.
+CALL_AGAIN = 20014
+# 20017 提交相似的信息, 20019 提交相同的信息, 20111 不能发布相同的微博: Weibo already has this text. That is our post
+# only when an earlier attempt of this delivery may have reached Weibo (WeiboChannel decides).
 DUPLICATE_CODES = {20017, 20019, 20111}
+DUPLICATE_MEANINGS = {20017: "提交相似的信息", 20019: "提交相同的信息", 20111: "不能发布相同的微博"}
 # 20032 "Update success, while server slow now, please wait 1-2 minutes": accepted, shown later.
 ACCEPTED_SLOW = 20032
 # 10022 IP请求频次超过上限, 10023 用户请求频次超过上限, 10024 用户请求特殊接口频次超过上限, 20016 发布内容过于频繁.
@@ -90,6 +102,11 @@ def to_channel_error(exc: WeiboApiError, *, now: datetime, reset_in: float | Non
         return AuthExpired(f"微博授权已失效（{code}），请管理员重新授权该账号", detail, code=code)
     if code in APP_CODES:
         return AuthExpired(f"微博应用权限不足（{code}），请管理员在微博开放平台处理", detail, code=code)
+    if code in ACCOUNT_HOLDS:
+        return AccountHeld(ACCOUNT_HOLDS[code], detail, code=code)
+    if code == CALL_AGAIN:
+        return RetryLater("微博安全检查参数有误，平台要求再调用一次（20014），稍后自动重试", detail, retry_after=10,
+                          code=code)
     if code in RATE_CODES:
         wait = reset_in if reset_in and 0 < reset_in <= 86_400 else next_hour_delay(now)
         return RetryLater("渠道故障：微博接口限流", detail, retry_after=wait, code=code)
@@ -127,6 +144,11 @@ class WeiboClient:
             return await retry_call(once, self.connect_retries + 1)
         except aiohttp.ClientConnectorError as exc:
             raise RetryLater("渠道故障：无法连接微博接口", f"connect failed: {type(exc).__name__}") from None
+
+    async def token_info(self, token: str) -> dict[str, Any]:
+        """POST /oauth2/get_token_info → {uid, appkey, scope, create_at, expire_in} (https://open.weibo.com/wiki/
+        Oauth2/get_token_info; the fields as weiboclient4j's TokenInfo reads them); WeiboApiError on refusal."""
+        return await self._call("POST", TOKEN_INFO_PATH, data={"access_token": token}, secrets=(token,))
 
     async def rate_limit_reset(self, token: str) -> float | None:
         """Seconds until the user's counters reset, if Weibo will say; None on any failure."""

@@ -49,7 +49,14 @@ class WeiboOptions(BaseModel):
 
     safe_domain: str                               # the app's 安全域名, e.g. "ezhou.gov.cn"
     rip: str                                       # public IP reported as the operator's real IP
-    link_template: str | None = None               # e.g. "https://www.ezhou.gov.cn/zzbz/{item_id}"
+    # None (default): the unit's own reprint page when it has a website channel (static export or CMS; the post
+    # waits until that page is published), else the upstream URL. A template may use {page_url} (that page),
+    # {upstream_url}, {unit_id}, and the older item_id / guid / source_id / content_hash, which name no page a
+    # website channel of ours writes: check-config rejects them where the unit has a static export.
+    link_template: str | None = None
+    page_wait_s: float = Field(120.0, gt=0)        # retry interval while the unit's reprint page is not out yet
+    reauth_alert_days: int = Field(7, ge=1, le=90)   # alert this many days before the token expires
+    app_key: str | None = None                     # the Weibo app's key (public; app_secret is a credential)
     max_chars: int = Field(WEIBO_MAX_CHARS, ge=40, le=WEIBO_MAX_CHARS)
     include_summary: bool = True
     attach_image: bool = True
@@ -133,7 +140,7 @@ def on_safe_domain(url: str, domain: str) -> bool:
     return parts.scheme in ("http", "https") and (host == domain or host.endswith("." + domain))
 
 
-def reprint_link(item: Item, unit: UnitRef, options: WeiboOptions) -> str:
+def reprint_link(item: Item, unit: UnitRef, options: WeiboOptions, page_url: str | None = None) -> str:
     """The link on the safe domain that the post must carry; PermanentError when none can be made.
 
     Why not the gov.cn original: statuses/share requires the URL in ``status`` to be one "只能是该第三方（调用方）
@@ -145,16 +152,21 @@ def reprint_link(item: Item, unit: UnitRef, options: WeiboOptions) -> str:
     if options.link_template:
         fields: dict[str, Any] = {
             "item_id": item.id, "guid": quote(item.guid, safe=""), "source_id": quote(item.source_id, safe=""),
-            "content_hash": item.content_hash, "unit_id": quote(unit.id, safe=""),
+            "content_hash": item.content_hash, "unit_id": quote(unit.id, safe=""), "page_url": page_url,
+            "upstream_url": item.url,
         }
+        missing = ("{item_id}" in options.link_template and item.id is None) or (
+            "{page_url}" in options.link_template and page_url is None)
         try:
-            if not ("{item_id}" in options.link_template and item.id is None):
+            if not missing:
                 candidates.append(options.link_template.format_map(fields))
         except (KeyError, IndexError, ValueError):
             raise PermanentError(
                 "微博转载链接模板配置有误，请管理员修正 link_template",
                 f"weibo link_template {options.link_template!r} cannot be formatted",
             ) from None
+    elif page_url:
+        candidates.append(page_url)
     candidates += [item.canonical_url, item.url]
     for url in candidates:
         if url and on_safe_domain(url, options.safe_domain):
@@ -178,14 +190,14 @@ def _summary(item: Item, title: str) -> str:
     return text
 
 
-def render_post(item: Item, unit: UnitRef, options: WeiboOptions) -> WeiboPost:
+def render_post(item: Item, unit: UnitRef, options: WeiboOptions, page_url: str | None = None) -> WeiboPost:
     """``【标题】摘要（转载自 中国政府网） https://link`` in at most ``max_chars`` Weibo characters.
 
     Priority: the link (never cut), then the source credit (the reprint duty requires it; room is reserved
     before the title is shortened), then the title (cut with "…" if it must be), then as much of the summary as
     fits. Only when the link leaves too little room for both does a shorter credit 「（转载）」 stand in.
     """
-    link = reprint_link(item, unit, options)
+    link = reprint_link(item, unit, options, page_url)
     budget = options.max_chars * 2
     link_part = " " + link
     title = clean_text(item.title) or "转载"

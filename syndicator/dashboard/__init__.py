@@ -50,3 +50,6 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     app.router.add_get("/delivery/{id:\\d+}", g(detail.delivery_detail))
     app.router.add_post("/actions/correct-time", g(detail.correct_time))
     app.router.add_get("/evidence.zip", g(detail.evidence_download))
+    from syndicator import weibo_reauth
+
+    weibo_reauth.setup_routes(app, g)

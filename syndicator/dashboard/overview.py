@@ -14,6 +14,7 @@ from aiohttp import web
 from syndicator.content_limits import truncation_text
 from syndicator.dashboard import render as r
 from syndicator.dashboard.calendar_notices import notices_section
+from syndicator.dashboard.platform_cells import platform_cell
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
 from syndicator.models import Delivery, Item
@@ -258,8 +259,9 @@ async def _accounts_table(request: web.Request, accounts: list[Any]) -> Html:
                 else r.action_form("/actions/pause", s.csrf, request.path_qs, "暂停", reason="暂停理由（必填）",
                                    secondary=True, account_id=a.id))
         state = Html(f"<td>{r.state_tag(st, r.ACCOUNT_STATE_LABELS)}</td>")
-        rows.append([owner[a.id].name, a.id, r.channel_name(a.kind), state, reason or "",
-                     Html(f'<td class="nowrap">{form}</td>')])
-    return r.table(("单位", "账号", "渠道", "状态", "原因", "操作"), rows, "没有启用的渠道账号")
+        platform, more = await platform_cell(hub, a, s.csrf, request.path_qs)
+        rows.append([owner[a.id].name, a.id, r.channel_name(a.kind), state, reason or "", platform,
+                     Html(f'<td class="nowrap">{form}{more}</td>')])
+    return r.table(("单位", "账号", "渠道", "状态", "原因", "授权 / 发文方式", "操作"), rows, "没有启用的渠道账号")
 
 

@@ -67,7 +67,8 @@ class StateMixin:
         return {r["account_id"]: (r["state"], r["reason"]) for r in rows}
 
     async def set_account_state(self, account_id: str, state: str, reason: str | None, now: datetime) -> None:
-        """state: active | paused (by a person) | needs_reauth (credentials rejected)."""
+        """state: active | paused (by a person) | needs_reauth (credentials rejected) | platform_hold (the platform
+        restricts the account: IP confirmation, frozen, banned)."""
         await self.db.execute(
             "INSERT INTO accounts (account_id, state, reason, changed_at) VALUES (?, ?, ?, ?)"
             " ON CONFLICT (account_id) DO UPDATE SET state = excluded.state, reason = excluded.reason,"
