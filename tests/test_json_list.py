@@ -81,8 +81,11 @@ def test_parse_errors(body: str, words: str) -> None:
     assert words in str(info.value)
 
 
-def test_null_list_is_empty_and_jsonp_is_unwrapped() -> None:
-    assert parse_json_list('{"searchVO": {"listVO": null}}', LIBRARY, LIBRARY_SPEC) == []
+def test_null_list_is_an_error_empty_list_is_empty_and_jsonp_is_unwrapped() -> None:
+    # The policy library's real answer to t=zhengcelibrary: listVO null, results elsewhere (docs/upstream.md).
+    with pytest.raises(ParseError, match=r"list path 'searchVO.listVO' is null"):
+        parse_json_list('{"searchVO": {"listVO": null, "totalCount": 0, "catMap": {}}}', LIBRARY, LIBRARY_SPEC)
+    assert parse_json_list('{"searchVO": {"listVO": []}}', LIBRARY, LIBRARY_SPEC) == []
     assert load_json('jQuery1234_5({"a": [1]});', "u") == {"a": [1]}
 
 
@@ -126,4 +129,4 @@ def test_unreadable_date_text_is_flagged_and_epoch_strings_are_read() -> None:
     assert "field 'd'" in (entries[0].date_problem or "")
     assert entries[1].published_at == entries[2].published_at == datetime(2026, 11, 25, 2, tzinfo=UTC)
     assert entries[3].published_at is None and "year last" in (entries[3].date_problem or "")
-    assert (entries[4].published_at, entries[4].date_problem) == (None, None)
+    assert entries[4].published_at is None and "no date" in (entries[4].date_problem or "")   # never silent
