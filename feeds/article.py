@@ -45,7 +45,7 @@ class Article:
     date_problem: str | None = None
     guid: str = ""
     body_source: str = ""                     # the selector that matched, "trafilatura" or ""
-    body_problem: str | None = None           # why the body is not believable as the article
+    body_problem: str | None = None           # why the body is not believable as the article (Chinese)
 
 
 def parse_article(text: str, url: str, spec: ArticleSpec, summary: str = "") -> Article:
@@ -68,7 +68,8 @@ def parse_article(text: str, url: str, spec: ArticleSpec, summary: str = "") -> 
     problem = check_body(article.content_html, min_chars=spec.min_body_chars,
                          max_link_density=spec.max_link_density, summary=summary)
     if problem:
-        where = f" (from {article.body_source})" if article.body_source else f" (selectors {', '.join(spec.body)})"
+        where = (f"（取自 {article.body_source}）" if article.body_source
+                 else f"（正文选择器 {'、'.join(spec.body)} 均未匹配）")
         article.body_problem = problem + where
         log.warning("article %s: implausible body%s: %s", url, where, problem)
     return article

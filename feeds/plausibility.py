@@ -3,8 +3,8 @@
 A body selector that misses (a changed template, a stray ``</html>`` hiding the article in a second
 root) and a main-content heuristic that then picks the page's menu give "首页 | 简 | 繁 | EN | 登录 |
 无障碍 …" — which a unit would otherwise reprint as the State Council's document. The checks are
-cheap and conservative; each failure says in words what was seen, for the operator and the delay
-record (the caller prefixes "正文提取异常"):
+cheap and conservative; each failure says in Simplified Chinese what was seen, since it reaches the
+operator and the delay record (prefixed "正文提取异常"):
 
 - no text, or fewer than ``min_chars`` characters;
 - link density: most of the text sits inside links (menus, related-article lists);
@@ -47,27 +47,27 @@ def body_text_and_link_chars(content_html: str) -> tuple[str, int]:
     return text, linked
 
 
-def check_body(content_html: str, *, min_chars: int = 30, max_link_density: float = 0.5,
+def check_body(content_html: str, *, min_chars: int = 5, max_link_density: float = 0.5,
                summary: str = "") -> str | None:
-    """None for a plausible article body, else what is wrong with it (English, one sentence)."""
+    """None for a plausible article body, else what is wrong with it (Chinese, one clause)."""
     text, linked = body_text_and_link_chars(content_html)
     dense = _WS.sub("", text)
     if not dense:
-        return "no body text found on the article page"
+        return "文章页未找到正文"
     if len(dense) < min_chars:
-        return f"body has only {len(dense)} characters ({text[:60]!r}), fewer than {min_chars}"
+        return f"正文仅 {len(dense)} 字（“{text[:60]}”），少于 {min_chars} 字"
     density = linked / len(dense)
     if density > max_link_density:
-        return f"{density:.0%} of the body text is inside links: a menu or a list, not an article"
+        return f"正文 {density:.0%} 的文字在链接中，是菜单或列表而非文章"
     markers = sorted({t for t in _TOKEN_SPLIT.split(text) if t in NAV_MARKERS})
     if len(markers) >= 3:
-        return f"body contains navigation words ({', '.join(markers[:6])}): the page menu, not the article"
+        return f"正文含导航用语（{'、'.join(markers[:6])}），是页面菜单而非文章"
     if _BREADCRUMB.match(text):
-        return f"body starts with a breadcrumb ({text[:40]!r}): page navigation, not the article"
+        return f"正文以导航路径开头（“{text[:40]}”），是页面导航而非文章"
     if summary and len(_WS.sub("", summary)) >= SUMMARY_MIN_CHARS:
         overlap = bigram_overlap(summary, dense)
         if overlap < SUMMARY_MIN_OVERLAP:
-            return f"body shares only {overlap:.0%} of the list summary's wording: another page's text"
+            return f"正文与列表摘要仅 {overlap:.0%} 相符，可能是其他页面的内容"
     return None
 
 

@@ -57,8 +57,9 @@ class ArticleSpec(_Spec):
     guid_meta: list[str] = ["manuscriptId"]
     fallback_extractor: bool = True           # main-content extraction when no selector matches
     # Plausibility of every extracted body (feeds.plausibility): shorter than this (text characters),
-    # or more than ``max_link_density`` of its text inside links, is not an article.
-    min_body_chars: int = Field(30, ge=0)
+    # or more than ``max_link_density`` of its text inside links, is not an article. Low by default:
+    # real documents can be stubs ("详见附件。", 5 characters); menus are caught by the other checks.
+    min_body_chars: int = Field(5, ge=0)
     max_link_density: float = Field(0.5, gt=0, le=1)
     # Known articles are fetched again when their list title/date changes, and otherwise at most
     # one per poll, each no more often than this (a body corrected upstream is an update); 0 = never.

@@ -195,6 +195,15 @@ UPDATE item_sources SET
 ALTER TABLE items ADD COLUMN published_raw {text} NOT NULL DEFAULT '';
 ALTER TABLE items ADD COLUMN date_problem {text}
 """),
+    # Source "empty" health state (syndicator.source_empty): successful polls counted, entries listed on
+    # the last read, whether the source ever listed any, and since when / why it is "empty".
+    (7, """
+ALTER TABLE sources ADD COLUMN polls INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN last_listed INTEGER;
+ALTER TABLE sources ADD COLUMN ever_listed {bool} NOT NULL DEFAULT FALSE;
+ALTER TABLE sources ADD COLUMN empty_since {ts};
+ALTER TABLE sources ADD COLUMN empty_reason {text}
+"""),
 ]
 
 
