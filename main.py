@@ -5,6 +5,7 @@
     python main.py sandbox                     the look-alike upstream and platforms only
     python main.py check-config [--config F]   validate; non-zero exit on any problem
     python main.py sources list|probe ID       source health; fetch one source once (stores nothing)
+    python main.py sources snapshot [ID…] --out DIR   record raw responses + manifest for replay in tests
     python main.py status                      counts by state, oldest open delivery, warnings
     python main.py deadline TIME [--rule R]    when is an item published at TIME due?
     python main.py reload                      recompute deadlines a new or edited calendar override affects
@@ -45,9 +46,10 @@ def _parser() -> argparse.ArgumentParser:
     sb.add_argument("--host", default="127.0.0.1")
     with_config("check-config", "validate a config file")
     src = with_config("sources", "source health and probing")
-    src.add_argument("action", choices=["list", "probe"])
-    src.add_argument("source_id", nargs="?")
-    src.add_argument("--limit", type=int, default=10, help="probe: article pages to fetch at most")
+    src.add_argument("action", choices=["list", "probe", "snapshot"])
+    src.add_argument("source_id", nargs="*", help="probe: one source id; snapshot: ids (default: all enabled)")
+    src.add_argument("--limit", type=int, default=10, help="probe / snapshot: article pages to fetch at most")
+    src.add_argument("--out", help="snapshot: directory for the raw responses and manifest.json")
     with_config("status", "counts by state, oldest open delivery, warnings")
     with_config("reload", "recompute deadlines after a calendar override was added or edited")
     hp = sub.add_parser("hash-password", help="print a password hash for [dashboard.users]")
