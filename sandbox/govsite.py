@@ -104,20 +104,21 @@ async def zuixin(request: web.Request) -> web.StreamResponse:
     return encoded(pages.zuixin_page(charset), charset, "text/html")
 
 
-async def zuixin_json(request: web.Request) -> web.StreamResponse:
-    if (failed := await _fault_gate(request)) is not None:
-        return failed
-    docs = _gwy_docs(request, ("gwy",), request.app[GOVSITE].list_size)
-    body = json.dumps(pages.zuixin_items(docs, _base(request)), ensure_ascii=False)
-    return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
+def json_list(feed: str, items: Callable[[list[Doc], str], list[dict[str, str]]]) -> Handler:
+    """A gov.cn JSON data file (``ZUIXINZHENGCE.json``, ``ZCJD_QZ.json``): a root array of the feed's docs."""
+
+    async def view(request: web.Request) -> web.StreamResponse:
+        if (failed := await _fault_gate(request)) is not None:
+            return failed
+        docs = _gwy_docs(request, (feed,), request.app[GOVSITE].list_size)
+        body = json.dumps(items(docs, _base(request)), ensure_ascii=False)
+        return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
+
+    return view
 
 
-async def jiedu(request: web.Request) -> web.StreamResponse:
-    if (failed := await _fault_gate(request)) is not None:
-        return failed
-    docs = _gwy_docs(request, ("jiedu",), request.app[GOVSITE].list_size)
-    body = json.dumps(pages.jiedu_items(docs, _base(request)), ensure_ascii=False)
-    return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
+zuixin_json = json_list("gwy", pages.zuixin_items)
+jiedu = json_list("jiedu", pages.jiedu_items)
 
 
 def _browser_like(user_agent: str) -> bool:
