@@ -40,7 +40,8 @@ def test_pushinfo_list() -> None:
 
 def test_title_attribute_replaces_truncated_text() -> None:
     page = ('<div class="list"><ul>'
-            '<li><h4><a href="../content/202611/content_7100001.htm">国务院办公厅关于进一步优化政务服务提升行政效能的意见</a>'
+            '<li><h4><a href="../content/202611/content_7100001.htm">'
+            '国务院办公厅关于进一步优化政务服务提升行政效能的意见</a>'
             '<span class="date">2026-11-25</span></h4></li>'
             '<li><h4><a href="../content/202611/content_7100007.htm" title="国务院办公厅关于加快构建全国统一大市场推动'
             '要素市场化配置综合改革试点的实施意见">国务院办公厅关于加快构建全国统一大市场推动要素市场化配置...</a>'
