@@ -5,6 +5,7 @@
     python main.py sandbox                     the look-alike upstream and platforms only
     python main.py check-config [--config F] [--online]   validate (--online: credentials, nothing published)
     python main.py sources list|probe ID       source health; fetch one source once (stores nothing)
+    python main.py sources snapshot [ID…] --out DIR   record raw responses + manifest for replay in tests
     python main.py status                      counts by state, oldest open delivery, warnings
     python main.py deadline TIME [--rule R]    when is an item published at TIME due?
     python main.py reload                      recompute deadlines a new or edited calendar override affects
@@ -51,9 +52,10 @@ def _parser() -> argparse.ArgumentParser:
     cc.add_argument("--online", action="store_true",
                     help="also check each account's credentials against its platform, publishing nothing")
     src = with_config("sources", "source health and probing")
-    src.add_argument("action", choices=["list", "probe"])
-    src.add_argument("source_id", nargs="?")
-    src.add_argument("--limit", type=int, default=10, help="probe: article pages to fetch at most")
+    src.add_argument("action", choices=["list", "probe", "snapshot"])
+    src.add_argument("source_id", nargs="*", help="probe: one source id; snapshot: ids (default: all enabled)")
+    src.add_argument("--limit", type=int, default=10, help="probe / snapshot: article pages to fetch at most")
+    src.add_argument("--out", help="snapshot: directory for the raw responses and manifest.json")
     with_config("status", "counts by state, oldest open delivery, warnings")
     with_config("reload", "recompute deadlines after a calendar override was added or edited")
     cal = with_config("calendar", "the State Council holiday notice: propose a draft override, confirm it")

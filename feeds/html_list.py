@@ -5,8 +5,16 @@ Selectors come from ``HtmlListSpec``: CSS (lxml.cssselect) or XPath. Links are m
 once. Dates go through ``feeds.dates`` so an unreadable date is flagged on the entry, not guessed.
 
 ``next_page`` is a selector of the "next page" link, or ``"@trs"`` for TRS CMS pages whose pager
-is written by script (``createPageHTML(count, current, "index", "shtml")``, pages
-``index.shtml``, ``index_1.shtml`` …).
+is written by script (``createPageHTML(count, current, "index", "shtml")`` on older templates,
+``pageControl(total, current, "index", "shtml")`` on the Hubei portal — MageGojo/drission-rs
+``examples/sites/hubei_zfwj_protocol.rs`` ``parse_page_control_next``; pages ``index.shtml``,
+``index_1.shtml`` …).
+
+Pages with a stray ``</html>`` make lxml build a second root after the first; every selector
+searches all roots (``document_roots``), or a list or body after the stray tag is never seen.
+
+An item with a date selector whose date element is missing or empty gets a ``date_problem``: the
+deadline then falls back to detection time, and the record must say why.
 
 A page that yields no entries is told apart from a broken layout: when the item selector matches
 nothing but the list container does (``spec.container``, else the item selector without its last
@@ -38,7 +46,7 @@ _XML_DECL = re.compile(r"^\s*<\?xml[^>]*\?>", re.IGNORECASE)
 _WS = re.compile(r"\s+")
 _ELLIPSIS = ("...", "…", "..")
 _TRS_CALL = re.compile(
-    r"createPageHTML\(\s*(?:['\"][^'\"]*['\"]\s*,\s*)?(\d+)\s*,\s*(\d+)\s*,\s*['\"]([\w.-]+)['\"]\s*,\s*['\"](\w+)['\"]"
+    r"(?:createPageHTML|pageControl)\(\s*(?:['\"][^'\"]*['\"]\s*,\s*)?(\d+)\s*,\s*(\d+)\s*,\s*['\"]([\w.-]+)['\"]\s*,\s*['\"](\w+)['\"]"
 )
 _TRS_VARS = {name: re.compile(rf"\b{name}\s*=\s*['\"]?([\w.-]+)['\"]?") for name in
              ("countPage", "currentPage", "prefix", "suffix")}
@@ -64,6 +72,22 @@ def compile_selector(expr: str, kind: str = "css") -> etree.XPath:
         return CSSSelector(expr)
     except Exception as exc:  # cssselect and lxml raise several unrelated error types
         raise ValueError(f"invalid {kind} selector {expr!r}: {exc}") from exc
+
+
+def document_roots(root: etree._Element) -> list[etree._Element]:
+    """The parsed root and any sibling roots lxml built after a stray ``</html>``."""
+    roots = [root]
+    node = root.getnext()
+    while node is not None:
+        if isinstance(node.tag, str):
+            roots.append(node)
+        node = node.getnext()
+    return roots
+
+
+def select_all(root: etree._Element, expr: str, kind: str = "css") -> list[Any]:
+    """``select`` over every root of the document, in document order."""
+    return [found for r in document_roots(root) for found in select(r, expr, kind)]
 
 
 def check_html_spec(spec: HtmlListSpec) -> None:
@@ -129,7 +153,7 @@ def parse_html_page(text: str, base_url: str, spec: HtmlListSpec) -> tuple[list[
     """Entries and the next page's URL, from one parse of the page."""
     root = load_html(text, base_url)
     base = document_base(root, base_url)
-    items = [i for i in select(root, spec.item, spec.selector_type) if not isinstance(i, str)]
+    items = [i for i in select_all(root, spec.item, spec.selector_type) if not isinstance(i, str)]
     entries: list[Entry] = []
     seen: set[str] = set()
     unusable = 0
@@ -179,7 +203,7 @@ def _check_empty(root: lxml.html.HtmlElement, url: str, spec: HtmlListSpec, matc
     container = list_container(spec)
     if container:
         try:
-            if select(root, container, spec.selector_type):
+            if select_all(root, container, spec.selector_type):
                 return                         # the list is there and empty
         except ValueError:
             pass                               # a derived selector that does not compile
@@ -214,7 +238,9 @@ def _entry(item: etree._Element, base: str, spec: HtmlListSpec) -> Entry | None:
         raw = next((t for t in map(text_of, select(item, spec.date, kind)) if t), "")
         entry.published_raw = raw
         entry.published_at, entry.date_problem = parse_or_flag(raw)
-        if raw and entry.published_at is None and entry.date_problem is None:
+        if not raw:
+            entry.date_problem = f"no date: date element {spec.date!r} missing or empty in this list item"
+        elif entry.published_at is None and entry.date_problem is None:
             entry.date_problem = f"date text {raw[:60]!r} (selector {spec.date!r}) holds no date we can read"
     return entry
 
@@ -243,7 +269,7 @@ def _next_page(root: lxml.html.HtmlElement, text: str, base_url: str, base: str,
         return None
     if spec.next_page == TRS_PAGER:
         return _trs_next(text, base_url)
-    for node in select(root, spec.next_page, spec.selector_type):
+    for node in select_all(root, spec.next_page, spec.selector_type):
         href = node if isinstance(node, str) else node.get("href", "")
         url = absolute_http(href, base)
         if url and url != urldefrag(base_url)[0]:

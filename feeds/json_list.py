@@ -4,8 +4,17 @@ Paths are dotted with optional list indexes: ``searchVO.listVO``, ``data.list[0]
 ``data.0.items``. Search APIs wrap matched words in ``<em>``; titles are stripped of tags.
 A firewall or error page arrives as HTML with status 200 often enough that the message must say
 what was received, so the watcher's log shows "got an HTML page" rather than a JSON traceback.
-An empty list (``[]`` or ``null``) is a quiet list; a non-empty one from which no item yields an
-entry means a wrong field path or a changed API, and is a ParseError naming the field.
+
+Several lists of one response are read in order (``list_paths``): the policy library answers
+``t=zhengcelibrary`` with ``searchVO.listVO = null`` and the results under
+``searchVO.catMap.{gongwen,bumenfile,otherfile,gongbao}.listVO`` (see docs/upstream.md). A list path
+that is missing or ``null`` is therefore a ParseError naming the path and what is there instead —
+reading ``null`` as "no items" is how a wrong path sat healthy with zero items. ``[]`` is an empty
+list (the watcher's "empty" health state watches for that); a non-empty list from which no item
+yields an entry means a wrong field path, and is a ParseError naming the field.
+
+A missing or ``null`` date falls back to ``date_fallback`` paths (``pubtimeStr`` null → ``ptime``
+in ms); when none gives a value the entry carries a ``date_problem``, never a silent blank.
 """
 
 from __future__ import annotations
@@ -34,33 +43,47 @@ _MISSING = object()
 def parse_json_list(body: str | bytes, base_url: str, spec: JsonListSpec) -> list[Entry]:
     """Entries in API order. ParseError when the body is not JSON or the list path is absent."""
     data = load_json(body, base_url)
-    items = _resolve(data, spec.list_path)
-    if items is _MISSING:
-        raise ParseError(f"{base_url}: list path {spec.list_path!r} not found; top level has {_shape(data)}")
-    if items is None:
-        return []
-    if not isinstance(items, list):
-        raise ParseError(f"{base_url}: list path {spec.list_path!r} holds {type(items).__name__}, not a list")
     entries: list[Entry] = []
     seen: set[str] = set()
-    for index, item in enumerate(items):
-        if not isinstance(item, dict):
-            log.debug("%s: item %d is %s, skipped", base_url, index, type(item).__name__)
-            continue
-        entry = _entry(item, base_url, spec)
-        if entry is None or entry.url in seen:
-            continue
-        seen.add(entry.url)
-        entries.append(entry)
-    if items and not entries:
-        raise ParseError(_why_no_entries(items, base_url, spec))
+    for path in spec.paths():
+        items = _list_at(data, path, base_url)
+        found = 0
+        for index, item in enumerate(items):
+            if not isinstance(item, dict):
+                log.debug("%s: item %d is %s, skipped", base_url, index, type(item).__name__)
+                continue
+            entry = _entry(item, base_url, spec)
+            if entry is None:
+                continue
+            found += 1
+            if entry.url not in seen:
+                seen.add(entry.url)
+                entries.append(entry)
+        if items and not found:
+            raise ParseError(_why_no_entries(items, base_url, spec, path))
     return entries
 
 
-def _why_no_entries(items: list[Any], base_url: str, spec: JsonListSpec) -> str:
+def _list_at(data: Any, path: str, base_url: str) -> list[Any]:
+    """The list at ``path``; a missing or null path is an error that says what is there instead."""
+    items = _resolve(data, path)
+    if items is _MISSING:
+        parent = path.rpartition(".")[0]
+        where = _resolve(data, parent) if parent else _MISSING
+        inner = f"; {parent!r} has {_shape(where)}" if where is not _MISSING else ""
+        raise ParseError(f"{base_url}: list path {path!r} not found; top level has {_shape(data)}{inner}")
+    if items is None:
+        raise ParseError(f"{base_url}: list path {path!r} is null, not a list — the API answered without "
+                         f"results there (a wrong path, or the results moved); top level has {_shape(data)}")
+    if not isinstance(items, list):
+        raise ParseError(f"{base_url}: list path {path!r} holds {type(items).__name__}, not a list")
+    return items
+
+
+def _why_no_entries(items: list[Any], base_url: str, spec: JsonListSpec, path: str) -> str:
     """Which configured field failed, counted over the items, for the operator fixing the spec."""
     objects = [i for i in items if isinstance(i, dict)]
-    where = f"{base_url}: none of the {len(items)} items at list path {spec.list_path!r} gave an entry"
+    where = f"{base_url}: none of the {len(items)} items at list path {path!r} gave an entry"
     if not objects:
         return f"{where}: they are {type(items[0]).__name__}s, not objects"
     urls = [get_path(i, spec.url) for i in objects]
@@ -135,8 +158,10 @@ def _entry(item: dict[str, Any], base_url: str, spec: JsonListSpec) -> Entry | N
     if spec.guid:
         guid = get_path(item, spec.guid)
         entry.guid = _scalar(guid)
+    if spec.summary and isinstance(summary := get_path(item, spec.summary), str):
+        entry.summary = clean_title(summary)
     if spec.date:
-        _set_date(entry, get_path(item, spec.date), spec.date)
+        _date_with_fallback(entry, item, spec)
     for name, path in spec.extra.items():
         value = get_path(item, path)
         if value is not None:
@@ -149,6 +174,19 @@ def clean_title(value: Any) -> str:
     if not isinstance(value, str):
         return _scalar(value)
     return _WS.sub(" ", html.unescape(_TAG.sub("", value))).strip()
+
+
+def _date_with_fallback(entry: Entry, item: dict[str, Any], spec: JsonListSpec) -> None:
+    """The first of ``date`` and ``date_fallback`` that holds a value; none at all is a date problem."""
+    assert spec.date is not None
+    tried = []
+    for field in (spec.date, *spec.date_fallback):
+        value = get_path(item, field)
+        if value is not None and value != "":
+            _set_date(entry, value, field)
+            return
+        tried.append(field)
+    entry.date_problem = f"no date: field(s) {', '.join(map(repr, tried))} missing or null"
 
 
 def _set_date(entry: Entry, value: Any, field: str) -> None:

@@ -17,7 +17,8 @@ class Entry:
     content: str = ""                         # raw HTML of the body when known
     published_at: datetime | None = None      # timezone-aware
     published_raw: str = ""                   # the date text as found upstream
-    date_problem: str | None = None           # set when a date was present but not understood
+    date_problem: str | None = None           # set when a date was missing or not understood
+    body_problem: str | None = None           # why the article body failed its plausibility check (Chinese)
     categories: tuple[str, ...] = ()
     extra: dict[str, str] = field(default_factory=dict)   # puborg, pcode, manuscriptId ...
 

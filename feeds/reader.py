@@ -41,6 +41,7 @@ class ReadResult:
     changed: bool = True                      # False: 304 or same body as last time
     entries: list[Entry] = field(default_factory=list)
     warnings: list[str] = field(default_factory=list)   # later pages that failed; their earlier pages count
+    pages: int = 1                            # list pages read (1 on a 304 or unchanged body)
 
 
 def _parse_page(source: SourceSettings, text: str, url: str) -> tuple[list[Entry], str | None]:
@@ -95,6 +96,7 @@ class SourceReader:
         pages = source.html.pages if source.html else 1
         seen_urls = {first.url}
         warnings: list[str] = []
+        read = 1
         for number in range(2, pages + 1):
             if not next_url or next_url in seen_urls:
                 break
@@ -109,7 +111,8 @@ class SourceReader:
                 warnings.append(f"list page {number} failed ({exc}); kept the {len(entries)} entries before it")
                 break
             entries.extend(more)
-        return ReadResult(first, body_hash, True, _unique(entries), warnings)
+            read += 1
+        return ReadResult(first, body_hash, True, _unique(entries), warnings, read)
 
     async def complete(self, source: SourceSettings, entry: Entry) -> Entry:
         """Fill body and real publication time from the article page (when the source asks for it)."""
@@ -119,7 +122,7 @@ class SourceReader:
 
         page = await self.fetcher_for(source).fetch(entry.url, encoding=source.encoding,
                                                     max_bytes=source.max_bytes, headers=source.headers)
-        article = await asyncio.to_thread(parse_article, page.text, page.url, source.article)
+        article = await asyncio.to_thread(parse_article, page.text, page.url, source.article, entry.summary)
         # The list's identity stays the key, so the next poll knows this entry without its page.
         entry.guid = entry.stable_id
         if article.guid:

@@ -27,14 +27,23 @@ class HtmlListSpec(_Spec):
 
 
 class JsonListSpec(_Spec):
-    """A JSON list API: dotted paths (``searchVO.listVO``); an empty list path means the root."""
+    """A JSON list API: dotted paths (``searchVO.listVO``); an empty list path means the root.
+
+    ``list_paths`` reads several lists of one response in order (the policy library's
+    ``searchVO.catMap.<category>.listVO``); each must be present and a list, or the read fails."""
 
     list_path: str = ""
+    list_paths: list[str] = []                # overrides list_path when given
     title: str = "title"
     url: str = "url"
     date: str | None = None
+    date_fallback: list[str] = []             # tried in order when ``date`` is missing or null (``ptime`` ms)
+    summary: str | None = None                # kept as the entry's summary (checked against the article body)
     guid: str | None = None
     extra: dict[str, str] = {}                # name -> path, kept in Entry.extra
+
+    def paths(self) -> list[str]:
+        return self.list_paths or [self.list_path]
 
 
 class ArticleSpec(_Spec):
@@ -47,6 +56,11 @@ class ArticleSpec(_Spec):
     date: list[str] = []                      # CSS selectors of visible date text
     guid_meta: list[str] = ["manuscriptId"]
     fallback_extractor: bool = True           # main-content extraction when no selector matches
+    # Plausibility of every extracted body (feeds.plausibility): shorter than this (text characters),
+    # or more than ``max_link_density`` of its text inside links, is not an article. Low by default:
+    # real documents can be stubs ("详见附件。", 5 characters); menus are caught by the other checks.
+    min_body_chars: int = Field(5, ge=0)
+    max_link_density: float = Field(0.5, gt=0, le=1)
     # Known articles are fetched again when their list title/date changes, and otherwise at most
     # one per poll, each no more often than this (a body corrected upstream is an update); 0 = never.
     recheck_hours: float = Field(12, ge=0)

@@ -1,7 +1,8 @@
 """gov.cn-like and Hubei-portal-like pages on the upstream sandbox, built from its ``Doc``s.
 
-Which docs appear where (by ``Doc.feeds``): ``gwy`` → 国务院信息 list, 最新政策 and the policy
-library; ``jiedu`` → 政策解读 JSON; ``library`` → policy library only; ``province`` or
+Which docs appear where (by ``Doc.feeds``): ``gwy`` → 国务院信息 list, 最新政策 (``ZUIXINZHENGCE.json``
+behind a JavaScript-shell HTML page) and the policy library (``gongwen``); ``jiedu`` → 政策解读 JSON;
+``library`` → policy library only; ``bumen`` → policy library ``bumenfile``; ``province`` or
 ``hubei-<column>`` → the Hubei lists ``/zfwj/<column>/index.shtml`` (``province`` means ``ezf``).
 
 Every page is also served under ``/gated/…`` behind a bot gate like the Hubei portal's: without
@@ -96,19 +97,28 @@ async def pushinfo(request: web.Request) -> web.StreamResponse:
 
 
 async def zuixin(request: web.Request) -> web.StreamResponse:
+    """The HTML page is a JavaScript shell: no items without running its script."""
     if (failed := await _fault_gate(request)) is not None:
         return failed
-    docs = _gwy_docs(request, ("gwy",), request.app[GOVSITE].list_size)
     charset = request.app[UPSTREAM].html_charset
-    return encoded(pages.zuixin_page(docs, charset), charset, "text/html")
+    return encoded(pages.zuixin_page(charset), charset, "text/html")
 
 
-async def jiedu(request: web.Request) -> web.StreamResponse:
-    if (failed := await _fault_gate(request)) is not None:
-        return failed
-    docs = _gwy_docs(request, ("jiedu",), request.app[GOVSITE].list_size)
-    body = json.dumps(pages.jiedu_items(docs, _base(request)), ensure_ascii=False)
-    return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
+def json_list(feed: str, items: Callable[[list[Doc], str], list[dict[str, str]]]) -> Handler:
+    """A gov.cn JSON data file (``ZUIXINZHENGCE.json``, ``ZCJD_QZ.json``): a root array of the feed's docs."""
+
+    async def view(request: web.Request) -> web.StreamResponse:
+        if (failed := await _fault_gate(request)) is not None:
+            return failed
+        docs = _gwy_docs(request, (feed,), request.app[GOVSITE].list_size)
+        body = json.dumps(items(docs, _base(request)), ensure_ascii=False)
+        return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
+
+    return view
+
+
+zuixin_json = json_list("gwy", pages.zuixin_items)
+jiedu = json_list("jiedu", pages.jiedu_items)
 
 
 def _browser_like(user_agent: str) -> bool:
@@ -116,8 +126,14 @@ def _browser_like(user_agent: str) -> bool:
     return user_agent.startswith("Mozilla/5.0") and not any(m in lowered for m in BOT_MARKERS)
 
 
+LIBRARY_CATEGORIES = ("gongwen", "bumenfile", "otherfile", "gongbao")
+
+
 async def library(request: web.Request) -> web.StreamResponse:
-    """Policy library search: its firewall answers non-browser User-Agents with 403 HTML."""
+    """Policy library search: its firewall answers non-browser User-Agents with 403 HTML. For
+    ``t=zhengcelibrary`` the top-level ``listVO`` is null and ``totalCount`` 0; the hits are under
+    ``searchVO.catMap.<category>.listVO`` (docs/upstream.md). Docs in feed ``bumen`` are 部门文件,
+    in ``jiedu`` 解读 (otherfile); the rest 国务院文件 (gongwen); ``gongbao`` is empty."""
     if not _browser_like(request.headers.get("User-Agent", "")):
         return web.Response(status=403, text=pages.denied_page(request.path), content_type="text/html",
                             charset="utf-8")
@@ -129,13 +145,18 @@ async def library(request: web.Request) -> web.StreamResponse:
     except ValueError:
         return web.json_response({"code": 400, "msg": "参数错误", "searchVO": None}, status=400)
     query = request.query.get("q", "").strip()
-    docs = [d for d in _gwy_docs(request, ("gwy", "library"), 10_000) if query in d.title]
+    docs = [d for d in _gwy_docs(request, ("gwy", "library", "bumen"), 10_000) if query in d.title]
     if request.query.get("sortType") == "0":
         docs.reverse()
-    chosen = docs[(page - 1) * size: page * size]
     base = _base(request)
-    vo = {"totalCount": len(docs), "totalpage": math.ceil(len(docs) / size),
-          "listVO": [pages.library_item(d, base, query) for d in chosen]}
+    by_category: dict[str, list[Doc]] = {c: [] for c in LIBRARY_CATEGORIES}
+    for d in docs:
+        by_category["bumenfile" if "bumen" in d.feeds else "otherfile" if d.feeds == {"jiedu"} else "gongwen"].append(d)
+    cat_map = {}
+    for category, found in by_category.items():
+        chosen = found[(page - 1) * size: page * size]
+        cat_map[category] = {"totalCount": len(found), "listVO": [pages.library_item(d, base, query) for d in chosen]}
+    vo = {"totalCount": 0, "totalpage": math.ceil(len(docs) / size), "listVO": None, "catMap": cat_map}
     body = json.dumps({"code": 200, "msg": "操作成功", "searchVO": vo}, ensure_ascii=False)
     return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
 
@@ -191,6 +212,7 @@ ROUTES: list[tuple[str, Handler]] = [
     ("/pushinfo/v150203/index.htm", pushinfo),
     ("/zhengce/zuixin/", zuixin),
     ("/zhengce/zuixin/home.htm", zuixin),
+    ("/zhengce/zuixin/ZUIXINZHENGCE.json", zuixin_json),
     ("/zhengce/jiedu/ZCJD_QZ.json", jiedu),
     ("/search-gov/data", library),
     ("/zfwj/{column}/index.shtml", hubei_list),

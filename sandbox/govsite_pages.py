@@ -1,7 +1,10 @@
 """Markup of the gov.cn-like and Hubei-portal-like pages served by ``sandbox.govsite``.
 
-Written for this project to reproduce the structures the presets rely on (gov.cn list boxes,
-TRS CMS lists with a script-written pager, TRS article metas), not copied from the real sites.
+Written for this project to reproduce the structures public scrapers record on the real sites
+(docs/upstream.md names each source), not copied from them: gov.cn list boxes; 最新政策 as a
+JavaScript shell over ``ZUIXINZHENGCE.json``; the policy library's ``searchVO.catMap`` with a null
+top-level ``listVO`` and some null ``pubtimeStr``; Hubei TRS lists with truncated link text, a
+second ``[解读]`` / ``[图解]`` link and a ``pageControl`` pager; TRS article metas.
 """
 
 from __future__ import annotations
@@ -41,18 +44,22 @@ def pushinfo_page(docs: list[Doc], charset: str = "utf-8") -> str:
             + "\n</ul></div></div></div>\n" + _FOOT)
 
 
-def zuixin_page(docs: list[Doc], charset: str = "utf-8") -> str:
-    """最新政策: ``h4 a`` links with the date beside them; titles over 40 characters are
-    shortened in the text and given in full in ``title``, as CMS list templates do."""
-    rows = []
-    for doc in docs:
-        short = doc.title if len(doc.title) <= 40 else doc.title[:38] + "..."
-        rows.append(f'<li><h4><a href="{escape(gov_link(doc, 2))}" target="_blank" title="{escape(doc.title)}">'
-                    f'{escape(short)}</a><span class="date">{_date(doc)}</span></h4></li>')
+def zuixin_page(charset: str = "utf-8") -> str:
+    """最新政策: a JavaScript shell. The list ``ul#list-1-ajax-id`` is empty in the HTML and filled in
+    the browser from ``./ZUIXINZHENGCE.json`` (see docs/upstream.md): an HTML reader finds nothing."""
+    script = ('$(function(){$.ajax({url:"./ZUIXINZHENGCE.json",dataType:"json",success:function(d){'
+              'var h="";for(var i=0;i<d.length;i++){h+="<li><h4><a href=\'"+d[i].URL+"\'>"+d[i].TITLE+'
+              '"</a><span class=\'date\'>"+d[i].DOCRELPUBTIME+"</span></h4></li>";}'
+              '$("#list-1-ajax-id").html(h);}});});')
     return (_HEAD.format(title="最新政策_中国政府网", charset=charset)
             + '<div class="main"><div class="channel_tab"><a class="cur" href="./">最新</a></div>\n'
-            '<div class="list list_1 list_2" id="list"><ul>\n' + "\n".join(rows)
-            + '\n</ul></div><div class="more"><a href="../">更多政策</a></div></div>\n' + _FOOT)
+            '<div class="list list_1 list_2"><ul id="list-1-ajax-id"></ul></div>\n'
+            f'<script src="/images/jquery.min.js"></script><script>{script}</script></div>\n' + _FOOT)
+
+
+def zuixin_items(docs: list[Doc], base: str) -> list[dict[str, str]]:
+    """``ZUIXINZHENGCE.json``: an array of TITLE, SUB_TITLE, URL (absolute), DOCRELPUBTIME."""
+    return [{"TITLE": d.title, "SUB_TITLE": "", "URL": base + d.path, "DOCRELPUBTIME": _date(d)} for d in docs]
 
 
 def jiedu_items(docs: list[Doc], base: str) -> list[dict[str, str]]:
@@ -69,7 +76,8 @@ def library_item(doc: Doc, base: str, query: str) -> dict[str, object]:
     stamp = int(doc.published_at.timestamp() * 1000)
     return {
         "id": doc.id, "title": title, "url": base + doc.path, "pubtime": stamp, "ptime": stamp,
-        "pubtimeStr": _date(doc, "%Y.%m.%d"), "puborg": office,
+        # Seen null on real hits while ptime (ms) is set (docs/upstream.md): every third doc here.
+        "pubtimeStr": None if doc.id % 3 == 0 else _date(doc, "%Y.%m.%d"), "puborg": office,
         "pcode": f"{'国办发' if office == '国务院办公厅' else '国发'}〔{_date(doc, '%Y')}〕{doc.id % 100}号",
         "childtype": doc.category, "summary": "",
     }
@@ -84,13 +92,17 @@ def hubei_path(doc: Doc, column: str) -> str:
     return f"/zfwj/{column}/{_date(doc, '%Y%m')}/t{_date(doc, '%Y%m%d')}_{doc.id}.shtml"
 
 
+# The portal's pager: pageControl(total pages, current, "index", "shtml") draws #pages-nav with
+# li.active on the current page (MageGojo/drission-rs examples/sites/hubei_zfwj_protocol.rs).
 _PAGER_JS = (
-    "<script>function createPageHTML(el,count,cur,prefix,suffix,total){var h='';"
+    "<script>function pageControl(count,cur,prefix,suffix){var h='';"
     "for(var i=0;i<count;i++){var f=i==0?prefix+'.'+suffix:prefix+'_'+i+'.'+suffix;"
-    "h+=i==cur?'<span class=\"current\">'+(i+1)+'</span>':'<a href=\"'+f+'\">'+(i+1)+'</a>';}"
-    "if(cur+1<count){h+='<a class=\"next\" href=\"'+prefix+'_'+(cur+1)+'.'+suffix+'\">下一页</a>';}"
-    "var d=document.getElementById(el);if(d){d.innerHTML=h+'<span>共'+total+'条</span>';}}</script>"
+    "h+=i==cur?'<li class=\"active\"><a href=\"'+f+'\">'+(i+1)+'</a></li>':'<li><a href=\"'+f+'\">'+(i+1)+'</a></li>';}"
+    "if(cur+1<count){h+='<li><a aria-label=\"Next\" href=\"'+prefix+'_'+(cur+1)+'.'+suffix+'\">下一页</a></li>';}"
+    "var d=document.getElementById('pages-nav');if(d){d.innerHTML='<ul class=\"hbgov-pagination\">'+h+'</ul>';}}"
+    "</script>"
 )
+HUBEI_SHORT = 24                               # list link text is cut to this many characters + "..."
 
 
 def _trs_meta(charset: str) -> str:
@@ -99,20 +111,34 @@ def _trs_meta(charset: str) -> str:
     return f'<meta http-equiv="Content-Type" content="text/html; charset={label}">'
 
 
+def _hubei_row(doc: Doc, column: str) -> str:
+    """One list item: the first ``a`` holds the full title in ``title`` (its text cut with "..."),
+    a ``span`` the date; every other doc has a second ``[解读]`` / ``[图解]`` link that is not an item."""
+    href = "./" + hubei_path(doc, column).split("/", 3)[3]
+    text = doc.title if len(doc.title) <= HUBEI_SHORT else doc.title[:HUBEI_SHORT] + "..."
+    extra = ""
+    if doc.id % 2 == 0:
+        label = "[图解]" if doc.id % 4 == 0 else "[解读]"
+        extra = f' <a href="/zxjd/{_date(doc, "%Y%m")}/t{_date(doc, "%Y%m%d")}_{doc.id + 1}.shtml">{label}</a>'
+    return (f'<li><div><a href="{escape(href)}" target="_blank" title="{escape(doc.title)}">{escape(text)}</a>'
+            f'{extra}</div><span>{_date(doc)}</span></li>')
+
+
 def hubei_list_page(docs: list[Doc], column: str, page: int, pages: int, total: int, charset: str = "gbk") -> str:
-    """TRS list: ``ul.list-t li`` (link + ``span``), pager drawn by ``createPageHTML`` in script."""
+    """TRS list as public scrapers of the portal read it: ``div.hbgov-bfc-block`` holding
+    ``ul.hbgov-newslist-itemheight-18px > li``, pager ``#pages-nav`` drawn by ``pageControl``."""
     name = HUBEI_COLUMNS.get(column, column)
-    rows = [f'<li><a href="./{hubei_path(d, column).split("/", 3)[3]}" target="_blank" title="{escape(d.title)}">'
-            f'{escape(d.title)}</a><span>{_date(d)}</span></li>' for d in docs]
+    rows = [_hubei_row(d, column) for d in docs]
     return (
         f'<!DOCTYPE html>\n<html><head>{_trs_meta(charset)}'
         f'<title>{name}_政府文件_湖北省人民政府门户网站</title>{_PAGER_JS}</head>\n<body>\n'
-        '<div class="hbgov-header"><a href="/">湖北省人民政府门户网站</a></div>\n'
-        '<div class="hbgov-main"><div class="location">当前位置：<a href="/">首页</a> &gt; '
-        f'政府文件 &gt; {name}</div>\n'
-        '<div class="hbgov-zfwj-list"><ul class="list-t">\n' + "\n".join(rows) + "\n</ul>\n"
-        f'<div class="page" id="page_div"></div><script>createPageHTML("page_div", {pages}, {page}, '
-        f'"index", "shtml", {total});</script></div></div>\n'
+        '<div class="hbgov-header"><ul class="hbgov-nav"><li><a href="/">首页</a></li>'
+        '<li><a href="/zfwj/">政府文件</a></li><li><a href="/hdjl/">互动交流</a></li></ul></div>\n'
+        '<div class="hbgov-main"><div class="hbgov-index-bar"><a href="/">首页</a> &gt; '
+        f'<a href="/zfwj/">政府文件</a> &gt; {name}</div>\n'
+        '<div class="hbgov-bfc-block"><ul class="hbgov-newslist-itemheight-18px">\n' + "\n".join(rows) + "\n</ul>\n"
+        f'<div id="pages-nav"></div><script>pageControl({pages}, {page}, "index", "shtml");</script>'
+        f"<p>共 {total} 条</p></div></div>\n"
         '<div class="hbgov-footer">湖北省人民政府办公厅主办</div>\n</body></html>'
     )
 

@@ -186,23 +186,38 @@ def feed_view(render: Any, content_type: str, encoding_of: Any) -> Any:
     return view
 
 
+# gov.cn's top bar, as the fallback extractor returned it when the article was missed (issue #12).
+GOV_NAV = ('<div class="header_top"><a href="/">首页</a> | <a href="#">简</a> | <a href="#">繁</a> | '
+           '<a href="#">EN</a> | <a href="#">登录</a> | <a href="#">个人中心</a> | <a href="#">无障碍</a></div>')
+
+
+def gov_article_html(doc: Doc, charset: str) -> str:
+    """A gov.cn article page: metas firstpublishedtime (YYYY-MM-DD-HH:mm:ss) and manuscriptId, title in
+    ``div.share-title``, body in ``div.TRS_UEDITOR`` inside ``#UCAP-CONTENT`` (RSSHub
+    lib/routes/gov/zhengce/index.ts). Odd ids carry a stray ``</html>`` after the header, before the
+    article, as some real pages do: a parser that searches only the first root misses the article."""
+    published = doc.published_at.astimezone(SHANGHAI)
+    stray = "</body></html>\n" if doc.id % 2 else ""
+    return (
+        f'<!DOCTYPE html><html><head><meta charset="{charset}">'
+        f'<meta name="firstpublishedtime" content="{published:%Y-%m-%d-%H:%M:%S}">'
+        f'<meta name="manuscriptId" content="{doc.id}"><meta name="lanmu" content="{escape(doc.category)}">'
+        f"<title>{escape(doc.title)}_{escape(doc.category)}_中国政府网</title></head><body>"
+        f'{GOV_NAV}<div class="BreadcrumbNav"><a href="/">首页</a> &gt; <a href="/zhengce/">政策</a></div>\n'
+        f"{stray}"
+        f'<div class="share-title">{escape(doc.title)}</div>'
+        f'<div id="UCAP-CONTENT"><div class="TRS_UEDITOR">{doc.body_html}</div></div>'
+        '<div class="footer">主办单位：国务院办公厅</div></body></html>'
+    )
+
+
 async def article(request: web.Request) -> web.Response:
     doc_id = int(request.match_info["id"])
     doc = next((d for d in request.app[UPSTREAM].docs if d.id == doc_id), None)
     if doc is None:
         raise web.HTTPNotFound()
-    published = doc.published_at.astimezone(SHANGHAI)
     charset = request.app[UPSTREAM].html_charset
-    html = (
-        f'<!DOCTYPE html><html><head><meta charset="{charset}">'
-        f'<meta name="firstpublishedtime" content="{published:%Y-%m-%d-%H:%M:%S}">'
-        f'<meta name="manuscriptId" content="{doc.id}">'
-        f"<title>{escape(doc.title)}_国务院文件_中国政府网</title></head><body>"
-        f'<div class="share-title">{escape(doc.title)}</div>'
-        f'<div id="UCAP-CONTENT"><div class="TRS_UEDITOR">{doc.body_html}</div></div>'
-        "</body></html>"
-    )
-    return encoded(html, charset, "text/html")
+    return encoded(gov_article_html(doc, charset), charset, "text/html")
 
 
 async def image(request: web.Request) -> web.Response:

@@ -7,6 +7,7 @@ import asyncio
 import contextlib
 import json
 import logging
+import pathlib
 import re
 import shutil
 import signal
@@ -141,21 +142,34 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 async def cmd_sources(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.action == "list":
+        from syndicator.source_empty import health_state
+
         async with store_for(settings) as store:
             for source in settings.sources:
                 h = await store.source_health(source.id)
                 _print_json({"id": source.id, "name": source.name, "kind": source.kind, "enabled": source.enabled,
+                             "state": health_state(h), "empty_since": h.empty_since, "empty_reason": h.empty_reason,
+                             "last_listed": h.last_listed,
                              "live_check": source.live_check, "last_success_at": h.last_success_at,
                              "consecutive_errors": h.consecutive_errors, "failing_since": h.failing_since,
                              "last_error": h.last_error, "next_check_at": h.next_check_at,
                              "items_seen": h.items_seen})
         return 0
-    source = next((s for s in settings.sources if s.id == args.source_id), None)
-    if source is None:
-        raise UserError(f"no source with id {args.source_id!r} in {args.config}")
+    by_id = {s.id: s for s in settings.sources}
+    if unknown := [i for i in args.source_id if i not in by_id]:
+        raise UserError(f"no source with id {unknown[0]!r} in {args.config}")
+    if args.action == "snapshot":
+        from syndicator.probe import snapshot_sources
+
+        if not args.out:
+            raise UserError("sources snapshot needs --out DIR")
+        chosen = [by_id[i] for i in args.source_id] or [s for s in settings.sources if s.enabled]
+        return await snapshot_sources(settings, chosen, pathlib.Path(args.out), articles=args.limit)
+    if len(args.source_id) != 1:
+        raise UserError("sources probe needs exactly one source id")
     from syndicator.probe import probe_source
 
-    return await probe_source(settings, source, limit=args.limit)
+    return await probe_source(settings, by_id[args.source_id[0]], limit=args.limit)
 
 
 # ---------------------------------------------------------------- reporting

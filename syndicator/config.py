@@ -151,6 +151,9 @@ class FetchSettings(_Model):
     per_host_concurrency: int = Field(2, ge=1)
     backoff_cap_seconds: float = Field(3600, gt=0)
     alert_after_seconds: float = Field(3 * 3600, gt=0)   # a source failing this long raises an alert
+    # A source that never yields an item within its first N successful polls (or drops to none after
+    # having items) goes to the "empty" health state with an alert (syndicator.source_empty).
+    empty_after_polls: int = Field(3, ge=1)
 
 
 class WebSettings(_Model):
@@ -230,6 +233,9 @@ class UnitSettings(_Model):
     name: str
     accounts: list[AccountConfig] = []
     resend_updates: bool = False               # re-send an item when its title or body changes upstream
+    # When an article body fails its plausibility check: reprint as a link only (the notice allows
+    # 转载 or 链接) instead of holding the unit's deliveries for a person.
+    link_only_on_bad_body: bool = False
 
 
 ALERT_CATEGORIES = ("overdue", "at_risk", "account", "delivery", "source", "calendar", "system")

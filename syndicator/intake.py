@@ -7,6 +7,11 @@ after an upstream update is due one rule-span after the update was detected — 
 ("updated"), never the first version's, which may lie days in the past. An upstream date that
 could not be read is kept on the item (raw text and why) and logged: the reason a delay record
 gives must say the anchor fell back to detection because of it.
+
+An entry whose article body failed its plausibility check (``Entry.body_problem``) is stored without
+a body, and its deliveries are created held with "正文提取异常：…" as their reason — visible on the
+dashboard and carried into any delay record — except for units with ``link_only_on_bad_body``, which
+reprint it as a link (the notice allows 转载 or 链接). Nothing reprints the page's menu.
 """
 
 from __future__ import annotations
@@ -28,7 +33,7 @@ from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
 from syndicator.content_limits import LimitSettings, RefusedEntry, cap_html, cap_text, refusal, truncation_text
 from syndicator.deadlines import Deadline, compute_deadline, deadline_for
-from syndicator.models import Item
+from syndicator.models import BODY_HOLD_PREFIX, Item
 from syndicator.store import IngestResult, PlannedDelivery, Store
 
 log = logging.getLogger(__name__)
@@ -78,6 +83,10 @@ def build_item(source: SourceSettings, entry: Entry, rule: RuleSpec, detected_at
     )
 
 
+def body_hold_reason(problem: str) -> str:
+    return f"{BODY_HOLD_PREFIX}：{problem}；稿件已暂存，请人工核对原文后重试（将以链接形式转载）或跳过"
+
+
 def raw_hash(entry: Entry) -> str:
     """Hash of what an update decision depends on (URL, title, raw body): equal means build_item would
     give the same answer, so a known entry seen unchanged can skip it."""
@@ -93,16 +102,18 @@ class Intake:
         self.clock = clock
         self._tracking: dict[str, datetime] = {}   # source -> stored tracking start (never changes once set)
 
-    def plan(self, source: SourceSettings, item: Item,
-             tracking_start: datetime | None = None) -> tuple[list[PlannedDelivery], Deadline, str]:
+    def plan(self, source: SourceSettings, item: Item, tracking_start: datetime | None = None,
+             body_problem: str | None = None) -> tuple[list[PlannedDelivery], Deadline, str]:
         """Deliveries for a new item, due from its anchor (believable upstream time, else detection; the
-        case — tracked, baseline, implausible — per syndicator.anchors)."""
+        case — tracked, baseline, implausible — per syndicator.anchors); held with the body problem for units
+        that do not accept a link-only reprint."""
         deadline, anchor_kind = deadline_for(item.published_at, item.detected_at,
                                              self.settings.deadlines_for(source.id), self.calendar,
                                              tracking_start, item.date_problem)
+        hold = body_hold_reason(body_problem) if body_problem else None
         planned = [
             PlannedDelivery(unit.id, account.id, account.kind, deadline.deadline, deadline.provisional,
-                            deadline.anchor, anchor_kind)
+                            deadline.anchor, anchor_kind, None if unit.link_only_on_bad_body else hold)
             for unit in self.settings.units_for(source) for account in unit.accounts if account.enabled
         ]
         return planned, deadline, anchor_kind
@@ -157,7 +168,7 @@ class Intake:
         item = await asyncio.to_thread(build_item, source, entry, rule, self.clock.now(), self.settings.limits)
         start = await self.tracking_start(source, item.detected_at)
         item = await self._note_late_detection(source, item, start)
-        planned, deadline, anchor_kind = self.plan(source, item, start)
+        planned, deadline, anchor_kind = self.plan(source, item, start, entry.body_problem)
         resend, update_deadline = self.plan_update(source, item)
         result = await self.store.ingest(item, deadline.anchor, anchor_kind, planned, self.clock.now(),
                                          resend=resend, raw_hash=raw)
@@ -165,6 +176,9 @@ class Intake:
             log.info("detected item %d from %s: %s -> %d deliveries due %s%s", result.item_id, source.id,
                      item.title, result.deliveries, deadline.deadline.isoformat(),
                      " (provisional)" if deadline.provisional else "")
+            if entry.body_problem:
+                log.warning("source %s: item %d held for its body (%s): %s", source.id, result.item_id,
+                            entry.url, entry.body_problem)
             if item.date_problem:
                 log.warning("source %s: upstream date %r of item %d not understood (%s); %s", source.id,
                             item.published_raw, result.item_id, item.date_problem,

@@ -54,8 +54,10 @@ async def render_metrics(hub: Any) -> str:
         delays.add(n, kind=kind)
     errors = family("syndicator_source_consecutive_errors", "gauge", "Consecutive failed polls per source.")
     success = family("syndicator_source_last_success_timestamp_seconds", "gauge", "Last successful poll.")
+    empty = family("syndicator_source_empty", "gauge", "1 while a source reads fine but lists no entries.")
     for health in await store.all_source_health():
         errors.add(health.consecutive_errors, source=health.source_id)
+        empty.add(int(health.empty_since is not None), source=health.source_id)
         if health.last_success_at is not None:
             success.add(health.last_success_at.timestamp(), source=health.source_id)
     blocked = family("syndicator_account_blocked", "gauge", "Accounts paused or needing re-authorisation.")

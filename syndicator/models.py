@@ -10,6 +10,9 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
 
+# Reason prefix of deliveries held because their item's article body failed its plausibility check.
+BODY_HOLD_PREFIX = "正文提取异常"
+
 
 class DeliveryState(StrEnum):
     PENDING = "pending"          # waiting for its first attempt
@@ -19,7 +22,7 @@ class DeliveryState(StrEnum):
     DELIVERED = "delivered"
     FAILED = "failed"            # permanent, needs a person
     SKIPPED = "skipped"          # a person decided not to send, with a reason
-    HELD = "held"                # channel account paused or needs re-authorisation
+    HELD = "held"                # channel account paused or needs re-authorisation, or the body is implausible
 
     @property
     def is_final(self) -> bool:
@@ -129,6 +132,11 @@ class SourceHealth:
     last_modified: str | None = None
     body_hash: str | None = None
     items_seen: int = 0
+    polls: int = 0                               # successful polls so far
+    last_listed: int | None = None               # entries listed on the last read of a changed body
+    ever_listed: bool = False                    # any read ever listed an entry
+    empty_since: datetime | None = None          # in the "empty" health state since (syndicator.source_empty)
+    empty_reason: str | None = None              # why, in Chinese
     extra: dict[str, str] = field(default_factory=dict)
 
 

@@ -8,6 +8,7 @@ from syndicator.calendar import WorkCalendar
 from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.health import hub_health, readiness
+from syndicator.source_empty import health_state
 from syndicator.store import Store
 
 
@@ -21,6 +22,8 @@ async def collect_status(store: Store, settings: Settings, calendar: WorkCalenda
     for health in await store.all_source_health():
         sources.append({
             "source": health.source_id,
+            "state": health_state(health),
+            "empty_reason": health.empty_reason,
             "last_success_at": health.last_success_at,
             "consecutive_errors": health.consecutive_errors,
             "last_error": health.last_error,

@@ -14,6 +14,11 @@ What counts as a failed poll: the list could not be read, or a new article page 
 list is read again next poll; after ``GIVE_UP_AFTER`` polls the entry is stored from its list data).
 A later list page failing, or giving up on an article page, is a warning: kept in ``last_error``
 without counting as an error, and the list is re-read in full on the next poll.
+
+A successful poll is also judged by how many entries it listed (syndicator.source_empty): a source
+listing nothing goes to the "empty" health state with an alert, exactly like a failing one. A
+recheck of a stored article whose body now fails its plausibility check counts as a failed recheck
+(the stored body stands); a new entry's implausible body is held by intake.
 """
 
 from __future__ import annotations
@@ -36,6 +41,7 @@ from syndicator.config import Settings, SourceSettings
 from syndicator.content_limits import RefusedEntry
 from syndicator.intake import Intake
 from syndicator.models import SourceHealth
+from syndicator.source_empty import judge
 from syndicator.store import Store
 from syndicator.supervisor import Supervisor
 
@@ -127,13 +133,13 @@ class Watcher:
         health = health or await self.store.source_health(source.id)
         now = self.clock.now()
         try:
-            created = await self._read_and_ingest(source, health, now)
+            created, listed = await self._read_and_ingest(source, health, now)
         except asyncio.CancelledError:
             raise
         except Exception as exc:  # any upstream fault is recorded, never fatal
             await self._failed(source, health, exc, now)
             return 0
-        await self._succeeded(source, health, now)
+        await self._succeeded(source, health, now, listed)
         return created
 
     async def _within(self, step: Awaitable[T], seconds: float, url: str, what: str) -> T:
@@ -145,7 +151,9 @@ class Watcher:
                 raise
             raise FetchError(f"{url}: {what} did not finish within {seconds:g} s (poll deadline)", url=url) from None
 
-    async def _read_and_ingest(self, source: SourceSettings, health: SourceHealth, now: datetime) -> int:
+    async def _read_and_ingest(self, source: SourceSettings, health: SourceHealth, now: datetime,
+                               ) -> tuple[int, int | None]:
+        """New items created, and entries listed (None when the body was unchanged)."""
         pages = source.html.pages if source.html else 1
         result = await self._within(
             self.reader.read(source, etag=health.etag, last_modified=health.last_modified,
@@ -157,7 +165,7 @@ class Watcher:
         if not result.changed:
             self._keep_validators(health, result)
             await self._recheck_one(source, now)
-            return 0
+            return 0, None
         required = [(e, rule) for e in result.entries if (rule := required_by(e, source.rules)) is not None]
         known = await self.store.known_guids(source.id, [e.stable_id for e, _ in required])
         refetch = self.checks.plan(source.id, required, known, now, self._recheck_every(source))
@@ -196,7 +204,7 @@ class Watcher:
             # Only now is the body "seen": a failure before this point re-reads the page next time
             # (and so must the validators wait, or a 304 would hide what failed).
             self._keep_validators(health, result)
-        return created
+        return created, len(result.entries)
 
     async def _article(self, source: SourceSettings, entry: Entry, rule: RuleSpec, *, known: bool,
                        now: datetime) -> tuple[Entry | None, str]:
@@ -210,6 +218,11 @@ class Watcher:
                 log.warning("source %s: recheck of article %s failed: %s", source.id, entry.url, exc)
                 self.checks.recheck_failed(source.id, entry.stable_id, now)
             return None, str(exc) or type(exc).__name__
+        if known and filled.body_problem:
+            log.warning("source %s: recheck of article %s gave an implausible body, keeping the stored one: %s",
+                        source.id, entry.url, filled.body_problem)
+            self.checks.recheck_failed(source.id, entry.stable_id, now)
+            return None, filled.body_problem
         self.checks.checked(source.id, listed, rule, now)
         return filled, ""
 
@@ -282,7 +295,11 @@ class Watcher:
         health.etag = result.fetch.etag or health.etag
         health.last_modified = result.fetch.last_modified or health.last_modified
 
-    async def _succeeded(self, source: SourceSettings, health: SourceHealth, now: datetime) -> None:
+    async def _succeeded(self, source: SourceSettings, health: SourceHealth, now: datetime,
+                         listed: int | None = None) -> None:
+        if (notice := judge(health, source.name, listed, self.settings.fetch.empty_after_polls, now)) is not None:
+            log.warning("source %s: %s", source.id, notice)
+            await self.alert(source.id, notice)
         if health.extra.get("alerted"):
             await self.alert(source.id, f"来源恢复正常：{source.name}（此前连续失败 {health.consecutive_errors} 次）")
         health.consecutive_errors = 0

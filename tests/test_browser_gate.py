@@ -13,8 +13,10 @@ import contextlib
 import os
 import sys
 import time
+import tomllib
 from collections.abc import AsyncIterator, Callable
 from datetime import UTC, datetime, timedelta
+from pathlib import Path
 from typing import Any
 
 import aiohttp
@@ -49,7 +51,9 @@ def browser_test(func: Callable[..., Any]) -> Callable[..., Any]:
         func = pytest.mark.skipif(not os.access(CHROMIUM, os.X_OK), reason=no_chromium)(func)
     return pytest.mark.browser(func)
 
-HUBEI = HtmlListSpec(item="ul.list-t li", link="a", date="span", next_page="@trs")
+# The shipped Hubei preset's list spec (hbgov-newslist / bfc-block items, pageControl pager).
+HUBEI = HtmlListSpec.model_validate(tomllib.loads(
+    (Path(__file__).parent.parent / "config" / "sources" / "hubei.toml").read_text("utf-8"))["sources"][0]["html"])
 
 
 @pytest.fixture
@@ -84,11 +88,11 @@ async def test_plain_client_is_stopped_but_browser_passes(server: TestServer, br
     assert result.status == 200 and result.url == url
     # served as GBK; Chromium decoded it (meta charset) and hands the document back as UTF-8
     assert result.encoding == "utf-8" and "第0号示范事项的通知（湉）" in result.body.decode("utf-8")
-    assert '<a class="next" href="index_1.shtml">' not in result.body.decode("utf-8")   # source, not DOM
+    assert '<a aria-label="Next" href="index_1.shtml">' not in result.body.decode("utf-8")   # source, not DOM
     entries = parse_html_list(result.text, result.url, HUBEI)
     assert len(entries) == 10 and entries[0].title == "湖北省人民政府关于第0号示范事项的通知（湉）"
     assert entries[0].url.startswith(str(server.make_url("/gated/zfwj/ezf/202611/t20261125_")))
-    assert '<a class="next" href="index_1.shtml">' in result.text   # the rendered DOM: the pager script ran
+    assert '<a aria-label="Next" href="index_1.shtml">' in result.text   # the rendered DOM: the pager script ran
     assert next_page_url(result.text, result.url, HUBEI) == str(server.make_url("/gated/zfwj/ezf/index_1.shtml"))
     state = server.app[GOVSITE]
     assert state.challenges == 2 and state.passes == 1      # the plain client's 412 and the browser's one
@@ -121,7 +125,7 @@ async def test_json_behind_a_user_agent_firewall(server: TestServer, browser: Br
         assert resp.status == 403
     result = await browser.fetch(url)
     assert result.text.lstrip().startswith("{")               # decoded body, not Chromium's JSON viewer
-    spec = JsonListSpec(list_path="searchVO.listVO", date="pubtimeStr")
+    spec = JsonListSpec(list_path="searchVO.catMap.gongwen.listVO", date="pubtimeStr", date_fallback=["ptime"])
     entries = parse_json_list(result.text, result.url, spec)
     assert len(entries) == 5 and "<em>" not in entries[0].title
 

@@ -26,7 +26,11 @@ async def test_library_rejects_non_browser_user_agents() -> None:
         resp = await client.get("/search-gov/data", headers={"User-Agent": "Mozilla/5.0 HeadlessChrome/120"})
         assert resp.status == 403
         resp = await client.get("/search-gov/data", headers={"User-Agent": "Mozilla/5.0 (X11) Chrome/120"})
-        assert resp.status == 200 and (await resp.json())["searchVO"]["listVO"] == []
+        vo = (await resp.json())["searchVO"]
+        # t=zhengcelibrary as on the real site: top-level listVO null, hits per category in catMap.
+        assert resp.status == 200 and vo["listVO"] is None and vo["totalCount"] == 0
+        assert {c: v["listVO"] for c, v in vo["catMap"].items()} == \
+            {"gongwen": [], "bumenfile": [], "otherfile": [], "gongbao": []}
     finally:
         await client.close()
 
@@ -73,7 +77,8 @@ async def test_each_site_in_both_encodings_declared_as_the_real_sites_do() -> No
     try:
         for gov, hubei in (("utf-8", "gbk"), ("gbk", "utf-8")):
             app[UPSTREAM].html_charset, app[GOVSITE].hubei_charset = gov, hubei
-            for path in ("/pushinfo/v150203/", "/zhengce/zuixin/", doc.path, "/zhengce/jiedu/ZCJD_QZ.json"):
+            for path in ("/pushinfo/v150203/", "/zhengce/zuixin/ZUIXINZHENGCE.json", doc.path,
+                         "/zhengce/jiedu/ZCJD_QZ.json"):
                 resp = await client.get(path)
                 body = await resp.read()
                 assert resp.headers["Content-Type"].endswith(f"charset={gov}"), path

@@ -19,9 +19,16 @@ LIBRARY_SPEC = JsonListSpec(list_path="searchVO.listVO", title="title", url="url
                             guid="id", extra={"puborg": "puborg", "pcode": "pcode"})
 
 
+CATEGORIES = [f"searchVO.catMap.{c}.listVO" for c in ("gongwen", "bumenfile", "otherfile", "gongbao")]
+
+
 def test_policy_library() -> None:
-    entries = parse_json_list((FIXTURES / "gov_search_policy_library.json").read_bytes(), LIBRARY, LIBRARY_SPEC)
-    assert len(entries) == 3
+    """listVO is null for t=zhengcelibrary: the hits of every catMap category are read, in order."""
+    spec = LIBRARY_SPEC.model_copy(update={"list_paths": CATEGORIES, "date_fallback": ["ptime"]})
+    entries = parse_json_list((FIXTURES / "gov_search_policy_library.json").read_bytes(), LIBRARY, spec)
+    assert [e.guid for e in entries] == ["7100001", "7100002", "7100201", "7100003"]
+    assert entries[1].published_at == datetime(2026, 11, 24, 10, tzinfo=SHANGHAI)   # pubtimeStr null: ptime ms
+    assert entries[1].date_problem is None and entries[1].published_raw == "1795485600000"
     first = entries[0]
     assert first.title == "国务院办公厅关于进一步优化政务服务提升行政效能的意见"     # <em> removed
     assert first.url == "https://www.gov.cn/zhengce/content/202611/content_7100001.htm"
@@ -81,8 +88,11 @@ def test_parse_errors(body: str, words: str) -> None:
     assert words in str(info.value)
 
 
-def test_null_list_is_empty_and_jsonp_is_unwrapped() -> None:
-    assert parse_json_list('{"searchVO": {"listVO": null}}', LIBRARY, LIBRARY_SPEC) == []
+def test_null_list_is_an_error_empty_list_is_empty_and_jsonp_is_unwrapped() -> None:
+    # The policy library's real answer to t=zhengcelibrary: listVO null, results elsewhere (docs/upstream.md).
+    with pytest.raises(ParseError, match=r"list path 'searchVO.listVO' is null"):
+        parse_json_list('{"searchVO": {"listVO": null, "totalCount": 0, "catMap": {}}}', LIBRARY, LIBRARY_SPEC)
+    assert parse_json_list('{"searchVO": {"listVO": []}}', LIBRARY, LIBRARY_SPEC) == []
     assert load_json('jQuery1234_5({"a": [1]});', "u") == {"a": [1]}
 
 
@@ -99,9 +109,9 @@ def test_odd_date_values_are_flagged() -> None:
 
 
 @pytest.mark.parametrize(("spec", "words"), [
-    (JsonListSpec(list_path="searchVO.listVO", title="TITLE"), "title field 'TITLE' missing or empty in 3"),
-    (JsonListSpec(list_path="searchVO.listVO", url="link"), "url field 'link' missing in 3"),
-    (JsonListSpec(list_path="searchVO.listVO", url="pubtime"), "url field 'pubtime' not an http(s) link in 3"),
+    (JsonListSpec(list_path=CATEGORIES[0], title="TITLE"), "title field 'TITLE' missing or empty in 2"),
+    (JsonListSpec(list_path=CATEGORIES[0], url="link"), "url field 'link' missing in 2"),
+    (JsonListSpec(list_path=CATEGORIES[0], url="pubtime"), "url field 'pubtime' not an http(s) link in 2"),
 ])
 def test_a_wrong_field_path_is_a_parse_error_naming_the_field(spec: JsonListSpec, words: str) -> None:
     body = (FIXTURES / "gov_search_policy_library.json").read_bytes()
@@ -126,4 +136,4 @@ def test_unreadable_date_text_is_flagged_and_epoch_strings_are_read() -> None:
     assert "field 'd'" in (entries[0].date_problem or "")
     assert entries[1].published_at == entries[2].published_at == datetime(2026, 11, 25, 2, tzinfo=UTC)
     assert entries[3].published_at is None and "year last" in (entries[3].date_problem or "")
-    assert (entries[4].published_at, entries[4].date_problem) == (None, None)
+    assert entries[4].published_at is None and "no date" in (entries[4].date_problem or "")   # never silent

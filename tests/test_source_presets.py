@@ -86,12 +86,6 @@ EXPECTED_HTML = {
         ("国务院办公厅转发国家发展改革委关于促进消费扩容提质的意见", f"{GOV}7100005.htm", "2026-11-20"),
         ("国务院办公厅关于做好冬春季安全生产工作的通知", f"{GOV}7100006.htm", "problem: day 31"),
     ]),
-    "gov-zuixin": ("gov_zhengce_zuixin", ".html", [
-        ("国务院办公厅关于进一步优化政务服务提升行政效能的意见", f"{GOV}7100001.htm", "2026-11-25"),
-        ("国务院办公厅关于加快构建全国统一大市场推动要素市场化配置综合改革试点的实施意见", f"{GOV}7100007.htm",
-         "2026-11-25"),                                                        # full title from title=
-        ("国务院关于同意在部分地区开展综合改革试点的批复", f"{GOV}7100002.htm", "2026-11-24"),
-    ]),
     "hubei-ezf": ("hubei_zfwj_ezf_index", ".shtml", [
         ("湖北省人民政府关于印发湖北省加快建设全国构建新发展格局先行区实施方案的通知", f"{HUBEI}20261125_5200101.shtml",
          "2026-11-25"),
@@ -100,11 +94,14 @@ EXPECTED_HTML = {
         ("湖北省人民政府关于调整鄂州市部分行政区划的批复", f"{HUBEI}20261118_5200050.shtml", "2026-11-18"),
         ("湖北省人民政府关于表彰全省脱贫攻坚成果巩固先进集体和先进个人的决定（湉）",
          "http://www.hubei.gov.cn/zfwj/ezf/202611/t20261110_5199900.shtml", "2026-11-10"),
-    ]),
+        ("湖北省人民政府关于同意设立湖北鄂州临空经济区的批复", f"{HUBEI}20261105_5199800.shtml",
+         "problem: no date"),                                                  # no span: said, not silent
+    ]),                                         # full titles from title=, [解读]/[图解] links not items
 }
 # Each fixture as the real site serves it, and re-encoded the other way (gov.cn's older GBK
 # columns, Hubei's newer UTF-8 templates); the charset is declared in the page either way.
 VARIANTS = {"gov_pushinfo_v150203": ("", ".gbk"), "gov_zhengce_zuixin": ("", ".gbk"),
+            "gov_zhengce_zuixin_ZUIXINZHENGCE": ("", ".gbk"),
             "gov_zhengce_content_7100001": ("", ".gbk"), "gov_zhengce_jiedu_ZCJD_QZ": ("", ".gbk"),
             "gov_search_policy_library": ("", ".gbk"), "hubei_zfwj_ezf_index": ("", ".utf8"),
             "hubei_zfwj_ezf_t20261118_5200050": ("", ".utf8")}
@@ -113,6 +110,7 @@ VARIANTS = {"gov_pushinfo_v150203": ("", ".gbk"), "gov_zhengce_zuixin": ("", ".g
 def check_entry(entry: Any, expected: tuple[str, str, str]) -> None:
     title, url, date = expected
     assert (entry.title, entry.url) == (title, url)
+    assert entry.published_at is not None or entry.date_problem, "a missing date must be a date problem"
     if date.startswith("problem: "):
         assert entry.published_at is None and date.removeprefix("problem: ") in (entry.date_problem or "")
     else:
@@ -177,13 +175,25 @@ EXPECTED_JSON = {
          "2026-11-02"),
         ("日期缺失的解读", "https://www.gov.cn/zhengce/202611/content_7100105.htm", "problem: month 0"),
     ], [{"source": "中国政府网"}, {"source": "国务院新闻办公室"}, {"source": "新华社"}, {}]),
+    # searchVO.listVO is null; every catMap category is read in order; pubtimeStr null -> ptime (ms).
     "gov-zhengceku": ("gov_search_policy_library", [
         ("国务院办公厅关于进一步优化政务服务提升行政效能的意见", f"{GOV}7100001.htm", "2026-11-25"),
-        ("国务院关于同意在部分地区开展综合改革试点的批复", f"{GOV}7100002.htm", "2026-11-24"),
+        ("国务院关于同意在部分地区开展综合改革试点的批复", f"{GOV}7100002.htm", "2026-11-24T10:00"),
+        ("国家发展改革委关于印发《促进民营经济发展若干措施》的通知",
+         "https://www.gov.cn/zhengce/zhengceku/202611/content_7100201.htm", "2026-11-23"),
         ("国务院办公厅关于印发《城市更新行动方案》的通知", "http://www.gov.cn/zhengce/content/202611/content_7100003.htm",
          "2026-11-24"),
     ], [{"puborg": "国务院办公厅", "pcode": "国办发〔2026〕41号"}, {"puborg": "国务院", "pcode": "国函〔2026〕130号"},
+        {"puborg": "国家发展改革委", "pcode": "发改体改〔2026〕1650号"},
         {"puborg": "国务院办公厅", "pcode": "国办发〔2026〕40号"}]),
+    # The data behind the JavaScript-shell page; a null DOCRELPUBTIME is a date problem.
+    "gov-zuixin": ("gov_zhengce_zuixin_ZUIXINZHENGCE", [
+        ("国务院办公厅关于进一步优化政务服务提升行政效能的意见", f"{GOV}7100001.htm", "2026-11-25"),
+        ("国务院办公厅关于加快构建全国统一大市场推动要素市场化配置综合改革试点的实施意见", f"{GOV}7100007.htm",
+         "2026-11-25"),
+        ("国务院关于同意在部分地区开展综合改革试点的批复", f"{GOV}7100002.htm", "2026-11-24"),
+        ("国务院关于修改部分行政法规的决定", f"{GOV}7100004.htm", "problem: no date"),
+    ], [{"sub_title": ""}, {"sub_title": "推动要素市场化配置综合改革试点"}, {"sub_title": ""}, {"sub_title": ""}]),
 }
 
 
@@ -238,21 +248,27 @@ async def test_presets_read_the_sandbox(gov_charset: str, hubei_charset: str) ->
         base = str(client.make_url("")).rstrip("/")
         urls = [base + d.path for d in newest]
         dates = [d.published_at.astimezone(SHANGHAI).replace(hour=0, minute=0, second=0) for d in newest]
-        for source_id, path in (("gov-gwyxx", "/pushinfo/v150203/"), ("gov-zuixin", "/zhengce/zuixin/")):
-            text = await get(path, declared_in_header=True)
-            assert f'<meta charset="{gov_charset}">' in text
-            entries = parse_html_list(text, base + path, html_spec(source_id))
-            assert [(e.title, e.url, e.published_at) for e in entries] == \
-                [(d.title, u, day) for d, u, day in zip(newest, urls, dates, strict=True)], source_id
-        for source_id, path, kw in (("gov-jiedu", "/zhengce/jiedu/ZCJD_QZ.json", {}),
-                                    ("gov-zhengceku", "/search-gov/data?t=zhengcelibrary&q=示范&p=1&n=5",
-                                     {"headers": browser_ua})):
+        text = await get("/pushinfo/v150203/", declared_in_header=True)
+        assert f'<meta charset="{gov_charset}">' in text
+        entries = parse_html_list(text, base + "/pushinfo/v150203/", html_spec("gov-gwyxx"))
+        assert [(e.title, e.url, e.published_at) for e in entries] == \
+            [(d.title, u, day) for d, u, day in zip(newest, urls, dates, strict=True)]
+        shell = (await client.get("/zhengce/zuixin/")).status, await (await client.get("/zhengce/zuixin/")).text()
+        assert shell[0] == 200 and '<ul id="list-1-ajax-id"></ul>' in shell[1] and "ZUIXINZHENGCE.json" in shell[1]
+        # pubtimeStr is null on every third library hit: ptime (ms) gives the exact time instead of the day.
+        library_day = [day if d.id % 3 else d.published_at for d, day in zip(newest, dates, strict=True)]
+        for source_id, path, kw, want_dates in (
+                ("gov-jiedu", "/zhengce/jiedu/ZCJD_QZ.json", {}, dates),
+                ("gov-zuixin", "/zhengce/zuixin/ZUIXINZHENGCE.json", {}, dates),
+                ("gov-zhengceku", "/search-gov/data?t=zhengcelibrary&q=示范&p=1&n=5", {"headers": browser_ua},
+                 library_day)):
             text = await get(path, declared_in_header=True, **kw)
             entries = parse_json_list(text, base, json_spec(source_id))
             n = len(entries)
             assert [(e.title, e.url, e.published_at) for e in entries] == \
-                [(d.title, u, day) for d, u, day in zip(newest[:n], urls[:n], dates[:n], strict=True)], source_id
-            assert n == (13 if source_id == "gov-jiedu" else 5)
+                [(d.title, u, day) for d, u, day in zip(newest[:n], urls[:n], want_dates[:n], strict=True)], source_id
+            assert n == (5 if source_id == "gov-zhengceku" else 13)
+            assert all(e.date_problem is None for e in entries)
         library = parse_json_list(await get("/search-gov/data?q=&p=1&n=1", declared_in_header=True, headers=browser_ua),
                                   base, json_spec("gov-zhengceku"))
         assert library[0].extra == {"puborg": "国务院办公厅", "pcode": f"国办发〔2026〕{newest[0].id % 100}号"}

@@ -153,6 +153,8 @@ async def sources(request: web.Request) -> web.Response:
             status = tag("span", "尚未检查", class_="tag s-pending")
         elif h.consecutive_errors:
             status = tag("span", f"失败中（连续 {h.consecutive_errors} 次）", class_="tag s-failed")
+        elif h.empty_since is not None:
+            status = tag("span", "无内容", class_="tag s-failed", title=h.empty_reason or "")
         else:
             status = tag("span", "正常", class_="tag s-delivered")
         if s is not None and not s.enabled:
@@ -168,12 +170,14 @@ async def sources(request: web.Request) -> web.Response:
                      Html(f'<td class="nowrap">{r.when(h and h.last_success_at)}</td>'),
                      r.num(h.consecutive_errors if h else 0, "late"),
                      Html(f'<td class="nowrap">{r.when(h and h.failing_since)}</td>'),
-                     tag("td", (h and h.last_error) or "", class_="err"),
+                     tag("td", (h and (h.empty_reason if h.empty_since and not h.consecutive_errors
+                                       else h.last_error)) or "", class_="err"),
                      Html(f'<td class="nowrap">{r.when(h and h.next_check_at)}</td>'), r.num(h.items_seen if h else 0),
                      (s and s.live_check) or ""])
     head = ("信息源", "类型 / 抓取", "状态", "最近成功", "连续错误", "失败起始", "最近错误", "下次检查", "已见条目",
             "实测检查")
-    note = tag("p", "失败的信息源会按指数退避持续重试，不会自动停用；长时间失败会发出提醒。", class_="muted")
+    note = tag("p", "失败的信息源会按指数退避持续重试，不会自动停用；长时间失败会发出提醒。"
+                    "读取成功却没有任何条目的信息源标为“无内容”并发出提醒。", class_="muted")
     return show(request, "信息源状态", r.join([note, r.table(head, rows, "未配置信息源", numeric=(4, 8))]))
 
 

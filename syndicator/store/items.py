@@ -36,6 +36,7 @@ class PlannedDelivery:
     provisional: bool = False
     anchor_at: datetime | None = None  # what deadline_at was computed from; None: the item's anchor
     anchor_kind: str | None = None
+    hold_reason: str | None = None     # created held with this reason (an implausible article body)
 
 
 BULK_DELIVERIES = 1000      # an ingest adding this many deliveries refreshes the planner's statistics
@@ -180,14 +181,15 @@ class ItemsMixin:
         ref = item_ref if version == 1 else f"{item_ref}#v{version}"
         rows = [
             (item_id, version, p.unit_id, p.account_id, p.channel_kind, idempotency_key(ref, p.unit_id, p.account_id),
-             DeliveryState.PENDING.value, p.deadline_at, p.provisional, p.anchor_at, p.anchor_kind, now, now)
+             (DeliveryState.HELD if p.hold_reason else DeliveryState.PENDING).value, p.hold_reason,
+             p.deadline_at, p.provisional, p.anchor_at, p.anchor_kind, now, now)
             for p in planned
         ]
         if rows:
             await tx.executemany(
                 "INSERT INTO deliveries (item_id, item_version, unit_id, account_id, channel_kind, idempotency_key,"
-                " state, deadline_at, deadline_provisional, anchor_at, anchor_kind, created_at, updated_at)"
-                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING", rows)
+                " state, last_error, deadline_at, deadline_provisional, anchor_at, anchor_kind, created_at, updated_at)"
+                " VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (idempotency_key) DO NOTHING", rows)
         return len(rows)
 
     async def known_guids(self, source_id: str, guids: list[str]) -> set[str]:

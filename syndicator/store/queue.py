@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from syndicator.models import Delivery, DeliveryState
+from syndicator.models import BODY_HOLD_PREFIX, Delivery, DeliveryState
 from syndicator.store.db import Row, as_datetime
 from syndicator.store.group_commit import GroupCommit, Statement
 
@@ -262,9 +262,12 @@ class QueueMixin:
             " WHERE account_id = ? AND state IN ('pending', 'retrying')", reason, now, account_id)
 
     async def release_account(self, account_id: str, now: datetime) -> int:
+        """Resume an account. Deliveries held for their item's body (正文提取异常) stay held: resuming
+        the account does not make the body right; a person retries them one by one."""
         return await self.db.execute(
             "UPDATE deliveries SET state = 'pending', next_attempt_at = NULL, updated_at = ?"
-            " WHERE account_id = ? AND state = 'held'", now, account_id)
+            " WHERE account_id = ? AND state = 'held' AND (last_error IS NULL OR last_error NOT LIKE ?)",
+            now, account_id, BODY_HOLD_PREFIX + "%")
 
     async def release(self, deliveries: Iterable[Delivery | int], now: datetime) -> None:
         """Give claimed-but-unsent deliveries back to the queue (shutdown); the attempt did not happen.

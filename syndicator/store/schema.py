@@ -215,6 +215,15 @@ CREATE TABLE hubs (
     loops {text} NOT NULL DEFAULT '{{}}'
 )
 """),
+    # Source "empty" health state (syndicator.source_empty): successful polls counted, entries listed on
+    # the last read, whether the source ever listed any, and since when / why it is "empty".
+    (7, """
+ALTER TABLE sources ADD COLUMN polls INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE sources ADD COLUMN last_listed INTEGER;
+ALTER TABLE sources ADD COLUMN ever_listed {bool} NOT NULL DEFAULT FALSE;
+ALTER TABLE sources ADD COLUMN empty_since {ts};
+ALTER TABLE sources ADD COLUMN empty_reason {text}
+"""),
     # 8: identity keys beyond the URL (a guid that names the document anywhere, the 文号) so sources are merged
     # on them before any content hash; each merged copy keeps what matched it ('url', 'guid', 'doc', 'content';
     # 'earlier' for a merge made before this migration); items keep which fields were cut to the length caps.

@@ -12,7 +12,8 @@ from syndicator.store.db import as_datetime
 from syndicator.store.group_commit import GroupCommit
 
 _SOURCE_FIELDS = ("next_check_at", "consecutive_errors", "last_error", "last_error_at", "last_success_at",
-                  "failing_since", "etag", "last_modified", "body_hash", "items_seen")
+                  "failing_since", "etag", "last_modified", "body_hash", "items_seen",
+                  "polls", "last_listed", "ever_listed", "empty_since", "empty_reason")
 
 
 def _row_to_health(row: dict[str, Any]) -> SourceHealth:
@@ -22,6 +23,8 @@ def _row_to_health(row: dict[str, Any]) -> SourceHealth:
         last_error_at=as_datetime(row["last_error_at"]), last_success_at=as_datetime(row["last_success_at"]),
         failing_since=as_datetime(row["failing_since"]), etag=row["etag"], last_modified=row["last_modified"],
         body_hash=row["body_hash"], items_seen=row["items_seen"],
+        polls=row["polls"], last_listed=row["last_listed"], ever_listed=bool(row["ever_listed"]),
+        empty_since=as_datetime(row["empty_since"]), empty_reason=row["empty_reason"],
         extra={"alerted": "1" if row["alerted"] else ""},
     )
 
