@@ -72,6 +72,12 @@ class StorageSettings(_Model):
         return v
 
 
+class HostPolitenessSettings(_Model):
+    """One upstream host's limits, overriding [fetch] per_host_concurrency / min_gap_seconds."""
+    concurrency: int | None = Field(None, ge=1)
+    min_gap_seconds: float | None = Field(None, ge=0)
+
+
 class FetchSettings(_Model):
     user_agent: str = "syndicator/0.1 (+government reprint monitor)"
     timeout_seconds: float = Field(20, gt=0)
@@ -80,6 +86,19 @@ class FetchSettings(_Model):
     per_host_concurrency: int = Field(2, ge=1)
     backoff_cap_seconds: float = Field(3600, gt=0)
     alert_after_seconds: float = Field(3 * 3600, gt=0)   # a source failing this long raises an alert
+    # Scale (see syndicator.poll_schedule): politeness per host, how many polls run or wait at once,
+    # and over how long a burst of due sources (start-up, a new batch) is spread.
+    min_gap_seconds: float = Field(0, ge=0)              # between two request starts to one host
+    hosts: dict[str, HostPolitenessSettings] = {}        # per-host overrides, keyed by host name
+    polls_in_flight: int = Field(64, ge=1)               # all hosts together
+    spread_seconds: float = Field(300, ge=0)             # at most one interval
+
+    def politeness(self, host: str) -> tuple[int, float]:
+        """(requests in flight, seconds between request starts) for ``host``."""
+        own = self.hosts.get(host.lower())
+        concurrency = own.concurrency if own and own.concurrency else self.per_host_concurrency
+        gap = own.min_gap_seconds if own and own.min_gap_seconds is not None else self.min_gap_seconds
+        return concurrency, gap
 
 
 class WebSettings(_Model):
