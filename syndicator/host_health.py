@@ -11,6 +11,11 @@ keeps its own health record (error, backoff) as before: the dashboard still show
 
 Whether a host was reported survives a restart (the store's key-value), so a hub restarted in an
 outage neither repeats the host alert nor lets every source alert on its own.
+
+A host can also be too slow for its sources without failing: with its politeness limits it cannot
+serve every source at its interval, and polls start later and later. When a poll starts more than
+two intervals (and at least ``LAG_ALERT_SECONDS``) after it was due, the host is reported once as
+lagging, and once more when it has caught up (under half an interval late).
 """
 
 from __future__ import annotations
@@ -26,6 +31,7 @@ log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
 
 MIN_SOURCES = 2          # failing together before the host, not the page, is the problem
+LAG_ALERT_SECONDS = 600.0
 
 
 def host_level(exc: BaseException) -> bool:
@@ -36,13 +42,14 @@ def host_level(exc: BaseException) -> bool:
 
 
 class _Host:
-    __slots__ = ("alerted", "failing", "last_error", "loaded")
+    __slots__ = ("alerted", "failing", "lagging", "last_error", "loaded")
 
     def __init__(self) -> None:
         self.failing: dict[str, datetime] = {}     # source id -> failing since
         self.last_error = ""
         self.alerted = False
         self.loaded = False
+        self.lagging = False
 
 
 class HostHealth:
@@ -98,6 +105,19 @@ class HostHealth:
             await self.alert(f"host:{host}", f"站点恢复正常：{host} 上的来源已能正常读取")
             state.alerted = False
             await self.kv.put(_key(host), "")
+
+    async def started(self, host: str, lag: float, interval: float) -> None:
+        """A poll of one of ``host``'s sources started ``lag`` seconds after it was due."""
+        state = self._hosts.get(host)
+        if lag > max(2 * interval, LAG_ALERT_SECONDS) and not (state and state.lagging):
+            state = await self._state(host)
+            state.lagging = True
+            await self.alert(f"host:{host}", f"站点轮询跟不上：{host} 的来源比计划晚 {lag / 60:.0f} 分钟才开始读取"
+                                             f"（来源间隔 {interval:g} 秒）；请为该站点调高并发（[fetch.hosts]）"
+                                             "或放宽其来源的间隔")
+        elif state is not None and state.lagging and lag < interval / 2:
+            state.lagging = False
+            await self.alert(f"host:{host}", f"站点轮询已跟上：{host} 的来源已能按时读取")
 
 
 def _key(host: str) -> str:

@@ -134,9 +134,11 @@ class Watcher:
         """Start the polls that are due and fit (see syndicator.poll_schedule); each ends by itself."""
         schedule = await self.schedule()
         started = []
-        for source_id, host, _due in schedule.take(self.clock.now()):
+        now = self.clock.now()
+        for source_id, host, due in schedule.take(now):
             self._busy.add(source_id)
-            started.append(asyncio.create_task(self._poll_scheduled(self._by_id[source_id], host)))
+            lag = (now - due).total_seconds()
+            started.append(asyncio.create_task(self._poll_scheduled(self._by_id[source_id], host, lag)))
         return started
 
     async def schedule(self) -> PollSchedule:
@@ -153,11 +155,12 @@ class Watcher:
         self._schedule, self._indexed = schedule, key
         return schedule
 
-    async def _poll_scheduled(self, source: SourceSettings, host: str) -> None:
+    async def _poll_scheduled(self, source: SourceSettings, host: str, lag: float) -> None:
         schedule = self._schedule
         assert schedule is not None
         health: SourceHealth | None = None
         try:
+            await self.hosts.started(host, lag, source.interval)
             health = await self.store.source_health(source.id)
             if health.next_check_at is None or health.next_check_at <= self.clock.now():
                 await self.poll(source, health)

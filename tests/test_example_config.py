@@ -16,6 +16,7 @@ from channels.registry import CHANNEL_KINDS, channel_class
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.config import (
     FetchSettings,
+    HostPolitenessSettings,
     HubSettings,
     Settings,
     SourceSettings,
@@ -68,6 +69,7 @@ SOURCES = span("sources", "units")
 REGIONS: dict[type[BaseModel], str] = {
     Settings: EXAMPLE,
     HubSettings: section("hub"), StorageSettings: section("storage"), FetchSettings: section("fetch"),
+    HostPolitenessSettings: section("fetch"),
     WebSettings: section("web"), DeadlineSettings: section("deadlines"), ConsoleSettings: section("console"),
     DashboardSettings: section("dashboard") + section("dashboard.users"),
     SourceSettings: SOURCES, HtmlListSpec: SOURCES, JsonListSpec: SOURCES, ArticleSpec: SOURCES, RuleSpec: SOURCES,

@@ -276,6 +276,12 @@ def test_which_failures_are_the_hosts() -> None:
     assert not host_level(ValueError("layout changed"))
 
 
+async def until_all_due(hub: Hub, clock: FakeClock) -> None:
+    """Move the clock to the latest next check (no later: a poll started late reports its host lagging)."""
+    schedule = await hub.store.source_schedule()
+    clock.set(max(when for when in schedule.values() if when is not None))
+
+
 def fail(upstream: PoliteUpstream) -> None:
     """www.gov.cn answers 503 to everything; one page on www.hubei.gov.cn is gone (404)."""
     upstream.answers[HOST] = FetchError(f"https://{HOST}/: HTTP 503", url=f"https://{HOST}/", status=503)
@@ -306,13 +312,29 @@ async def test_a_failing_host_raises_one_alert_and_one_recovery(tmp_path: Path, 
         hub, upstream = await start_hub(tmp_path, clock, sources, 0.0, spread_seconds=0, alert_after_seconds=600)
         alerts = record_alerts(hub)
         fail(upstream)
-        clock.advance(seconds=hub.settings.fetch.backoff_cap_seconds)
+        await until_all_due(hub, clock)
         await hub.watcher.run_due()
         assert not alerts
 
         del upstream.answers[HOST]             # the host is back
-        clock.advance(seconds=hub.settings.fetch.backoff_cap_seconds)
+        await until_all_due(hub, clock)
         await hub.watcher.run_due()
         assert alerts == [(f"host:{HOST}", f"站点恢复正常：{HOST} 上的来源已能正常读取")]
+    finally:
+        await hub.__aexit__(None, None, None)
+
+
+async def test_a_host_too_slow_for_its_sources_is_reported_once(tmp_path: Path, clock: FakeClock) -> None:
+    hub, _upstream = await start_hub(tmp_path, clock, [source(n) for n in range(3)], 0.0, spread_seconds=0)
+    alerts = record_alerts(hub)
+    try:
+        await hub.watcher.run_due()
+        clock.advance(seconds=2000)            # the three polls start ~32 minutes after they were due
+        await hub.watcher.run_due()
+        (subject, message), = alerts
+        assert subject == f"host:{HOST}" and message.startswith(f"站点轮询跟不上：{HOST} 的来源比计划晚 32 分钟")
+        clock.advance(seconds=61)              # back on time
+        await hub.watcher.run_due()
+        assert alerts[1:] == [(f"host:{HOST}", f"站点轮询已跟上：{HOST} 的来源已能按时读取")]
     finally:
         await hub.__aexit__(None, None, None)
