@@ -123,12 +123,14 @@ class Watcher:
         running: set[asyncio.Task[None]] = set()
         polled = 0
         while True:
-            started = await self.start_due()
-            polled += len(started)
-            running.update(started)
+            self._wake.clear()
+            for task in await self.start_due():
+                polled += 1
+                running.add(task)
+                task.add_done_callback(running.discard)
             if not running:
                 return polled
-            _done, running = await asyncio.wait(running, return_when=asyncio.FIRST_COMPLETED)
+            await self._wake.wait()                # a poll ended (its finally sets the event)
 
     async def start_due(self) -> list[asyncio.Task[None]]:
         """Start the polls that are due and fit (see syndicator.poll_schedule); each ends by itself."""
