@@ -222,7 +222,10 @@ class Watcher:
             return 0
         required = [(e, rule) for e in result.entries if (rule := required_by(e, source.rules)) is not None]
         known = await self.store.known_guids(source.id, [e.stable_id for e, _ in required])
-        refetch = self.checks.plan(source.id, required, known, now, self._recheck_every(source))
+        # Marks (a copy of each listed entry) serve article pages only: a source without them keeps none,
+        # or a hub watching thousands of feeds would hold every feed's entries in memory.
+        refetch = (self.checks.plan(source.id, required, known, now, self._recheck_every(source))
+                   if source.article is not None and source.article.enabled else set())
         created, problems, warnings = 0, [], list(result.warnings)
         for entry, rule in required:
             sid = entry.stable_id
