@@ -124,10 +124,10 @@ class Watcher:
         polled = 0
         while True:
             self._wake.clear()
-            for task in await self.start_due():
-                polled += 1
-                running.add(task)
-                task.add_done_callback(running.discard)
+            started = await self.start_due()
+            polled += len(started)
+            # done(), not a done-callback: the ending poll sets the event before its callbacks run
+            running = {task for task in (*running, *started) if not task.done()}
             if not running:
                 return polled
             await self._wake.wait()                # a poll ended (its finally sets the event)
