@@ -232,9 +232,10 @@ class SandboxProcess:
 
 @contextlib.asynccontextmanager
 async def sandbox_process(options: dict[str, dict[str, Any]] | None = None, *,
-                          plain_feeds: bool = False) -> AsyncIterator[SandboxProcess]:
+                          plain_feeds: bool = False, upstream_hosts: int = 1) -> AsyncIterator[SandboxProcess]:
     """Start the sandbox child, yield it, and always stop it (stdin EOF, then SIGTERM, then SIGKILL)."""
-    cmd = [PYTHON, str(BENCH / "_sandbox_child.py"), "--options", json.dumps(options or {})]
+    cmd = [PYTHON, str(BENCH / "_sandbox_child.py"), "--options", json.dumps(options or {}),
+           "--upstream-hosts", str(upstream_hosts)]
     if plain_feeds:
         cmd.append("--plain-feeds")
     proc = await asyncio.create_subprocess_exec(*cmd, cwd=ROOT, stdin=asyncio.subprocess.PIPE,

@@ -3,7 +3,9 @@
 Started by ``_common.sandbox_process``: every service on an ephemeral 127.0.0.1 port; prints one JSON
 line ``{service: base_url}``, then serves until its stdin closes (or SIGTERM), then cleans up.
 ``--plain-feeds`` adds ``/plain/{feed}.xml`` to the upstream: the same RSS without ETag/Last-Modified,
-so a poller must fall back to comparing body hashes.
+so a poller must fall back to comparing body hashes. ``--upstream-hosts N`` serves the upstream on N
+loopback addresses (127.0.0.1 … 127.0.0.N, each its own host to a client), reported as ``upstream``,
+``upstream.1`` … ``upstream.{N-1}``.
 """
 
 from __future__ import annotations
@@ -31,7 +33,7 @@ async def plain_rss(request: web.Request) -> web.Response:
     return web.Response(body=text.encode(encoding), content_type="application/rss+xml", charset=encoding)
 
 
-async def serve(options: dict[str, dict[str, object]], plain_feeds: bool) -> None:
+async def serve(options: dict[str, dict[str, object]], plain_feeds: bool, upstream_hosts: int = 1) -> None:
     options = {"cms": {"secret": DEMO_SECRETS["cms_secret"]}, **options}
     no_faults: dict[str, Faults] = {}
     apps = build_apps(UpstreamState(), no_faults, options)
@@ -47,6 +49,10 @@ async def serve(options: dict[str, dict[str, object]], plain_feeds: bool) -> Non
             site = web.TCPSite(runner, "127.0.0.1", 0, backlog=1024)
             await site.start()
             urls[name] = f"http://127.0.0.1:{runner.addresses[0][1]}"
+            for k in range(1, upstream_hosts if name == "upstream" else 1):
+                extra = web.TCPSite(runner, f"127.0.0.{k + 1}", 0, backlog=1024)
+                await extra.start()
+                urls[f"upstream.{k}"] = f"http://127.0.0.{k + 1}:{runner.addresses[-1][1]}"
         print(json.dumps(urls), flush=True)
         loop = asyncio.get_running_loop()
         stop = asyncio.Event()
@@ -67,8 +73,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--options", default="{}", help="JSON: per-service build_app options")
     parser.add_argument("--plain-feeds", action="store_true")
+    parser.add_argument("--upstream-hosts", type=int, default=1)
     args = parser.parse_args()
-    asyncio.run(serve(json.loads(args.options), args.plain_feeds))
+    asyncio.run(serve(json.loads(args.options), args.plain_feeds, args.upstream_hosts))
 
 
 if __name__ == "__main__":

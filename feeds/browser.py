@@ -74,7 +74,7 @@ def is_browser_user_agent(user_agent: str | None) -> bool:
 class BrowserFetcher:
     def __init__(self, *, executable_path: str = CHROMIUM, timeout: float = 30, max_bytes: int = 5_000_000,
                  user_agent: str | None = None, max_pages: int = 4, max_redirects: int = 5, per_host: int = 2,
-                 gate_statuses: frozenset[int] = GATE_STATUSES) -> None:
+                 gate_statuses: frozenset[int] = GATE_STATUSES, host_limits: HostLimits | None = None) -> None:
         self.executable_path = executable_path
         self.timeout = timeout
         self.max_bytes = max_bytes
@@ -85,7 +85,7 @@ class BrowserFetcher:
         self.user_agent = user_agent
         self.max_redirects = max_redirects
         self.gate_statuses = gate_statuses
-        self.host_limits = HostLimits(per_host)
+        self.host_limits = host_limits or HostLimits(per_host)
         self._pages = asyncio.Semaphore(max_pages)
         self._lock = asyncio.Lock()
         self._playwright: Any = None

@@ -130,13 +130,14 @@ class Fetcher:
     """Fetches upstream URLs through one shared session, at most N at a time per host."""
 
     def __init__(self, session: aiohttp.ClientSession, *, user_agent: str, timeout: float = 20,
-                 max_bytes: int = 5_000_000, max_redirects: int = 5, per_host: int = 2) -> None:
+                 max_bytes: int = 5_000_000, max_redirects: int = 5, per_host: int = 2,
+                 host_limits: HostLimits | None = None) -> None:
         self.session = session
         self.user_agent = user_agent
         self.timeout = timeout
         self.max_bytes = max_bytes
         self.max_redirects = max_redirects
-        self.host_limits = HostLimits(per_host)
+        self.host_limits = host_limits or HostLimits(per_host)
 
     async def fetch(self, url: str, *, etag: str | None = None, last_modified: str | None = None,
                     encoding: str | None = None, max_bytes: int | None = None,
@@ -180,6 +181,8 @@ class Fetcher:
         )
         if resp.status == 304:
             return result
+        if resp.status in (429, 503) and retry_after:   # the whole host asked for a pause (feeds.host_limits)
+            self.host_limits.block(urlsplit(url).hostname or "", retry_after)
         if resp.status >= 400:
             raise FetchError(f"{url}: HTTP {resp.status} {resp.reason or ''}".rstrip(), url=url,
                              status=resp.status, retry_after=retry_after)

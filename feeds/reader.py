@@ -2,7 +2,10 @@
 fetch article pages for the entries the caller says are new.
 
 The cheapest parse is none: a 304 or an unchanged body hash returns before any parsing.
-Parsing is CPU-bound and runs in a worker thread so the event loop keeps serving.
+Parsing is CPU-bound and runs in a worker thread so the event loop keeps serving, at most
+``parse_slots`` pages at once: more threads would only share the same cores, while each parse holds
+its page's text and tree (a fixed budget, however many sources are due). Waiting for a slot does not
+count against the poll's deadline (feeds.deadline).
 
 A later list page (2, 3 …) that fails to fetch or parse does not discard the pages before it: their
 entries are kept and the failure is returned in ``ReadResult.warnings``. Page 1 holds the newest
@@ -17,8 +20,9 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Any, Protocol, TypeVar
 
+from feeds.deadline import queued
 from feeds.model import Entry, FetchError, FetchResult, ParseError
 from feeds.rss import parse_feed
 
@@ -26,6 +30,7 @@ if TYPE_CHECKING:
     from syndicator.config import SourceSettings
 
 log = logging.getLogger(__name__)
+T = TypeVar("T")
 
 
 class PageFetcher(Protocol):
@@ -62,10 +67,20 @@ def _parse_page(source: SourceSettings, text: str, url: str) -> tuple[list[Entry
 
 
 class SourceReader:
-    def __init__(self, http: PageFetcher, browser_factory: Callable[[], PageFetcher] | None = None) -> None:
+    def __init__(self, http: PageFetcher, browser_factory: Callable[[], PageFetcher] | None = None, *,
+                 parse_slots: int = 2) -> None:
         self.http = http
         self._browser_factory = browser_factory
         self._browser: PageFetcher | None = None
+        self._parsing = asyncio.Semaphore(parse_slots)
+
+    async def _parse(self, parse: Callable[..., T], *args: Any) -> T:
+        with queued():
+            await self._parsing.acquire()
+        try:
+            return await asyncio.to_thread(parse, *args)
+        finally:
+            self._parsing.release()
 
     def fetcher_for(self, source: SourceSettings) -> PageFetcher:
         if source.fetch == "browser":
@@ -92,7 +107,7 @@ class SourceReader:
         body_hash = hashlib.sha256(first.body).hexdigest()
         if body_hash == last_body_hash:
             return ReadResult(first, body_hash, changed=False)
-        entries, next_url = await asyncio.to_thread(_parse_page, source, first.text, first.url)
+        entries, next_url = await self._parse(_parse_page, source, first.text, first.url)
         pages = source.html.pages if source.html else 1
         seen_urls = {first.url}
         warnings: list[str] = []
@@ -104,7 +119,7 @@ class SourceReader:
             try:
                 page = await fetcher.fetch(next_url, encoding=source.encoding, max_bytes=source.max_bytes,
                                            headers=source.headers)
-                more, next_url = await asyncio.to_thread(_parse_page, source, page.text, page.url)
+                more, next_url = await self._parse(_parse_page, source, page.text, page.url)
             except (FetchError, ParseError) as exc:
                 log.warning("source %s: list page %d failed, keeping the %d entries before it: %s",
                             source.id, number, len(entries), exc)
@@ -122,7 +137,7 @@ class SourceReader:
 
         page = await self.fetcher_for(source).fetch(entry.url, encoding=source.encoding,
                                                     max_bytes=source.max_bytes, headers=source.headers)
-        article = await asyncio.to_thread(parse_article, page.text, page.url, source.article, entry.summary)
+        article = await self._parse(parse_article, page.text, page.url, source.article, entry.summary)
         # The list's identity stays the key, so the next poll knows this entry without its page.
         entry.guid = entry.stable_id
         if article.guid:

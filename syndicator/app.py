@@ -21,6 +21,7 @@ from channels.base import ChannelContext
 from channels.pages import preferred_kinds
 from channels.registry import channel_class
 from feeds.fetch import Fetcher
+from feeds.host_limits import HostLimits, Politeness
 from feeds.reader import SourceReader
 from syndicator.alerting import Directory, PeopleNotifier, alert_title, silenced
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
@@ -44,7 +45,7 @@ from syndicator.watcher import Watcher
 log = logging.getLogger(__name__)
 
 
-def browser_factory(settings: Settings) -> Any:
+def browser_factory(settings: Settings, host_limits: HostLimits | None = None) -> Any:
     """Chromium for sources with fetch = "browser", created on first use (an optional extra)."""
 
     def make() -> Any:
@@ -52,9 +53,17 @@ def browser_factory(settings: Settings) -> Any:
 
         f = settings.fetch
         return BrowserFetcher(timeout=f.timeout_seconds, max_bytes=f.max_bytes, user_agent=f.user_agent,
-                              max_redirects=f.max_redirects, per_host=f.per_host_concurrency)
+                              max_redirects=f.max_redirects, per_host=f.per_host_concurrency, host_limits=host_limits)
 
     return make
+
+
+def make_host_limits(settings: Settings) -> HostLimits:
+    """One politeness queue per upstream host, shared by the HTTP and the browser fetcher."""
+    f = settings.fetch
+    hosts = {host: Politeness(*f.politeness(host)) for host in f.hosts}
+    return HostLimits(f.per_host_concurrency, min_gap=f.min_gap_seconds, hosts=hosts,
+                      max_block=f.backoff_cap_seconds)
 
 
 class Hub:
@@ -106,10 +115,10 @@ class Hub:
             self._stack.push_async_callback(channel.close)
             await channel.start()
             bindings[account.id] = Binding(channel, UnitRef(unit.id, unit.name), account.concurrency)
+        limits = make_host_limits(s)
         fetcher = Fetcher(self.session, user_agent=s.fetch.user_agent, timeout=s.fetch.timeout_seconds,
-                          max_bytes=s.fetch.max_bytes, max_redirects=s.fetch.max_redirects,
-                          per_host=s.fetch.per_host_concurrency)
-        self.reader = SourceReader(fetcher, browser_factory(s))
+                          max_bytes=s.fetch.max_bytes, max_redirects=s.fetch.max_redirects, host_limits=limits)
+        self.reader = SourceReader(fetcher, browser_factory(s, limits))
         self._stack.push_async_callback(self.reader.close)
         self.intake = Intake(s, self.store, self.calendar, self.clock)
         self.watcher = Watcher(s, self.store, self.reader, self.intake, self.clock, self.alert)

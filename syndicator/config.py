@@ -143,6 +143,12 @@ class StorageSettings(_Model):
         return v
 
 
+class HostPolitenessSettings(_Model):
+    """One upstream host's limits, overriding [fetch] per_host_concurrency / min_gap_seconds."""
+    concurrency: int | None = Field(None, ge=1)
+    min_gap_seconds: float | None = Field(None, ge=0)
+
+
 class FetchSettings(_Model):
     user_agent: str = "syndicator/0.1 (+government reprint monitor)"
     timeout_seconds: float = Field(20, gt=0)
@@ -154,6 +160,19 @@ class FetchSettings(_Model):
     # A source that never yields an item within its first N successful polls (or drops to none after
     # having items) goes to the "empty" health state with an alert (syndicator.source_empty).
     empty_after_polls: int = Field(3, ge=1)
+    # Scale (see syndicator.poll_schedule): politeness per host, how many polls run or wait at once,
+    # and over how long a burst of due sources (start-up, a new batch) is spread.
+    min_gap_seconds: float = Field(0, ge=0)              # between two request starts to one host
+    hosts: dict[str, HostPolitenessSettings] = {}        # per-host overrides, keyed by host name
+    polls_in_flight: int = Field(64, ge=1)               # all hosts together
+    spread_seconds: float = Field(300, ge=0)             # at most one interval
+
+    def politeness(self, host: str) -> tuple[int, float]:
+        """(requests in flight, seconds between request starts) for ``host``."""
+        own = self.hosts.get(host.lower())
+        concurrency = own.concurrency if own and own.concurrency else self.per_host_concurrency
+        gap = own.min_gap_seconds if own and own.min_gap_seconds is not None else self.min_gap_seconds
+        return concurrency, gap
 
 
 class WebSettings(_Model):

@@ -87,9 +87,9 @@ class Supervisor:
         h.running = True
         try:
             while not stop.is_set():
+                if wake is not None:
+                    wake.clear()       # before the pass: a wake-up during it asks for the next pass at once
                 if await self.run_pass(h, step):
-                    if wake is not None:
-                        wake.clear()
                     await _wait(stop, every_s, wake)
                 else:
                     await _wait(stop, backoff(h.failures))

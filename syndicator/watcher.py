@@ -29,7 +29,9 @@ import math
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import TypeVar
+from urllib.parse import urlsplit
 
+from feeds.deadline import Deadline
 from feeds.model import Entry, FetchError
 from feeds.reader import ReadResult, SourceReader
 from feeds.rules import required_by
@@ -39,8 +41,10 @@ from syndicator.calendar_notices import CalendarNotices
 from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
 from syndicator.content_limits import RefusedEntry
+from syndicator.host_health import HostHealth
 from syndicator.intake import Intake
 from syndicator.models import SourceHealth
+from syndicator.poll_schedule import Planned, PollSchedule
 from syndicator.source_empty import judge
 from syndicator.store import Store
 from syndicator.supervisor import Supervisor
@@ -51,8 +55,17 @@ T = TypeVar("T")
 
 MAX_EXPONENT = 40                              # 2**40 × any interval is far beyond any cap
 MAX_DELAY_SECONDS = 366 * 86400.0              # whatever the configured cap, next_check_at stays representable
-# A fetch may first wait for a per-host slot (HTTP) or launch Chromium and retry the gate once (browser).
+# A browser fetch may launch Chromium and retry the gate once. Waiting for the host's turn is not
+# counted at all (feeds.deadline): the budget runs only while a request may run.
 FETCH_BUDGET_FACTOR = {"http": 2.0, "browser": 4.0}
+
+
+class ArticlePagesFailed(FetchError):
+    """New article pages failed: the source's own trouble, whatever the host's state (see host_health)."""
+
+
+def host_of(source: SourceSettings) -> str:
+    return (urlsplit(source.url).hostname or "").lower()
 
 
 def backoff_seconds(interval: float, errors: int, cap: float, retry_after: float | None = None) -> float:
@@ -83,15 +96,21 @@ class Watcher:
         self.clock = clock
         self.alert = alert
         self.checks = ArticleChecks()
+        self.hosts = HostHealth(store.kv, alert, settings.fetch.alert_after_seconds)
         self._busy: set[str] = set()
         self._refused_alerted: set[tuple[str, str]] = set()
         self.notices: CalendarNotices | None = None     # reads the State Council holiday notice in any source
+        self._schedule: PollSchedule | None = None
+        self._indexed: tuple[int, int] = (0, 0)     # which settings.sources list the schedule was built from
+        self._by_id: dict[str, SourceSettings] = {}
+        self._wake = asyncio.Event()               # a poll ended: its host may take the next one
 
     def sources(self) -> list[SourceSettings]:
         return [s for s in self.settings.sources if s.enabled]
 
     async def run(self, stop: asyncio.Event, supervisor: Supervisor | None = None) -> None:
-        """Start due polls every tick until ``stop``; a pass that fails (the store unreachable) is retried."""
+        """Start due polls as capacity frees (a poll ending wakes the loop) and at least every tick; a pass that
+        fails (the store unreachable) is retried by the supervisor."""
         tasks: set[asyncio.Task[None]] = set()
 
         async def tick() -> None:
@@ -100,28 +119,76 @@ class Watcher:
                 task.add_done_callback(tasks.discard)
 
         try:
-            await (supervisor or Supervisor(self.clock)).loop("watcher", tick, stop, self.settings.hub.tick_seconds)
+            await (supervisor or Supervisor(self.clock)).loop("watcher", tick, stop, self.settings.hub.tick_seconds,
+                                                              wake=self._wake)
         finally:
             for task in tasks:
                 task.cancel()
             await asyncio.gather(*tasks, return_exceptions=True)
 
+    async def run_due(self) -> int:
+        """Poll everything due now, as ``run`` would (bounded, host by host), and return how many polls
+        ran. For a one-off pass and for tests and benchmarks that move a fake clock."""
+        running: set[asyncio.Task[None]] = set()
+        polled = 0
+        while True:
+            self._wake.clear()
+            started = await self.start_due()
+            polled += len(started)
+            # done(), not a done-callback: the ending poll sets the event before its callbacks run
+            running = {task for task in (*running, *started) if not task.done()}
+            if not running:
+                return polled
+            await self._wake.wait()                # a poll ended (its finally sets the event)
+
     async def start_due(self) -> list[asyncio.Task[None]]:
-        now = self.clock.now()
+        """Start the polls that are due and fit (see syndicator.poll_schedule); each ends by itself."""
+        schedule = await self.schedule()
         started = []
-        idle = {s.id: s for s in self.sources() if s.id not in self._busy}
-        for health in await self.store.due_source_health(list(idle), now):
-            self._busy.add(health.source_id)
-            started.append(asyncio.create_task(self._poll_guarded(idle[health.source_id], health)))
+        now = self.clock.now()
+        for source_id, host, due in schedule.take(now):
+            self._busy.add(source_id)
+            lag = (now - due).total_seconds()
+            started.append(asyncio.create_task(self._poll_scheduled(self._by_id[source_id], host, lag)))
         return started
 
-    async def _poll_guarded(self, source: SourceSettings, health: SourceHealth) -> None:
+    async def schedule(self) -> PollSchedule:
+        """The schedule index, built on first use (and again if the configured source list is replaced)."""
+        key = (id(self.settings.sources), len(self.settings.sources))
+        if self._schedule is not None and key == self._indexed:
+            return self._schedule
+        fetch = self.settings.fetch
+        schedule = PollSchedule(lambda host: 2 * fetch.politeness(host)[0], fetch.polls_in_flight,
+                                fetch.spread_seconds)
+        self._by_id = {s.id: s for s in self.sources()}
+        planned = [Planned(s.id, host_of(s), s.interval) for s in self._by_id.values() if s.id not in self._busy]
+        schedule.load(planned, await self.store.source_schedule(), self.clock.now())
+        self._schedule, self._indexed = schedule, key
+        return schedule
+
+    async def _poll_scheduled(self, source: SourceSettings, host: str, lag: float) -> None:
+        schedule = self._schedule
+        assert schedule is not None
+        health: SourceHealth | None = None
         try:
-            await self.poll(source, health)
+            await self.hosts.started(host, lag, source.interval)
+            health = await self.store.source_health(source.id)
+            if health.next_check_at is None or health.next_check_at <= self.clock.now():
+                await self.poll(source, health)
+            # else another hub sharing the store polled it meanwhile: follow its schedule
         except Exception:      # recording the poll failed (the store): logged now, polled again when due
             log.exception("poll of source %s could not be recorded; it stays due", source.id)
         finally:
             self._busy.discard(source.id)
+            self._wake.set()
+            now = self.clock.now()
+            later = health.next_check_at if health is not None else None
+            if later is None or later <= now:      # the poll could not record its outcome
+                later = now + timedelta(seconds=source.interval)
+            if schedule is self._schedule:
+                schedule.done(source.id, host, later)
+            elif self._schedule is not None and source.id in self._by_id:   # the index was rebuilt meanwhile
+                self._schedule.set(source.id, host_of(self._by_id[source.id]), later)
 
     def fetch_budget(self, source: SourceSettings) -> float:
         """Seconds one fetch of this source may take, waiting included, before the poll gives up on it."""
@@ -143,11 +210,13 @@ class Watcher:
         return created
 
     async def _within(self, step: Awaitable[T], seconds: float, url: str, what: str) -> T:
+        """Run one network step under its deadline; time spent waiting for the host's turn is not counted."""
+        deadline = Deadline(seconds)
         try:
-            async with asyncio.timeout(seconds) as scope:
+            async with deadline:
                 return await step
         except TimeoutError:
-            if not scope.expired():
+            if not deadline.expired():
                 raise
             raise FetchError(f"{url}: {what} did not finish within {seconds:g} s (poll deadline)", url=url) from None
 
@@ -168,7 +237,10 @@ class Watcher:
             return 0, None
         required = [(e, rule) for e in result.entries if (rule := required_by(e, source.rules)) is not None]
         known = await self.store.known_guids(source.id, [e.stable_id for e, _ in required])
-        refetch = self.checks.plan(source.id, required, known, now, self._recheck_every(source))
+        # Marks (a copy of each listed entry) serve article pages only: a source without them keeps none,
+        # or a hub watching thousands of feeds would hold every feed's entries in memory.
+        refetch = (self.checks.plan(source.id, required, known, now, self._recheck_every(source))
+                   if source.article is not None and source.article.enabled else set())
         created, problems, warnings = 0, [], list(result.warnings)
         read: dict[str, Entry] = {}
         for entry, rule in required:
@@ -197,7 +269,7 @@ class Watcher:
         await self._holiday_notices(source, result.entries, read)
         health.items_seen += created
         if problems:
-            raise FetchError(f"{len(problems)} article page(s) failed: {problems[0]}", url=source.url)
+            raise ArticlePagesFailed(f"{len(problems)} article page(s) failed: {problems[0]}", url=source.url)
         if warnings:
             health.last_error, health.last_error_at = "warning: " + "; ".join(warnings)[:2000], now
         if not result.warnings:
@@ -297,6 +369,7 @@ class Watcher:
 
     async def _succeeded(self, source: SourceSettings, health: SourceHealth, now: datetime,
                          listed: int | None = None) -> None:
+        await self.hosts.succeeded(host_of(source), source.id)
         if (notice := judge(health, source.name, listed, self.settings.fetch.empty_after_polls, now)) is not None:
             log.warning("source %s: %s", source.id, notice)
             await self.alert(source.id, notice)
@@ -321,8 +394,10 @@ class Watcher:
         health.next_check_at = now + timedelta(seconds=delay)
         log.warning("source %s failed (%d in a row, next try in %.0f s): %s", source.id,
                     health.consecutive_errors, delay, health.last_error)
+        host_problem = await self.hosts.failed(host_of(source), source.id, exc, health.failing_since, now)
         failing_for = (now - health.failing_since).total_seconds()
-        if failing_for >= self.settings.fetch.alert_after_seconds and not health.extra.get("alerted"):
+        if failing_for >= self.settings.fetch.alert_after_seconds and not health.extra.get("alerted") \
+                and not host_problem:              # the host's one alert speaks for it
             hours = failing_for / 3600
             await self.alert(source.id, f"来源持续失败：{source.name} 已连续失败 {health.consecutive_errors} 次、"
                                         f"{hours:.1f} 小时，最近错误：{health.last_error}")

@@ -17,6 +17,7 @@ from channels.registry import CHANNEL_KINDS, channel_class
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.config import (
     FetchSettings,
+    HostPolitenessSettings,
     HubSettings,
     NotifySettings,
     PersonSettings,
@@ -72,6 +73,7 @@ SOURCES = span("sources", "units")
 REGIONS: dict[type[BaseModel], str] = {
     Settings: EXAMPLE,
     HubSettings: section("hub"), StorageSettings: section("storage"), FetchSettings: section("fetch"),
+    HostPolitenessSettings: section("fetch"),
     WebSettings: section("web"), LimitSettings: section("limits"), DeadlineSettings: section("deadlines"),
     ConsoleSettings: section("console"),
     NotifySettings: section("notify"), SmtpSettings: section("notify"), PersonSettings: section("notify"),

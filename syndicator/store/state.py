@@ -51,6 +51,11 @@ class StateMixin:
             "SELECT * FROM sources WHERE next_check_at IS NULL OR next_check_at <= ?", now)}
         return [due.get(sid) or SourceHealth(sid) for sid in wanted]
 
+    async def source_schedule(self) -> dict[str, datetime | None]:
+        """Every source's next check (the watcher's schedule index is built from this, once)."""
+        rows = await self.db.fetch("SELECT source_id, next_check_at FROM sources")
+        return {r["source_id"]: as_datetime(r["next_check_at"]) for r in rows}
+
     async def save_source_health(self, h: SourceHealth) -> None:
         values = [getattr(h, f) for f in _SOURCE_FIELDS]
         cols = ", ".join(_SOURCE_FIELDS)
