@@ -14,7 +14,14 @@ from aiohttp import web
 from syndicator.alerting import CATEGORY_LABELS
 from syndicator.content_limits import truncation_text
 from syndicator.dashboard import render as r
-from syndicator.dashboard.backlog import Blocked, blocked_accounts, blocked_label, blocked_problem, blocked_state, held_total
+from syndicator.dashboard.backlog import (
+    Blocked,
+    blocked_accounts,
+    blocked_label,
+    blocked_problem,
+    blocked_state,
+    held_total,
+)
 from syndicator.dashboard.calendar_notices import notices_section
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
@@ -120,7 +127,7 @@ def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, 
             forms = []
             overdue_pending = d.state == "pending" and d.deadline_at < now
             if kept is not None:        # the way out is the account's, not the row's
-                forms.append(r.action_form("/actions/resume", s.csrf, back, "恢复账号", account_id=d.account_id))
+                forms.append(r.action_form("/actions/resume", s.csrf, back, "恢复", account_id=d.account_id))
             elif d.state in RETRYABLE or overdue_pending:
                 forms.append(r.action_form("/actions/retry", s.csrf, back, "重试", delivery_id=d.id))
             if d.state in SKIPPABLE:
