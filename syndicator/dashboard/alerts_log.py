@@ -157,7 +157,7 @@ def _day(text: str, what: str, notes: list[str]) -> date | None:
     try:
         return date.fromisoformat(text)
     except ValueError:
-        notes.append(f"{what} {text[:30]!r} 无效，应为 YYYY-MM-DD，已忽略")
+        notes.append(f"{what}“{text[:30]}”无效，应为 YYYY-MM-DD，已忽略")
         return None
 
 

@@ -157,7 +157,7 @@ def page_number(query: Mapping[str, str]) -> tuple[int, str | None]:
         return 1, None
     if raw.isdigit() and 0 < int(raw) < 1_000_000:
         return int(raw), None
-    return 1, f"页码 {raw[:20]!r} 无效，已显示第 1 页"
+    return 1, f"页码“{raw[:20]}”无效，已显示第 1 页"
 
 
 def page_count(total: int, size: int) -> int:
