@@ -249,7 +249,8 @@ async def test_bulk_retry_and_skip(tmp_path, clock, serve, http) -> None:
         # skipping needs a reason, and nothing happens without one
         _s, page = await post(http, f"{d.base}/actions/bulk", {"what": "skip", "ids": [str(i) for i in ids],
                                                                "reason": "", "csrf": token})
-        assert "批量跳过必须填写理由" in page and {(await store.get_delivery(i)).state.value for i in ids} == {"pending"}
+        assert "批量跳过必须填写理由" in page
+        assert {(await store.get_delivery(i)).state.value for i in ids} == {"pending"}
         delivered = (await store.deliveries(states=["delivered"], limit=1))[0].id
         _s, page = await post(http, f"{d.base}/actions/bulk",
                               {"what": "skip", "ids": [*(str(i) for i in ids), str(delivered)],
@@ -398,3 +399,15 @@ def test_fetch_failures_read_in_plain_chinese() -> None:
         "无法连接到网站（网络或域名解析问题）")
     assert fetch_problem_text("something odd") == "抓取失败（原因未能识别，详见运行日志）"
     assert fetch_problem_text(None) == "抓取失败（原因未记录）"
+
+
+async def test_delivery_page_of_a_blocked_account_says_so(tmp_path, clock, serve, http) -> None:
+    async with dashboard(tmp_path, clock, serve) as d:
+        held = (await d.hub.store.deliveries(account_id="ezczj-weibo", states=["held"], limit=1))[0]
+        active = (await d.hub.store.deliveries(account_id="ezfgw-site", states=["pending"], limit=1))[0]
+        await login(http, d.base)
+        status, page = await get(http, f"{d.base}/delivery/{held.id}")
+        assert status == 200 and "暂存（账号不可用）" in page and "请重新授权该账号" in page
+        assert 'action="/actions/resume"' in page
+        _s, page = await get(http, f"{d.base}/delivery/{active.id}")
+        assert "待发送" in page and 'action="/actions/resume"' not in page
