@@ -6,10 +6,11 @@ retried, skipped or held. Messages returned are Simplified Chinese, ready to sho
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 from syndicator.calendar import WorkCalendar
 from syndicator.clock import Clock
@@ -23,6 +24,8 @@ if TYPE_CHECKING:
     from syndicator.watcher import Watcher
 
 SILENCE_MAX_DAYS = 30              # a silence longer than a month is forgotten, not a silence
+CHECK_WAIT_SECONDS = 40.0          # 立即检查 answers within this (under a reverse proxy's usual 60 s)
+_BACKGROUND: set[asyncio.Task[Any]] = set()   # checks still running after their answer was given
 BULK_MAX = 500                     # deliveries one bulk action may touch (a page shows 50)
 
 
@@ -53,6 +56,11 @@ class Operations:
             return Outcome(False, f"投递 #{delivery_id} 不存在或已完成，无法重试")
         await self._audit(actor, f"{actor} 将投递 #{delivery_id} 重新排队")
         self._wake()
+        d = await self.store.get_delivery(delivery_id)
+        state = (await self.store.account_states()).get(d.account_id, ("active", None))[0] if d else "active"
+        if d is not None and state != "active":      # queued, but its account sends nothing until resumed
+            why = "已暂停" if state == "paused" else "需重新授权"
+            return Outcome(True, f"投递 #{delivery_id} 已重新排队，但账号 {d.account_id} {why}，恢复该账号后才会发送")
         return Outcome(True, f"投递 #{delivery_id} 已重新排队")
 
     async def skip(self, delivery_id: int, reason: str, actor: str) -> Outcome:
@@ -101,7 +109,15 @@ class Operations:
             return Outcome(False, f"信息源“{source.name}”已停用，不能检查")
         if self.watcher is None:
             return Outcome(False, "本进程没有运行信息源检查，请在运行中的转载中枢看板上操作")
-        result = await self.watcher.check_now(source)
+        task = asyncio.ensure_future(self.watcher.check_now(source))
+        try:
+            result = await asyncio.wait_for(asyncio.shield(task), CHECK_WAIT_SECONDS)
+        except TimeoutError:          # a slow site: the poll goes on and is recorded like any other
+            _BACKGROUND.add(task)
+            task.add_done_callback(_BACKGROUND.discard)
+            message = f"信息源“{source.name}”仍在检查中（网站响应较慢），结果稍后显示在信息源页"
+            await self._audit(actor, f"{actor} 立即检查信息源 {source.name}（{source.id}）：{message}")
+            return Outcome(True, message)
         if result is None:
             return Outcome(False, f"信息源“{source.name}”正在检查中，请稍后刷新本页查看结果")
         created, health = result

@@ -5,6 +5,7 @@ the seeded hub (tests/dashboard_support.py); the clock is a FakeClock."""
 
 from __future__ import annotations
 
+import asyncio
 import re
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -189,6 +190,9 @@ async def test_blocked_backlog_shows_as_held_with_reason_and_way_out(tmp_path, c
         assert 'action="/actions/resume"' in row and 'value="ezczj-weibo"' in row
         assert 'action="/actions/retry"' not in row                        # retrying cannot help here
         assert ">待发送<" not in page.split("<tbody>")[1]
+        token = await page_csrf(http, d.base)               # a retry is honest about what it cannot do
+        _s, page = await post(http, f"{d.base}/actions/retry", {"delivery_id": later, "csrf": token})
+        assert f"投递 #{later} 已重新排队，但账号 ezczj-weibo 需重新授权，恢复该账号后才会发送" in page
         # the 暂存 card counts the held rows and those that arrived after the hold
         counts = await store.state_counts()
         pending_blocked = await store.count_deliveries(states=["pending", "retrying"], account_id="ezczj-weibo")
@@ -197,7 +201,6 @@ async def test_blocked_backlog_shows_as_held_with_reason_and_way_out(tmp_path, c
         held_n = counts.get("held", 0) + pending_blocked
         assert f'<div class="n">{held_n}</div><div class="l">暂存（账号不可用）</div>' in overview
         # a paused account: 已暂停, its reason, and 恢复
-        token = await page_csrf(http, d.base)
         await post(http, f"{d.base}/actions/pause", {"account_id": "ezjyj-weibo", "reason": "账号年审", "csrf": token})
         added = await ingest_new(hub, 2, "国务院关于暂停期间新到稿件的通知")
         paused_new = [x.id for x in await store.deliveries(account_id="ezjyj-weibo") if x.id in added]
@@ -386,6 +389,34 @@ async def test_check_source_now(tmp_path, clock, serve, http) -> None:
         assert "网页用户 operator 立即检查信息源 国务院信息（gwy）：信息源“国务院信息”检查完成：发现 1 条新稿件" in log
         assert "立即检查信息源 湖北省政府文件（hubei）" in log and "检查失败" in log
         assert (await post(http, f"{d.base}/actions/check-source", {"source_id": "gwy"}))[0] == 403
+
+
+async def test_a_slow_check_answers_and_goes_on_in_the_background(tmp_path, clock, serve, http, monkeypatch) -> None:
+    from syndicator import operations
+
+    async with dashboard(tmp_path, clock, serve) as d:
+        release = asyncio.Event()
+
+        class Slow(Upstream):
+            async def fetch(self, url: str, **kw: Any) -> FetchResult:
+                await release.wait()
+                return await super().fetch(url, **kw)
+
+        upstream = Slow({"https://www.gov.cn/rss/gwy.xml": FEED})
+        d.hub.watcher.reader = SourceReader(upstream, lambda: upstream)
+        monkeypatch.setattr(operations, "CHECK_WAIT_SECONDS", 0.05)
+        await login(http, d.base)
+        token = await page_csrf(http, d.base)
+        status, page = await post(http, f"{d.base}/actions/check-source", {"source_id": "gwy", "csrf": token})
+        assert status == 200 and "信息源“国务院信息”仍在检查中（网站响应较慢），结果稍后显示在信息源页" in page
+        _s, page = await post(http, f"{d.base}/actions/check-source", {"source_id": "gwy", "csrf": token})
+        assert "正在检查中，请稍后刷新" in page                        # one poll of a source at a time
+        (task,) = operations._BACKGROUND
+        release.set()
+        await task
+        assert (await d.hub.store.source_health("gwy")).last_success_at == clock.now()
+        assert await d.hub.store.count_deliveries(title="立即检查发现的新文件") == len(d.hub.settings.accounts())
+        assert not operations._BACKGROUND and "gwy" not in d.hub.watcher._busy
 
 
 def test_fetch_failures_read_in_plain_chinese() -> None:
