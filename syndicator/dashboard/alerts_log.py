@@ -63,9 +63,10 @@ async def alerts(request: web.Request) -> web.Response:
             ack = Html(f'<td>{tag("span", "已确认", class_="tag s-delivered")}<div class="muted">'
                        f'{esc(a["acked_by"])} · {r.when(a["acked_at"])}</div></td>')
         else:
-            ack = Html(f"<td>{r.action_form('/actions/alert-ack', s.csrf, back, '确认', alert_id=a['id'])}</td>")
+            form = r.action_form("/actions/alert-ack", s.csrf, back, "确认", alert_id=a["id"])
+            ack = tag("td", form, class_="nowrap")
         silence = Html(
-            f'<td><form class="inline" method="post" action="/actions/silence">'
+            f'<td class="nowrap"><form class="inline" method="post" action="/actions/silence">'
             f"{r.hidden(csrf=s.csrf, next=back, alert_id=a['id'])}"
             f'{_hours_select()}<input class="reason" name="reason" maxlength="200" required'
             f' placeholder="静音理由（必填）" aria-label="静音理由"><button type="submit" class="sec">静音</button>'
@@ -107,7 +108,7 @@ async def _silences(request: web.Request) -> Html:
              Html(f'<td>{esc(x["created_by"])}<div class="muted">{r.when(x["created_at"])}</div></td>'),
              tag("td", x["reason"], class_="reason"),
              tag("td", r.action_form("/actions/silence-end", s.csrf, request.path_qs, "结束静音", secondary=True,
-                                     silence_id=x["id"]))]
+                                     silence_id=x["id"]), class_="nowrap")]
             for x in await hub.store.active_silences(hub.clock.now())]
     return r.table(("类别", "对象", "静音至", "设置人", "理由", "操作"), rows, "没有生效中的静音")
 
