@@ -183,7 +183,8 @@ async def overview(request: web.Request) -> web.Response:
     oldest = open_rows[:15]
     items = await _titles(hub, oldest)
     parts += [tag("h2", "最早到期的未完成投递"),
-              r.table(DELIVERY_HEAD, _delivery_rows(request, oldest, items, False, await _merged(hub, items), blocked),
+              r.table((*DELIVERY_HEAD, "操作"),
+                      _delivery_rows(request, oldest, items, True, await _merged(hub, items), blocked),
                       "没有未完成的投递", numeric=(0, 6))]
     if len(open_rows) > len(oldest):
         parts.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))

@@ -55,7 +55,7 @@ def _delay_query(request: web.Request) -> tuple[dict[str, str], datetime | None,
     """Filters from the query: since/until are Beijing dates (until inclusive); defaults to the last 30 days."""
     hub, q = request.app[HUB], request.query
     tz = hub.settings.deadlines.tz
-    problems = [f"日期 {q[k][:30]!r} 无效，应为 YYYY-MM-DD" for k in ("since", "until") if q.get(k) and not _day(q[k])]
+    problems = [f"日期“{q[k][:30]}”无效，应为 YYYY-MM-DD" for k in ("since", "until") if q.get(k) and not _day(q[k])]
     kind = q.get("kind", "")
     if kind and kind not in r.KIND_TAGS:
         problems.append(f"延误类型“{kind[:30]}”无效，已显示全部类型")
