@@ -105,8 +105,9 @@ async def test_acknowledge_and_silence_an_alert(tmp_path, clock, serve, http) ->
         assert row["acked_by"] == "网页用户 operator" and row["acked_at"] == clock.now()
         _s, page = await post(http, f"{d.base}/actions/alert-ack", {"alert_id": alert["id"], "csrf": token})
         assert "已由 网页用户 operator 确认过" in page
-        _s, page = await post(http, f"{d.base}/actions/alert-ack", {"alert_id": "x1", "csrf": token})
-        assert "提醒编号无效" in page
+        for bad in ("x1", "²", "9" * 30):
+            _s, page = await post(http, f"{d.base}/actions/alert-ack", {"alert_id": bad, "csrf": token})
+            assert "提醒编号无效" in page
         _s, acked = await get(http, f"{d.base}/alerts?acked=1")
         assert "微博授权已过期，相关稿件已暂存" in acked and "【已超时】" not in acked
         _s, open_ = await get(http, f"{d.base}/alerts?acked=0")
@@ -266,9 +267,13 @@ async def test_bulk_retry_and_skip(tmp_path, clock, serve, http) -> None:
         # nonsense is refused without touching anything
         for data, says in (({"what": "retry"}, "请先勾选要重试的投递"),
                            ({"what": "retry", "ids": ["1", "x"]}, "投递编号无效"),
+                           ({"what": "retry", "ids": ["²"]}, "投递编号无效"),
+                           ({"what": "retry", "ids": ["1" * 40]}, "投递编号无效"),
                            ({"what": "delete", "ids": ["1"]}, "请选择“批量重试”或“批量跳过”")):
             _s, page = await post(http, f"{d.base}/actions/bulk", {**data, "csrf": token})
             assert says in page, data
+        _s, page = await post(http, f"{d.base}/actions/retry", {"delivery_id": "²", "csrf": token})
+        assert "投递编号无效" in page                                 # '²'.isdigit() is True; int('²') fails
         assert (await post(http, f"{d.base}/actions/bulk", {"what": "retry", "ids": [str(ids[0])]}))[0] == 403
 
 
@@ -295,7 +300,7 @@ async def test_deliveries_search_filters_and_paging(tmp_path, clock, serve, http
         assert len(first_ids) == 50 and second_ids and not first_ids & second_ids
         assert f"第 2 页 / 共 {pages} 页" in second
         for query, note in (("page=abc", "页码“abc”无效"), ("state=bogus", "状态无效"), ("item=x", "稿件编号应为数字"),
-                            ("page=0", "页码“0”无效")):
+                            ("page=0", "页码“0”无效"), ("page=²", "页码“²”无效"), ("item=²", "稿件编号应为数字")):
             status, body = await get(http, f"{d.base}/deliveries?{query}")
             assert status == 200 and note in body, query
         status, body = await get(http, f"{d.base}/deliveries?state=all&page=99999")

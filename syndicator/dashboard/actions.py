@@ -6,6 +6,7 @@ from __future__ import annotations
 
 from aiohttp import web
 
+from syndicator.dashboard import render as r
 from syndicator.dashboard.views import AUTH, SESSION, redirect, safe_next
 from syndicator.operations import Operations
 from syndicator.web import HUB
@@ -29,7 +30,7 @@ async def bulk(request: web.Request) -> web.Response:
     form = await request.post()
     what = str(form.get("what", ""))
     raw = [str(v) for v in form.getall("ids", [])][:MAX_IDS + 1]
-    ids = [int(v) for v in raw if v.isdigit() and len(v) < 16]
+    ids = [n for v in raw if (n := r.whole_number(v)) is not None]
     ops = operations_for(request)
     if len(ids) != len(raw):
         outcome = (False, "投递编号无效，未做任何操作")

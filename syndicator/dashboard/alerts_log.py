@@ -121,31 +121,31 @@ def _done(request: web.Request, form: Any, ok: bool, message: str) -> web.Respon
 
 async def ack(request: web.Request) -> web.Response:
     form = await request.post()
-    raw = str(form.get("alert_id", ""))
-    if not raw.isdigit() or len(raw) > 15:
+    alert_id = r.whole_number(form.get("alert_id"))
+    if alert_id is None:
         return _done(request, form, False, "提醒编号无效")
-    o = await operations_for(request).ack_alert(int(raw), actor(request))
+    o = await operations_for(request).ack_alert(alert_id, actor(request))
     return _done(request, form, o.ok, o.message)
 
 
 async def silence(request: web.Request) -> web.Response:
     form = await request.post()
-    raw, hours = str(form.get("alert_id", "")), str(form.get("hours", ""))
-    if not raw.isdigit() or len(raw) > 15:
+    alert_id, hours = r.whole_number(form.get("alert_id")), str(form.get("hours", ""))
+    if alert_id is None:
         return _done(request, form, False, "提醒编号无效")
     if hours not in dict(SILENCE_HOURS):
         return _done(request, form, False, "请选择静音时长")
     until = request.app[HUB].clock.now() + timedelta(hours=int(hours))
-    o = await operations_for(request).silence(int(raw), until, str(form.get("reason", ""))[:200], actor(request))
+    o = await operations_for(request).silence(alert_id, until, str(form.get("reason", ""))[:200], actor(request))
     return _done(request, form, o.ok, o.message)
 
 
 async def end_silence(request: web.Request) -> web.Response:
     form = await request.post()
-    raw = str(form.get("silence_id", ""))
-    if not raw.isdigit() or len(raw) > 15:
+    silence_id = r.whole_number(form.get("silence_id"))
+    if silence_id is None:
         return _done(request, form, False, "静音编号无效")
-    o = await operations_for(request).end_silence(int(raw), actor(request))
+    o = await operations_for(request).end_silence(silence_id, actor(request))
     return _done(request, form, o.ok, o.message)
 
 

@@ -133,7 +133,7 @@ async def correct_time(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     item = str(form.get("item_id", ""))
     ops = Operations(hub.settings, hub.store, hub.clock, getattr(hub, "dispatcher", None))
-    if not item.isdigit():
+    if r.whole_number(item) is None:
         outcome = (False, "稿件编号无效")
     else:
         o = await ops.correct_time(int(item), str(form.get("time", ""))[:64],

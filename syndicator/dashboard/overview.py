@@ -254,7 +254,7 @@ async def deliveries(request: web.Request) -> web.Response:
     dup = q.get("dup", "") == "1"        # possible duplicates are mostly delivered: all states unless one is chosen
     states = None if state == "all" or (dup and not state) else [state] if state in r.STATE_LABELS else list(ATTENTION)
     accounts = [a for u, a in hub.settings.accounts() if not unit or u.id == unit]
-    item_id = int(item) if item.isdigit() and len(item) < 16 else None
+    item_id = r.whole_number(item)
     number, page_note = r.page_number(q)
     where: dict[str, Any] = {"states": states, "account_id": account or None, "unit_id": unit or None,
                              "item_id": item_id, "possible_duplicate": True if dup else None, "title": title or None}

@@ -150,13 +150,20 @@ def filters(action: str, controls: Iterable[Html], extra: Any = "") -> Html:
                 f'<button type="submit">筛选</button>{more}</form>')
 
 
+def whole_number(text: Any, digits: int = 15) -> int | None:
+    """A form or query value as a non-negative whole number, else None (str.isdigit alone accepts '²')."""
+    text = str(text if text is not None else "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= digits else None
+
+
 def page_number(query: Mapping[str, str]) -> tuple[int, str | None]:
     """The 1-based ``page=`` of a listing; a bad value falls back to page 1 with a note to show."""
     raw = query.get("page", "").strip()
     if not raw:
         return 1, None
-    if raw.isdigit() and 0 < int(raw) < 1_000_000:
-        return int(raw), None
+    number = whole_number(raw, 6)
+    if number:
+        return number, None
     return 1, f"页码“{raw[:20]}”无效，已显示第 1 页"
 
 
