@@ -26,6 +26,12 @@ async def test_delivery_search_count_and_paging(store: Store, clock) -> None:
     ids = [d.id for p in pages for d in p]
     assert len(ids) == 18 == len(set(ids)) and [len(p) for p in pages] == [5, 5, 5, 3]
     assert ids == [d.id for d in await store.deliveries()]
+    assert await store.waiting_on_blocked_accounts() == 0
+    await store.set_account_state("u1-weibo", "needs_reauth", "授权过期", clock.now())
+    await store.set_account_state("u2-web", "paused", "年审", clock.now())
+    await store.set_account_state("u0-web", "active", None, clock.now())
+    assert await store.hold_account("u1-weibo", clock.now(), "授权过期") == 3
+    assert await store.waiting_on_blocked_accounts() == 3          # u2-web's three; u1-weibo's are held
 
 
 async def test_alert_lookup_and_actors(store: Store, clock) -> None:

@@ -45,9 +45,6 @@ def blocked_problem(state: str, reason: str) -> str:
     return f"{cause}：{reason or '未记录原因'}。{WAY_OUT.get(state, WAY_OUT['needs_reauth'])}"
 
 
-async def held_total(store: Any, counts: dict[str, int], blocked: Blocked) -> int:
+async def held_total(store: Any, counts: dict[str, int]) -> int:
     """Deliveries kept back: those held, plus pending/retrying ones of blocked accounts (arrived later)."""
-    extra = 0
-    for account in blocked:
-        extra += await store.count_deliveries(states=["pending", "retrying"], account_id=account)
-    return counts.get("held", 0) + extra
+    return counts.get("held", 0) + await store.waiting_on_blocked_accounts()

@@ -157,7 +157,7 @@ async def overview(request: web.Request) -> web.Response:
     blocked = await blocked_accounts(store)
     alerts, alert_total = await store.alerts(kind="alert", limit=10)
     unacked = (await store.alerts(kind="alert", acked=False, limit=1))[1]
-    held = await held_total(store, counts, blocked)
+    held = await held_total(store, counts)
     open_n = sum(counts.get(st, 0) for st in OPEN_STATES)
     cards = [("未完成", open_n, ""), ("已超时未发布", overdue, "bad" if overdue else "good"),
              (f"{r.hours(dl.at_risk_hours)}小时内到期", due_soon, "warn" if due_soon else ""),

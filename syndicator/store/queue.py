@@ -396,6 +396,13 @@ class QueueMixin:
             max(offset, 0))
         return [row_to_delivery(r) for r in rows]
 
+    async def waiting_on_blocked_accounts(self) -> int:
+        """Pending or retrying deliveries of accounts that are paused or need re-authorisation: they arrived
+        after the account's open work was held, and wait for it just the same (one query, any account count)."""
+        return int(await self.db.fetchval(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'retrying')"
+            " AND account_id IN (SELECT account_id FROM accounts WHERE state <> 'active')") or 0)
+
     async def count_deliveries(self, *, states: Iterable[str] | None = None, account_id: str | None = None,
                                item_id: int | None = None, possible_duplicate: bool | None = None,
                                unit_id: str | None = None, title: str | None = None) -> int:
