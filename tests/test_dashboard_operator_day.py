@@ -126,6 +126,14 @@ async def test_acknowledge_and_silence_an_alert(tmp_path, clock, serve, http) ->
         assert (silence["category"], silence["target"], silence["created_by"]) == (
             "account", "ezczj-weibo", "网页用户 operator")
         assert silence["until_at"] == clock.now() + timedelta(hours=4)
+        row = page.split(f"#{alert['id']}</div>")[1].split("</tr>")[0]
+        assert "推送已静音" in row and "2026-11-25 14:00（网页用户 operator）" in row
+        assert 'action="/actions/silence"' not in row
+        other = next(a for a in (await store.alerts(kind="alert", limit=50))[0] if a["account_id"] == "ezfgw-site")
+        _s, overdue_page = await get(http, f"{d.base}/alerts?category=overdue")
+        other_row = overdue_page.split(f"#{other['id']}</div>")[1].split("</tr>")[0]
+        assert "范围：已超时提醒 · 鄂州市发展和改革委员会 · 账号 ezfgw-site" in other_row
+        assert 'action="/actions/silence"' in other_row
         listing = page.split("生效中的静音")[1]
         assert "已联系单位重新授权" in listing and "结束静音" in listing and "2026-11-25 14:00" in listing
         # ending it

@@ -9,7 +9,7 @@ from typing import Any
 
 from aiohttp import web
 
-from syndicator.alerting import CATEGORY_LABELS
+from syndicator.alerting import CATEGORY_LABELS, AlertFacts, silenced
 from syndicator.dashboard import render as r
 from syndicator.dashboard.actions import actor, operations_for
 from syndicator.dashboard.render import Html, esc, tag
@@ -54,6 +54,8 @@ async def alerts(request: web.Request) -> web.Response:
                 r.select("unit", [("", "全部单位"), *unit_names.items()], unit, "单位"),
                 r.select("acked", list(ACKED), acked, "确认状态")]
     back = request.path_qs
+    active = await hub.store.active_silences(hub.clock.now())
+    ops = operations_for(request)
     table_rows = []
     for a in rows:
         where_text = unit_names.get(a["unit_id"], a["unit_id"])
@@ -65,12 +67,19 @@ async def alerts(request: web.Request) -> web.Response:
         else:
             form = r.action_form("/actions/alert-ack", s.csrf, back, "确认", alert_id=a["id"])
             ack = tag("td", form, class_="nowrap")
-        silence = Html(
-            f'<td class="nowrap"><form class="inline" method="post" action="/actions/silence">'
-            f"{r.hidden(csrf=s.csrf, next=back, alert_id=a['id'])}"
-            f'{_hours_select()}<input class="reason" name="reason" maxlength="200" required'
-            f' placeholder="静音理由（必填）" aria-label="静音理由"><button type="submit" class="sec">静音</button>'
-            f"</form></td>")
+        covered = silenced(active, AlertFacts(a["category"], a["unit_id"], account_id=a["account_id"]))
+        target = a["account_id"] or a["unit_id"] or ""
+        scope = f"{CATEGORY_LABELS.get(a['category'], '此类')}提醒 · {ops.target_text(target)}"
+        if covered is not None:
+            silence = Html(f'<td>{tag("span", "推送已静音", class_="tag s-skipped")}<div class="hint muted">'
+                           f'至 {r.when(covered["until_at"])}（{esc(covered["created_by"])}）</div></td>')
+        else:
+            silence = Html(
+                f'<td class="nowrap"><form class="inline" method="post" action="/actions/silence">'
+                f"{r.hidden(csrf=s.csrf, next=back, alert_id=a['id'])}"
+                f'{_hours_select()}<input class="reason" name="reason" maxlength="200" required'
+                f' placeholder="静音理由（必填）" aria-label="静音理由"><button type="submit" class="sec">静音</button>'
+                f'</form><div class="hint muted">范围：{esc(scope)}</div></td>')
         table_rows.append([Html(f'<td class="nowrap">{r.when(a["at"])}<div class="muted">#{a["id"]}</div></td>'),
                            _category_cell(a["category"]),
                            where_text or "—", tag("td", a["message"], class_="reason"), ack, silence])
@@ -102,7 +111,7 @@ def _hours_select() -> Html:
 
 async def _silences(request: web.Request) -> Html:
     hub, s = request.app[HUB], request[SESSION]
-    ops = operations_for(request)
+    ops = operations_for(request)          # names a silence's target as the alert page does
     rows = [[CATEGORY_LABELS.get(x["category"], "全部类别") if x["category"] else "全部类别",
              ops.target_text(x["target"]), Html(f'<td class="nowrap">{r.when(x["until_at"])}</td>'),
              Html(f'<td>{esc(x["created_by"])}<div class="muted">{r.when(x["created_at"])}</div></td>'),
