@@ -11,6 +11,8 @@ HTTP_TEXT = {400: "请求被网站拒绝", 401: "网站要求登录", 403: "网�
              404: "页面不存在（地址可能已变更）", 410: "页面已被删除", 412: "网站要求浏览器校验",
              429: "访问过于频繁，被网站限流", 500: "网站内部错误", 502: "网站网关错误", 503: "网站暂时不可用",
              504: "网站网关超时"}
+_CJK = re.compile(r"[\u4e00-\u9fff]")
+_URL = re.compile(r"https?://\S+?: ")
 _PATTERNS = (
     (re.compile(r"did not finish within|no complete answer within|timed? ?out", re.I), "访问超时，网站没有及时响应"),
     (re.compile(r"bot gate|JS 校验|challenge", re.I), "网站的浏览器校验未通过"),
@@ -29,8 +31,13 @@ _PATTERNS = (
 def fetch_problem_text(error: str | None) -> str:
     """'https://x/: HTTP 503 Service Unavailable' -> '网站暂时不可用（HTTP 503）'."""
     text = error or ""
-    if text.startswith("warning: "):
-        return "部分页面读取不完整，下次检查会重新读取"
+    if text.startswith("warning: "):            # the poll succeeded; something on the way needs a look
+        body = text.removeprefix("warning: ")
+        if "stored from its list entry" in body:
+            return "提示：有稿件的正文页多次抓取失败，已按列表信息入库"
+        if _CJK.search(body):                   # refused entries carry intake's Chinese reason
+            return "提示：" + _URL.sub("", body)[:300]
+        return "提示：部分页面读取不完整，下次检查会重新读取"
     prefix = "稿件正文页抓取失败：" if "article page" in text else ""
     status = re.search(r"\bHTTP (\d{3})\b", text)
     if status:

@@ -392,6 +392,8 @@ async def test_check_source_now(tmp_path, clock, serve, http) -> None:
         assert "信息源“湖北省政府文件”检查失败：网站暂时不可用（HTTP 503）（已连续失败 8 次" in page
         assert "Service Unavailable" not in page.split("</h1>")[0]
         assert (await d.hub.store.source_health("hubei")).consecutive_errors == 8
+        _s, sources = await get(http, f"{d.base}/sources")
+        assert "网站暂时不可用（HTTP 503）" in sources and "Service Unavailable" not in sources
         d.hub.watcher._busy.add("gwy")                      # a scheduled poll of it is running
         _s, page = await post(http, f"{d.base}/actions/check-source", {"source_id": "gwy", "csrf": token})
         assert "正在检查中" in page
@@ -442,6 +444,10 @@ def test_fetch_failures_read_in_plain_chinese() -> None:
     assert fetch_problem_text("https://x/: ClientConnectorError: Cannot connect to host") == (
         "无法连接到网站（网络或域名解析问题）")
     assert fetch_problem_text("something odd") == "抓取失败（原因未能识别，详见运行日志）"
+    assert fetch_problem_text("warning: article page https://x/1 failed 3 polls in a row (HTTP 404); stored from "
+                              "its list entry") == "提示：有稿件的正文页多次抓取失败，已按列表信息入库"
+    assert fetch_problem_text("warning: https://x/2.htm: 标题含乱码，拒收") == "提示：标题含乱码，拒收"
+    assert fetch_problem_text("warning: https://x/?page=2: HTTP 500") == "提示：部分页面读取不完整，下次检查会重新读取"
     assert fetch_problem_text(None) == "抓取失败（原因未记录）"
 
 

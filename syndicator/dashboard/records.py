@@ -25,6 +25,7 @@ from syndicator.report import (
     state_text,
     tz_label,
 )
+from syndicator.source_problems import fetch_problem_text
 from syndicator.web import HUB
 
 BOM = "\ufeff"
@@ -180,7 +181,7 @@ async def sources(request: web.Request) -> web.Response:
                      Html(f'<td class="nowrap">{r.when(h and h.last_success_at)}</td>'),
                      r.num(h.consecutive_errors if h else 0, "late"),
                      Html(f'<td class="nowrap">{r.when(h and h.failing_since)}</td>'),
-                     tag("td", (h and h.last_error) or "", class_="err"),
+                     tag("td", fetch_problem_text(h.last_error) if h and h.last_error else "", class_="err"),
                      Html(f'<td class="nowrap">{r.when(h and h.next_check_at)}</td>'), r.num(h.items_seen if h else 0),
                      (s and s.live_check) or "",
                      tag("td", r.action_form("/actions/check-source", s_.csrf, "/sources", "立即检查", source_id=sid),
