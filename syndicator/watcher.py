@@ -190,6 +190,18 @@ class Watcher:
             elif self._schedule is not None and source.id in self._by_id:   # the index was rebuilt meanwhile
                 self._schedule.set(source.id, host_of(self._by_id[source.id]), later)
 
+    async def check_now(self, source: SourceSettings) -> tuple[int, SourceHealth] | None:
+        """An operator's 立即检查: poll this source now, out of its schedule (recorded like any poll, so its
+        next check moves on from now). (new items, health after the poll); None when a poll is running."""
+        if source.id in self._busy:
+            return None
+        self._busy.add(source.id)
+        try:
+            created = await self.poll(source)
+        finally:
+            self._busy.discard(source.id)
+        return created, await self.store.source_health(source.id)
+
     def fetch_budget(self, source: SourceSettings) -> float:
         """Seconds one fetch of this source may take, waiting included, before the poll gives up on it."""
         timeout = self.settings.fetch.timeout_seconds

@@ -209,7 +209,7 @@ async def test_no_credential_appears_on_any_page(tmp_path, clock, serve, http) -
 async def test_hostile_titles_are_escaped(tmp_path, clock, serve, http) -> None:
     async with dashboard(tmp_path, clock, serve) as d:
         await login(http, d.base)
-        for path in ("/", "/deliveries?state=all", "/delays?since=2026-01-01"):
+        for path in ("/", "/deliveries?state=all&q=测试转义", "/delays?since=2026-01-01"):
             async with http.get(d.base + path) as resp:
                 body = await resp.text()
                 assert "script-src" not in resp.headers["Content-Security-Policy"]

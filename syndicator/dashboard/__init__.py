@@ -24,7 +24,7 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     """Add the dashboard's routes to ``app`` (before it starts). Does nothing when disabled."""
     if not settings.enabled:
         return
-    from syndicator.dashboard import calendar_notices, detail, overview, records, views
+    from syndicator.dashboard import actions, alerts_log, calendar_notices, detail, overview, records, views
     from syndicator.dashboard.auth import Auth
     from syndicator.dashboard.errors import chinese_errors
 
@@ -50,6 +50,13 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     app.router.add_get("/delivery/{id:\\d+}", g(detail.delivery_detail))
     app.router.add_post("/actions/correct-time", g(detail.correct_time))
     app.router.add_get("/evidence.zip", g(detail.evidence_download))
+    app.router.add_get("/alerts", g(alerts_log.alerts))
+    app.router.add_get("/audit", g(alerts_log.audit))
+    app.router.add_post("/actions/alert-ack", g(alerts_log.ack))
+    app.router.add_post("/actions/silence", g(alerts_log.silence))
+    app.router.add_post("/actions/silence-end", g(alerts_log.end_silence))
+    app.router.add_post("/actions/bulk", g(actions.bulk))
+    app.router.add_post("/actions/check-source", g(actions.check_source))
     from syndicator import weibo_reauth
 
     weibo_reauth.setup_routes(app, g)

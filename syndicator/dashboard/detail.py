@@ -18,6 +18,7 @@ from aiohttp import web
 
 from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
 from syndicator.dashboard import render as r
+from syndicator.dashboard.backlog import WAITING, blocked_accounts, blocked_label, blocked_problem
 from syndicator.dashboard.records import _month, neutralise, url_link
 from syndicator.dashboard.render import Html, tag
 from syndicator.dashboard.views import AUTH, SESSION, names, redirect, safe_next, show
@@ -65,9 +66,15 @@ def _item_section(f: Facts) -> Html:
 def _delivery_section(f: Facts) -> Html:
     d = f["row"]
     prov = "（临时计算：节假日安排未载入）" if d["deadline_provisional"] else ""
+    state, way_out = r.state_tag(d["state"]), Html("")
+    kept = f["blocked"].get(d["account_id"]) if d["state"] in WAITING else None
+    if kept is not None:            # its account keeps it back: say so, why, and the way out
+        state = Html(f'{tag("span", blocked_label(kept[0]), class_="tag s-held")}'
+                     f'<div class="err">{r.esc(blocked_problem(*kept))}</div>')
+        way_out = r.action_form("/actions/resume", f["session"].csrf, f["back"], "恢复", account_id=d["account_id"])
     rows = [("单位", f["names"].get(d["unit_id"], d["unit_id"])),
             ("渠道 / 账号", f"{r.channel_name(d['channel_kind'])} / {d['account_id']}"),
-            ("状态", r.state_tag(d["state"])), ("截止时间", Html(f"{r.when(d['deadline_at'])}{r.esc(prov)}")),
+            ("状态", Html(f"{state}{way_out}")), ("截止时间", Html(f"{r.when(d['deadline_at'])}{r.esc(prov)}")),
             ("公开链接", url_link(d["external_url"])), ("平台发布时间", r.when(d["platform_published_at"])),
             ("本系统确认发布时间", r.when(d["delivered_at"])), ("平台编号", d["external_id"] or "—"),
             ("超时（工作小时）", r.hours(d["late_working_hours"])), ("备注", d["note"] or "—"),
@@ -116,7 +123,7 @@ async def delivery_detail(request: web.Request) -> web.Response:
         "row": row, "names": names(request), "session": request[SESSION], "back": request.path_qs,
         "attempts": await hub.store.attempts_of(did), "receipts": (await hub.store.receipts([did])).get(did, []),
         "corrections": await hub.store.time_corrections(row["item_id"]),
-        "delays": await hub.store.delay_records_of(did),
+        "delays": await hub.store.delay_records_of(did), "blocked": await blocked_accounts(hub.store),
     }
     return show(request, f"投递 #{did}：{row['title']}", r.join(section(facts) for section in SECTIONS))
 
@@ -126,7 +133,7 @@ async def correct_time(request: web.Request) -> web.StreamResponse:
     form = await request.post()
     item = str(form.get("item_id", ""))
     ops = Operations(hub.settings, hub.store, hub.clock, getattr(hub, "dispatcher", None))
-    if not item.isdigit():
+    if r.whole_number(item) is None:
         outcome = (False, "稿件编号无效")
     else:
         o = await ops.correct_time(int(item), str(form.get("time", ""))[:64],

@@ -11,8 +11,17 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from syndicator.alerting import CATEGORY_LABELS
 from syndicator.content_limits import truncation_text
 from syndicator.dashboard import render as r
+from syndicator.dashboard.backlog import (
+    Blocked,
+    blocked_accounts,
+    blocked_label,
+    blocked_problem,
+    blocked_state,
+    held_total,
+)
 from syndicator.dashboard.calendar_notices import notices_section
 from syndicator.dashboard.platform_cells import platform_cell
 from syndicator.dashboard.render import Html, esc, tag
@@ -23,7 +32,7 @@ from syndicator.web import HUB
 
 ATTENTION = (*OPEN_STATES, "failed")          # what an operator may have to act on
 RETRYABLE, SKIPPABLE = {"failed", "held", "retrying"}, set(ATTENTION) - {"sending"}
-PAGE_ROWS = 300
+PAGE_ROWS = 50                                # deliveries per page on /deliveries
 MATCH_LABELS = {"url": "链接相同", "guid": "唯一标识相同", "doc": "文号相同", "content": "标题与正文相同",
                 "earlier": "早期按链接或正文合并"}
 
@@ -73,8 +82,13 @@ def _deadline_cell(d: Delivery, now: datetime, soon: datetime) -> Html:
     return Html(f'<td class="nowrap">{r.when(d.deadline_at)}{extra}{prov}</td>')
 
 
-def _state_cell(d: Delivery) -> Html:
-    """The state; a delivered row also shows when it was published and where (its proof is on its page)."""
+def _state_cell(d: Delivery, blocked: Blocked | None = None) -> Html:
+    """The state; a delivered row also shows when it was published and where (its proof is on its page).
+    A row its account keeps back reads 暂存 / 已暂停, never 待发送 (syndicator.dashboard.backlog)."""
+    kept = blocked_state(d, blocked or {})
+    if kept is not None:
+        cls = "s-paused" if kept[0] == "paused" else "s-held"
+        return Html(f'<td>{tag("span", blocked_label(kept[0]), class_=f"tag {cls}")}</td>')
     proof = ""
     if d.state == "delivered":
         proof = f'<div class="muted">{r.when(d.delivered_at)}</div>'
@@ -84,14 +98,19 @@ def _state_cell(d: Delivery) -> Html:
 
 
 def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, Item | None],
-                   actions: bool, merged: dict[int, list[dict[str, Any]]] | None = None) -> list[list[Any]]:
+                   actions: bool, merged: dict[int, list[dict[str, Any]]] | None = None,
+                   blocked: Blocked | None = None, pick: bool = False) -> list[list[Any]]:
+    """Table rows; ``actions`` adds the per-row buttons, ``pick`` a checkbox for the bulk form (id ``bulk``)."""
     hub, s, unit_names = request.app[HUB], request[SESSION], names(request)
     now = hub.clock.now()
     soon = now + timedelta(hours=hub.settings.deadlines.at_risk_hours)
     back = request.path_qs
     out = []
     for d in rows:
+        kept = blocked_state(d, blocked or {})
         problem = d.last_error or d.note or ""
+        if kept is not None:
+            problem = blocked_problem(*kept)
         if d.possible_duplicate and "可能重复" not in problem:
             problem = f"可能重复：请到平台核对，删除多余一条。{problem}"
         cells: list[Any] = [tag("td", r.link(f"/delivery/{d.id}", d.id), class_="num"),
@@ -99,11 +118,18 @@ def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, 
                             unit_cell(unit_names.get(d.unit_id, d.unit_id)),
                             Html(f"<td>{esc(r.channel_name(d.channel_kind))}<div class=muted>{esc(d.account_id)}"
                                  f"</div></td>"),
-                            _state_cell(d), _deadline_cell(d, now, soon),
+                            _state_cell(d, blocked), _deadline_cell(d, now, soon),
                             tag("td", d.attempts, class_="num"), tag("td", problem, class_="err")]
+        if pick:
+            box = (f'<input type="checkbox" name="ids" value="{d.id}" form="bulk" aria-label="选择投递 #{d.id}">'
+                   if d.state in SKIPPABLE else "")
+            cells.insert(0, Html(f'<td class="pick">{box}</td>'))
         if actions:
             forms = []
-            if d.state in RETRYABLE:
+            overdue_pending = d.state == "pending" and d.deadline_at < now
+            if kept is not None:        # the way out is the account's, not the row's
+                forms.append(r.action_form("/actions/resume", s.csrf, back, "恢复", account_id=d.account_id))
+            elif d.state in RETRYABLE or overdue_pending:
                 forms.append(r.action_form("/actions/retry", s.csrf, back, "重试", delivery_id=d.id))
             if d.state in SKIPPABLE:
                 forms.append(r.action_form("/actions/skip", s.csrf, back, "跳过", reason="跳过理由（必填）",
@@ -129,13 +155,15 @@ async def overview(request: web.Request) -> web.Response:
     open_rows = await store.deliveries(states=OPEN_STATES, limit=50_000)
     failed = await store.deliveries(states=["failed"], limit=50_000)
     late = [x.late_clock_hours for x in await store.delays(since=now - timedelta(days=30), kinds=["delivered_late"])]
-    blocked = {a: v for a, v in (await store.account_states()).items() if v[0] != "active"}
-    alerts = await store.recent_alerts(10)
+    blocked = await blocked_accounts(store)
+    alerts, alert_total = await store.alerts(kind="alert", limit=10)
+    unacked = (await store.alerts(kind="alert", acked=False, limit=1))[1]
+    held = await held_total(store, counts)
     open_n = sum(counts.get(st, 0) for st in OPEN_STATES)
     cards = [("未完成", open_n, ""), ("已超时未发布", overdue, "bad" if overdue else "good"),
              (f"{r.hours(dl.at_risk_hours)}小时内到期", due_soon, "warn" if due_soon else ""),
              ("失败待处理", counts.get("failed", 0), "bad" if counts.get("failed") else ""),
-             ("暂存（账号不可用）", counts.get("held", 0), "warn" if counts.get("held") else ""),
+             ("暂存（账号不可用）", held, "warn" if held else ""),
              ("重试中", counts.get("retrying", 0), ""), ("已发布", counts.get("delivered", 0), "good"),
              ("已跳过", counts.get("skipped", 0), "")]
     duplicates = await store.possible_duplicate_count()
@@ -149,14 +177,15 @@ async def overview(request: web.Request) -> web.Response:
         f'<div class="card {c}"><div class="n">{n}</div><div class="l">{esc(label)}</div></div>'
         for label, n, c in cards) + "</div>"))
     parts.append(tag("p", f"统计时间 {r.local_text(now)}（北京时间）；截止规则：{_rule_text(dl)}。", class_="muted"))
-    parts += [tag("h2", "各单位各渠道待办"), _unit_table(request, open_rows, failed, now, soon)]
+    parts += [tag("h2", "各单位各渠道待办"), _unit_table(request, open_rows, failed, now, soon, blocked)]
     if duplicates:
         parts.append(tag("p", r.link("/deliveries", f"查看 {duplicates} 条可能重复的投递 →", state="all", dup="1"),
                          class_="muted"))
     oldest = open_rows[:15]
     items = await _titles(hub, oldest)
     parts += [tag("h2", "最早到期的未完成投递"),
-              r.table(DELIVERY_HEAD, _delivery_rows(request, oldest, items, False, await _merged(hub, items)),
+              r.table((*DELIVERY_HEAD, "操作"),
+                      _delivery_rows(request, oldest, items, True, await _merged(hub, items), blocked),
                       "没有未完成的投递", numeric=(0, 6))]
     if len(open_rows) > len(oldest):
         parts.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))
@@ -168,12 +197,14 @@ async def overview(request: web.Request) -> web.Response:
                      Html(f"<td>{r.action_form('/actions/resume', s.csrf, '/', '恢复', account_id=a)}</td>")]
                     for a, (st, reason) in sorted(blocked.items())]
     parts += [tag("h2", f"跨来源合并（共 {await store.merge_count()} 次，最近10次）"), await _merges_table(hub)]
-    alert_items = "".join(f"<li><span class=muted>{r.when(a['at'])} · {esc(a['subject'])}</span><br>"
-                          f"{esc(a['message'])}</li>" for a in alerts) or "<li class=muted>暂无提醒</li>"
+    alert_items = "".join(f"<li><span class=muted>{r.when(a['at'])} · {esc(CATEGORY_LABELS.get(a['category'], '提醒'))}"
+                          f"{' · 已确认' if a['acked_at'] else ''}</span><br>{esc(a['message'])}</li>"
+                          for a in alerts) or "<li class=muted>暂无提醒</li>"
+    more = r.link("/alerts", f"查看全部提醒（共 {alert_total} 条，未确认 {unacked} 条），确认或静音 →")
     side = Html(f'<div>{tag("h2", "超时时长分布")}{chart}{tag("h2", "暂停或需授权的账号")}'
                 f'{r.table(("账号", "状态", "原因", "操作"), blocked_rows, "所有账号正常")}</div>')
     parts.append(Html(f'<div class="grid2"><div>{tag("h2", "最新提醒（10条）")}<ul class="alerts">{alert_items}'
-                      f"</ul></div>{side}</div>"))
+                      f'</ul><p class="muted">{more}</p></div>{side}</div>'))
     return show(request, "总览", r.join(parts))
 
 
@@ -194,14 +225,14 @@ def _rule_text(dl: Any) -> str:
 
 
 def _unit_table(request: web.Request, open_rows: list[Delivery], failed: list[Delivery], now: datetime,
-                soon: datetime) -> Html:
+                soon: datetime, blocked: Blocked) -> Html:
     c: Counter[tuple[str, str, str]] = Counter()
     for d in open_rows:
         key = (d.unit_id, d.channel_kind)
         c[(*key, "open")] += 1
         c[(*key, "overdue")] += d.deadline_at < now
         c[(*key, "soon")] += now <= d.deadline_at < soon
-        c[(*key, "held")] += d.state == "held"
+        c[(*key, "held")] += d.state == "held" or blocked_state(d, blocked) is not None
     for d in failed:
         c[(d.unit_id, d.channel_kind, "failed")] += 1
     keys = sorted({k[:2] for k in c}, key=config_order(request))
@@ -220,32 +251,51 @@ def _unit_table(request: web.Request, open_rows: list[Delivery], failed: list[De
 async def deliveries(request: web.Request) -> web.Response:
     hub, q = request.app[HUB], request.query
     state, unit, account, item = q.get("state", ""), q.get("unit", ""), q.get("account", ""), q.get("item", "").strip()
+    title = q.get("q", "").strip()[:100]
     dup = q.get("dup", "") == "1"        # possible duplicates are mostly delivered: all states unless one is chosen
     states = None if state == "all" or (dup and not state) else [state] if state in r.STATE_LABELS else list(ATTENTION)
     accounts = [a for u, a in hub.settings.accounts() if not unit or u.id == unit]
-    targets = [account] if account else ([a.id for a in accounts] if unit else [None])
-    item_id = int(item) if item.isdigit() else None
-    rows: list[Delivery] = []
-    for acc in targets:
-        rows += await hub.store.deliveries(states=states, account_id=acc, item_id=item_id, limit=PAGE_ROWS,
-                                           possible_duplicate=True if dup else None)
-    rows = sorted((d for d in rows if not unit or d.unit_id == unit), key=lambda d: (d.deadline_at, d.id or 0))
-    shown = rows[:PAGE_ROWS]
+    item_id = r.whole_number(item)
+    number, page_note = r.page_number(q)
+    where: dict[str, Any] = {"states": states, "account_id": account or None, "unit_id": unit or None,
+                             "item_id": item_id, "possible_duplicate": True if dup else None, "title": title or None}
+    total = await hub.store.count_deliveries(**where)
+    pages = r.page_count(total, PAGE_ROWS)
+    number = min(number, pages)
+    shown = await hub.store.deliveries(**where, limit=PAGE_ROWS, offset=(number - 1) * PAGE_ROWS)
     items = await _titles(hub, shown)
+    blocked = await blocked_accounts(hub.store)
     units = [("", "全部单位"), *((u.id, u.name) for u in hub.settings.units)]
-    controls = [r.select("state", [("", "需处理（未完成与失败）"), ("all", "全部状态"), *r.STATE_LABELS.items()],
+    controls = [r.text_input("q", title, "标题包含", placeholder="输入标题中的词"),
+                r.select("state", [("", "需处理（未完成与失败）"), ("all", "全部状态"), *r.STATE_LABELS.items()],
                          state, "状态"),
                 r.select("unit", units, unit, "单位"),
                 r.select("account", [("", "全部账号"), *((a.id, a.id) for a in accounts)], account, "账号"),
                 r.text_input("item", item, "稿件编号", placeholder="如 12"),
                 r.select("dup", [("", "全部投递"), ("1", "仅可能重复")], "1" if dup else "", "可能重复")]
-    note = "" if item_id is not None or not item else tag("p", "稿件编号应为数字，已忽略。", class_="flash err")
-    parts = [r.filters("/deliveries", controls), note,
-             tag("p", f"共 {len(shown)} 条" + ("（仅显示前 300 条）" if len(rows) > PAGE_ROWS else ""), class_="muted"),
-             r.table((*DELIVERY_HEAD, "操作"), _delivery_rows(request, shown, items, True, await _merged(hub, items)),
-                     "没有符合条件的投递", numeric=(0, 6)),
+    notes = [tag("p", n, class_="flash err") for n in (
+        None if item_id is not None or not item else "稿件编号应为数字，已忽略。",
+        None if not state or state == "all" or state in r.STATE_LABELS else "状态无效，已显示需处理的投递。",
+        page_note) if n]
+    found = f"共 {total} 条" + (f"（标题包含“{title}”）" if title else "")
+    parts = [r.filters("/deliveries", controls), *notes, tag("p", found, class_="muted"), _bulk_form(request),
+             r.table(("选择", *DELIVERY_HEAD, "操作"),
+                     _delivery_rows(request, shown, items, True, await _merged(hub, items), blocked, pick=True),
+                     "没有符合条件的投递", numeric=(1, 7)),
+             r.pager("/deliveries", q, number, pages),
              tag("h2", "渠道账号"), await _accounts_table(request, accounts)]
     return show(request, "投递", r.join(parts))
+
+
+def _bulk_form(request: web.Request) -> Html:
+    """Retry or skip the rows ticked below (their checkboxes belong to this form through form="bulk")."""
+    s = request[SESSION]
+    return Html(f'<form id="bulk" class="bulk" method="post" action="/actions/bulk">'
+                f"{r.hidden(csrf=s.csrf, next=request.path_qs)}<span>对勾选的投递：</span>"
+                f'<button type="submit" name="what" value="retry">批量重试</button>'
+                f'<input class="reason" name="reason" maxlength="200" placeholder="跳过理由（批量跳过时必填）"'
+                f' aria-label="跳过理由">'
+                f'<button type="submit" name="what" value="skip" class="sec">批量跳过</button></form>')
 
 
 async def _accounts_table(request: web.Request, accounts: list[Any]) -> Html:

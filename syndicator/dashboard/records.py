@@ -13,7 +13,7 @@ from aiohttp import web
 from syndicator.anchors import anchor_label
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, tag
-from syndicator.dashboard.views import config_order, names, show, unit_cell
+from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
 from syndicator.evidence import report_details
 from syndicator.report import (
     REPORT_COLUMNS,
@@ -25,11 +25,13 @@ from syndicator.report import (
     state_text,
     tz_label,
 )
+from syndicator.source_problems import fetch_problem_text
 from syndicator.web import HUB
 
 BOM = "\ufeff"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
-SHOWN = 1000
+SHOWN = 1000                 # report listing rows shown on the page (exports are complete)
+DELAY_PAGE = 100             # delay records per page
 
 
 def neutralise(text: str) -> str:
@@ -54,12 +56,16 @@ def _delay_query(request: web.Request) -> tuple[dict[str, str], datetime | None,
     """Filters from the query: since/until are Beijing dates (until inclusive); defaults to the last 30 days."""
     hub, q = request.app[HUB], request.query
     tz = hub.settings.deadlines.tz
-    problems = [f"日期 {q[k]!r} 无效，应为 YYYY-MM-DD" for k in ("since", "until") if q.get(k) and not _day(q[k])]
+    problems = [f"日期“{q[k][:30]}”无效，应为 YYYY-MM-DD" for k in ("since", "until") if q.get(k) and not _day(q[k])]
+    kind = q.get("kind", "")
+    if kind and kind not in r.KIND_TAGS:
+        problems.append(f"延误类型“{kind[:30]}”无效，已显示全部类型")
+        kind = ""
     today = hub.clock.now().astimezone(tz).date()
     since_d = _day(q.get("since")) or (None if "since" in q else today - timedelta(days=30))
     until_d = _day(q.get("until"))
     f = {"since": since_d.isoformat() if since_d else "", "until": until_d.isoformat() if until_d else "",
-         "unit": q.get("unit", ""), "channel": q.get("channel", "")}
+         "unit": q.get("unit", ""), "channel": q.get("channel", ""), "kind": kind}
     since = datetime.combine(since_d, datetime.min.time(), tz) if since_d else None
     until = datetime.combine(until_d + timedelta(days=1), datetime.min.time(), tz) if until_d else None
     return f, since, until, problems
@@ -70,6 +76,8 @@ async def _delay_rows(request: web.Request) -> tuple[dict[str, str], list[dict[s
     hub = request.app[HUB]
     rows = await delays_listing(hub.store, since, until, f["unit"] or None, f["channel"] or None,
                                 calendar=hub.calendar, settings_for=hub.deadline_settings_for, now=hub.clock.now())
+    if f["kind"]:
+        rows = [x for x in rows if x["kind"] == f["kind"]]
     return f, rows, problems
 
 
@@ -95,16 +103,20 @@ async def delays(request: web.Request) -> web.Response:
     controls = [r.text_input("since", f["since"], "记录时间从", "date"),
                 r.text_input("until", f["until"], "至（含）", "date"),
                 r.select("unit", [("", "全部单位"), *unit_names.items()], f["unit"], "单位"),
-                r.select("channel", channels, f["channel"], "渠道或账号")]
+                r.select("channel", channels, f["channel"], "渠道或账号"),
+                r.select("kind", [("", "全部类型"), *r.KIND_TAGS.items()], f["kind"], "延误类型")]
     csv_link = r.link("/delays.csv", "导出 CSV（Excel 可直接打开）", **f)
     body: list[Any] = [r.filters("/delays", controls, Html(f"&nbsp;{csv_link}"))]
+    page, page_note = r.page_number(request.query)
+    problems += [page_note] if page_note else []
+    pages = r.page_count(len(rows), DELAY_PAGE)
+    page = min(page, pages)
     body += [tag("p", p, class_="flash err") for p in problems]
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["kind"]] = counts.get(row["kind"], 0) + 1
     summary = "，".join(f"{r.KIND_TAGS.get(k, k)} {n}" for k, n in sorted(counts.items())) or "无"
-    body.append(tag("p", f"共 {len(rows)} 条记录：{summary}。" + (f"页面仅显示前 {SHOWN} 条，完整记录请导出 CSV。"
-                                                              if len(rows) > SHOWN else ""), class_="muted"))
+    body.append(tag("p", f"共 {len(rows)} 条记录：{summary}。", class_="muted"))
     table_rows = [[
         Html(f'<td class="nowrap">{r.when(x["recorded_at"])}</td>'),
         unit_cell(unit_names.get(x["unit_id"], x["unit_id"])),
@@ -117,9 +129,10 @@ async def delays(request: web.Request) -> web.Response:
         tag("td", r.hours(x["late_clock_hours"]), class_="num"),
         tag("td", r.hours(x["late_working_hours"]), class_="num"),
         tag("td", x["reason"], class_="reason"),
-    ] for x in rows[:SHOWN]]
+    ] for x in rows[(page - 1) * DELAY_PAGE:page * DELAY_PAGE]]
     head = ("记录时间", "单位", "渠道 / 账号", "稿件", "类型", "截止时间", "超时（小时）", "超时（工作小时）", "原因")
-    body.append(r.table(head, table_rows, "所选范围内没有延误记录", numeric=(6, 7)))
+    body += [r.table(head, table_rows, "所选范围内没有延误记录", numeric=(6, 7)),
+             r.pager("/delays", request.query, page, pages)]
     return show(request, "延误记录", r.join(body))
 
 
@@ -143,7 +156,7 @@ def _public_url(url: str) -> str:
 
 
 async def sources(request: web.Request) -> web.Response:
-    hub = request.app[HUB]
+    hub, s_ = request.app[HUB], request[SESSION]
     health = {h.source_id: h for h in await hub.store.all_source_health()}
     configured = {s.id: s for s in hub.settings.sources}
     rows = []
@@ -171,13 +184,17 @@ async def sources(request: web.Request) -> web.Response:
                      r.num(h.consecutive_errors if h else 0, "late"),
                      Html(f'<td class="nowrap">{r.when(h and h.failing_since)}</td>'),
                      tag("td", (h and (h.empty_reason if h.empty_since and not h.consecutive_errors
-                                       else h.last_error)) or "", class_="err"),
+                                       else fetch_problem_text(h.last_error) if h.last_error else "")) or "",
+                         class_="err"),
                      Html(f'<td class="nowrap">{r.when(h and h.next_check_at)}</td>'), r.num(h.items_seen if h else 0),
-                     (s and s.live_check) or ""])
+                     (s and s.live_check) or "",
+                     tag("td", r.action_form("/actions/check-source", s_.csrf, "/sources", "立即检查", source_id=sid),
+                         class_="nowrap") if s is not None and s.enabled else ""])
     head = ("信息源", "类型 / 抓取", "状态", "最近成功", "连续错误", "失败起始", "最近错误", "下次检查", "已见条目",
-            "实测检查")
+            "实测检查", "操作")
     note = tag("p", "失败的信息源会按指数退避持续重试，不会自动停用；长时间失败会发出提醒。"
-                    "读取成功却没有任何条目的信息源标为“无内容”并发出提醒。", class_="muted")
+                    "读取成功却没有任何条目的信息源标为“无内容”并发出提醒。"
+                    "点“立即检查”会马上抓取一次并显示结果（可能需要几十秒）。", class_="muted")
     return show(request, "信息源状态", r.join([note, r.table(head, rows, "未配置信息源", numeric=(4, 8))]))
 
 

@@ -35,7 +35,8 @@ STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "�
 ACCOUNT_STATE_LABELS = {"active": "正常", "paused": "已暂停", "needs_reauth": "需重新授权", "platform_hold": "平台限制"}
 KIND_TAGS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
              "failed": "发送失败", "skipped": "人工跳过"}
-NAV = (("/", "总览"), ("/deliveries", "投递"), ("/delays", "延误记录"), ("/sources", "信息源"), ("/report", "月报"))
+NAV = (("/", "总览"), ("/deliveries", "投递"), ("/delays", "延误记录"), ("/sources", "信息源"), ("/alerts", "提醒"),
+       ("/audit", "操作记录"), ("/report", "月报"))
 
 
 class Html(str):
@@ -147,6 +148,39 @@ def filters(action: str, controls: Iterable[Html], extra: Any = "") -> Html:
     more = f'<span class="extra">{esc(extra)}</span>' if extra else ""
     return Html(f'<form class="filters" method="get" action="{esc(action)}">{join(controls)}'
                 f'<button type="submit">筛选</button>{more}</form>')
+
+
+def whole_number(text: Any, digits: int = 15) -> int | None:
+    """A form or query value as a non-negative whole number, else None (str.isdigit alone accepts '²')."""
+    text = str(text if text is not None else "").strip()
+    return int(text) if text.isascii() and text.isdigit() and len(text) <= digits else None
+
+
+def page_number(query: Mapping[str, str]) -> tuple[int, str | None]:
+    """The 1-based ``page=`` of a listing; a bad value falls back to page 1 with a note to show."""
+    raw = query.get("page", "").strip()
+    if not raw:
+        return 1, None
+    number = whole_number(raw, 6)
+    if number:
+        return number, None
+    return 1, f"页码“{raw[:20]}”无效，已显示第 1 页"
+
+
+def page_count(total: int, size: int) -> int:
+    return max(1, -(-total // size))
+
+
+def pager(path: str, query: Mapping[str, str], page: int, pages: int) -> Html:
+    """"第 N 页 / 共 M 页" with previous/next links that keep the other filters."""
+    keep = [(k, v) for k, v in query.items() if k not in ("page", "csrf") and v != ""]
+
+    def to(n: int, text: str) -> Html:
+        return tag("a", text, href=path + "?" + urlencode([*keep, ("page", n)]))
+
+    prev = to(page - 1, "← 上一页") if page > 1 else tag("span", "← 上一页", class_="zero")
+    nxt = to(page + 1, "下一页 →") if page < pages else tag("span", "下一页 →", class_="zero")
+    return Html(f'<nav class="pager" aria-label="分页">{prev}<span>第 {page} 页 / 共 {pages} 页</span>{nxt}</nav>')
 
 
 def respond(body: str, status: int = 200, *, content_type: str = "text/html") -> web.Response:

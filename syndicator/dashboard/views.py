@@ -92,7 +92,7 @@ async def action(request: web.Request) -> web.StreamResponse:
     actor, what = f"网页用户 {s.user}", request.match_info["what"]
     reason = str(form.get("reason", "")).strip()[:200]
     did = str(form.get("delivery_id", ""))
-    if what in ("retry", "skip") and not did.isdigit():
+    if what in ("retry", "skip") and r.whole_number(did) is None:
         outcome = (False, "投递编号无效")
     elif what == "retry":
         o = await ops.retry(int(did), actor)

@@ -40,10 +40,11 @@ class AlertsMixin:
 
     async def alerts(self, *, kind: str = "alert", category: str = "", unit_id: str = "", acked: bool | None = None,
                      text: str = "", since: datetime | None = None, until: datetime | None = None,
-                     limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
-        """One page of alerts (or actions) matching the filters, newest first, and how many match in all."""
+                     subject: str = "", limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
+        """One page of alerts (or actions) matching the filters, newest first, and how many match in all.
+        ``subject`` is exact (for actions: ``operator:<who>``)."""
         where, args = ["kind = ?"], [kind]
-        for column, value in (("category", category), ("unit_id", unit_id)):
+        for column, value in (("category", category), ("unit_id", unit_id), ("subject", subject)):
             if value:
                 where.append(f"{column} = ?")
                 args.append(value)
@@ -64,6 +65,16 @@ class AlertsMixin:
         rows = await self.db.fetch(f"SELECT {_COLUMNS} FROM alerts WHERE {cond} ORDER BY id DESC LIMIT ? OFFSET ?",
                                    *args, limit, offset)
         return [_row(r) for r in rows], int(total or 0)
+
+    async def get_alert(self, alert_id: int) -> dict[str, Any] | None:
+        row = await self.db.fetchrow(f"SELECT {_COLUMNS} FROM alerts WHERE id = ?", alert_id)
+        return _row(row) if row else None
+
+    async def alert_subjects(self, kind: str = "action", limit: int = 200) -> list[str]:
+        """The distinct subjects of one kind (for actions: who has acted), for a filter's choices."""
+        rows = await self.db.fetch("SELECT DISTINCT subject FROM alerts WHERE kind = ? ORDER BY subject LIMIT ?",
+                                   kind, limit)
+        return [r["subject"] for r in rows]
 
     async def ack_alert(self, alert_id: int, by: str, now: datetime) -> bool:
         """Mark an alert seen by ``by``; False when there is no such unacknowledged alert."""

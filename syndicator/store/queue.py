@@ -389,21 +389,53 @@ class QueueMixin:
 
     async def deliveries(self, *, states: Iterable[str] | None = None, account_id: str | None = None,
                          item_id: int | None = None, limit: int = 1000,
-                         possible_duplicate: bool | None = None) -> list[Delivery]:
-        where, args = ["1=1"], []
-        if possible_duplicate is not None:
-            where.append("possible_duplicate = ?")
-            args.append(possible_duplicate)
-        if states:
-            st = list(states)
-            where.append(f"state IN ({','.join('?' * len(st))})")
-            args.extend(st)
-        if account_id:
-            where.append("account_id = ?")
-            args.append(account_id)
-        if item_id is not None:
-            where.append("item_id = ?")
-            args.append(item_id)
+                         possible_duplicate: bool | None = None, unit_id: str | None = None,
+                         title: str | None = None, offset: int = 0) -> list[Delivery]:
+        """Deliveries matching the filters, earliest deadline first; ``title`` is a substring of the item's
+        title (the dashboard's search), ``offset`` pages through them."""
+        where, args = _delivery_filter(states, account_id, item_id, possible_duplicate, unit_id, title)
         rows = await self.db.fetch(
-            f"SELECT * FROM deliveries WHERE {' AND '.join(where)} ORDER BY deadline_at, id LIMIT ?", *args, limit)
+            f"SELECT * FROM deliveries WHERE {where} ORDER BY deadline_at, id LIMIT ? OFFSET ?", *args, limit,
+            max(offset, 0))
         return [row_to_delivery(r) for r in rows]
+
+    async def waiting_on_blocked_accounts(self) -> int:
+        """Pending or retrying deliveries of accounts that are paused or need re-authorisation: they arrived
+        after the account's open work was held, and wait for it just the same (one query, any account count)."""
+        return int(await self.db.fetchval(
+            "SELECT COUNT(*) FROM deliveries WHERE state IN ('pending', 'retrying')"
+            " AND account_id IN (SELECT account_id FROM accounts WHERE state <> 'active')") or 0)
+
+    async def count_deliveries(self, *, states: Iterable[str] | None = None, account_id: str | None = None,
+                               item_id: int | None = None, possible_duplicate: bool | None = None,
+                               unit_id: str | None = None, title: str | None = None) -> int:
+        """How many deliveries ``deliveries`` would list with these filters and no limit (for paging)."""
+        where, args = _delivery_filter(states, account_id, item_id, possible_duplicate, unit_id, title)
+        return int(await self.db.fetchval(f"SELECT COUNT(*) FROM deliveries WHERE {where}", *args) or 0)
+
+
+def _delivery_filter(states: Iterable[str] | None, account_id: str | None, item_id: int | None,
+                     possible_duplicate: bool | None, unit_id: str | None, title: str | None
+                     ) -> tuple[str, list[Any]]:
+    where, args = ["1=1"], []
+    if possible_duplicate is not None:
+        where.append("possible_duplicate = ?")
+        args.append(possible_duplicate)
+    if states:
+        st = list(states)
+        where.append(f"state IN ({','.join('?' * len(st))})")
+        args.extend(st)
+    if account_id:
+        where.append("account_id = ?")
+        args.append(account_id)
+    if unit_id:
+        where.append("unit_id = ?")
+        args.append(unit_id)
+    if item_id is not None:
+        where.append("item_id = ?")
+        args.append(item_id)
+    if title:
+        pattern = "%" + title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        where.append("item_id IN (SELECT id FROM items WHERE title LIKE ? ESCAPE '\\')")
+        args.append(pattern)
+    return " AND ".join(where), args
