@@ -26,12 +26,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from channels.wechat.notify import DEFAULT_TEMPLATE_FIELDS, clip_bytes, mask_openid
 from syndicator.clock import Clock
 from syndicator.delays import hours_text, local_text
 from syndicator.report import KIND_LABELS
+from syndicator.roles import Role, allows, refusal
 
 if TYPE_CHECKING:     # not at run time: config.py imports ConsoleSettings from here
     from syndicator.operations import Operations, Outcome
@@ -75,6 +76,22 @@ class ConsoleSettings(BaseModel):
     # template key → value with {message}, {time} (Beijing), {count}; keys must match the chosen template
     alert_template_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATE_FIELDS))
     push_alerts: bool = True
+    # OpenID → "admin" | "operator" | "inspector" (syndicator.roles); an admin not listed here is an admin
+    roles: dict[str, Role] = {}
+
+    @model_validator(mode="after")
+    def _roles_name_admins(self) -> ConsoleSettings:
+        strangers = [openid for openid in self.roles if openid not in self.admins]
+        if strangers:
+            raise ValueError(f"roles: {', '.join(mask_openid(o) for o in strangers)} not listed in console.admins "
+                             "(a role only narrows what an admin may do)")
+        return self
+
+    def role(self, openid: str) -> Role:
+        return self.roles.get(openid, "admin")
+
+
+READ_ONLY = {"status", "delays", "todo", "help"}
 
 
 class Command(NamedTuple):
@@ -140,6 +157,11 @@ class Console:
             return None
         if command is None:
             return UNKNOWN
+        role = self.settings.role(openid)
+        action = "read" if command.name in READ_ONLY else command.name
+        if not allows(role, action):
+            log.info("console: %s refused to %s (%s)", command.name, mask_openid(openid), role)
+            return f"未执行：{refusal(role, action)}"
         try:
             reply = await getattr(self, f"_{command.name}")(command, actor_for(openid))
         except Exception:

@@ -18,6 +18,7 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from syndicator.dashboard import access
 from syndicator.delays import hours_text, local_text
 from syndicator.report import channel_label
 
@@ -122,7 +123,10 @@ def hidden(**fields: Any) -> Html:
 
 def action_form(action: str, csrf: str, back: str, button: str, *, reason: str | None = None,
                 secondary: bool = False, **fields: Any) -> Html:
-    """A small POST form with the CSRF token; ``reason`` adds a text input (required when not empty)."""
+    """A small POST form with the CSRF token; ``reason`` adds a text input (required when not empty).
+    Nothing at all when the current person's role may not take the action (syndicator.dashboard.access)."""
+    if not access.may(action):
+        return Html("")
     extra = ""
     if reason is not None:
         extra = (f'<input class="reason" name="reason" maxlength="200" placeholder="{esc(reason or "理由（可选）")}"'
