@@ -24,7 +24,7 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     """Add the dashboard's routes to ``app`` (before it starts). Does nothing when disabled."""
     if not settings.enabled:
         return
-    from syndicator.dashboard import calendar_notices, detail, overview, records, views
+    from syndicator.dashboard import calendar_notices, detail, live, overview, records, views
     from syndicator.dashboard.auth import Auth
     from syndicator.dashboard.errors import chinese_errors
 
@@ -50,3 +50,4 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     app.router.add_get("/delivery/{id:\\d+}", g(detail.delivery_detail))
     app.router.add_post("/actions/correct-time", g(detail.correct_time))
     app.router.add_get("/evidence.zip", g(detail.evidence_download))
+    live.setup_live(app, g)

@@ -144,21 +144,24 @@ async def overview(request: web.Request) -> web.Response:
     parts.append(await notices_section(request))
     parts += [tag("div", Html(f"<b>后台任务异常：</b>{esc(p)}"), class_="banner", role="alert")
               for p in hub.supervisor.problems().values()]
-    parts.append(Html('<div class="cards">' + "".join(
+    parts = [tag("div", r.join(parts), data_live="banners")]           # live regions: syndicator.dashboard.live
+    parts.append(tag("div", r.join([Html('<div class="cards">' + "".join(
         f'<div class="card {c}"><div class="n">{n}</div><div class="l">{esc(label)}</div></div>'
-        for label, n, c in cards) + "</div>"))
-    parts.append(tag("p", f"统计时间 {r.local_text(now)}（北京时间）；截止规则：{_rule_text(dl)}。", class_="muted"))
-    parts += [tag("h2", "各单位各渠道待办"), _unit_table(request, open_rows, failed, now, soon)]
+        for label, n, c in cards) + "</div>"),
+        tag("p", f"统计时间 {r.local_text(now)}（北京时间）；截止规则：{_rule_text(dl)}。", class_="muted")]),
+        data_live="counts"))
+    parts += [tag("h2", "各单位各渠道待办"), tag("div", _unit_table(request, open_rows, failed, now, soon),
+                                                 data_live="units")]
     if duplicates:
         parts.append(tag("p", r.link("/deliveries", f"查看 {duplicates} 条可能重复的投递 →", state="all", dup="1"),
                          class_="muted"))
     oldest = open_rows[:15]
     items = await _titles(hub, oldest)
-    parts += [tag("h2", "最早到期的未完成投递"),
-              r.table(DELIVERY_HEAD, _delivery_rows(request, oldest, items, False, await _merged(hub, items)),
-                      "没有未完成的投递", numeric=(0, 6))]
+    due = [r.table(DELIVERY_HEAD, _delivery_rows(request, oldest, items, False, await _merged(hub, items)),
+                   "没有未完成的投递", numeric=(0, 6))]
     if len(open_rows) > len(oldest):
-        parts.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))
+        due.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))
+    parts += [tag("h2", "最早到期的未完成投递"), tag("div", r.join(due), data_live="due")]
     summary = (f"近30天超时发布 {len(late)} 条" + (f"，最长 {r.hours(max(late))} 小时" if late else "")
                + f"；当前已超时未发布 {overdue} 条。")
     chart = Html(f'<div class="chart">{r.lateness_chart(late)}<p class="muted">{esc(summary)}</p></div>')
@@ -171,9 +174,9 @@ async def overview(request: web.Request) -> web.Response:
                           f"{esc(a['message'])}</li>" for a in alerts) or "<li class=muted>暂无提醒</li>"
     side = Html(f'<div>{tag("h2", "超时时长分布")}{chart}{tag("h2", "暂停或需授权的账号")}'
                 f'{r.table(("账号", "状态", "原因", "操作"), blocked_rows, "所有账号正常")}</div>')
-    parts.append(Html(f'<div class="grid2"><div>{tag("h2", "最新提醒（10条）")}<ul class="alerts">{alert_items}'
-                      f"</ul></div>{side}</div>"))
-    return show(request, "总览", r.join(parts))
+    parts.append(Html(f'<div class="grid2" data-live="alerts"><div>{tag("h2", "最新提醒（10条）")}'
+                      f'<ul class="alerts">{alert_items}</ul></div>{side}</div>'))
+    return show(request, "总览", r.join(parts), live=True)
 
 
 async def _merges_table(hub: Any) -> Html:
@@ -240,11 +243,14 @@ async def deliveries(request: web.Request) -> web.Response:
                 r.select("dup", [("", "全部投递"), ("1", "仅可能重复")], "1" if dup else "", "可能重复")]
     note = "" if item_id is not None or not item else tag("p", "稿件编号应为数字，已忽略。", class_="flash err")
     parts = [r.filters("/deliveries", controls), note,
-             tag("p", f"共 {len(shown)} 条" + ("（仅显示前 300 条）" if len(rows) > PAGE_ROWS else ""), class_="muted"),
-             r.table((*DELIVERY_HEAD, "操作"), _delivery_rows(request, shown, items, True, await _merged(hub, items)),
-                     "没有符合条件的投递", numeric=(0, 6)),
-             tag("h2", "渠道账号"), await _accounts_table(request, accounts)]
-    return show(request, "投递", r.join(parts))
+             tag("div", r.join([
+                 tag("p", f"共 {len(shown)} 条" + ("（仅显示前 300 条）" if len(rows) > PAGE_ROWS else ""),
+                     class_="muted"),
+                 r.table((*DELIVERY_HEAD, "操作"), _delivery_rows(request, shown, items, True,
+                                                                await _merged(hub, items)),
+                         "没有符合条件的投递", numeric=(0, 6))]), data_live="list"),
+             tag("h2", "渠道账号"), tag("div", await _accounts_table(request, accounts), data_live="accounts")]
+    return show(request, "投递", r.join(parts), live=True)
 
 
 async def _accounts_table(request: web.Request, accounts: list[Any]) -> Html:

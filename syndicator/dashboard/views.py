@@ -67,11 +67,13 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, **r.SECURITY_HEADERS})
 
 
-def show(request: web.Request, title: str, body: Any, status: int = 200) -> web.Response:
-    s, auth = request[SESSION], request.app[AUTH]
+def show(request: web.Request, title: str, body: Any, status: int = 200, *, live: bool = False) -> web.Response:
+    """A page for the logged-in person; ``live``: it updates itself (syndicator.dashboard.live)."""
+    s, auth, hub = request[SESSION], request.app[AUTH], request.app[HUB]
     role = ROLE_LABELS.get(auth.role(s.user), "")
+    stamp = hub.clock.now().astimezone(hub.settings.deadlines.tz).strftime("%H:%M:%S") if live else None
     resp = r.page(title, body, path=request.path, user=f"{s.user}（{role}）", csrf=s.csrf, flash=auth.flash(request),
-                  status=status)
+                  status=status, live=stamp)
     if auth.flash_cookie in request.cookies:
         auth.clear_cookie(resp, auth.flash_cookie)
     return resp
