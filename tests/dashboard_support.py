@@ -124,6 +124,7 @@ class Dash:
     hub: Hub
     auth: Auth
     ids: dict[str, int]
+    app: Any = None
 
 
 @contextlib.asynccontextmanager
@@ -136,7 +137,7 @@ async def dashboard(tmp_path: Path, clock: FakeClock, serve: Any, users: dict[st
         app = build_web_app(hub)
         users = users or {"operator": hash_password(PASSWORD, iterations=2000)}
         setup_dashboard(app, hub, DashboardSettings(users=users, **options))
-        yield Dash(await serve(app), hub, app[AUTH], ids)
+        yield Dash(await serve(app), hub, app[AUTH], ids, app)
 
 
 def csrf_of(page: str) -> str:
