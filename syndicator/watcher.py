@@ -36,6 +36,7 @@ from syndicator.config import Settings, SourceSettings
 from syndicator.content_limits import RefusedEntry
 from syndicator.intake import Intake
 from syndicator.models import SourceHealth
+from syndicator.plain_words import source_error_text
 from syndicator.store import Store
 from syndicator.supervisor import Supervisor
 
@@ -191,7 +192,7 @@ class Watcher:
         if problems:
             raise FetchError(f"{len(problems)} article page(s) failed: {problems[0]}", url=source.url)
         if warnings:
-            health.last_error, health.last_error_at = "warning: " + "; ".join(warnings)[:2000], now
+            health.last_error, health.last_error_at = "提示：" + "；".join(warnings)[:2000], now
         if not result.warnings:
             # Only now is the body "seen": a failure before this point re-reads the page next time
             # (and so must the validators wait, or a 304 would hide what failed).
@@ -295,7 +296,7 @@ class Watcher:
 
     async def _failed(self, source: SourceSettings, health: SourceHealth, exc: Exception, now: datetime) -> None:
         health.consecutive_errors += 1
-        health.last_error = str(exc) or type(exc).__name__
+        health.last_error = source_error_text(exc)         # plain Chinese; the raw error is logged below
         health.last_error_at = now
         health.failing_since = health.failing_since or now
         retry_after = exc.retry_after if isinstance(exc, FetchError) else None
@@ -303,7 +304,7 @@ class Watcher:
                                 retry_after)
         health.next_check_at = now + timedelta(seconds=delay)
         log.warning("source %s failed (%d in a row, next try in %.0f s): %s", source.id,
-                    health.consecutive_errors, delay, health.last_error)
+                    health.consecutive_errors, delay, str(exc) or type(exc).__name__)
         failing_for = (now - health.failing_since).total_seconds()
         if failing_for >= self.settings.fetch.alert_after_seconds and not health.extra.get("alerted"):
             hours = failing_for / 3600
