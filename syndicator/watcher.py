@@ -36,7 +36,7 @@ from syndicator.config import Settings, SourceSettings
 from syndicator.content_limits import RefusedEntry
 from syndicator.intake import Intake
 from syndicator.models import SourceHealth
-from syndicator.plain_words import source_error_text
+from syndicator.plain_words import source_error_text, source_warning_text
 from syndicator.store import Store
 from syndicator.supervisor import Supervisor
 
@@ -192,7 +192,8 @@ class Watcher:
         if problems:
             raise FetchError(f"{len(problems)} article page(s) failed: {problems[0]}", url=source.url)
         if warnings:
-            health.last_error, health.last_error_at = "提示：" + "；".join(warnings)[:2000], now
+            said = "；".join(map(source_warning_text, warnings))
+            health.last_error, health.last_error_at = "提示：" + said[:2000], now
         if not result.warnings:
             # Only now is the body "seen": a failure before this point re-reads the page next time
             # (and so must the validators wait, or a 304 would hide what failed).

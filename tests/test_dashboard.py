@@ -56,7 +56,7 @@ async def test_login_logout_and_cookie_flags(tmp_path, clock, serve, http) -> No
         cookie = resp.cookies["syn_session"]
         assert cookie["httponly"] and cookie["samesite"] == "Strict" and not cookie["secure"]
         status, page = await get(http, f"{d.base}/sources")
-        assert status == 200 and "湖北省政府文件" in page and "连续 7 次" in page and "needed" in page
+        assert status == 200 and "湖北省政府文件" in page and "连续 7 次" in page and "待对照真实网站核对" in page
         assert "key=k" not in page                          # query strings of source URLs are not shown
         stolen = cookie.value
         status, page = await post(http, f"{d.base}/logout", {"csrf": csrf_of(page)})

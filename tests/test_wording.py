@@ -37,7 +37,7 @@ ADMIN = "oWordingScanAdmin000000001"
 PATHS = re.compile(r"(?<![\w.:/])/(?:tmp|work|home|var|etc|usr|root|srv|opt|app)/|\.toml\b|calendar/\d{4}")
 ENGLISH = ("Not Found", "Service Unavailable", "Internal Server Error", "Bad Gateway", "Gateway Timeout",
            "Bad Request", "Forbidden", "Unauthorized", "Too Many Requests", "Method Not Allowed", "Traceback",
-           "Error:", "Exception", "error:", "warning:", "connect failed", "Timeout", "timed out")
+           "Error:", "Exception", "error:", "warning:", "connect failed", "Timeout", "timed out", "needed")
 
 
 def config_keys() -> set[str]:
@@ -89,6 +89,7 @@ name = "已下线的栏目"
 kind = "rss"
 url = "{urls["upstream"]}/rss/no-such-feed.xml"
 interval = 5
+live_check = "needed"
 
 [[sources]]
 id = "html-down"

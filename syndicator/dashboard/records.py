@@ -142,6 +142,9 @@ def _public_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
 
 
+LIVE_CHECK = {"needed": "待对照真实网站核对"}        # presets say "needed" until checked (config/sources)
+
+
 async def sources(request: web.Request) -> web.Response:
     hub = request.app[HUB]
     health = {h.source_id: h for h in await hub.store.all_source_health()}
@@ -170,7 +173,7 @@ async def sources(request: web.Request) -> web.Response:
                      Html(f'<td class="nowrap">{r.when(h and h.failing_since)}</td>'),
                      tag("td", (h and h.last_error) or "", class_="err"),
                      Html(f'<td class="nowrap">{r.when(h and h.next_check_at)}</td>'), r.num(h.items_seen if h else 0),
-                     (s and s.live_check) or ""])
+                     LIVE_CHECK.get((s and s.live_check) or "", (s and s.live_check) or "")])
     head = ("信息源", "类型 / 抓取", "状态", "最近成功", "连续错误", "失败起始", "最近错误", "下次检查", "已见条目",
             "实测检查")
     note = tag("p", "失败的信息源会按指数退避持续重试，不会自动停用；长时间失败会发出提醒。", class_="muted")
