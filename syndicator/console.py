@@ -32,7 +32,7 @@ from channels.wechat.notify import DEFAULT_TEMPLATE_FIELDS, clip_bytes, mask_ope
 from syndicator.clock import Clock
 from syndicator.delays import hours_text, local_text
 from syndicator.report import KIND_LABELS
-from syndicator.roles import Role, allows, refusal
+from syndicator.roles import ROLE_LABELS, Role, allows, refusal
 
 if TYPE_CHECKING:     # not at run time: config.py imports ConsoleSettings from here
     from syndicator.operations import Operations, Outcome
@@ -98,6 +98,7 @@ class Command(NamedTuple):
     name: str
     arg: str        # argument with full-width forms folded (for matching ids and account ids)
     raw: str        # the same characters as typed (for reasons that go on record)
+    openid: str = ""  # who sent it (set by Console.answer)
 
 
 def halfwidth(text: str) -> str:
@@ -121,6 +122,17 @@ def parse(text: str) -> Command | None:
             begin = start + len(word) + (len(rest) - len(rest.lstrip(_STRIP)))
             return Command(ALIASES[word], arg, text[begin:begin + len(arg)])
     return None
+
+
+def help_for(role: Role) -> str:
+    """The help an admin of ``role`` can use: an inspector or operator is not offered what they may not send."""
+    if role == "admin":
+        return HELP
+    lines = HELP.split("\n")
+    words = {"重试": "retry", "跳过": "skip", "暂停": "pause", "恢复": "resume", "确认日历": "calendar_confirm"}
+    kept = [line for line in lines[1:-1]
+            if not any(line.startswith(w) and not allows(role, a) for w, a in words.items())]
+    return "\n".join([lines[0], *kept, f"（您的角色：{ROLE_LABELS[role]}）"])
 
 
 def actor_for(openid: str) -> str:
@@ -163,7 +175,7 @@ class Console:
             log.info("console: %s refused to %s (%s)", command.name, mask_openid(openid), role)
             return f"未执行：{refusal(role, action)}"
         try:
-            reply = await getattr(self, f"_{command.name}")(command, actor_for(openid))
+            reply = await getattr(self, f"_{command.name}")(command._replace(openid=openid), actor_for(openid))
         except Exception:
             log.exception("console: %s by %s failed", command.name, mask_openid(openid))
             reply = FAILED
@@ -171,7 +183,7 @@ class Console:
 
     # -- read-only ---------------------------------------------------------------------------------
     async def _help(self, cmd: Command, actor: str) -> str:
-        return HELP
+        return help_for(self.settings.role(cmd.openid))
 
     async def _status(self, cmd: Command, actor: str) -> str:
         st = await self.status_source()

@@ -175,6 +175,9 @@ async def test_a_console_inspector_reads_but_cannot_act(roles_rig: Rig) -> None:
         assert reply and reply.startswith("未执行") and "检查员" in reply, (command, reply)
     assert (await rg.store.get_delivery(failed)).state.value == "failed"
     assert "wx-fgw" not in await rg.store.account_states()
+    helped = await ask(rg, "帮助", INSPECTOR) or ""
+    assert "状态" in helped and "待办" in helped and "重试 N" not in helped and "确认日历" not in helped
+    assert "检查员" in helped
 
 
 async def test_a_console_operator_acts_but_cannot_confirm_the_calendar(roles_rig: Rig) -> None:
@@ -185,3 +188,5 @@ async def test_a_console_operator_acts_but_cannot_confirm_the_calendar(roles_rig
     assert "需要管理员权限" in (await ask(rg, "确认日历 2027", OPERATOR) or "")
     assert "权限" not in (await ask(rg, "确认日历 2027", ADMIN) or "")        # an unlisted admin is an admin
     assert "已暂停" in (await ask(rg, "暂停 wx-fgw 改版", OPERATOR) or "")
+    helped = await ask(rg, "帮助", OPERATOR) or ""
+    assert "重试 N" in helped and "确认日历" not in helped and "确认日历" in (await ask(rg, "帮助", ADMIN) or "")
