@@ -37,7 +37,8 @@ ADMIN = "oWordingScanAdmin000000001"
 PATHS = re.compile(r"(?<![\w.:/])/(?:tmp|work|home|var|etc|usr|root|srv|opt|app)/|\.toml\b|calendar/\d{4}")
 ENGLISH = ("Not Found", "Service Unavailable", "Internal Server Error", "Bad Gateway", "Gateway Timeout",
            "Bad Request", "Forbidden", "Unauthorized", "Too Many Requests", "Method Not Allowed", "Traceback",
-           "Error:", "Exception", "error:", "warning:", "connect failed", "Timeout", "timed out", "needed")
+           "Error:", "Exception", "error:", "warning:", "connect failed", "Timeout", "timed out", "needed",
+           " / HTTP", "rss /")
 
 
 def config_keys() -> set[str]:
