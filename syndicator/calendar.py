@@ -259,7 +259,8 @@ class WorkCalendar:
         return _guess_is_workday(d)
 
     def warnings(self, today: date) -> list[str]:
-        """Operator-facing warnings (Chinese) for every uncovered year in use, and next year from 1 Dec."""
+        """Operator-facing warnings (Chinese) for every uncovered year in use, and next year from 1 Dec. They say
+        what to do in words, never the server's file path (``override_path`` is for the command line and logs)."""
         years = {y for y in self._uncovered_used if self.coverage(y) == "fallback"}
         if self.coverage(today.year) == "fallback":
             years.add(today.year)
@@ -267,8 +268,9 @@ class WorkCalendar:
             years.add(today.year + 1)
         return [
             f"{y}年节假日安排尚未载入：{self.pending_notices[y]}" if y in self.pending_notices else
-            f"{y}年节假日安排尚未载入：截止时间按周末和法定节假日临时计算（调休未知），"
-            f"请在 {self.override_path(y)} 补充国务院办公厅通知"
+            f"{y}年节假日安排尚未载入：截止时间按周末和法定节假日临时计算（调休未知）。国务院办公厅发布{y}年"
+            f"节假日安排通知后，本系统会自动识别并生成草案，请管理员核对后在看板点“确认”；也可由系统管理员按部署说明"
+            f"在节假日日历目录中补充{y}年安排"
             for y in sorted(years)
         ]
 

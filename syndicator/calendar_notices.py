@@ -114,7 +114,7 @@ class CalendarNotices:
                                  "确认前截止时间仍按周末和法定节假日临时计算")
             elif r["status"] == "invalid":
                 pending[year] = (f"已发现《{r['title']}》，但自动校验未通过（{r['problems'][0]}），需人工核对原文 "
-                                 f"{r['url']} 后填写 {self.calendar.override_path(year)}；截止时间仍为临时计算")
+                                 f"{r['url']} 后由系统管理员在节假日日历目录中补充{year}年安排；截止时间仍为临时计算")
         self.calendar.pending_notices = pending
 
     async def observe(self, title: str, body: str, url: str, published_at: datetime | None,
@@ -174,20 +174,20 @@ class CalendarNotices:
             return False, f"{year}年节假日安排已由 {r['confirmed_by']} 于 {r['confirmed_at'][:16]} 确认"
         if not r["valid"]:
             return False, (f"《{r['title']}》自动校验未通过，不能确认：{'；'.join(r['problems'][:3])}。"
-                           f"请人工核对原文后填写 {path}")
+                           f"请人工核对原文后由系统管理员在节假日日历目录中补充{year}年安排")
         if path.exists():
-            return False, f"{path} 已存在（人工维护的安排），未覆盖；请对照通知人工核对该文件"
+            return False, f"节假日日历目录中已有人工维护的{year}年安排，未覆盖；请对照通知人工核对该安排"
         YearOverride.model_validate(tomllib.loads(r["draft"]))      # the draft is what the loader accepts
         await asyncio.to_thread(write_atomic, path, r["draft"])
         changed = await self.reload()
         if self.calendar.coverage(year) != "override":
-            return False, f"已写入 {path}，但重新加载失败（见告警），{year}年截止时间仍为临时计算"
+            return False, f"已写入{year}年安排，但重新加载失败（见告警），{year}年截止时间仍为临时计算"
         r.update(status="confirmed", confirmed_by=actor, confirmed_at=self.clock.now().isoformat(), path=str(path))
         await self._save(records)
         await self.refresh()
         message = f"{year}年节假日安排已确认并载入（依据《{r['title']}》），{changed} 条投递的截止时间已按新安排重算"
         await self.store.add_alert(f"operator:{actor}", f"{actor} 确认{year}年节假日安排（依据《{r['title']}》"
-                                                        f"{r['url']}），写入 {path}，重算 {changed} 条投递的截止时间",
+                                                        f"{r['url']}），已写入，重算 {changed} 条投递的截止时间",
                                    self.clock.now())
         log.info("calendar %d confirmed by %s: %s written, %d deliveries recomputed", year, actor, path, changed)
         return True, message

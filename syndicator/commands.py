@@ -100,6 +100,9 @@ async def cmd_check_config(args: argparse.Namespace) -> int:
           f"{len(settings.accounts())} channel accounts")
     for warning in calendar.warnings(today):
         print(f"warning: {warning}")
+    if calendar.warnings(today):
+        print(f"warning: holiday arrangement files are read from {calendar.override_path(today.year).parent}"
+              " (<year>.toml; see its README)")
     if settings.deadlines.max_anchor_age_hours is not None:
         print("warning: deadlines.max_anchor_age_hours is no longer used: an old upstream time is a baseline "
               "(before tracking) or a late detection, never replaced by the detection time; remove it")

@@ -26,12 +26,13 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field
+from pydantic import BaseModel, ConfigDict, Field, model_validator
 
 from channels.wechat.notify import DEFAULT_TEMPLATE_FIELDS, clip_bytes, mask_openid
 from syndicator.clock import Clock
 from syndicator.delays import hours_text, local_text
 from syndicator.report import KIND_LABELS
+from syndicator.roles import ROLE_LABELS, Role, allows, refusal
 
 if TYPE_CHECKING:     # not at run time: config.py imports ConsoleSettings from here
     from syndicator.operations import Operations, Outcome
@@ -75,12 +76,29 @@ class ConsoleSettings(BaseModel):
     # template key → value with {message}, {time} (Beijing), {count}; keys must match the chosen template
     alert_template_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATE_FIELDS))
     push_alerts: bool = True
+    # OpenID → "admin" | "operator" | "inspector" (syndicator.roles); an admin not listed here is an admin
+    roles: dict[str, Role] = {}
+
+    @model_validator(mode="after")
+    def _roles_name_admins(self) -> ConsoleSettings:
+        strangers = [openid for openid in self.roles if openid not in self.admins]
+        if strangers:
+            raise ValueError(f"roles: {', '.join(mask_openid(o) for o in strangers)} not listed in console.admins "
+                             "(a role only narrows what an admin may do)")
+        return self
+
+    def role(self, openid: str) -> Role:
+        return self.roles.get(openid, "admin")
+
+
+READ_ONLY = {"status", "delays", "todo", "help"}
 
 
 class Command(NamedTuple):
     name: str
     arg: str        # argument with full-width forms folded (for matching ids and account ids)
     raw: str        # the same characters as typed (for reasons that go on record)
+    openid: str = ""  # who sent it (set by Console.answer)
 
 
 def halfwidth(text: str) -> str:
@@ -104,6 +122,17 @@ def parse(text: str) -> Command | None:
             begin = start + len(word) + (len(rest) - len(rest.lstrip(_STRIP)))
             return Command(ALIASES[word], arg, text[begin:begin + len(arg)])
     return None
+
+
+def help_for(role: Role) -> str:
+    """The help an admin of ``role`` can use: an inspector or operator is not offered what they may not send."""
+    if role == "admin":
+        return HELP
+    lines = HELP.split("\n")
+    words = {"重试": "retry", "跳过": "skip", "暂停": "pause", "恢复": "resume", "确认日历": "calendar_confirm"}
+    kept = [line for line in lines[1:-1]
+            if not any(line.startswith(w) and not allows(role, a) for w, a in words.items())]
+    return "\n".join([lines[0], *kept, f"（您的角色：{ROLE_LABELS[role]}）"])
 
 
 def actor_for(openid: str) -> str:
@@ -140,8 +169,13 @@ class Console:
             return None
         if command is None:
             return UNKNOWN
+        role = self.settings.role(openid)
+        action = "read" if command.name in READ_ONLY else command.name
+        if not allows(role, action):
+            log.info("console: %s refused to %s (%s)", command.name, mask_openid(openid), role)
+            return f"未执行：{refusal(role, action)}"
         try:
-            reply = await getattr(self, f"_{command.name}")(command, actor_for(openid))
+            reply = await getattr(self, f"_{command.name}")(command._replace(openid=openid), actor_for(openid))
         except Exception:
             log.exception("console: %s by %s failed", command.name, mask_openid(openid))
             reply = FAILED
@@ -149,7 +183,7 @@ class Console:
 
     # -- read-only ---------------------------------------------------------------------------------
     async def _help(self, cmd: Command, actor: str) -> str:
-        return HELP
+        return help_for(self.settings.role(cmd.openid))
 
     async def _status(self, cmd: Command, actor: str) -> str:
         st = await self.status_source()

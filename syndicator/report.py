@@ -48,7 +48,8 @@ SettingsFor = Callable[[str | None], DeadlineSettings]
 
 
 def delay_columns(tz_name: str = "Asia/Shanghai") -> tuple[str, ...]:
-    return ("单位", "渠道", "账号", "稿件", "类型", f"截止时间 ({tz_name})", "记录时间", "超时（小时）",
+    zone = "北京时间" if tz_name == "Asia/Shanghai" else tz_name
+    return ("单位", "渠道", "账号", "稿件", "类型", f"截止时间（{zone}）", "记录时间", "超时（小时）",
             "超时（工作小时）", "当前状态", "原因")
 
 

@@ -44,6 +44,7 @@ from syndicator.content_limits import RefusedEntry
 from syndicator.host_health import HostHealth
 from syndicator.intake import Intake
 from syndicator.models import SourceHealth
+from syndicator.plain_words import source_error_text, source_warning_text
 from syndicator.poll_schedule import Planned, PollSchedule
 from syndicator.source_empty import judge
 from syndicator.store import Store
@@ -283,7 +284,8 @@ class Watcher:
         if problems:
             raise ArticlePagesFailed(f"{len(problems)} article page(s) failed: {problems[0]}", url=source.url)
         if warnings:
-            health.last_error, health.last_error_at = "warning: " + "; ".join(warnings)[:2000], now
+            said = "；".join(map(source_warning_text, warnings))
+            health.last_error, health.last_error_at = "提示：" + said[:2000], now
         if not result.warnings:
             # Only now is the body "seen": a failure before this point re-reads the page next time
             # (and so must the validators wait, or a 304 would hide what failed).
@@ -397,7 +399,7 @@ class Watcher:
 
     async def _failed(self, source: SourceSettings, health: SourceHealth, exc: Exception, now: datetime) -> None:
         health.consecutive_errors += 1
-        health.last_error = str(exc) or type(exc).__name__
+        health.last_error = source_error_text(exc)         # plain Chinese; the raw error is logged below
         health.last_error_at = now
         health.failing_since = health.failing_since or now
         retry_after = exc.retry_after if isinstance(exc, FetchError) else None
@@ -405,7 +407,7 @@ class Watcher:
                                 retry_after)
         health.next_check_at = now + timedelta(seconds=delay)
         log.warning("source %s failed (%d in a row, next try in %.0f s): %s", source.id,
-                    health.consecutive_errors, delay, health.last_error)
+                    health.consecutive_errors, delay, str(exc) or type(exc).__name__)
         host_problem = await self.hosts.failed(host_of(source), source.id, exc, health.failing_since, now)
         failing_for = (now - health.failing_since).total_seconds()
         if failing_for >= self.settings.fetch.alert_after_seconds and not health.extra.get("alerted") \

@@ -124,17 +124,20 @@ class Dash:
     hub: Hub
     auth: Auth
     ids: dict[str, int]
+    app: Any = None
 
 
 @contextlib.asynccontextmanager
-async def dashboard(tmp_path: Path, clock: FakeClock, serve: Any, **options: Any) -> AsyncIterator[Dash]:
-    """A seeded hub with the dashboard served (routes added before the app starts)."""
+async def dashboard(tmp_path: Path, clock: FakeClock, serve: Any, users: dict[str, Any] | None = None,
+                    **options: Any) -> AsyncIterator[Dash]:
+    """A seeded hub with the dashboard served (routes added before the app starts); ``users`` as in
+    ``[dashboard.users]`` (default: "operator", an administrator, with ``PASSWORD``)."""
     async with Hub(dashboard_settings(tmp_path), clock=clock) as hub:
         ids = await seed(hub, clock)
         app = build_web_app(hub)
-        users = {"operator": hash_password(PASSWORD, iterations=2000)}
+        users = users or {"operator": hash_password(PASSWORD, iterations=2000)}
         setup_dashboard(app, hub, DashboardSettings(users=users, **options))
-        yield Dash(await serve(app), hub, app[AUTH], ids)
+        yield Dash(await serve(app), hub, app[AUTH], ids, app)
 
 
 def csrf_of(page: str) -> str:

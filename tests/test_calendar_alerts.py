@@ -36,7 +36,8 @@ async def test_crossing_1_december_alerts_once_and_logs_daily(tmp_path: Path, ca
         clock.set(sh("2026-12-01 00:00"))
         await hub.calendar_tick()
         [alert] = await calendar_alerts(hub)
-        assert alert.startswith("【节假日安排】2027年节假日安排尚未载入") and "2027.toml" in alert
+        assert alert.startswith("【节假日安排】2027年节假日安排尚未载入") and "补充2027年安排" in alert
+        assert ".toml" not in alert                             # no server path in what a person reads
         assert len(calendar_logs(caplog)) == 1
         clock.set(sh("2026-12-01 15:00"))
         await hub.calendar_tick()

@@ -126,7 +126,7 @@ async def test_notice_published_upstream_is_proposed_and_confirmed_from_the_cons
         assert not any(d.deadline_provisional for d in after)
         assert hub.calendar.warnings(clock.now().date()) == []
         audit = [a["message"] for a in await hub.store.recent_alerts(20) if a["subject"].startswith("operator:")]
-        assert any("确认2027年节假日安排" in m and str(written) in m for m in audit)
+        assert any("确认2027年节假日安排" in m and "已写入" in m and str(written) not in m for m in audit)
 
         _, page = await get(http, f"{base}/")
         assert banners(page) == "" and "已确认" in page and "确认采用2027年安排" not in page

@@ -110,7 +110,7 @@ def test_delays_until_a_date_includes_that_day_and_open_overdue_is_live(config: 
     assert code == 0 and len(json.loads(out)) == 4                     # records of 01-05 10:00 included
     code, out, _ = run(capsys, "delays", "--config", str(config), "--since", "2027-01-05")
     assert code == 0 and "超时发布" in out and "仍未发布（超时计至 2027-01-05 12:00）" in out
-    assert "市发改委" in out and "政府网站（静态发布）" in out and "截止时间 (Asia/Shanghai)" in out
+    assert "市发改委" in out and "政府网站（静态发布）" in out and "截止时间（北京时间）" in out
 
 
 def test_report_and_reload(config: Path, capsys) -> None:

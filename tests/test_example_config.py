@@ -30,6 +30,7 @@ from syndicator.config import (
 from syndicator.console import ConsoleSettings
 from syndicator.content_limits import LimitSettings
 from syndicator.dashboard import DashboardSettings
+from syndicator.dashboard.auth import DashboardUser
 from syndicator.deadlines import DeadlineSettings
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "config" / "example.toml").read_text("utf-8")
@@ -78,6 +79,7 @@ REGIONS: dict[type[BaseModel], str] = {
     ConsoleSettings: section("console"),
     NotifySettings: section("notify"), SmtpSettings: section("notify"), PersonSettings: section("notify"),
     DashboardSettings: section("dashboard") + section("dashboard.users"),
+    DashboardUser: section("dashboard") + section("dashboard.users"),
     SourceSettings: SOURCES, HtmlListSpec: SOURCES, JsonListSpec: SOURCES, ArticleSpec: SOURCES, RuleSpec: SOURCES,
     UnitSettings: span("units", None), AccountConfig: span("units", None),
 }

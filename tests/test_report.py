@@ -233,7 +233,7 @@ def test_format_delays_shapes() -> None:
                      "原因：渠道故障：微博接口限流"}
     table = format_delays([row], "table", names={"u1": "市发改委"})
     header, rule, line = table.splitlines()
-    assert header.startswith("单位") and "截止时间 (Asia/Shanghai)" in header and set(rule) <= {"-", " "}
+    assert header.startswith("单位") and "截止时间（北京时间）" in header and set(rule) <= {"-", " "}
     assert "市发改委" in line and "政务微博" in line and "2025-10-10 24:00" in line and "…" in line
     assert format_delays([], "table") == "（所选范围内没有延误记录）"
     csv_rows = list(csv.reader(io.StringIO(format_delays([row], "csv"))))

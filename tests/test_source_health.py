@@ -53,8 +53,8 @@ def flaky_site() -> tuple[web.Application, dict[str, str]]:
 
 
 @pytest.mark.parametrize(("mode", "error_fragment"), [
-    ("500", "HTTP 500"), ("412", "HTTP 412"), ("slow", "no complete answer within 1 s"),
-    ("html", "JSON"), ("huge", "exceeds the 5000000-byte limit"),
+    ("500", "来源网站内部出错（HTTP 500）"), ("412", "来源网站要求先通过浏览器校验（HTTP 412）"),
+    ("slow", "来源网站在 1 秒内未完整答复（超时）"), ("html", "JSON"), ("huge", "来源内容超过大小上限"),
 ])
 async def test_misbehaving_json_source_is_recorded_and_recovers(serve, tmp_path, clock, mode, error_fragment) -> None:
     app, site_mode = flaky_site()

@@ -124,7 +124,7 @@ async def test_a_request_slower_than_its_budget_still_fails(tmp_path: Path, cloc
         await hub.watcher.run_due()
         for n in range(2):                     # the second waited 30 s, then ran out of its own 30 s
             health = await hub.store.source_health(f"s{n:03d}")
-            assert health.consecutive_errors == 1 and "within 30 s (poll deadline)" in (health.last_error or "")
+            assert health.consecutive_errors == 1 and "超过时限（30 秒）" in (health.last_error or "")
     finally:
         await hub.__aexit__(None, None, None)
 
@@ -258,7 +258,7 @@ async def test_a_hanging_host_slows_only_its_own_queue(tmp_path: Path, clock: Fa
         healthy = [await hub.store.source_health(f"s{n:03d}") for n in range(6, 12)]
         assert all(h.consecutive_errors == 0 for h in healthy)
         hung = [await hub.store.source_health(f"s{n:03d}") for n in range(6)]
-        assert all(h.consecutive_errors == 1 and "poll deadline" in (h.last_error or "") for h in hung)
+        assert all(h.consecutive_errors == 1 and "超过时限" in (h.last_error or "") for h in hung)
         # 6 polls through 2 slots, each cut at its own 30 s budget: ~90 s, not 6 × 30 s.
         assert loop.time() - t0 == pytest.approx(90, abs=2)
     finally:

@@ -130,7 +130,7 @@ async def test_a_hung_list_fetch_is_a_recorded_failure(tmp_path: Path, clock: Fa
         upstream.pages[LIST] = "hang"
         await asyncio.wait_for(poll_due(hub), 5)           # the poll ends by itself, well inside this
         health = await hub.store.source_health("zuixin")
-        assert health.consecutive_errors == 1 and "poll deadline" in (health.last_error or "")
+        assert health.consecutive_errors == 1 and "本轮检查超过时限" in (health.last_error or "")
         assert LIST in (health.last_error or "")
         assert health.next_check_at == clock.now() + timedelta(seconds=60)
         assert hub.watcher._busy == set()                  # polled again once due
@@ -150,7 +150,7 @@ async def test_a_hung_article_fetch_counts_against_that_article(tmp_path: Path, 
         upstream.pages[article_url(1)] = "hang"
         await asyncio.wait_for(poll_due(hub), 5)
         health = await hub.store.source_health("zuixin")
-        assert health.consecutive_errors == 1 and "fetching the article page" in (health.last_error or "")
+        assert health.consecutive_errors == 1 and "文章页读取失败，首个：本轮检查超过时限" in (health.last_error or "")
         assert article_url(1) in (health.last_error or "")
     finally:
         await hub.__aexit__(None, None, None)
@@ -208,7 +208,7 @@ async def test_a_dead_article_link_is_stored_from_its_list_entry_after_three_pol
         await poll_due(hub)                                # third failure: stored from the list
         health = await hub.store.source_health("zuixin")
         assert health.consecutive_errors == 0 and health.last_success_at == clock.now()
-        assert (health.last_error or "").startswith("warning: article page " + article_url(2))
+        assert (health.last_error or "").startswith("提示：文章页 " + article_url(2))
         assert health.body_hash is not None
         created = {url: r for status, url, r in outcomes if status == "created"}
         assert set(created) == {article_url(1), article_url(2)}
@@ -309,7 +309,7 @@ async def test_a_failing_second_list_page_keeps_the_first(tmp_path: Path, clock:
         await poll_due(hub)
         health = await hub.store.source_health("zuixin")
         assert health.consecutive_errors == 0                      # a warning, not a failure
-        assert (health.last_error or "").startswith("warning: list page 2 failed") and "HTTP 502" in health.last_error
+        assert (health.last_error or "").startswith("提示：第 2 页列表读取失败") and "（HTTP 502）" in health.last_error
         assert health.body_hash is None                            # so the next poll reads page 2 again
         assert [u for s, u, _ in outcomes if s == "created"] == [article_url(1)]
         upstream.pages[page2] = html_result(page2, list_page([(2, "国务院关于乙的通知", "2026-11-20")]))
@@ -360,7 +360,8 @@ def html_site() -> tuple[web.Application, dict[str, str], Counter[str]]:
 
 
 @pytest.mark.parametrize(("mode", "error_fragment"), [
-    ("500", "HTTP 500"), ("412", "HTTP 412"), ("layout", "item selector 'ul.list li' matched nothing"),
+    ("500", "内部出错（HTTP 500）"), ("412", "要求先通过浏览器校验（HTTP 412）"),
+    ("layout", "item selector 'ul.list li' matched nothing"),
 ])
 async def test_misbehaving_html_source_through_watcher_run(serve, tmp_path: Path, clock: FakeClock, mode: str,
                                                            error_fragment: str) -> None:

@@ -27,6 +27,7 @@ import aiohttp
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
 from channels.retrying import retry_call
 from channels.scrub import scrub
+from syndicator.plain_words import http_status_text
 
 PUSH_PATH = "/v3/push"
 VALIDATE_PATH = "/v3/push/validate"
@@ -77,7 +78,7 @@ def to_channel_error(exc: JPushApiError) -> ChannelError:
     if exc.http_status in (401, 403):
         return AuthExpired(f"极光推送拒绝鉴权（HTTP {exc.http_status}），请管理员核对凭据", detail, code=exc.code)
     if exc.http_status >= 500:
-        return RetryLater(f"渠道故障：极光推送返回 HTTP {exc.http_status}", detail, code=exc.code)
+        return RetryLater(f"渠道故障：极光推送{http_status_text(exc.http_status)}", detail, code=exc.code)
     return PermanentError(f"极光推送拒收（错误码 {exc.code}）：{exc.message}", detail, code=exc.code)
 
 

@@ -37,6 +37,7 @@ from channels.signing import sign
 from channels.wire import Members, json_object, members
 from syndicator.http_headers import parse_retry_after
 from syndicator.models import Item, UnitRef
+from syndicator.plain_words import http_status_text
 
 REPRINTS_PATH = "/api/reprints"
 EXISTING_NOTE = "CMS 已存在相同幂等键的稿件"
@@ -159,8 +160,9 @@ class CmsChannel(Channel):
         if status == 429:
             return RetryLater("渠道故障：网站 CMS 接口限流", detail, retry_after=retry_after, code=status)
         if status >= 500:
-            return RetryLater(f"渠道故障：网站 CMS 返回 HTTP {status}", detail, retry_after=retry_after, code=status)
-        return PermanentError(f"网站 CMS 返回意外状态 HTTP {status}", detail, code=status)
+            return RetryLater(f"渠道故障：网站 CMS {http_status_text(status)}", detail, retry_after=retry_after,
+                              code=status)
+        return PermanentError(f"网站 CMS {http_status_text(status)}", detail, code=status)
 
 
 def _json(text: str) -> Any:

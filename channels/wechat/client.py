@@ -36,6 +36,7 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 from channels.base import AccountConfig, ChannelContext, PermanentError, RetryLater
 from channels.wechat.errors import TOKEN_INVALID, errcode, error_for, next_midnight, scrub, seconds_until
 from syndicator.clock import SHANGHAI
+from syndicator.plain_words import http_status_text
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
@@ -221,7 +222,7 @@ class WechatClient:
         except (aiohttp.ClientError, TimeoutError) as exc:
             raise _Transient(f"{type(exc).__name__}", maybe_sent=True) from None
         if status >= 400:
-            raise PermanentError(f"微信接口返回 HTTP {status}", f"wechat {path}: HTTP {status}", code=status)
+            raise PermanentError(f"微信接口{http_status_text(status)}", f"wechat {path}: HTTP {status}", code=status)
         try:
             data = json.loads(raw)
         except ValueError:

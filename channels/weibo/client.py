@@ -18,6 +18,7 @@ import aiohttp
 from channels.base import AccountHeld, AuthExpired, ChannelError, PermanentError, RetryLater
 from channels.retrying import retry_call
 from channels.scrub import scrub
+from syndicator.plain_words import http_status_text
 
 SHARE_PATH = "/2/statuses/share.json"
 # https://open.weibo.com/wiki/2/account/rate_limit_status — not itself rate limited; answers
@@ -115,7 +116,7 @@ def to_channel_error(exc: WeiboApiError, *, now: datetime, reset_in: float | Non
     if code in PERMANENT_REASONS:
         return PermanentError(f"{PERMANENT_REASONS[code]}（{code}），需人工处理", detail, code=code)
     if exc.http_status >= 500 or exc.http_status == 429:
-        return RetryLater(f"渠道故障：微博接口返回 HTTP {exc.http_status}", detail, code=code)
+        return RetryLater(f"渠道故障：微博接口{http_status_text(exc.http_status)}", detail, code=code)
     return PermanentError(f"微博拒收（错误码 {code}）：{exc.message}", detail, code=code)
 
 
@@ -185,7 +186,8 @@ class WeiboClient:
                 raise RetryLater("渠道故障：微博应答无法解析（可能已发布，重试前先核对）",
                                  f"unreadable 200 body on {path}", ambiguous=posts)
             if status >= 500 or status == 429:
-                raise RetryLater(f"渠道故障：微博接口返回 HTTP {status}", f"HTTP {status}, non-JSON body on {path}")
+                raise RetryLater(f"渠道故障：微博接口{http_status_text(status)}",
+                                 f"HTTP {status}, non-JSON body on {path}")
             raise WeiboApiError(status, None, f"unreadable body ({len(raw)} bytes)")
         if status == 200 and "error_code" not in body:
             return body

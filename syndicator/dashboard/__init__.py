@@ -24,7 +24,7 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     """Add the dashboard's routes to ``app`` (before it starts). Does nothing when disabled."""
     if not settings.enabled:
         return
-    from syndicator.dashboard import actions, alerts_log, calendar_notices, detail, overview, records, views
+    from syndicator.dashboard import actions, alerts_log, calendar_notices, detail, live, overview, records, views
     from syndicator.dashboard.auth import Auth
     from syndicator.dashboard.errors import chinese_errors
 
@@ -60,3 +60,4 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     from syndicator import weibo_reauth
 
     weibo_reauth.setup_routes(app, g)
+    live.setup_live(app, g)

@@ -11,6 +11,7 @@ from aiohttp import web
 
 from syndicator.alerting import CATEGORY_LABELS, AlertFacts, silenced
 from syndicator.dashboard import render as r
+from syndicator.dashboard.access import may
 from syndicator.dashboard.actions import actor, operations_for
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import AUTH, SESSION, names, redirect, safe_next, show
@@ -73,6 +74,8 @@ async def alerts(request: web.Request) -> web.Response:
         if covered is not None:
             silence = Html(f'<td>{tag("span", "推送已静音", class_="tag s-skipped")}<div class="hint muted">'
                            f'至 {r.when(covered["until_at"])}（{esc(covered["created_by"])}）</div></td>')
+        elif not may("/actions/silence"):
+            silence = Html("<td></td>")
         else:
             silence = Html(
                 f'<td class="nowrap"><form class="inline" method="post" action="/actions/silence">'

@@ -26,7 +26,9 @@ from dataclasses import dataclass
 from typing import Annotated, Any
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, ConfigDict, Field, SecretStr
+from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
+
+from syndicator.roles import Role
 
 log = logging.getLogger(__name__)
 
@@ -78,12 +80,29 @@ def _check_hash(value: SecretStr) -> SecretStr:
     return value
 
 
+class DashboardUser(BaseModel):
+    """One login: ``{ password_hash = "...", role = "operator" }``; a bare hash string means an admin."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    password_hash: Annotated[SecretStr, AfterValidator(_check_hash)]
+    role: Role = "admin"
+
+
+def _bare_hash_is_admin(value: Any) -> Any:
+    """Configs written before roles existed map a name to a hash string: that user stays an admin."""
+    if isinstance(value, str | SecretStr):
+        return {"password_hash": value, "role": "admin"}
+    return value
+
+
 class DashboardSettings(BaseModel):
-    """``[dashboard]`` in the config file; ``users`` maps a login name to a password hash."""
+    """``[dashboard]`` in the config file; ``users`` maps a login name to a password hash, or to a table
+    ``{ password_hash = ..., role = "admin" | "operator" | "inspector" }`` (syndicator.roles)."""
 
     model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)    # errors never echo a hash
     enabled: bool = True
-    users: dict[Annotated[str, AfterValidator(_check_name)], Annotated[SecretStr, AfterValidator(_check_hash)]] = {}
+    users: dict[Annotated[str, AfterValidator(_check_name)],
+                Annotated[DashboardUser, BeforeValidator(_bare_hash_is_admin)]] = {}
     session_hours: float = Field(12, gt=0, le=24 * 31)
     secure_cookies: bool = False          # True behind HTTPS: cookies get Secure and the __Host- prefix
 
@@ -207,16 +226,22 @@ class Auth:
         self.cookie, self.login_cookie, self.flash_cookie = (f"{prefix}syn_{n}" for n in ("session", "login", "flash"))
 
     async def check_password(self, user: str, password: str) -> bool:
-        secret = self.settings.users.get(user)
+        entry = self.settings.users.get(user)
+        secret = None if entry is None else entry.password_hash
         async with self._hashing:
             if secret is None:   # same work for an unknown name: no user enumeration by timing
                 if self._dummy is None:
-                    its = next((parse_hash(s.get_secret_value())[0] for s in self.settings.users.values()),
-                               PBKDF2_ITERATIONS)
+                    its = next((parse_hash(u.password_hash.get_secret_value())[0]
+                                for u in self.settings.users.values()), PBKDF2_ITERATIONS)
                     self._dummy = await asyncio.to_thread(hash_password, secrets.token_urlsafe(16), iterations=its)
                 await asyncio.to_thread(verify_password, password, self._dummy)
                 return False
             return await asyncio.to_thread(verify_password, password, secret.get_secret_value())
+
+    def role(self, user: str) -> Role:
+        """The user's role, read from the settings at each request (a changed role applies at once)."""
+        entry = self.settings.users.get(user)
+        return "inspector" if entry is None else entry.role
 
     def new_session(self, user: str) -> tuple[Session, str]:
         s = Session(user, secrets.token_urlsafe(16), secrets.token_urlsafe(32),

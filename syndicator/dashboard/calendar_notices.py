@@ -36,8 +36,8 @@ def _notice_block(record: dict[str, Any], csrf: str) -> Html:
     if record["status"] == "pending":
         parts.append(r.action_form("/actions/calendar-confirm", csrf, "/", f"确认采用{year}年安排", year=year))
     elif record["status"] == "confirmed":
-        parts.append(tag("p", f"由 {record['confirmed_by']} 于 {record['confirmed_at'][:16]} 确认，已写入 "
-                              f"{record.get('path', '')}", class_="muted"))
+        parts.append(tag("p", f"由 {record['confirmed_by']} 于 {record['confirmed_at'][:16]} 确认，已写入节假日日历",
+                         class_="muted"))
     return Html(f'<div class="notice">{r.join(parts)}</div>')
 
 

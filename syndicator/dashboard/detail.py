@@ -17,6 +17,7 @@ from typing import Any
 from aiohttp import web
 
 from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
+from syndicator.dashboard import access
 from syndicator.dashboard import render as r
 from syndicator.dashboard.backlog import WAITING, blocked_accounts, blocked_label, blocked_problem
 from syndicator.dashboard.records import _month, neutralise, url_link
@@ -54,7 +55,7 @@ def _item_section(f: Facts) -> Html:
         now_at = r.local_text(c["new_published_at"])
         rows.append(("人工更正", f"{r.local_text(c['at'])} {c['actor']}：{was} → {now_at}，理由：{c['reason']}"))
     s = f["session"]
-    form = Html(
+    form = "" if not access.may("/actions/correct-time") else Html(
         f'<form class="inline" method="post" action="/actions/correct-time">'
         f'{r.hidden(csrf=s.csrf, next=f["back"], item_id=d["item_id"])}'
         '<input name="time" required placeholder="YYYY-MM-DD HH:MM（北京时间）" aria-label="正确的上游发布时间">'

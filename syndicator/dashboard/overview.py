@@ -14,6 +14,7 @@ from aiohttp import web
 from syndicator.alerting import CATEGORY_LABELS
 from syndicator.content_limits import truncation_text
 from syndicator.dashboard import render as r
+from syndicator.dashboard.access import may
 from syndicator.dashboard.backlog import (
     Blocked,
     blocked_accounts,
@@ -173,22 +174,25 @@ async def overview(request: web.Request) -> web.Response:
     parts.append(await notices_section(request))
     parts += [tag("div", Html(f"<b>后台任务异常：</b>{esc(p)}"), class_="banner", role="alert")
               for p in hub.supervisor.problems().values()]
-    parts.append(Html('<div class="cards">' + "".join(
+    parts = [tag("div", r.join(parts), data_live="banners")]           # live regions: syndicator.dashboard.live
+    parts.append(tag("div", r.join([Html('<div class="cards">' + "".join(
         f'<div class="card {c}"><div class="n">{n}</div><div class="l">{esc(label)}</div></div>'
-        for label, n, c in cards) + "</div>"))
-    parts.append(tag("p", f"统计时间 {r.local_text(now)}（北京时间）；截止规则：{_rule_text(dl)}。", class_="muted"))
-    parts += [tag("h2", "各单位各渠道待办"), _unit_table(request, open_rows, failed, now, soon, blocked)]
+        for label, n, c in cards) + "</div>"),
+        tag("p", f"统计时间 {r.local_text(now)}（北京时间）；截止规则：{_rule_text(dl)}。", class_="muted")]),
+        data_live="counts"))
+    parts += [tag("h2", "各单位各渠道待办"), tag("div", _unit_table(request, open_rows, failed, now, soon, blocked),
+                                                 data_live="units")]
     if duplicates:
         parts.append(tag("p", r.link("/deliveries", f"查看 {duplicates} 条可能重复的投递 →", state="all", dup="1"),
                          class_="muted"))
     oldest = open_rows[:15]
     items = await _titles(hub, oldest)
-    parts += [tag("h2", "最早到期的未完成投递"),
-              r.table((*DELIVERY_HEAD, "操作"),
-                      _delivery_rows(request, oldest, items, True, await _merged(hub, items), blocked),
-                      "没有未完成的投递", numeric=(0, 6))]
+    due = [r.table((*DELIVERY_HEAD, "操作"),
+                   _delivery_rows(request, oldest, items, True, await _merged(hub, items), blocked),
+                   "没有未完成的投递", numeric=(0, 6))]
     if len(open_rows) > len(oldest):
-        parts.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))
+        due.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))
+    parts += [tag("h2", "最早到期的未完成投递"), tag("div", r.join(due), data_live="due")]
     summary = (f"近30天超时发布 {len(late)} 条" + (f"，最长 {r.hours(max(late))} 小时" if late else "")
                + f"；当前已超时未发布 {overdue} 条。")
     chart = Html(f'<div class="chart">{r.lateness_chart(late)}<p class="muted">{esc(summary)}</p></div>')
@@ -203,9 +207,9 @@ async def overview(request: web.Request) -> web.Response:
     more = r.link("/alerts", f"查看全部提醒（共 {alert_total} 条，未确认 {unacked} 条），确认或静音 →")
     side = Html(f'<div>{tag("h2", "超时时长分布")}{chart}{tag("h2", "暂停或需授权的账号")}'
                 f'{r.table(("账号", "状态", "原因", "操作"), blocked_rows, "所有账号正常")}</div>')
-    parts.append(Html(f'<div class="grid2"><div>{tag("h2", "最新提醒（10条）")}<ul class="alerts">{alert_items}'
-                      f'</ul><p class="muted">{more}</p></div>{side}</div>'))
-    return show(request, "总览", r.join(parts))
+    parts.append(Html(f'<div class="grid2" data-live="alerts"><div>{tag("h2", "最新提醒（10条）")}'
+                      f'<ul class="alerts">{alert_items}</ul><p class="muted">{more}</p></div>{side}</div>'))
+    return show(request, "总览", r.join(parts), live=True)
 
 
 async def _merges_table(hub: Any) -> Html:
@@ -278,17 +282,22 @@ async def deliveries(request: web.Request) -> web.Response:
         None if not state or state == "all" or state in r.STATE_LABELS else "状态无效，已显示需处理的投递。",
         page_note) if n]
     found = f"共 {total} 条" + (f"（标题包含“{title}”）" if title else "")
-    parts = [r.filters("/deliveries", controls), *notes, tag("p", found, class_="muted"), _bulk_form(request),
-             r.table(("选择", *DELIVERY_HEAD, "操作"),
-                     _delivery_rows(request, shown, items, True, await _merged(hub, items), blocked, pick=True),
-                     "没有符合条件的投递", numeric=(1, 7)),
-             r.pager("/deliveries", q, number, pages),
-             tag("h2", "渠道账号"), await _accounts_table(request, accounts)]
-    return show(request, "投递", r.join(parts))
+    parts = [r.filters("/deliveries", controls), *notes, _bulk_form(request),
+             tag("div", r.join([
+                 tag("p", found, class_="muted"),
+                 r.table(("选择", *DELIVERY_HEAD, "操作"),
+                         _delivery_rows(request, shown, items, True, await _merged(hub, items), blocked, pick=True),
+                         "没有符合条件的投递", numeric=(1, 7)),
+                 r.pager("/deliveries", q, number, pages)]), data_live="list"),
+             tag("h2", "渠道账号"), tag("div", await _accounts_table(request, accounts), data_live="accounts")]
+    return show(request, "投递", r.join(parts), live=True)
 
 
 def _bulk_form(request: web.Request) -> Html:
-    """Retry or skip the rows ticked below (their checkboxes belong to this form through form="bulk")."""
+    """Retry or skip the rows ticked below (their checkboxes belong to this form through form="bulk"); not drawn
+    for a role that may not take it."""
+    if not may("/actions/bulk"):
+        return Html("")
     s = request[SESSION]
     return Html(f'<form id="bulk" class="bulk" method="post" action="/actions/bulk">'
                 f"{r.hidden(csrf=s.csrf, next=request.path_qs)}<span>对勾选的投递：</span>"

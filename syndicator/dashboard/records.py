@@ -155,6 +155,9 @@ def _public_url(url: str) -> str:
     return f"{parts.scheme}://{parts.hostname or ''}{parts.path}"
 
 
+LIVE_CHECK = {"needed": "待对照真实网站核对"}        # presets say "needed" until checked (config/sources)
+
+
 async def sources(request: web.Request) -> web.Response:
     hub, s_ = request.app[HUB], request[SESSION]
     health = {h.source_id: h for h in await hub.store.all_source_health()}
@@ -187,7 +190,7 @@ async def sources(request: web.Request) -> web.Response:
                                        else fetch_problem_text(h.last_error) if h.last_error else "")) or "",
                          class_="err"),
                      Html(f'<td class="nowrap">{r.when(h and h.next_check_at)}</td>'), r.num(h.items_seen if h else 0),
-                     (s and s.live_check) or "",
+                     LIVE_CHECK.get((s and s.live_check) or "", (s and s.live_check) or ""),
                      tag("td", r.action_form("/actions/check-source", s_.csrf, "/sources", "立即检查", source_id=sid),
                          class_="nowrap") if s is not None and s.enabled else ""])
     head = ("信息源", "类型 / 抓取", "状态", "最近成功", "连续错误", "失败起始", "最近错误", "下次检查", "已见条目",

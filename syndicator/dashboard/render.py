@@ -1,8 +1,10 @@
-"""HTML building blocks for the dashboard: escaped by default, no JavaScript, one inline stylesheet.
+"""HTML building blocks for the dashboard: escaped by default, one inline stylesheet, one script file.
 
 Anything that is not an ``Html`` instance is escaped when it goes into a table or a page, so a
 hostile upstream title or error text can only ever appear as text. The stylesheet is inlined and
-allowed by its hash in the Content-Security-Policy; no script runs anywhere.
+allowed by its hash in the Content-Security-Policy; the only script is the live pages' file served by
+the dashboard itself (``script-src 'self'``, syndicator.dashboard.live); no inline script runs anywhere,
+and every page works without it.
 """
 
 from __future__ import annotations
@@ -18,13 +20,14 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from syndicator.dashboard import access
 from syndicator.delays import hours_text, local_text
 from syndicator.report import channel_label
 
 CSS = (Path(__file__).parent / "static" / "dashboard.css").read_text(encoding="utf-8")
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode("utf-8")).digest()).decode()
-CSP = (f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self' data:; form-action 'self'; "
-       "frame-ancestors 'none'; base-uri 'none'")
+CSP = (f"default-src 'none'; style-src 'sha256-{_CSS_HASH}'; img-src 'self' data:; script-src 'self'; "
+       "connect-src 'self'; form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
 SECURITY_HEADERS = {
     "Content-Security-Policy": CSP, "X-Content-Type-Options": "nosniff", "X-Frame-Options": "DENY",
     "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
@@ -123,7 +126,10 @@ def hidden(**fields: Any) -> Html:
 
 def action_form(action: str, csrf: str, back: str, button: str, *, reason: str | None = None,
                 secondary: bool = False, **fields: Any) -> Html:
-    """A small POST form with the CSRF token; ``reason`` adds a text input (required when not empty)."""
+    """A small POST form with the CSRF token; ``reason`` adds a text input (required when not empty).
+    Nothing at all when the current person's role may not take the action (syndicator.dashboard.access)."""
+    if not access.may(action):
+        return Html("")
     extra = ""
     if reason is not None:
         extra = (f'<input class="reason" name="reason" maxlength="200" placeholder="{esc(reason or "理由（可选）")}"'
@@ -189,7 +195,8 @@ def respond(body: str, status: int = 200, *, content_type: str = "text/html") ->
 
 
 def page(title: str, body: Any, *, path: str = "", user: str | None = None, csrf: str = "",
-         flash: tuple[bool, str] | None = None, status: int = 200) -> web.Response:
+         flash: tuple[bool, str] | None = None, status: int = 200, live: str | None = None) -> web.Response:
+    """``live``: the time the page's data was read ("HH:MM:SS"); the page then updates itself."""
     nav = join(tag("a", text, href=href, class_="on" if href == path else None) for href, text in NAV)
     who = ""
     if user:
@@ -198,10 +205,21 @@ def page(title: str, body: Any, *, path: str = "", user: str | None = None, csrf
     note = tag("div", flash[1], class_="flash ok" if flash[0] else "flash err", role="status") if flash else ""
     doc = (f'<!doctype html><html lang="zh-CN"><head><meta charset="utf-8">'
            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
-           f"<title>{esc(title)} · 转载中枢</title><style>{CSS}</style></head><body>"
+           f"<title>{esc(title)} · 转载中枢</title><style>{CSS}</style>{_live_script(live)}</head><body>"
            f'<header><div class="brand">转载中枢 · 运行看板</div><nav>{nav if user else ""}</nav>{who}</header>'
-           f"<main>{note}<h1>{esc(title)}</h1>{esc(body)}</main></body></html>")
+           f"<main>{note}<h1>{esc(title)}</h1>{_live_stamp(live)}{esc(body)}</main></body></html>")
     return respond(doc, status)
+
+
+def _live_script(live: str | None) -> str:
+    return "" if live is None else '<script src="/static/live.js" defer></script>'
+
+
+def _live_stamp(live: str | None) -> Html:
+    if live is None:
+        return Html("")
+    return Html(f'<p class="live"><span data-live-stamp="/live/events" aria-live="polite">'
+                f"更新于 {esc(live)}（北京时间）</span></p>")
 
 
 def login_page(token: str, back: str, error: str | None = None, status: int = 200) -> web.Response:

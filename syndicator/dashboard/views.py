@@ -11,11 +11,13 @@ from urllib.parse import urlencode
 
 from aiohttp import web
 
+from syndicator.dashboard import access
 from syndicator.dashboard import render as r
 from syndicator.dashboard.auth import Auth, Session, client_ip, tokens_match
 from syndicator.dashboard.render import Html
 from syndicator.operations import Operations
 from syndicator.redact import redact
+from syndicator.roles import ROLE_LABELS, refusal
 from syndicator.web import HUB
 
 log = logging.getLogger(__name__)
@@ -32,7 +34,8 @@ def safe_next(value: Any, default: str = "/") -> str:
 
 
 def guard(handler: Handler) -> Handler:
-    """Login required (GET → login page, POST → 403); CSRF token on every POST; secrets redacted."""
+    """Login required (GET → login page, POST → 403); CSRF token on every POST; a POST the user's role
+    may not send → a Chinese 403 (syndicator.roles); secrets redacted."""
 
     async def wrapped(request: web.Request) -> web.StreamResponse:
         auth = request.app[AUTH]
@@ -45,6 +48,13 @@ def guard(handler: Handler) -> Handler:
             return r.page("请求被拒绝", Html('<p>安全校验失败（CSRF），请返回页面刷新后重试。</p>'),
                           user=session.user, csrf=session.csrf, status=403)
         request[SESSION] = session
+        role = auth.role(session.user)
+        access.CURRENT_ROLE.set(role)
+        if request.method == "POST" and not access.may(request.path):
+            log.info("dashboard: %s (%s) refused %s", session.user, role, request.path)
+            return r.page("无权执行此操作", Html(f"<p>{r.esc(refusal(role, access.action_of(request.path)))}"
+                                              '</p><p><a href="/">返回总览</a></p>'),
+                          user=session.user, csrf=session.csrf, status=403)
         resp = await handler(request)
         if isinstance(resp, web.Response) and resp.text is not None:
             resp.text = redact(resp.text)          # the one redaction every view uses (syndicator.redact)
@@ -57,9 +67,13 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, **r.SECURITY_HEADERS})
 
 
-def show(request: web.Request, title: str, body: Any, status: int = 200) -> web.Response:
-    s, auth = request[SESSION], request.app[AUTH]
-    resp = r.page(title, body, path=request.path, user=s.user, csrf=s.csrf, flash=auth.flash(request), status=status)
+def show(request: web.Request, title: str, body: Any, status: int = 200, *, live: bool = False) -> web.Response:
+    """A page for the logged-in person; ``live``: it updates itself (syndicator.dashboard.live)."""
+    s, auth, hub = request[SESSION], request.app[AUTH], request.app[HUB]
+    role = ROLE_LABELS.get(auth.role(s.user), "")
+    stamp = hub.clock.now().astimezone(hub.settings.deadlines.tz).strftime("%H:%M:%S") if live else None
+    resp = r.page(title, body, path=request.path, user=f"{s.user}（{role}）", csrf=s.csrf, flash=auth.flash(request),
+                  status=status, live=stamp)
     if auth.flash_cookie in request.cookies:
         auth.clear_cookie(resp, auth.flash_cookie)
     return resp

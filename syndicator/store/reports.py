@@ -201,3 +201,13 @@ class ReportsMixin:
             " ORDER BY d.unit_id, d.channel_kind, d.deadline_at", start, end)
         return [(r["unit_id"], r["channel_kind"], r["source_id"], as_datetime(r["deadline_at"]),  # type: ignore[misc]
                  as_datetime(r["delivered_at"])) for r in rows]
+
+    async def change_marks(self) -> tuple[Any, ...]:
+        """Cheap marks that move whenever what the live dashboard pages show moves: deliveries per state and
+        their latest update, the newest alert and how many are acknowledged, the latest account change.
+        Only compared with the previous marks (syndicator.dashboard.live), never shown."""
+        states = await self.db.fetch("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state ORDER BY state")
+        d = await self.db.fetchrow("SELECT MAX(updated_at) AS at, SUM(attempts) AS tries FROM deliveries")
+        a = await self.db.fetchrow("SELECT MAX(id) AS id, COUNT(acked_at) AS acked FROM alerts")
+        s = await self.db.fetchrow("SELECT COUNT(*) AS n, MAX(changed_at) AS at FROM accounts")
+        return (tuple((r["state"], r["n"]) for r in states), d["at"], d["tries"], a["id"], a["acked"], s["n"], s["at"])
