@@ -28,7 +28,8 @@ from syndicator.store import Store
 from syndicator.store.reports import FINAL_STATES
 
 KIND_LABELS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
-               "failed": "发送失败", "skipped": "人工跳过"}
+               "failed": "发送失败", "skipped": "人工跳过",
+               "not_visible": "已发送但公开页面未见"}
 # One label per real channel kind (channels/registry.py).
 CHANNEL_LABELS = {"cms": "政府网站（CMS）", "static": "政府网站（静态发布）", "weibo": "政务微博", "wechat": "政务微信",
                   "push": "新闻客户端", "webhook": "客户端（Webhook）"}

@@ -1,0 +1,129 @@
+"""The verification worker: claims due checks and runs them on its own budget.
+
+Bounded apart from sending: at most ``[verify] concurrency`` checks at once and ``per_host`` per public host,
+through its own Fetcher and semaphores — a slow unit site never takes a send slot or an upstream poll slot.
+Schedule: a reprint not yet seen is looked for right after delivery, then after each ``schedule`` interval
+(the last repeated), and once more at its deadline; from the deadline on it is ``not_visible`` (the delay
+monitor puts "已发送但公开页面未见" on record) and still looked for hourly until ``recheck_days`` past the
+deadline. A verified reprint is re-checked daily for ``recheck_days``; one that has disappeared is ``gone``
+and raises an alert. A check that could not run (timeout, 5xx, token) keeps its state, is retried and says why
+on its proof row.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import logging
+from collections.abc import Awaitable, Callable, Mapping
+from datetime import timedelta
+
+from feeds.host_limits import HostLimits
+from syndicator.clock import Clock
+from syndicator.config import VerifySettings
+from syndicator.store import Store
+from syndicator.store.verify import Proof, VerifyTask
+from syndicator.verify.base import Checker
+
+log = logging.getLogger(__name__)
+Alert = Callable[[str, str], Awaitable[None]]
+DAY = timedelta(days=1)
+LEASE = timedelta(minutes=10)          # a check claimed by a hub that died is due again after this
+GONE_ALERT = "已发布的转载在公开页面消失"
+
+
+class Verifier:
+    def __init__(self, settings: VerifySettings, store: Store, checkers: Mapping[str, Checker], clock: Clock,
+                 alert: Alert | None = None) -> None:
+        self.settings, self.store, self.checkers, self.clock, self.alert = settings, store, checkers, clock, alert
+        self.slots = asyncio.Semaphore(settings.concurrency)
+        self.hosts = HostLimits(settings.per_host)
+        self.done = 0
+
+    async def verify_once(self) -> int:
+        """Claim what is due now and check it (bounded); the number of checks made."""
+        if not self.settings.enabled:
+            return 0
+        now = self.clock.now()
+        tasks = await self.store.claim_verifications(now, self.settings.concurrency * 8, now + LEASE)
+        if tasks:
+            await asyncio.gather(*(self._one(t) for t in tasks))
+        return len(tasks)
+
+    async def drain(self, rounds: int = 1000) -> int:
+        """Check until nothing is due now (tests, bench)."""
+        total = 0
+        for _ in range(rounds):
+            n = await self.verify_once()
+            total += n
+            if n == 0:
+                return total
+        return total
+
+    async def _one(self, task: VerifyTask) -> None:
+        checker = self.checkers.get(task.account_id)
+        try:
+            if checker is None:
+                proof = Proof("error", reason=f"账号 {task.account_id} 已不在配置中，无法核验")
+            else:
+                async with self.hosts.hold(checker.host(task) or task.account_id), self.slots:
+                    proof = await checker.check(task)
+        except Exception as exc:     # a checker bug is a failed check on record, never a silent pass
+            log.exception("verification of delivery %s failed", task.id)
+            proof = Proof("error", reason=f"核验程序出错：{type(exc).__name__}")
+        await self._apply(task, proof)
+        self.done += 1
+
+    def _interval(self, attempts: int) -> timedelta:
+        s = self.settings.schedule
+        return timedelta(seconds=s[min(attempts, len(s) - 1)])
+
+    async def _apply(self, task: VerifyTask, proof: Proof) -> None:
+        now = self.clock.now()
+        window = timedelta(days=self.settings.recheck_days)
+        hourly = timedelta(seconds=self.settings.schedule[-1])
+        if proof.outcome == "unverifiable":
+            await self.store.record_verification(task.id, now, proof, state="unverifiable", next_at=None,
+                                                 verified_at=None, note=proof.reason)
+            return
+        if task.verify_state in ("verified", "gone"):
+            since = task.verified_at or now
+            if proof.outcome == "absent":
+                await self.store.record_verification(task.id, now, proof, state="gone", next_at=None,
+                                                     verified_at=None, note=proof.reason)
+                await self._alert_gone(task, proof)
+                return
+            step = DAY if proof.outcome == "seen" else hourly      # a failed re-check is tried again sooner
+            nxt = now + step if now + step <= since + window else None
+            await self.store.record_verification(task.id, now, proof, state="verified", next_at=nxt,
+                                                 verified_at=None)
+            return
+        if proof.outcome == "seen":
+            nxt = now + DAY if window >= DAY else None
+            late = "（截止时间后才在公开页面见到）" if now > task.deadline_at else ""
+            await self.store.record_verification(task.id, now, proof, state="verified", next_at=nxt,
+                                                 verified_at=now, note=(proof.reason or "") + late or None)
+            return
+        # not seen (or the check could not run): try again on the schedule, and once more at the deadline
+        if now < task.deadline_at:
+            nxt = min(now + self._interval(task.attempts), task.deadline_at)
+            await self.store.record_verification(task.id, now, proof, state="pending", next_at=nxt, verified_at=None,
+                                                 note=proof.reason)
+            return
+        nxt = now + hourly if now + hourly <= task.deadline_at + window else None
+        await self.store.record_verification(task.id, now, proof, state="not_visible", next_at=nxt,
+                                             verified_at=None, note=proof.reason)
+
+    async def _alert_gone(self, task: VerifyTask, proof: Proof) -> None:
+        log.warning("delivery %s: verified reprint gone from its public page", task.id)
+        if self.alert is None:
+            return
+        try:
+            why = proof.reason or "公开页面已找不到该稿件"
+            await self.alert(task.account_id, f"【{GONE_ALERT}】{task.unit_id}《{task.title}》（投递 #{task.id}）："
+                                              f"{why}；请核实是否被删除或撤下，必要时重新发布。")
+        except Exception:
+            log.exception("gone alert for delivery %s failed", task.id)
+
+    async def tick(self) -> None:
+        """One supervised pass (syndicator.app)."""
+        await self.verify_once()

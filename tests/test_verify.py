@@ -1,0 +1,171 @@
+"""Live verification (核验) end to end through the sandbox: upstream → hub → unit's site / Weibo / JPush → is it
+publicly visible? Time moves with the ``clock`` fixture only."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import aiohttp
+import pytest
+from aiohttp import web
+
+from sandbox import jpush as jpush_box
+from sandbox import weibo as weibo_box
+from sandbox.server import DEMO_SECRETS
+from sandbox.upstream import UpstreamState
+from sandbox.upstream import build_app as build_upstream
+from syndicator.app import Hub
+from syndicator.models import Delivery
+from syndicator.verify.base import find_item, normalise
+from tests.hub_support import drain, hub_settings, rss_source
+
+TITLE = "国务院办公厅关于印发《政务公开工作要点》的通知"
+TOKEN = "tok-verify"
+
+
+def site_app(root: Path) -> web.Application:
+    """A unit's web server: serves ``root`` under /zzbz/ only (the directory of u1 is not served at all)."""
+
+    def read(path: Path) -> bytes | None:
+        return path.read_bytes() if root.resolve() in path.parents and path.is_file() else None
+
+    async def page(request: web.Request) -> web.StreamResponse:
+        rel = request.match_info["path"] or "index.html"
+        body = await asyncio.to_thread(read, (root / rel).resolve())
+        if body is None:
+            raise web.HTTPNotFound()
+        return web.Response(body=body, content_type="text/html", charset="utf-8")
+
+    app = web.Application()
+    app.router.add_get("/zzbz/{path:.*}", page)
+    return app
+
+
+@pytest.fixture
+async def world(serve, tmp_path, clock):
+    state = UpstreamState()
+    upstream = await serve(build_upstream(state))
+    site = tmp_path / "site"
+    (site / "u0").mkdir(parents=True)
+    site_url = await serve(site_app(site / "u0"))
+    weibo_app = weibo_box.build_app(tokens={TOKEN: "example.gov.cn"})
+    weibo = await serve(weibo_app)
+    jpush = await serve(jpush_box.build_app(apps={DEMO_SECRETS["jpush_app_key"]: DEMO_SECRETS["jpush_master_secret"]}))
+    units = [
+        {"id": "u0", "name": "单位0", "accounts": [
+            {"id": "u0-site", "kind": "static",
+             "options": {"directory": str(site / "u0"), "public_url": f"{site_url}/zzbz/"}}]},
+        {"id": "u1", "name": "单位1", "accounts": [     # exported, but the site does not serve this directory
+            {"id": "u1-site", "kind": "static",
+             "options": {"directory": str(site / "u1"), "public_url": f"{site_url}/u1/"}}]},
+        {"id": "u2", "name": "单位2", "accounts": [
+            {"id": "u2-weibo", "kind": "weibo", "base_url": weibo, "credentials": {"access_token": TOKEN},
+             "options": {"safe_domain": "example.gov.cn", "rip": "203.0.113.10",
+                         "link_template": "https://www.example.gov.cn/zzbz/{item_id}"}},
+            {"id": "u2-app", "kind": "push", "base_url": jpush,
+             "credentials": {"app_key": DEMO_SECRETS["jpush_app_key"],
+                             "master_secret": DEMO_SECRETS["jpush_master_secret"]}}]},
+    ]
+    settings = hub_settings(tmp_path, sources=[rss_source("gwy", f"{upstream}/rss/gwy.xml")], units=units)
+    settings.verify.recheck_days = 3
+    state.publish(TITLE, feeds={"gwy"})
+    async with Hub(settings, clock=clock) as hub:
+        assert sum([await hub.watcher.poll(s) for s in hub.watcher.sources()]) == 1
+        await drain(hub)
+        yield {"hub": hub, "weibo": weibo, "weibo_app": weibo_app}
+
+
+async def delivery(hub: Hub, account: str) -> Delivery:
+    (d,) = await hub.store.deliveries(account_id=account)
+    return d
+
+
+async def test_served_page_is_verified_with_proof_and_unserved_one_goes_late(world, clock) -> None:
+    hub: Hub = world["hub"]
+    assert (await delivery(hub, "u0-site")).verify_state == "pending"
+    assert await hub.verifier.drain() == 4                # every delivery checked once right after delivery
+    seen, unseen = await delivery(hub, "u0-site"), await delivery(hub, "u1-site")
+    assert seen.verify_state == "verified" and unseen.verify_state == "pending"
+    [proof] = await hub.store.verifications(seen.id)
+    assert proof["outcome"] == "seen" and proof["http_status"] == 200 and proof["url"] == seen.external_url
+    assert proof["matched"].startswith("标题") and len(proof["page_hash"]) == 64
+    [miss] = await hub.store.verifications(unseen.id)
+    assert miss["outcome"] == "absent" and miss["http_status"] == 404 and "HTTP 404" in miss["reason"]
+
+    # retried on the schedule (1, 5, 15, 60 min, hourly), never late before the deadline
+    clock.advance(seconds=60)
+    assert await hub.verifier.drain() == 1
+    assert not [r for r in await hub.monitor.scan() if r.kind.value == "not_visible"]
+    clock.advance(seconds=3 * 86400)                      # past the deadline (one working day)
+    await hub.verifier.drain()
+    unseen = await delivery(hub, "u1-site")
+    assert unseen.state.value == "delivered" and unseen.verify_state == "not_visible"
+    records = [r for r in await hub.monitor.scan() if r.kind.value == "not_visible"]
+    assert [r.delivery_id for r in records] == [unseen.id]
+    assert records[0].reason.startswith("已发送但公开页面未见") and "HTTP 404" in records[0].reason
+    assert records[0].late_clock_hours > 0
+    assert not [r for r in await hub.monitor.scan() if r.kind.value == "not_visible"]    # once
+    alerts = [a["message"] for a in await hub.store.recent_alerts(50)]
+    assert any("已发送但公开页面未见" in m and "u1" in m for m in alerts)
+    assert (await delivery(hub, "u0-site")).verify_state == "verified"      # still there at its daily re-check
+
+
+async def test_weibo_post_deleted_after_delivery_raises_an_alert(world, clock) -> None:
+    hub: Hub = world["hub"]
+    await hub.verifier.drain()
+    post = await delivery(hub, "u2-weibo")
+    assert post.verify_state == "verified"
+    [proof] = await hub.store.verifications(post.id)
+    assert proof["api_json"]["idstr"] == post.external_id and proof["api_json"]["visible"]["type"] == 0
+    async with aiohttp.ClientSession() as session, session.post(f"{world['weibo']}/_sandbox/delete",
+                                                                json={"id": post.external_id}) as resp:
+        assert resp.status == 200
+    clock.advance(seconds=86400)
+    await hub.verifier.drain()
+    post = await delivery(hub, "u2-weibo")
+    assert post.verify_state == "gone"
+    last = (await hub.store.verifications(post.id))[-1]
+    assert last["outcome"] == "absent" and last["api_json"]["error_code"] == 20101
+    alerts = [a["message"] for a in await hub.store.recent_alerts(50)]
+    assert any("已发布的转载在公开页面消失" in m and TITLE in m for m in alerts)
+    checks = len(await hub.store.verifications(post.id))
+    clock.advance(seconds=86400)
+    await hub.verifier.drain()
+    assert len(await hub.store.verifications(post.id)) == checks          # gone: no more checks, one alert
+
+
+async def test_weibo_token_trouble_is_a_failed_check_not_a_disappearance(world, clock) -> None:
+    hub: Hub = world["hub"]
+    await hub.verifier.drain()
+    async with aiohttp.ClientSession() as session, session.post(f"{world['weibo']}/_sandbox/revoke",
+                                                                json={"token": TOKEN}) as resp:
+        assert resp.status == 200
+    clock.advance(seconds=86400)
+    await hub.verifier.drain()
+    post = await delivery(hub, "u2-weibo")
+    assert post.verify_state == "verified"
+    last = (await hub.store.verifications(post.id))[-1]
+    assert last["outcome"] == "error" and "21319" in last["reason"]
+
+
+async def test_jpush_is_unverifiable_and_says_why(world, clock) -> None:
+    hub: Hub = world["hub"]
+    await hub.verifier.drain()
+    push = await delivery(hub, "u2-app")
+    assert push.verify_state == "unverifiable"
+    [proof] = await hub.store.verifications(push.id)
+    assert proof["outcome"] == "unverifiable" and proof["reason"] == "极光推送无公开页面，无法核验"
+    clock.advance(seconds=3 * 86400)
+    await hub.verifier.drain()
+    assert len(await hub.store.verifications(push.id)) == 1
+    assert not [r for r in await hub.monitor.scan() if r.delivery_id == push.id and r.kind.value == "not_visible"]
+
+
+def test_titles_match_across_punctuation_whitespace_and_width() -> None:
+    assert normalise("关于 印发《要点》的通知（２０２６）") == normalise("关于印发<要点>的通知(2026)")
+    page = '<ul><li><a href="/zzbz/a/1.html">国务院办公厅关于印发\n  “政务公开工作要点”的通知</a></li></ul>'
+    m = find_item(page, "https://x.gov.cn/zzbz/", TITLE.replace("《", "“").replace("》", "”"), None)
+    assert m is not None and m.how == "标题" and m.link == "https://x.gov.cn/zzbz/a/1.html"
+    assert find_item(page, "https://x.gov.cn/zzbz/", "另一篇稿件的标题", None) is None
+    by_link = find_item('<a href="a/1.html">详情</a>', "https://x.gov.cn/zzbz/", "无关", "https://x.gov.cn/zzbz/a/1.html")
+    assert by_link is not None and by_link.how == "链接"
