@@ -3,6 +3,7 @@ publicly visible? Time moves with the ``clock`` fixture only."""
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import aiohttp
@@ -26,12 +27,13 @@ TOKEN = "tok-verify"
 def site_app(root: Path) -> web.Application:
     """A unit's web server: serves ``root`` under /zzbz/ only (the directory of u1 is not served at all)."""
 
-    def read(path: Path) -> bytes | None:
+    def read(rel: str) -> bytes | None:
+        path = (root / rel).resolve()
         return path.read_bytes() if root.resolve() in path.parents and path.is_file() else None
 
     async def page(request: web.Request) -> web.StreamResponse:
         rel = request.match_info["path"] or "index.html"
-        body = await asyncio.to_thread(read, (root / rel).resolve())
+        body = await asyncio.to_thread(read, rel)
         if body is None:
             raise web.HTTPNotFound()
         return web.Response(body=body, content_type="text/html", charset="utf-8")
