@@ -24,6 +24,7 @@ from syndicator.config import (
     SourceSettings,
     StorageSettings,
     UnitSettings,
+    VerifySettings,
     WebSettings,
 )
 from syndicator.console import ConsoleSettings
@@ -73,7 +74,7 @@ REGIONS: dict[type[BaseModel], str] = {
     Settings: EXAMPLE,
     HubSettings: section("hub"), StorageSettings: section("storage"), FetchSettings: section("fetch"),
     WebSettings: section("web"), LimitSettings: section("limits"), DeadlineSettings: section("deadlines"),
-    ConsoleSettings: section("console"),
+    ConsoleSettings: section("console"), VerifySettings: section("verify"),
     NotifySettings: section("notify"), SmtpSettings: section("notify"), PersonSettings: section("notify"),
     DashboardSettings: section("dashboard") + section("dashboard.users"),
     SourceSettings: SOURCES, HtmlListSpec: SOURCES, JsonListSpec: SOURCES, ArticleSpec: SOURCES, RuleSpec: SOURCES,
