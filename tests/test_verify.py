@@ -4,12 +4,14 @@ publicly visible? Time moves with the ``clock`` fixture only."""
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime
 from pathlib import Path
 
 import aiohttp
 import pytest
 from aiohttp import web
 
+from feeds.fetch import Fetcher
 from sandbox import jpush as jpush_box
 from sandbox import weibo as weibo_box
 from sandbox.server import DEMO_SECRETS
@@ -17,8 +19,14 @@ from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from syndicator.app import Hub
 from syndicator.models import Delivery
+from syndicator.report import format_report, monthly_report
+from syndicator.store.verify import VerifyTask
 from syndicator.verify.base import find_item, normalise
+from syndicator.verify.checkers import checker_for
+from syndicator.web import _delivery_json
 from tests.hub_support import drain, hub_settings, rss_source
+from tests.test_config_cli import write
+from tests.test_config_fields import problems
 
 TITLE = "国务院办公厅关于印发《政务公开工作要点》的通知"
 TOKEN = "tok-verify"
@@ -171,3 +179,75 @@ def test_titles_match_across_punctuation_whitespace_and_width() -> None:
     assert find_item(page, "https://x.gov.cn/zzbz/", "另一篇稿件的标题", None) is None
     by_link = find_item('<a href="a/1.html">详情</a>', "https://x.gov.cn/zzbz/", "无关", "https://x.gov.cn/zzbz/a/1.html")
     assert by_link is not None and by_link.how == "链接"
+
+
+async def test_report_and_api_count_verified_sent_only_and_unverifiable(world, clock) -> None:
+    hub: Hub = world["hub"]
+    await hub.verifier.drain()
+    rows = {(r["unit_id"], r["channel"]): r for r in await monthly_report(
+        hub.store, "2026-11", hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)}
+    assert rows[("u0", "static")]["verified"] == 1 and rows[("u1", "static")]["sent_only"] == 1
+    assert rows[("u2", "push")]["unverifiable"] == 1 and rows[("u2", "weibo")]["verified"] == 1
+    text = format_report(list(rows.values()), "md", month="2026-11")
+    assert "公开页面未见" in text and "核验：已核验 2，仅发送 1，公开页面未见 0，无法核验 1" in text
+    clock.advance(seconds=3 * 86400)
+    await hub.verifier.drain()
+    rows = {(r["unit_id"], r["channel"]): r for r in await monthly_report(
+        hub.store, "2026-11", hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)}
+    assert rows[("u1", "static")]["not_visible"] == 1 and rows[("u1", "static")]["sent_only"] == 0
+    assert _delivery_json(await delivery(hub, "u1-site"))["verify_state"] == "not_visible"
+
+
+def test_verify_config_errors_name_the_field(tmp_path: Path) -> None:
+    for text, field in (("[verify]\nconcurrency = 0\n", "verify.concurrency"),
+                        ("[verify]\nschedule = []\n", "verify.schedule"),
+                        ("[verify]\nschedule = [60, -5]\n", "verify.schedule"),
+                        ("[verify]\nper_host = 'x'\n", "verify.per_host")):
+        (problem,) = problems(write(tmp_path, text))
+        assert problem.startswith(field), problem
+
+
+def _page_server_app(pages: dict[str, tuple[bytes, str]]) -> web.Application:
+    async def page(request: web.Request) -> web.Response:
+        if request.path not in pages:
+            raise web.HTTPNotFound()
+        body, ctype = pages[request.path]
+        return web.Response(body=body, headers={"Content-Type": ctype})
+
+    app = web.Application()
+    app.router.add_get("/{tail:.*}", page)
+    return app
+
+
+def _task(**kw: object) -> VerifyTask:
+    base: dict[str, object] = dict(
+        id=1, unit_id="u", account_id="a", channel_kind="cms", title=TITLE, item_url="https://www.gov.cn/x.htm",
+        deadline_at=datetime(2026, 11, 26, 16, tzinfo=UTC), delivered_at=datetime(2026, 11, 25, 3, tzinfo=UTC),
+        external_id="1", external_url=None, verify_state="pending", verified_at=None, attempts=0, matched_url=None)
+    base.update(kw)
+    return VerifyTask(**base)  # type: ignore[arg-type]
+
+
+async def test_gbk_column_page_and_wechat_article_are_checked_with_the_upstream_fetch_rules(serve) -> None:
+    column = f"<html><head><meta charset='gb2312'></head><body><a href='/zzbz/9.html'>{TITLE}</a></body>"
+    article = f"<html><head><title>{TITLE}</title></head><body><script>var msg_title = '{TITLE}';</script></body></html>"
+    base = await serve(_page_server_app({
+        "/zzbz/": (column.encode("gbk"), "text/html"),                        # no charset in the header: GBK bytes
+        "/s/abc": (article.encode(), "text/html; charset=utf-8"),
+        "/big": (b"<html>" + b" " * 5000 + b"</html>", "text/html"),
+    }))
+    async with aiohttp.ClientSession() as session:
+        fetcher = Fetcher(session, user_agent="t", timeout=5, max_bytes=4000, per_host=1)
+        cms = checker_for("cms", {"column_url": f"{base}/zzbz/"}, None, fetcher)
+        seen = await cms.check(_task(external_url=f"{base}/missing.html"))
+        assert seen.outcome == "seen" and seen.matched_url == f"{base}/zzbz/9.html" and seen.http_status == 200
+        big = checker_for("cms", {"column_url": f"{base}/big"}, None, fetcher)
+        capped = await big.check(_task())
+        assert capped.outcome == "error" and "4000-byte limit" in (capped.reason or "")
+        wechat = checker_for("wechat", {"mode": "publish"}, None, fetcher)
+        art = await wechat.check(_task(channel_kind="wechat", external_url=f"{base}/s/abc"))
+        assert art.outcome == "seen" and "不出现在公众号历史消息列表" in (art.reason or "")
+        gone = await wechat.check(_task(channel_kind="wechat", external_url=f"{base}/s/none"))
+        assert gone.outcome == "absent" and gone.http_status == 404
+        hook = checker_for("webhook", {}, None, fetcher)
+        assert (await hook.check(_task(channel_kind="webhook"))).outcome == "unverifiable"
