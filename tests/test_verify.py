@@ -230,7 +230,7 @@ def _task(**kw: object) -> VerifyTask:
 
 async def test_gbk_column_page_and_wechat_article_are_checked_with_the_upstream_fetch_rules(serve) -> None:
     column = f"<html><head><meta charset='gb2312'></head><body><a href='/zzbz/9.html'>{TITLE}</a></body>"
-    article = f"<html><head><title>{TITLE}</title></head><body><script>var msg_title = '{TITLE}';</script></body></html>"
+    article = f"<html><head><title>{TITLE}</title></head><body><script>var msg_title = '{TITLE}';</script></body>"
     base = await serve(_page_server_app({
         "/zzbz/": (column.encode("gbk"), "text/html"),                        # no charset in the header: GBK bytes
         "/s/abc": (article.encode(), "text/html; charset=utf-8"),
