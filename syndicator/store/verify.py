@@ -52,6 +52,19 @@ class Proof:
     reason: str | None = None     # Simplified Chinese: what was (not) seen, or why the check could not run
 
 
+@dataclass(frozen=True, slots=True)
+class VerifyResult:
+    """A check's proof and what it makes of the delivery."""
+
+    delivery_id: int
+    at: datetime
+    proof: Proof
+    state: str
+    next_at: datetime | None
+    verified_at: datetime | None = None
+    note: str | None = None
+
+
 class VerifyMixin:
     db: Any
 
@@ -86,22 +99,25 @@ class VerifyMixin:
                            verify_state=r["verify_state"] or "pending", verified_at=t(r["verified_at"]),
                            attempts=r["verify_attempts"], matched_url=r["matched_url"]) for r in full]
 
-    async def record_verification(self, delivery_id: int, at: datetime, proof: Proof, *, state: str,
-                                  next_at: datetime | None, verified_at: datetime | None,
-                                  note: str | None = None) -> None:
-        """The proof row and the delivery's new verification state, together."""
-        assert state in VERIFY_STATES
-        api = None if proof.api_json is None else json.dumps(proof.api_json, ensure_ascii=False, default=str)
-        url = proof.matched_url or proof.url
+    async def record_verifications(self, results: list[VerifyResult]) -> None:
+        """Each check's proof row and its delivery's new verification state, all in one transaction (a claim's
+        worth of checks: one commit instead of one per check)."""
+        if not results:
+            return
         async with self.db.transaction() as tx:
-            await tx.execute(
-                "INSERT INTO verifications (delivery_id, at, outcome, url, http_status, matched, page_hash, api_json,"
-                " reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", delivery_id, at, proof.outcome, url,
-                proof.http_status, proof.matched, proof.page_hash, api, proof.reason)
-            await tx.execute(
-                "UPDATE deliveries SET verify_state = ?, verify_next_at = ?, verified_at = COALESCE(?, verified_at),"
-                " verify_attempts = verify_attempts + 1, verify_note = COALESCE(?, verify_note) WHERE id = ?",
-                state, next_at, verified_at, note, delivery_id)
+            for v in results:
+                assert v.state in VERIFY_STATES
+                p = v.proof
+                api = None if p.api_json is None else json.dumps(p.api_json, ensure_ascii=False, default=str)
+                await tx.execute(
+                    "INSERT INTO verifications (delivery_id, at, outcome, url, http_status, matched, page_hash,"
+                    " api_json, reason) VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)", v.delivery_id, v.at, p.outcome,
+                    p.matched_url or p.url, p.http_status, p.matched, p.page_hash, api, p.reason)
+                await tx.execute(
+                    "UPDATE deliveries SET verify_state = ?, verify_next_at = ?,"
+                    " verified_at = COALESCE(?, verified_at), verify_attempts = verify_attempts + 1,"
+                    " verify_note = COALESCE(?, verify_note) WHERE id = ?",
+                    v.state, v.next_at, v.verified_at, v.note, v.delivery_id)
 
     async def verifications(self, delivery_id: int) -> list[dict[str, Any]]:
         rows = await self.db.fetch("SELECT * FROM verifications WHERE delivery_id = ? ORDER BY id", delivery_id)

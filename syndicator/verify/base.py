@@ -19,13 +19,13 @@ from syndicator.store.verify import Proof, VerifyTask
 _TAGS = re.compile(r"<[^>]+>")
 _SCRIPTS = re.compile(r"<(script|style)\b.*?</\1\s*>", re.IGNORECASE | re.DOTALL)
 _ANCHOR = re.compile(r"""<a\b[^>]*?href\s*=\s*["']?([^"'\s>]+)["']?[^>]*>(.*?)</a\s*>""", re.IGNORECASE | re.DOTALL)
+_NOT_WORD = re.compile(r"[\W_]+")      # punctuation, symbols, whitespace (a C loop: pages are long)
 _SHORT = 4          # a normalised title shorter than this could match anything: links only
 
 
 def normalise(text: str) -> str:
     """Only letters and digits, NFKC-folded and lower-cased."""
-    folded = unicodedata.normalize("NFKC", html.unescape(text)).lower()
-    return "".join(ch for ch in folded if unicodedata.category(ch)[0] in "LN")
+    return _NOT_WORD.sub("", unicodedata.normalize("NFKC", html.unescape(text)).lower())
 
 
 def page_text(markup: str) -> str:
@@ -57,8 +57,12 @@ def find_item(markup: str, base_url: str, title: str, link: str | None) -> Match
             return Match("链接", absolute)
         if len(want) >= _SHORT and want in normalise(page_text(text)):
             return Match("标题", absolute)
-    if link and _same_link(base_url, link) and len(want) >= _SHORT and want in normalise(_TAGS.sub(" ", markup)):
-        return Match("标题", base_url)       # script text counts here: WeChat puts msg_title in a script
+    if link and _same_link(base_url, link) and len(want) >= _SHORT:
+        exact = title.strip()
+        if exact in markup or html.escape(exact, quote=False) in markup:    # the common case, without folding
+            return Match("标题", base_url)
+        if want in normalise(_TAGS.sub(" ", markup)):   # script text counts: WeChat puts msg_title in a script
+            return Match("标题", base_url)
     return None
 
 

@@ -15,13 +15,13 @@ from __future__ import annotations
 import asyncio
 import logging
 from collections.abc import Awaitable, Callable, Mapping
-from datetime import timedelta
+from datetime import datetime, timedelta
 
 from feeds.host_limits import HostLimits
 from syndicator.clock import Clock
 from syndicator.config import VerifySettings
 from syndicator.store import Store
-from syndicator.store.verify import Proof, VerifyTask
+from syndicator.store.verify import Proof, VerifyResult, VerifyTask
 from syndicator.verify.base import Checker
 
 log = logging.getLogger(__name__)
@@ -40,13 +40,22 @@ class Verifier:
         self.done = 0
 
     async def verify_once(self) -> int:
-        """Claim what is due now and check it (bounded); the number of checks made."""
+        """Claim what is due now and check it (bounded); the number of checks made. The proofs and new states
+        of one claim are written together."""
         if not self.settings.enabled:
             return 0
         now = self.clock.now()
         tasks = await self.store.claim_verifications(now, self.settings.concurrency * 8, now + LEASE)
-        if tasks:
-            await asyncio.gather(*(self._one(t) for t in tasks))
+        if not tasks:
+            return 0
+        proofs = await asyncio.gather(*(self._check(t) for t in tasks))
+        at = self.clock.now()
+        results = [self._result(t, p, at) for t, p in zip(tasks, proofs, strict=True)]
+        await self.store.record_verifications(results)
+        for task, result in zip(tasks, results, strict=True):
+            if result.state == "gone" and task.verify_state != "gone":
+                await self._alert_gone(task, result.proof)
+        self.done += len(tasks)
         return len(tasks)
 
     async def drain(self, rounds: int = 1000) -> int:
@@ -59,59 +68,47 @@ class Verifier:
                 return total
         return total
 
-    async def _one(self, task: VerifyTask) -> None:
+    async def _check(self, task: VerifyTask) -> Proof:
         checker = self.checkers.get(task.account_id)
+        if checker is None:
+            return Proof("error", reason=f"账号 {task.account_id} 已不在配置中，无法核验")
         try:
-            if checker is None:
-                proof = Proof("error", reason=f"账号 {task.account_id} 已不在配置中，无法核验")
-            else:
-                async with self.hosts.hold(checker.host(task) or task.account_id), self.slots:
-                    proof = await checker.check(task)
+            async with self.hosts.hold(checker.host(task) or task.account_id), self.slots:
+                return await checker.check(task)
         except Exception as exc:     # a checker bug is a failed check on record, never a silent pass
             log.exception("verification of delivery %s failed", task.id)
-            proof = Proof("error", reason=f"核验程序出错：{type(exc).__name__}")
-        await self._apply(task, proof)
-        self.done += 1
+            return Proof("error", reason=f"核验程序出错：{type(exc).__name__}")
 
     def _interval(self, attempts: int) -> timedelta:
         s = self.settings.schedule
         return timedelta(seconds=s[min(attempts, len(s) - 1)])
 
-    async def _apply(self, task: VerifyTask, proof: Proof) -> None:
-        now = self.clock.now()
+    def _result(self, task: VerifyTask, proof: Proof, now: datetime) -> VerifyResult:
+        """What one check makes of its delivery (see the module docstring for the schedule)."""
         window = timedelta(days=self.settings.recheck_days)
         hourly = timedelta(seconds=self.settings.schedule[-1])
+
+        def result(state: str, next_at: datetime | None, *, verified_at: datetime | None = None,
+                   note: str | None = None) -> VerifyResult:
+            return VerifyResult(task.id, now, proof, state, next_at, verified_at, note)
+
         if proof.outcome == "unverifiable":
-            await self.store.record_verification(task.id, now, proof, state="unverifiable", next_at=None,
-                                                 verified_at=None, note=proof.reason)
-            return
+            return result("unverifiable", None, note=proof.reason)
         if task.verify_state in ("verified", "gone"):
-            since = task.verified_at or now
             if proof.outcome == "absent":
-                await self.store.record_verification(task.id, now, proof, state="gone", next_at=None,
-                                                     verified_at=None, note=proof.reason)
-                await self._alert_gone(task, proof)
-                return
+                return result("gone", None, note=proof.reason)
+            since = task.verified_at or now
             step = DAY if proof.outcome == "seen" else hourly      # a failed re-check is tried again sooner
-            nxt = now + step if now + step <= since + window else None
-            await self.store.record_verification(task.id, now, proof, state="verified", next_at=nxt,
-                                                 verified_at=None)
-            return
+            return result("verified", now + step if now + step <= since + window else None)
         if proof.outcome == "seen":
-            nxt = now + DAY if window >= DAY else None
             late = "（截止时间后才在公开页面见到）" if now > task.deadline_at else ""
-            await self.store.record_verification(task.id, now, proof, state="verified", next_at=nxt,
-                                                 verified_at=now, note=(proof.reason or "") + late or None)
-            return
+            return result("verified", now + DAY if window >= DAY else None, verified_at=now,
+                          note=(proof.reason or "") + late or None)
         # not seen (or the check could not run): try again on the schedule, and once more at the deadline
         if now < task.deadline_at:
-            nxt = min(now + self._interval(task.attempts), task.deadline_at)
-            await self.store.record_verification(task.id, now, proof, state="pending", next_at=nxt, verified_at=None,
-                                                 note=proof.reason)
-            return
-        nxt = now + hourly if now + hourly <= task.deadline_at + window else None
-        await self.store.record_verification(task.id, now, proof, state="not_visible", next_at=nxt,
-                                             verified_at=None, note=proof.reason)
+            return result("pending", min(now + self._interval(task.attempts), task.deadline_at), note=proof.reason)
+        return result("not_visible", now + hourly if now + hourly <= task.deadline_at + window else None,
+                      note=proof.reason)
 
     async def _alert_gone(self, task: VerifyTask, proof: Proof) -> None:
         log.warning("delivery %s: verified reprint gone from its public page", task.id)
