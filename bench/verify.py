@@ -8,7 +8,7 @@ An in-process aiohttp server on 127.0.0.1 serves one reprint page per delivery (
 verification, spread over 100 accounts. Two phases, each run twice (once timed, once under tracemalloc for
 its peak Python allocation), in the same process:
 
-  baseline   N bare ``session.get`` + ``read`` of the same URLs, at most ``concurrency`` at once
+  baseline   N bare ``session.get`` + ``read`` of the same URLs by ``concurrency`` workers
   verifier   syndicator.verify.worker.Verifier.drain(): claim from the store, fetch through feeds.fetch
              (size cap, strict charset decision), find the title, write the proof row and the new state
 
@@ -95,15 +95,17 @@ async def fill(store: Any, base: str, n: int) -> None:
 
 
 async def baseline(base: str, n: int, concurrency: int) -> float:
+    """``concurrency`` workers taking the next page number: the least a bounded fetcher can hold."""
     t0 = time.perf_counter()
-    slots = asyncio.Semaphore(concurrency)
+    todo = iter(range(n))
     async with aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=concurrency)) as session:
 
-        async def one(i: int) -> None:
-            async with slots, session.get(f"{base}/p/{i}.html") as resp:
-                await resp.read()
+        async def worker() -> None:
+            for i in todo:
+                async with session.get(f"{base}/p/{i}.html") as resp:
+                    await resp.read()
 
-        await asyncio.gather(*(one(i) for i in range(n)))
+        await asyncio.gather(*(worker() for _ in range(concurrency)))
     return time.perf_counter() - t0
 
 
