@@ -135,4 +135,4 @@ async def test_detail_page_shows_each_verification_proof(tmp_path, clock, serve,
         for text in ("公开页面核验", "已核验：公开可见", "栏目页中未找到该稿件标题或链接", "微博 ID：4990", "abababab",
                      "&quot;visible&quot;", "核验次数"):
             assert text in page, text
-        assert page.index("平台回执") < page.index("公开页面核验") < page.index("延误记录")
+        assert page.index("<h2>平台回执") < page.index("<h2>公开页面核验") < page.index("<h2>延误记录")
