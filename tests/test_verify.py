@@ -18,11 +18,13 @@ from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from syndicator.app import Hub
+from syndicator.config import VerifySettings
 from syndicator.models import Delivery
 from syndicator.report import format_report, monthly_report
 from syndicator.store.verify import VerifyTask
 from syndicator.verify.base import find_item, normalise
 from syndicator.verify.checkers import checker_for
+from syndicator.verify.worker import Verifier
 from syndicator.web import _delivery_json
 from tests.hub_support import drain, hub_settings, rss_source
 from tests.test_config_cli import write
@@ -82,7 +84,7 @@ async def world(serve, tmp_path, clock):
     async with Hub(settings, clock=clock) as hub:
         assert sum([await hub.watcher.poll(s) for s in hub.watcher.sources()]) == 1
         await drain(hub)
-        yield {"hub": hub, "weibo": weibo, "weibo_app": weibo_app}
+        yield {"hub": hub, "weibo": weibo, "weibo_app": weibo_app, "state": state}
 
 
 async def delivery(hub: Hub, account: str) -> Delivery:
@@ -251,3 +253,80 @@ async def test_gbk_column_page_and_wechat_article_are_checked_with_the_upstream_
         assert gone.outcome == "absent" and gone.http_status == 404
         hook = checker_for("webhook", {}, None, fetcher)
         assert (await hook.check(_task(channel_kind="webhook"))).outcome == "unverifiable"
+
+
+class _Queue:
+    """Just the two store calls the worker makes: hands out ``tasks`` once, keeps what is recorded."""
+
+    def __init__(self, tasks: list[VerifyTask]) -> None:
+        self.tasks, self.recorded = tasks, []
+
+    async def claim_verifications(self, now: datetime, limit: int, lease_until: datetime) -> list[VerifyTask]:
+        out, self.tasks = self.tasks[:limit], self.tasks[limit:]
+        return out
+
+    async def record_verifications(self, results: list) -> None:
+        self.recorded += results
+
+
+async def test_per_host_and_total_concurrency_are_honoured(serve, clock) -> None:
+    in_flight: dict[str, int] = {}
+    peak: dict[str, int] = {}
+
+    async def slow(request: web.Request) -> web.Response:
+        host = request.match_info["host"]
+        in_flight[host] = in_flight.get(host, 0) + 1
+        peak[host] = max(peak.get(host, 0), in_flight[host])
+        await asyncio.sleep(0.02)
+        in_flight[host] -= 1
+        return web.Response(text=f"<html><title>{TITLE}</title></html>", content_type="text/html")
+
+    app = web.Application()
+    app.router.add_get("/{host}/{n}.html", slow)
+    base = await serve(app)
+    # two "hosts" (the per-host key is the checker's host(), here the first path segment)
+    tasks = [_task(id=i, external_url=f"{base}/h{i % 2}/{i}.html") for i in range(24)]
+
+    class ByPath:
+        def __init__(self, inner: object) -> None:
+            self.inner = inner
+
+        def host(self, task: VerifyTask) -> str:
+            return (task.external_url or "").split("/")[3]
+
+        async def check(self, task: VerifyTask):
+            return await self.inner.check(task)  # type: ignore[attr-defined]
+
+    async with aiohttp.ClientSession() as session:
+        fetcher = Fetcher(session, user_agent="t", timeout=5, per_host=64)
+        queue = _Queue(tasks)
+        checkers = {"a": ByPath(checker_for("cms", {}, None, fetcher))}
+        worker = Verifier(VerifySettings(concurrency=3, per_host=2), queue, checkers, clock)  # type: ignore[arg-type]
+        assert await worker.verify_once() == 24
+    assert all(r.state == "verified" for r in queue.recorded) and len(queue.recorded) == 24
+    assert max(peak.values()) <= 2 and sum(peak.values()) >= 3
+
+
+async def test_a_hanging_check_never_delays_sends(world, clock) -> None:
+    hub: Hub = world["hub"]
+    release = asyncio.Event()
+
+    class Hanging:
+        def host(self, task: VerifyTask) -> str:
+            return "hangs.example.gov.cn"
+
+        async def check(self, task: VerifyTask):
+            await release.wait()
+            return await real.check(task)
+
+    real = hub.verifier.checkers["u0-site"]
+    hub.verifier.checkers = {a: Hanging() for a in hub.verifier.checkers}
+    checking = asyncio.create_task(hub.verifier.verify_once())
+    await asyncio.sleep(0.05)
+    world["state"].publish("国务院关于进一步优化政务服务的意见", feeds={"gwy"})
+    assert sum([await hub.watcher.poll(s) for s in hub.watcher.sources()]) == 1
+    await asyncio.wait_for(drain(hub), 10)                     # sends go on while every check hangs
+    assert not checking.done()
+    assert all(d.state.value == "delivered" for d in await hub.store.deliveries())
+    release.set()
+    assert await checking == 4
