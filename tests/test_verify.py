@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from feeds.fetch import Fetcher
+from sandbox import cms as cms_box
 from sandbox import jpush as jpush_box
 from sandbox import weibo as weibo_box
 from sandbox.server import DEMO_SECRETS
@@ -331,3 +332,47 @@ async def test_a_hanging_check_never_delays_sends(world, clock) -> None:
     assert all(d.state.value == "delivered" for d in await hub.store.deliveries())
     release.set()
     assert await checking == 4
+
+
+async def test_cms_review_queue_accepted_is_not_visible_until_approved(serve, tmp_path, clock) -> None:
+    """A CMS that queues reprints for its own review: accepted (delivered) but not public. u3's editor approves
+    it an hour later (verified then); u4's never does (late: 已发送但公开页面未见)."""
+    state = UpstreamState()
+    upstream = await serve(build_upstream(state))
+    cms_app = cms_box.build_app(secret=DEMO_SECRETS["cms_secret"], serve_pages=True, review=True)
+    cms = await serve(cms_app)
+    units = [{"id": u, "name": u, "accounts": [
+        {"id": f"{u}-cms", "kind": "cms", "base_url": cms, "credentials": {"secret": DEMO_SECRETS["cms_secret"]},
+         "options": {"column": f"{u}zzbz", "column_url": f"{cms}/site/{u}zzbz/"}}]} for u in ("u3", "u4")]
+    settings = hub_settings(tmp_path, sources=[rss_source("gwy", f"{upstream}/rss/gwy.xml")], units=units)
+    state.publish(TITLE, feeds={"gwy"})
+    async with Hub(settings, clock=clock) as hub:
+        assert sum([await hub.watcher.poll(s) for s in hub.watcher.sources()]) == 1
+        await drain(hub)
+        assert await hub.verifier.drain() == 2
+        assert {d.verify_state for d in await hub.store.deliveries()} == {"pending"}
+        u3 = await delivery(hub, "u3-cms")
+        key = next(k for k, a in cms_app[cms_box.STATE].articles.items() if a["id"] == u3.external_id)
+        async with aiohttp.ClientSession() as session, session.post(f"{cms}/_sandbox/cms/approve",
+                                                                    json={"key": key}) as resp:
+            assert resp.status == 200
+        clock.advance(seconds=60)
+        await hub.verifier.drain()
+        u3 = await delivery(hub, "u3-cms")
+        assert u3.verify_state == "verified"
+        proof = (await hub.store.verifications(u3.id))[-1]
+        assert proof["outcome"] == "seen" and proof["url"] == u3.external_url
+        clock.advance(seconds=3 * 86400)
+        await hub.verifier.drain()
+        records = [r for r in await hub.monitor.scan() if r.kind.value == "not_visible"]
+        u4 = await delivery(hub, "u4-cms")
+        assert [r.delivery_id for r in records] == [u4.id] and u4.verify_state == "not_visible"
+        assert records[0].reason.startswith("已发送但公开页面未见") and "未找到该稿件标题或链接" in records[0].reason
+        # the approved one is taken down later: an alert, state gone
+        async with aiohttp.ClientSession() as session, session.post(f"{cms}/_sandbox/cms/take-down",
+                                                                    json={"key": key}) as resp:
+            assert resp.status == 200
+        clock.advance(seconds=86400)
+        await hub.verifier.drain()
+        assert (await delivery(hub, "u3-cms")).verify_state == "gone"
+        assert any("已发布的转载在公开页面消失" in a["message"] for a in await hub.store.recent_alerts(50))
