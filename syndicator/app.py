@@ -40,6 +40,7 @@ from syndicator.store import Store, open_store
 from syndicator.summary import next_summary_at, summary_text
 from syndicator.supervisor import Supervisor
 from syndicator.verify.checkers import checker_for
+from syndicator.verify.fetchers import HostRouted
 from syndicator.verify.worker import Verifier
 from syndicator.watcher import Watcher
 
@@ -118,9 +119,11 @@ class Hub:
         self.watcher = Watcher(s, self.store, self.reader, self.intake, self.clock, self.alert)
         self.dispatcher = Dispatcher(s.hub, self.store, bindings, self.clock, self.alert)
         # live verification: its own fetcher (same rules as upstream sources, its own per-host limit) and budget
-        verify_fetcher = Fetcher(self.session, user_agent=s.fetch.user_agent, timeout=s.fetch.timeout_seconds,
-                                 max_bytes=s.fetch.max_bytes, max_redirects=s.fetch.max_redirects,
-                                 per_host=s.verify.per_host)
+        verify_fetcher = HostRouted(
+            Fetcher(self.session, user_agent=s.fetch.user_agent, timeout=s.fetch.timeout_seconds,
+                    max_bytes=s.fetch.max_bytes, max_redirects=s.fetch.max_redirects, per_host=s.verify.per_host),
+            browser_factory(s), s.verify.browser_hosts)
+        self._stack.push_async_callback(verify_fetcher.close)
         checkers = {account.id: checker_for(account.kind, account.options, bindings[account.id].channel,
                                             verify_fetcher) for _unit, account in s.accounts()}
         self.verifier = Verifier(s.verify, self.store, checkers, self.clock, self.alert)

@@ -268,6 +268,7 @@ class VerifySettings(_Model):
     schedule: list[float] = [60, 300, 900, 3600]
     recheck_days: int = Field(7, ge=0, le=365)   # a verified reprint is re-checked daily for this many days
     grace_minutes: float = Field(60, ge=0)    # an unchecked reprint this long past its deadline counts not visible
+    browser_hosts: list[str] = []             # public hosts behind a JavaScript bot gate: read with Chromium
 
     @field_validator("schedule")
     @classmethod

@@ -12,6 +12,7 @@ import pytest
 from aiohttp import web
 
 from feeds.fetch import Fetcher
+from feeds.model import FetchResult
 from sandbox import cms as cms_box
 from sandbox import jpush as jpush_box
 from sandbox import weibo as weibo_box
@@ -25,6 +26,7 @@ from syndicator.report import format_report, monthly_report
 from syndicator.store.verify import VerifyTask
 from syndicator.verify.base import find_item, normalise
 from syndicator.verify.checkers import checker_for
+from syndicator.verify.fetchers import HostRouted
 from syndicator.verify.worker import Verifier
 from syndicator.web import _delivery_json
 from tests.hub_support import drain, hub_settings, rss_source
@@ -376,3 +378,34 @@ async def test_cms_review_queue_accepted_is_not_visible_until_approved(serve, tm
         await hub.verifier.drain()
         assert (await delivery(hub, "u3-cms")).verify_state == "gone"
         assert any("已发布的转载在公开页面消失" in a["message"] for a in await hub.store.recent_alerts(50))
+
+
+async def test_browser_hosts_are_read_with_the_browser_fetcher(serve) -> None:
+    class FakeBrowser:
+        def __init__(self) -> None:
+            self.urls: list[str] = []
+            self.closed = False
+
+        async def fetch(self, url: str, **_kw: object) -> FetchResult:
+            self.urls.append(url)
+            body = f"<ul><li><a href='/zzbz/1.html'>{TITLE}</a></li></ul>".encode()
+            return FetchResult(url=url, status=200, body=body, text=body.decode(), encoding="utf-8")
+
+        async def close(self) -> None:
+            self.closed = True
+
+    base = await serve(_page_server_app({"/zzbz/": (f"<a href='/zzbz/2.html'>{TITLE}</a>".encode(), "text/html")}))
+    browser = FakeBrowser()
+    async with aiohttp.ClientSession() as session:
+        http = Fetcher(session, user_agent="t", timeout=5)
+        routed = HostRouted(http, lambda: browser, ["gated.example.gov.cn"])
+        gated_column = {"column_url": "https://gated.example.gov.cn/zzbz/"}
+        gated = await checker_for("cms", gated_column, None, routed).check(_task())
+        plain = await checker_for("cms", {"column_url": f"{base}/zzbz/"}, None, routed).check(_task())
+        await routed.close()
+        no_browser = HostRouted(http, None, ["gated.example.gov.cn"])
+        refused = await checker_for("cms", gated_column, None, no_browser).check(_task())
+    assert gated.outcome == "seen" and gated.matched_url == "https://gated.example.gov.cn/zzbz/1.html"
+    assert browser.urls == ["https://gated.example.gov.cn/zzbz/"] and browser.closed
+    assert plain.outcome == "seen" and plain.matched_url == f"{base}/zzbz/2.html"
+    assert refused.outcome == "error" and "browser_hosts" in (refused.reason or "")

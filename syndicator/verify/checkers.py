@@ -6,7 +6,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from feeds.fetch import Fetcher
+from feeds.reader import PageFetcher
 from syndicator.store.verify import Proof, VerifyTask
 from syndicator.verify.base import Checker
 from syndicator.verify.unverifiable import PUSH_REASON, WEBHOOK_REASON, Unverifiable
@@ -16,7 +16,7 @@ from syndicator.verify.website import PageChecker, has_public_page
 class WebsiteOrNothing:
     """A website check when there is a public page to look at, else an honest "cannot be verified"."""
 
-    def __init__(self, fetcher: Fetcher, kind: str, options: Mapping[str, Any]) -> None:
+    def __init__(self, fetcher: PageFetcher, kind: str, options: Mapping[str, Any]) -> None:
         self.kind, self.options = kind, options
         self.pages = PageChecker(fetcher, kind, options)
         self.none = Unverifiable(WEBHOOK_REASON if kind == "webhook"
@@ -32,7 +32,7 @@ class WebsiteOrNothing:
         return await self._for(task).check(task)
 
 
-def checker_for(kind: str, options: Mapping[str, Any], channel: Any, fetcher: Fetcher) -> Checker:
+def checker_for(kind: str, options: Mapping[str, Any], channel: Any, fetcher: PageFetcher) -> Checker:
     if kind == "push":
         return Unverifiable(PUSH_REASON)
     if kind == "weibo" and channel is not None:

@@ -15,8 +15,8 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from feeds.fetch import Fetcher
 from feeds.model import FetchError
+from feeds.reader import PageFetcher
 from syndicator.store.verify import Proof, VerifyTask
 from syndicator.verify.base import find_item, page_hash
 
@@ -38,7 +38,7 @@ def has_public_page(kind: str, options: Mapping[str, Any], task: VerifyTask) -> 
 class PageChecker:
     """Finds a reprint on its public page(s)."""
 
-    def __init__(self, fetcher: Fetcher, kind: str, options: Mapping[str, Any]) -> None:
+    def __init__(self, fetcher: PageFetcher, kind: str, options: Mapping[str, Any]) -> None:
         self.fetcher, self.kind, self.columns = fetcher, kind, column_pages(kind, options)
 
     def urls(self, task: VerifyTask) -> list[str]:

@@ -13,7 +13,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
-from feeds.fetch import Fetcher
+from feeds.reader import PageFetcher
 from syndicator.store.verify import Proof, VerifyTask
 from syndicator.verify.website import PageChecker
 
@@ -21,7 +21,7 @@ PUBLISH_NOTE = "发布（freepublish）方式：文章不推送给粉丝、不�
 
 
 class WechatChecker:
-    def __init__(self, fetcher: Fetcher, options: Mapping[str, Any]) -> None:
+    def __init__(self, fetcher: PageFetcher, options: Mapping[str, Any]) -> None:
         self.pages = PageChecker(fetcher, "wechat", {})     # only the article's own page: no column page
         self.publish_mode = options.get("mode", "publish") == "publish"
 
