@@ -243,8 +243,11 @@ class DelayMonitor:
             return
         heads = {DelayKind.AT_RISK: "【即将超时】", DelayKind.NOT_VISIBLE: f"【{NOT_VISIBLE_REASON}】"}
         head = heads.get(kind, "【已超时】")
+        hint = ("\n处理建议：请联系单位核实该稿件是否已在公开页面发布（如 CMS 待审核、页面未生成或未被网站引用），"
+                "发布后系统会自动核验" if kind is DelayKind.NOT_VISIBLE else "")
         try:
-            await self.alert(r.account_id, f"{head}{r.unit_id}《{r.item_title}》（投递 #{r.delivery_id}）：{r.reason}")
+            await self.alert(r.account_id,
+                             f"{head}{r.unit_id}《{r.item_title}》（投递 #{r.delivery_id}）：{r.reason}{hint}")
         except Exception:  # the record is what matters; a broken alert path must not stop the scan
             log.exception("delay alert for delivery %s failed", r.delivery_id)
 

@@ -4,6 +4,7 @@ publicly visible? Time moves with the ``clock`` fixture only."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 from datetime import UTC, datetime
 from pathlib import Path
 
@@ -29,6 +30,7 @@ from syndicator.verify.checkers import checker_for
 from syndicator.verify.fetchers import HostRouted
 from syndicator.verify.worker import Verifier
 from syndicator.web import _delivery_json
+from tests.conftest import pg_schema
 from tests.hub_support import drain, hub_settings, rss_source
 from tests.test_config_cli import write
 from tests.test_config_fields import problems
@@ -56,8 +58,15 @@ def site_app(root: Path) -> web.Application:
     return app
 
 
-@pytest.fixture
-async def world(serve, tmp_path, clock):
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def world(request, serve, tmp_path, clock):
+    async with contextlib.AsyncExitStack() as stack:
+        url = await stack.enter_async_context(pg_schema()) if request.param == "postgres" else None
+        async for w in _world(serve, tmp_path, clock, url):
+            yield w
+
+
+async def _world(serve, tmp_path, clock, storage_url):
     state = UpstreamState()
     upstream = await serve(build_upstream(state))
     site = tmp_path / "site"
@@ -81,7 +90,8 @@ async def world(serve, tmp_path, clock):
              "credentials": {"app_key": DEMO_SECRETS["jpush_app_key"],
                              "master_secret": DEMO_SECRETS["jpush_master_secret"]}}]},
     ]
-    settings = hub_settings(tmp_path, sources=[rss_source("gwy", f"{upstream}/rss/gwy.xml")], units=units)
+    settings = hub_settings(tmp_path, sources=[rss_source("gwy", f"{upstream}/rss/gwy.xml")], units=units,
+                            storage_url=storage_url)
     settings.verify.recheck_days = 3
     state.publish(TITLE, feeds={"gwy"})
     async with Hub(settings, clock=clock) as hub:

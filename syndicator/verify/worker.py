@@ -117,7 +117,7 @@ class Verifier:
         try:
             why = proof.reason or "公开页面已找不到该稿件"
             await self.alert(task.account_id, f"【{GONE_ALERT}】{task.unit_id}《{task.title}》（投递 #{task.id}）："
-                                              f"{why}；请核实是否被删除或撤下，必要时重新发布。")
+                                              f"{why}\n处理建议：请联系单位核实该稿件是否被删除或撤下，必要时重新发布。")
         except Exception:
             log.exception("gone alert for delivery %s failed", task.id)
 
