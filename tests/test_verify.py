@@ -22,6 +22,7 @@ from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from syndicator.app import Hub
 from syndicator.config import VerifySettings
+from syndicator.metrics import render_metrics
 from syndicator.models import Delivery
 from syndicator.report import format_report, monthly_report
 from syndicator.store.verify import VerifyTask
@@ -203,6 +204,10 @@ async def test_report_and_api_count_verified_sent_only_and_unverifiable(world, c
         hub.store, "2026-11", hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)}
     assert rows[("u0", "static")]["verified"] == 1 and rows[("u1", "static")]["sent_only"] == 1
     assert rows[("u2", "push")]["unverifiable"] == 1 and rows[("u2", "weibo")]["verified"] == 1
+    metrics = await render_metrics(hub)
+    assert 'syndicator_deliveries_verify{state="verified"} 2' in metrics
+    assert 'syndicator_deliveries_verify{state="unverifiable"} 1' in metrics
+    assert "syndicator_verifications_total 4" in metrics
     text = format_report(list(rows.values()), "md", month="2026-11")
     assert "公开页面未见" in text and "核验：已核验 2，仅发送 1，公开页面未见 0，无法核验 1" in text
     clock.advance(seconds=3 * 86400)

@@ -149,6 +149,12 @@ class VerifyMixin:
             " ORDER BY d.deadline_at, d.id", now, unchecked_before)
         return [_facts({**r, "note": r["verify_note"] or r["note"]}) for r in rows]
 
+    async def verify_state_counts(self) -> dict[str, int]:
+        """Delivered reprints by verification state ("none": delivered before verification existed)."""
+        rows = await self.db.fetch("SELECT COALESCE(verify_state, 'none') AS vs, COUNT(*) AS n FROM deliveries"
+                                   " WHERE state = 'delivered' GROUP BY COALESCE(verify_state, 'none')")
+        return {r["vs"]: int(r["n"]) for r in rows}
+
     async def verify_counts(self, start: datetime, end: datetime) -> dict[tuple[str, str], dict[str, int]]:
         """Per (unit, channel kind), delivered reprints with a deadline in (start, end] by verification state
         (sent_only: delivered, not yet seen and the deadline not settled; or delivered before verification)."""
