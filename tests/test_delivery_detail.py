@@ -136,3 +136,5 @@ async def test_detail_page_shows_each_verification_proof(tmp_path, clock, serve,
                      "&quot;visible&quot;", "核验次数"):
             assert text in page, text
         assert page.index("<h2>平台回执") < page.index("<h2>公开页面核验") < page.index("<h2>延误记录")
+        _s, listing = await get(http, f"{d.base}/deliveries?state=delivered")
+        assert "已核验：公开可见" in listing
