@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -138,3 +139,9 @@ async def test_detail_page_shows_each_verification_proof(tmp_path, clock, serve,
         assert page.index("<h2>平台回执") < page.index("<h2>公开页面核验") < page.index("<h2>延误记录")
         _s, listing = await get(http, f"{d.base}/deliveries?state=delivered")
         assert "已核验：公开可见" in listing
+        month = delivered.deadline_at.astimezone(sh("2026-11-01 00:00").tzinfo).strftime("%Y-%m")
+        async with http.get(f"{d.base}/evidence.zip?unit={delivered.unit_id}&month={month}") as resp:
+            z = zipfile.ZipFile(io.BytesIO(await resp.read()))
+        proof = json.loads(z.read(f"receipts/{delivered.id}.json"))
+        assert proof["verification"]["verify_state"] == "verified"
+        assert [v["outcome"] for v in proof["verifications"]] == ["absent", "seen"]
