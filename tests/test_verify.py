@@ -424,3 +424,16 @@ async def test_browser_hosts_are_read_with_the_browser_fetcher(serve) -> None:
     assert browser.urls == ["https://gated.example.gov.cn/zzbz/"] and browser.closed
     assert plain.outcome == "seen" and plain.matched_url == f"{base}/zzbz/2.html"
     assert refused.outcome == "error" and "browser_hosts" in (refused.reason or "")
+
+
+async def test_a_tick_works_through_a_backlog_claim_by_claim(serve, clock) -> None:
+    base = await serve(_page_server_app({f"/p/{i}.html": (f"<title>{TITLE}</title>".encode(), "text/html")
+                                         for i in range(50)}))
+    async with aiohttp.ClientSession() as session:
+        fetcher = Fetcher(session, user_agent="t", timeout=5)
+        queue = _Queue([_task(id=i, external_url=f"{base}/p/{i}.html") for i in range(50)])
+        worker = Verifier(VerifySettings(concurrency=2), queue, {"a": checker_for("cms", {}, None, fetcher)},
+                          clock)  # type: ignore[arg-type]
+        assert worker.batch == 16
+        await worker.tick()
+    assert len(queue.recorded) == 50 and {r.state for r in queue.recorded} == {"verified"}

@@ -38,14 +38,14 @@ class Verifier:
         self.slots = asyncio.Semaphore(settings.concurrency)
         self.hosts = HostLimits(settings.per_host)
         self.done = 0
-
+        self.batch = settings.concurrency * 8      # checks per claim
     async def verify_once(self) -> int:
         """Claim what is due now and check it (bounded); the number of checks made. The proofs and new states
         of one claim are written together."""
         if not self.settings.enabled:
             return 0
         now = self.clock.now()
-        tasks = await self.store.claim_verifications(now, self.settings.concurrency * 8, now + LEASE)
+        tasks = await self.store.claim_verifications(now, self.batch, now + LEASE)
         if not tasks:
             return 0
         proofs = await asyncio.gather(*(self._check(t) for t in tasks))
@@ -122,5 +122,8 @@ class Verifier:
             log.exception("gone alert for delivery %s failed", task.id)
 
     async def tick(self) -> None:
-        """One supervised pass (syndicator.app)."""
-        await self.verify_once()
+        """One supervised pass (syndicator.app): claim after claim while claims come back full (a backlog after
+        a burst of deliveries), never more than ``concurrency`` checks at once, at most 100 claims a pass."""
+        for _ in range(100):
+            if await self.verify_once() < self.batch:
+                return
