@@ -204,7 +204,7 @@ class DelayMonitor:
             at = f.delivered_at if f.state == "delivered" and f.delivered_at else f.updated_at
             todo.append((_FINAL_KIND[f.state], f, at))
         if self.verify_grace is not None:
-            for f in await self.store.sent_not_visible(now, now - self.verify_grace):
+            for f in await self.store.sent_not_visible(now, now - self.verify_grace, now - self.lookback):
                 todo.append((DelayKind.NOT_VISIBLE, f, now))
         ids = [f.id for _, f, _ in todo]
         history = await self.store.attempt_history(ids)
