@@ -39,7 +39,7 @@ from syndicator.redact import register_secrets
 from syndicator.store import Store, open_store
 from syndicator.summary import next_summary_at, summary_text
 from syndicator.supervisor import Supervisor
-from syndicator.verify.checkers import checker_for
+from syndicator.verify.checkers import can_be_seen, checker_for
 from syndicator.verify.fetchers import HostRouted
 from syndicator.verify.worker import Verifier
 from syndicator.watcher import Watcher
@@ -165,7 +165,8 @@ class Hub:
                             self.settings.path(self.settings.hub.data_dir) / "delays.jsonl", self.alert,
                             horizon_hours=self.settings.max_at_risk_hours(),
                             verify_grace=(timedelta(minutes=self.settings.verify.grace_minutes)
-                                          if self.settings.verify.enabled else None))
+                                          if self.settings.verify.enabled else None),
+                            seeable=lambda account, url: can_be_seen(self.verifier.checkers.get(account), url))
 
     def _calendar_stamp(self) -> tuple[tuple[str, float], ...]:
         directory = self.calendar.override_dir

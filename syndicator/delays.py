@@ -163,7 +163,8 @@ class DelayMonitor:
                  log_path: Path | None = None, alert: Alert | None = None, *, horizon_hours: float = 72.0,
                  lookback_days: float = 35.0, margin_days: float = 7.0, straggler_days: float = 400.0,
                  detection_lag_hours: float = 2.0, log_max_bytes: int = 10_000_000, log_backups: int = 10,
-                 verify_grace: timedelta | None = None) -> None:
+                 verify_grace: timedelta | None = None,
+                 seeable: Callable[[str, str | None], bool] | None = None) -> None:
         """``horizon_hours`` must be at least the largest ``at_risk_hours`` of any source (the hub passes
         ``Settings.max_at_risk_hours()``).
 
@@ -181,6 +182,7 @@ class DelayMonitor:
         # live verification on: a reprint sent on time but not seen by its deadline (or never checked within
         # this grace after it) is put on record as not visible (syndicator.verify)
         self.verify_grace = verify_grace
+        self.seeable = seeable      # (account, public URL) -> could a check see it at all (JPush: never)
         self._last_scan: datetime | None = None
         self.delay_log = (DelayLog(Path(log_path), log_max_bytes, log_backups, settings_for(None).tz)
                           if log_path is not None else None)
@@ -204,8 +206,10 @@ class DelayMonitor:
             at = f.delivered_at if f.state == "delivered" and f.delivered_at else f.updated_at
             todo.append((_FINAL_KIND[f.state], f, at))
         if self.verify_grace is not None:
-            for f in await self.store.sent_not_visible(now, now - self.verify_grace, now - self.lookback):
-                todo.append((DelayKind.NOT_VISIBLE, f, now))
+            for f, url, state in await self.store.sent_not_visible(now, now - self.verify_grace, now - self.lookback):
+                # never checked (the verifier was not running): only where a check could have seen it
+                if state == "not_visible" or self.seeable is None or self.seeable(f.account_id, url):
+                    todo.append((DelayKind.NOT_VISIBLE, f, now))
         ids = [f.id for _, f, _ in todo]
         history = await self.store.attempt_history(ids)
         prior = await self.store.delay_reasons(ids)

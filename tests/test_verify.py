@@ -437,3 +437,14 @@ async def test_a_tick_works_through_a_backlog_claim_by_claim(serve, clock) -> No
         assert worker.batch == 16
         await worker.tick()
     assert len(queue.recorded) == 50 and {r.state for r in queue.recorded} == {"verified"}
+
+
+async def test_never_checked_past_the_grace_is_not_visible_except_where_nothing_could_be_seen(world, clock) -> None:
+    """The verifier never ran (down, or failing): an hour after the deadline the reprints a check could have seen
+    go on record as not visible; the JPush one (no public page) does not."""
+    hub: Hub = world["hub"]
+    clock.advance(seconds=2 * 86400)
+    ours = {r.account_id: r for r in await hub.monitor.scan() if r.kind.value == "not_visible"}
+    assert set(ours) == {"u0-site", "u1-site", "u2-weibo"}
+    reason = ours["u0-site"].reason
+    assert reason.startswith("已发送但公开页面未见") and "截止时间前未能完成核验" in reason

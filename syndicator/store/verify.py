@@ -139,17 +139,20 @@ class VerifyMixin:
                 "verify_next_at": as_datetime(row["verify_next_at"])}
 
     async def sent_not_visible(self, now: datetime, unchecked_before: datetime,
-                               since: datetime) -> list[DeliveryFacts]:
+                               since: datetime) -> list[tuple[DeliveryFacts, str | None, str]]:
         """Delivered on time, deadline in [since, now), not seen publicly (checked and not found, or never checked
         in the grace), and not yet on record as not visible. ``since`` keeps the scan on the recent part of the
-        deliveries_due (state, deadline_at) index however long the history grows."""
+        deliveries_due (state, deadline_at) index however long the history grows. Each with its public URL and
+        verification state (the caller drops never-checked ones that could not have been seen anyway)."""
         rows = await self.db.fetch(
-            f"{_COLS}, d.verify_note FROM deliveries d{_JOIN} WHERE d.state = 'delivered' AND d.deadline_at < ?"
+            f"{_COLS}, d.verify_note, d.external_url, d.verify_state FROM deliveries d{_JOIN}"
+            " WHERE d.state = 'delivered' AND d.deadline_at < ?"
             " AND d.deadline_at >= ? AND d.delivered_at <= d.deadline_at"
             " AND (d.verify_state = 'not_visible' OR (d.verify_state = 'pending' AND d.deadline_at < ?))"
             " AND NOT EXISTS (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'not_visible')"
             " ORDER BY d.deadline_at, d.id", now, since, unchecked_before)
-        return [_facts({**r, "note": r["verify_note"] or r["note"]}) for r in rows]
+        return [(_facts({**r, "note": r["verify_note"] or r["note"]}), r["external_url"], r["verify_state"])
+                for r in rows]
 
     async def verify_state_counts(self) -> dict[str, int]:
         """Delivered reprints by verification state ("none": delivered before verification existed)."""

@@ -32,6 +32,15 @@ class WebsiteOrNothing:
         return await self._for(task).check(task)
 
 
+def can_be_seen(checker: Checker | None, external_url: str | None) -> bool:
+    """Could this checker ever see a reprint with this public URL (False: JPush, a webhook without a URL)?"""
+    if checker is None or isinstance(checker, Unverifiable):
+        return False
+    if isinstance(checker, WebsiteOrNothing):
+        return bool(external_url or checker.pages.columns)
+    return True
+
+
 def checker_for(kind: str, options: Mapping[str, Any], channel: Any, fetcher: PageFetcher) -> Checker:
     if kind == "push":
         return Unverifiable(PUSH_REASON)
