@@ -27,7 +27,10 @@ from syndicator.verify.base import Checker
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
 DAY = timedelta(days=1)
-LEASE = timedelta(minutes=10)          # a check claimed by a hub that died is due again after this
+# A claim held by a hub that died is due again after this; long enough for a whole claim to wait its turn at one
+# slow host (a double check would only add a proof row).
+LEASE = timedelta(minutes=30)
+CHECK_TIMEOUT_S = 120.0                # one check, once it has its slots (fetch timeouts are shorter)
 GONE_ALERT = "已发布的转载在公开页面消失"
 
 
@@ -39,6 +42,7 @@ class Verifier:
         self.hosts = HostLimits(settings.per_host)
         self.done = 0
         self.batch = settings.concurrency * 8      # checks per claim
+
     async def verify_once(self) -> int:
         """Claim what is due now and check it (bounded); the number of checks made. The proofs and new states
         of one claim are written together."""
@@ -74,7 +78,9 @@ class Verifier:
             return Proof("error", reason=f"账号 {task.account_id} 已不在配置中，无法核验")
         try:
             async with self.hosts.hold(checker.host(task) or task.account_id), self.slots:
-                return await checker.check(task)
+                return await asyncio.wait_for(checker.check(task), CHECK_TIMEOUT_S)
+        except TimeoutError:
+            return Proof("error", reason=f"核验超时（{CHECK_TIMEOUT_S:g} 秒内未完成），稍后重试")
         except Exception as exc:     # a checker bug is a failed check on record, never a silent pass
             log.exception("verification of delivery %s failed", task.id)
             return Proof("error", reason=f"核验程序出错：{type(exc).__name__}")
