@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from datetime import UTC, datetime
+from datetime import UTC, datetime, timedelta
 from pathlib import Path
 
 import aiohttp
@@ -448,3 +448,22 @@ async def test_never_checked_past_the_grace_is_not_visible_except_where_nothing_
     assert set(ours) == {"u0-site", "u1-site", "u2-weibo"}
     reason = ours["u0-site"].reason
     assert reason.startswith("已发送但公开页面未见") and "截止时间前未能完成核验" in reason
+
+
+async def test_a_check_that_never_answers_is_a_failed_check_on_record(clock, monkeypatch) -> None:
+    import syndicator.verify.worker as worker_module
+
+    class Silent:
+        def host(self, task: VerifyTask) -> str:
+            return "silent.example.gov.cn"
+
+        async def check(self, task: VerifyTask):
+            await asyncio.Event().wait()
+
+    monkeypatch.setattr(worker_module, "CHECK_TIMEOUT_S", 0.05)
+    queue = _Queue([_task()])
+    worker = Verifier(VerifySettings(), queue, {"a": Silent()}, clock)  # type: ignore[arg-type]
+    assert await worker.verify_once() == 1
+    [result] = queue.recorded
+    assert result.state == "pending" and result.proof.outcome == "error" and "核验超时" in result.proof.reason
+    assert result.next_at == clock.now() + timedelta(seconds=60)
