@@ -3,12 +3,18 @@
 Checks the HMAC signature and timestamp (401), validates the body (400/422), is idempotent on the key
 (201 first, 200 with the same {id, url} after) and answers lookups by key. An injected fault code is an HTTP
 status (429 comes with ``Retry-After: 1``).
+
+With ``serve_pages`` it is also the unit's public site: ``GET /site/<column>/`` (the column page, newest first) and
+``GET /site/<column>/<id>.html`` (the article), and the URLs it returns point there. With ``review`` an article
+is accepted into the CMS's own review queue and is public only after ``POST /_sandbox/cms/approve {"key": …}``
+(or ``{"all": true}``) — the "accepted but not visible" case live verification exists for.
 """
 
 from __future__ import annotations
 
 import hashlib
 import hmac
+import html
 import itertools
 import json
 import time
@@ -35,6 +41,9 @@ class CmsState:
     max_skew_s: int
     articles: dict[str, dict[str, Any]] = field(default_factory=dict)
     ids: itertools.count = field(default_factory=lambda: itertools.count(100_001))
+    serve_pages: bool = False
+    review: bool = False
+    public: set[str] = field(default_factory=set)          # keys of articles visible on the public site
 
 
 STATE = web.AppKey("cms_state", CmsState)
@@ -104,8 +113,11 @@ def _create(request: web.Request, state: CmsState, raw: bytes, body: Any) -> web
     if existing is not None:
         return web.json_response({"id": existing["id"], "url": existing["url"]}, status=200)
     article_id = str(next(state.ids))
-    url = f"{state.public_url}/{body['column']}/{article_id}.html"
+    root = f"{request.url.origin()}/site" if state.serve_pages else state.public_url
+    url = f"{root}/{body['column']}/{article_id}.html"
     state.articles[body["key"]] = {"id": article_id, "url": url, "body": body}
+    if not state.review:
+        state.public.add(body["key"])
     return web.json_response({"id": article_id, "url": url}, status=201)
 
 
@@ -129,14 +141,58 @@ async def articles(request: web.Request) -> web.Response:
     return web.json_response(list(request.app[STATE].articles.values()))
 
 
+def _public(state: CmsState, column: str) -> list[dict[str, Any]]:
+    return [a for k, a in state.articles.items() if k in state.public and a["body"]["column"] == column]
+
+
+async def column_page(request: web.Request) -> web.Response:
+    column = request.match_info["column"]
+    items = "".join(f'<li><a href="{a["id"]}.html">{html.escape(a["body"]["title"])}</a></li>'
+                    for a in reversed(_public(request.app[STATE], column)))
+    return web.Response(text=f"<!doctype html><html><head><meta charset='utf-8'><title>{html.escape(column)}</title>"
+                             f"</head><body><ul>{items}</ul></body></html>", content_type="text/html")
+
+
+async def article_page(request: web.Request) -> web.Response:
+    column, article_id = request.match_info["column"], request.match_info["id"]
+    found = next((a for a in _public(request.app[STATE], column) if a["id"] == article_id), None)
+    if found is None:
+        raise web.HTTPNotFound()
+    title = html.escape(found["body"]["title"])
+    return web.Response(text=f"<!doctype html><html><head><meta charset='utf-8'><title>{title}</title></head>"
+                             f"<body><h1>{title}</h1>{found['body']['content_html']}</body></html>",
+                        content_type="text/html")
+
+
+async def approve(request: web.Request) -> web.Response:
+    body = await request.json()
+    state = request.app[STATE]
+    keys = list(state.articles) if body.get("all") else [str(body.get("key", ""))]
+    state.public.update(k for k in keys if k in state.articles)
+    return web.json_response({"public": len(state.public)})
+
+
+async def take_down(request: web.Request) -> web.Response:
+    body = await request.json()
+    request.app[STATE].public.discard(str(body.get("key", "")))
+    return web.json_response({"public": len(request.app[STATE].public)})
+
+
 def build_app(faults: Faults | None = None, *, secret: str = DEFAULT_SECRET,
               public_url: str = "https://www.example.gov.cn", columns: set[str] | list[str] | None = None,
-              max_skew_s: int = 300) -> web.Application:
-    """The CMS look-alike; ``secret`` is the shared signing secret, ``columns`` the accepted column codes."""
+              max_skew_s: int = 300, serve_pages: bool = False, review: bool = False) -> web.Application:
+    """The CMS look-alike; ``secret`` is the shared signing secret, ``columns`` the accepted column codes;
+    ``serve_pages``: also the public site; ``review``: articles are public only once approved."""
     app = web.Application(client_max_size=16 * 1024 * 1024)
     add_sandbox_routes(app, faults)
-    app[STATE] = CmsState(secret, public_url.rstrip("/"), set(columns) if columns is not None else None, max_skew_s)
+    app[STATE] = CmsState(secret, public_url.rstrip("/"), set(columns) if columns is not None else None, max_skew_s,
+                          serve_pages=serve_pages, review=review)
     app.router.add_post(REPRINTS, create)
     app.router.add_get(REPRINTS, find)
     app.router.add_get("/_sandbox/articles", articles)
+    app.router.add_post("/_sandbox/cms/approve", approve)
+    app.router.add_post("/_sandbox/cms/take-down", take_down)
+    if serve_pages:
+        app.router.add_get("/site/{column}/", column_page)
+        app.router.add_get("/site/{column}/{id}.html", article_page)
     return app

@@ -1,4 +1,4 @@
-"""A local look-alike of the Weibo open API: statuses/share and account/rate_limit_status.
+"""A local look-alike of the Weibo open API: statuses/share, statuses/show and account/rate_limit_status.
 
 Same path, form fields, checks and error bodies as https://open.weibo.com/wiki/2/statuses/share and
 https://open.weibo.com/wiki/Error_code: ``{"request": ..., "error_code": N, "error": ...}``.
@@ -21,6 +21,7 @@ from __future__ import annotations
 import functools
 import hashlib
 import itertools
+import json
 import re
 import time
 from collections import defaultdict, deque
@@ -35,6 +36,10 @@ from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
 from sandbox.weibo_oauth import OAUTH, OAuthApp, OAuthState, access_token, authorize, token_info
 
 SHARE = "/2/statuses/share.json"
+# https://open.weibo.com/wiki/2/statuses/show — GET, access_token + id (int64); answers the status object, with
+# ``visible.type`` 0 普通微博, 1 私密微博, 3 指定分组微博, 4 密友微博 (the page's 返回字段说明). A status that is gone
+# answers 20101 "Target weibo does not exist" (Error_code table).
+SHOW = "/2/statuses/show.json"
 RATE_STATUS = "/2/account/rate_limit_status.json"
 DEFAULT_TOKENS = {"sandbox-weibo-token": "example.gov.cn"}
 
@@ -64,6 +69,7 @@ ERRORS: dict[int, tuple[int, str]] = {
     20021: (400, "Content is illegal"),
     20031: (400, "Test and verify"),
     20032: (200, "Update success, while server slow now, please wait 1-2 minutes"),
+    20101: (400, "Target weibo does not exist"),
     20111: (400, "Repeated weibo text"),
     21314: (401, "Token used"),
     21315: (401, "Token expired"),
@@ -98,6 +104,8 @@ class WeiboState:
     sent: dict[str, deque[float]] = field(default_factory=lambda: defaultdict(deque))
     texts: dict[str, set[str]] = field(default_factory=lambda: defaultdict(set))
     posts: list[dict[str, Any]] = field(default_factory=list)
+    deleted: set[str] = field(default_factory=set)          # ids removed (by the author or the platform)
+    hidden: set[str] = field(default_factory=set)           # ids made private (visible.type 1)
     ids: itertools.count = field(default_factory=lambda: itertools.count(5_000_000_000_000_001))
 
 
@@ -225,6 +233,41 @@ async def rate_limit_status(request: web.Request) -> web.Response:
     })
 
 
+async def show(request: web.Request) -> web.Response:
+    """statuses/show: the token in the query (as documented) or the "Authorization: OAuth2" header."""
+    app, state = request.app, request.app[STATE]
+    injector = app[FAULTS]
+    if injector.in_outage():
+        return web.Response(status=503, text="<html><body>503 Service Temporarily Unavailable</body></html>")
+    await injector.delay()
+    app[RECORDER].record(request, None)
+    header = request.headers.get("Authorization", "")
+    token = header[len("OAuth2 "):] if header.startswith("OAuth2 ") else request.query.get("access_token", "")
+    if (code := _token_error(state, token, injector.faults, app[OAUTH])) is not None:
+        return _error_at(SHOW, code)
+    wanted = request.query.get("id", "")
+    if not wanted.isdigit():
+        return _error_at(SHOW, 10016 if not wanted else 10017, "id")
+    post = next((p for p in state.posts if p["idstr"] == wanted), None)
+    if post is None or wanted in state.deleted:
+        return _error_at(SHOW, 20101)
+    return web.json_response({**post, "visible": {"type": 1 if wanted in state.hidden else 0, "list_id": 0}})
+
+
+def _error_at(path: str, code: int, detail: str = "") -> web.Response:
+    response = error(code, detail)
+    body = json.loads(response.text or "{}")
+    return web.json_response({**body, "request": path}, status=response.status)
+
+
+async def delete(request: web.Request) -> web.Response:
+    """Take a post down as the author or the platform would (``hide``: make it private instead)."""
+    body = await request.json()
+    target = request.app[STATE].hidden if body.get("hide") else request.app[STATE].deleted
+    target.add(str(body.get("id", "")))
+    return web.json_response({"ok": True})
+
+
 async def revoke(request: web.Request) -> web.Response:
     body = await request.json()
     request.app[STATE].revoked.add(str(body.get("token", "")))
@@ -265,6 +308,8 @@ def build_app(faults: Faults | None = None, *, tokens: dict[str, str] | None = N
                                                                     revoked=state.revoked))
     app.router.add_post(SHARE, share)
     app.router.add_get(RATE_STATUS, rate_limit_status)
+    app.router.add_get(SHOW, show)
+    app.router.add_post("/_sandbox/delete", delete)
     app.router.add_post("/_sandbox/revoke", revoke)
     app.router.add_post("/_sandbox/ban", ban)
     app.router.add_get("/_sandbox/posts", posts)

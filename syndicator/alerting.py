@@ -54,7 +54,7 @@ class Directory:
     def classify(self, subject: str, message: str) -> AlertFacts:
         if subject in self.accounts:
             unit_id, unit_name, kind = self.accounts[subject]
-            if message.startswith("【已超时】"):
+            if message.startswith(("【已超时】", "【已发送但公开页面未见】")):     # late either way (syndicator.verify)
                 category = "overdue"
             elif message.startswith("【即将超时】"):
                 category = "at_risk"

@@ -53,6 +53,10 @@ _DELIVERY = {
         "attempts": {"type": "integer"}, "delivered_at": {"type": ["string", "null"], "format": "date-time"},
         "external_url": {"type": ["string", "null"]}, "last_error": {"type": ["string", "null"]},
         "note": {"type": ["string", "null"]}, "possible_duplicate": {"type": "boolean"},
+        "verify_state": {"type": ["string", "null"],
+                         "enum": ["pending", "verified", "not_visible", "unverifiable", "gone", None],
+                         "description": "Live verification on the public page (docs/verification.md); null: not "
+                                        "checked (not delivered, or delivered before verification existed)"},
     },
 }
 

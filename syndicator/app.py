@@ -40,6 +40,9 @@ from syndicator.redact import register_secrets
 from syndicator.store import Store, open_store
 from syndicator.summary import next_summary_at, summary_text
 from syndicator.supervisor import Supervisor
+from syndicator.verify.checkers import can_be_seen, checker_for
+from syndicator.verify.fetchers import HostRouted
+from syndicator.verify.worker import Verifier
 from syndicator.watcher import Watcher
 
 log = logging.getLogger(__name__)
@@ -79,6 +82,7 @@ class Hub:
         self.reader: SourceReader
         self.intake: Intake
         self.monitor: DelayMonitor
+        self.verifier: Verifier
         self.calendar_warnings: CalendarWarnings
         self.calendar_notices: CalendarNotices
         self.web_runner: Any = None
@@ -123,6 +127,15 @@ class Hub:
         self.intake = Intake(s, self.store, self.calendar, self.clock)
         self.watcher = Watcher(s, self.store, self.reader, self.intake, self.clock, self.alert)
         self.dispatcher = Dispatcher(s.hub, self.store, bindings, self.clock, self.alert)
+        # live verification: its own fetcher (same rules as upstream sources, its own per-host limit) and budget
+        verify_fetcher = HostRouted(
+            Fetcher(self.session, user_agent=s.fetch.user_agent, timeout=s.fetch.timeout_seconds,
+                    max_bytes=s.fetch.max_bytes, max_redirects=s.fetch.max_redirects, per_host=s.verify.per_host),
+            browser_factory(s), s.verify.browser_hosts)
+        self._stack.push_async_callback(verify_fetcher.close)
+        checkers = {account.id: checker_for(account.kind, account.options, bindings[account.id].channel,
+                                            verify_fetcher) for _unit, account in s.accounts()}
+        self.verifier = Verifier(s.verify, self.store, checkers, self.clock, self.alert)
         self.monitor = self._delay_monitor()
         self._stack.callback(self.monitor.close)
         self.notifier = self._admin_notifier(ctx)
@@ -159,7 +172,10 @@ class Hub:
     def _delay_monitor(self) -> DelayMonitor:
         return DelayMonitor(self.store, self.deadline_settings_for, self.calendar, self.clock,
                             self.settings.path(self.settings.hub.data_dir) / "delays.jsonl", self.alert,
-                            horizon_hours=self.settings.max_at_risk_hours())
+                            horizon_hours=self.settings.max_at_risk_hours(),
+                            verify_grace=(timedelta(minutes=self.settings.verify.grace_minutes)
+                                          if self.settings.verify.enabled else None),
+                            seeable=lambda account, url: can_be_seen(self.verifier.checkers.get(account), url))
 
     def _calendar_stamp(self) -> tuple[tuple[str, float], ...]:
         directory = self.calendar.override_dir
@@ -269,6 +285,9 @@ class Hub:
             asyncio.create_task(sup.loop("calendar", self.calendar_tick, watch_stop, 30.0), name="calendar"),
             asyncio.create_task(sup.loop("daily-summary", self.summary_tick, watch_stop, 60.0), name="daily-summary"),
         ]
+        if self.settings.verify.enabled:
+            tasks.append(asyncio.create_task(sup.loop("verifier", self.verifier.tick, watch_stop,
+                                                      self.settings.verify.tick_seconds), name="verifier"))
         if any(a.kind == "weibo" for _u, a in self.settings.accounts()):
             from syndicator.weibo_reauth import watch_expiry
 

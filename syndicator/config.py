@@ -281,8 +281,33 @@ class NotifySettings(_Model):
     dingtalk_base_url: str = DINGTALK_BASE
 
 
+class VerifySettings(_Model):
+    """Live verification (核验, syndicator.verify): its own budget, apart from the send workers."""
+
+    enabled: bool = True                       # false: nothing is checked, deliveries stay "仅发送"
+    concurrency: int = Field(8, ge=1, le=256)  # checks in flight at once, all hosts (never takes a send slot)
+    per_host: int = Field(2, ge=1, le=64)      # checks in flight per public host (a unit's site, weibo.com …)
+    tick_seconds: float = Field(5.0, gt=0)     # how often due checks are looked for
+    # seconds between checks of a reprint not yet seen: the first right after delivery, then these, then the last
+    # one repeated until the deadline (1, 5, 15, 60 min, then hourly)
+    schedule: list[float] = [60, 300, 900, 3600]
+    recheck_days: int = Field(7, ge=0, le=365)   # a verified reprint is re-checked daily for this many days
+    grace_minutes: float = Field(60, ge=0)    # an unchecked reprint this long past its deadline counts not visible
+    browser_hosts: list[str] = []             # public hosts behind a JavaScript bot gate: read with Chromium
+
+    @field_validator("schedule")
+    @classmethod
+    def _schedule(cls, v: list[float]) -> list[float]:
+        if not v:
+            raise ValueError("schedule needs at least one interval (seconds)")
+        if any(x <= 0 for x in v):
+            raise ValueError("every schedule interval must be more than 0 seconds")
+        return v
+
+
 class Settings(_Model):
     hub: HubSettings = HubSettings()
+    verify: VerifySettings = VerifySettings()
     storage: StorageSettings = StorageSettings()
     fetch: FetchSettings = FetchSettings()
     web: WebSettings = WebSettings()

@@ -35,6 +35,7 @@ SettingsFor = Callable[[str | None], DeadlineSettings]
 _FINAL_KIND = {"delivered": DelayKind.DELIVERED_LATE, "failed": DelayKind.FAILED, "skipped": DelayKind.SKIPPED}
 _OPEN_KINDS = (DelayKind.AT_RISK, DelayKind.OVERDUE)
 _QUEUED = "尚未开始发送（排队等待）"
+NOT_VISIBLE_REASON = "已发送但公开页面未见"
 _UNKNOWN = "未发现渠道错误、暂停或检测延迟记录，请核查系统运行日志"
 _CAUSE = "；原因："
 _BASELINE = "【基线稿件，未纳入考核】"
@@ -68,6 +69,10 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
     tz, due = s.tz, local_text(f.deadline_at, s.tz)
     clock_h, work_h = lateness(f.deadline_at, at, s, cal)
     late = f"{hours_text(clock_h)} 小时（工作时间 {hours_text(work_h)} 小时）"
+    if kind is DelayKind.NOT_VISIBLE:       # syndicator.verify: the platform took it, the public cannot see it
+        sent = local_text(f.delivered_at, tz) if f.delivered_at else "截止时间前"
+        lead = (f"{NOT_VISIBLE_REASON}：于 {sent} 发送，截止时间（{due}）已过 {late}，公开页面仍未见到该稿件")
+        return lead + (f"{_CAUSE}最近一次核验：{f.note}" if f.note else f"{_CAUSE}截止时间前未能完成核验")
     causes: list[str] = []
 
     def add(text: str | None) -> None:  # skip facts already stated (an inherited count may differ)
@@ -157,7 +162,9 @@ class DelayMonitor:
     def __init__(self, store: Store, settings_for: SettingsFor, calendar: WorkCalendar, clock: Clock,
                  log_path: Path | None = None, alert: Alert | None = None, *, horizon_hours: float = 72.0,
                  lookback_days: float = 35.0, margin_days: float = 7.0, straggler_days: float = 400.0,
-                 detection_lag_hours: float = 2.0, log_max_bytes: int = 10_000_000, log_backups: int = 10) -> None:
+                 detection_lag_hours: float = 2.0, log_max_bytes: int = 10_000_000, log_backups: int = 10,
+                 verify_grace: timedelta | None = None,
+                 seeable: Callable[[str, str | None], bool] | None = None) -> None:
         """``horizon_hours`` must be at least the largest ``at_risk_hours`` of any source (the hub passes
         ``Settings.max_at_risk_hours()``).
 
@@ -172,6 +179,10 @@ class DelayMonitor:
         self.lookback, self.margin = timedelta(days=lookback_days), timedelta(days=margin_days)
         self.straggler = timedelta(days=straggler_days)
         self.lag_hours = detection_lag_hours
+        # live verification on: a reprint sent on time but not seen by its deadline (or never checked within
+        # this grace after it) is put on record as not visible (syndicator.verify)
+        self.verify_grace = verify_grace
+        self.seeable = seeable      # (account, public URL) -> could a check see it at all (JPush: never)
         self._last_scan: datetime | None = None
         self.delay_log = (DelayLog(Path(log_path), log_max_bytes, log_backups, settings_for(None).tz)
                           if log_path is not None else None)
@@ -194,6 +205,11 @@ class DelayMonitor:
         for f in await self.store.finished_unrecorded(since, now - self.straggler):
             at = f.delivered_at if f.state == "delivered" and f.delivered_at else f.updated_at
             todo.append((_FINAL_KIND[f.state], f, at))
+        if self.verify_grace is not None:
+            for f, url, state in await self.store.sent_not_visible(now, now - self.verify_grace, now - self.lookback):
+                # never checked (the verifier was not running): only where a check could have seen it
+                if state == "not_visible" or self.seeable is None or self.seeable(f.account_id, url):
+                    todo.append((DelayKind.NOT_VISIBLE, f, now))
         ids = [f.id for _, f, _ in todo]
         history = await self.store.attempt_history(ids)
         prior = await self.store.delay_reasons(ids)
@@ -203,7 +219,8 @@ class DelayMonitor:
             if await self.store.add_delay(record):
                 added.append(record)
                 self._write(record, f)
-                if kind in _OPEN_KINDS and f.anchor_kind != "baseline":   # a backlog found at start is no alarm
+                if (kind in _OPEN_KINDS or kind is DelayKind.NOT_VISIBLE) and f.anchor_kind != "baseline":
+                    # a backlog found at start is no alarm
                     await self._alert(kind, record)
         self._last_scan = now
         if added:
@@ -228,9 +245,13 @@ class DelayMonitor:
     async def _alert(self, kind: DelayKind, r: DelayRecord) -> None:
         if self.alert is None:
             return
-        head = "【即将超时】" if kind is DelayKind.AT_RISK else "【已超时】"
+        heads = {DelayKind.AT_RISK: "【即将超时】", DelayKind.NOT_VISIBLE: f"【{NOT_VISIBLE_REASON}】"}
+        head = heads.get(kind, "【已超时】")
+        hint = ("\n处理建议：请联系单位核实该稿件是否已在公开页面发布（如 CMS 待审核、页面未生成或未被网站引用），"
+                "发布后系统会自动核验" if kind is DelayKind.NOT_VISIBLE else "")
         try:
-            await self.alert(r.account_id, f"{head}{r.unit_id}《{r.item_title}》（投递 #{r.delivery_id}）：{r.reason}")
+            await self.alert(r.account_id,
+                             f"{head}{r.unit_id}《{r.item_title}》（投递 #{r.delivery_id}）：{r.reason}{hint}")
         except Exception:  # the record is what matters; a broken alert path must not stop the scan
             log.exception("delay alert for delivery %s failed", r.delivery_id)
 

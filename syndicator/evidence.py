@@ -113,13 +113,14 @@ QUALITY_COLUMNS = ("来源", "稿件", "上游链接", "问题")
 async def evidence_files(store: Store, rows: list[dict[str, Any]], tz: tzinfo,
                          names: Mapping[str, str] | None = None) -> dict[str, bytes]:
     """File name -> content: ``evidence.csv`` (UTF-8 with BOM) and ``receipts/<delivery id>.json`` per
-    delivery the hub holds platform answers or attempts for."""
+    delivery the hub holds platform answers, attempts or public-page checks for."""
     files = {"evidence.csv": detail_csv(rows, tz, names, bom=True).encode("utf-8")}
     ids = [r["id"] for r in rows]
     receipts = await store.receipts(ids)
     for r in rows:
         attempts = await store.attempts_of(r["id"])
-        if not attempts and r["id"] not in receipts:
+        checks = await store.verifications(r["id"])
+        if not attempts and r["id"] not in receipts and not checks:
             continue
         proof = {
             "delivery_id": r["id"], "unit_id": r["unit_id"], "account_id": r["account_id"],
@@ -127,6 +128,8 @@ async def evidence_files(store: Store, rows: list[dict[str, Any]], tz: tzinfo,
             "state": r["state"], "external_id": r["external_id"], "public_url": r["external_url"],
             "delivered_at": r["delivered_at"], "platform_published_at": r.get("platform_published_at"),
             "attempts": attempts, "receipts": receipts.get(r["id"], []),
+            # live verification (docs/verification.md): the state and every check's proof
+            "verification": await store.verify_summary(r["id"]), "verifications": checks,
         }
         files[f"receipts/{r['id']}.json"] = json.dumps(proof, ensure_ascii=False, indent=2, default=_iso).encode()
     return files

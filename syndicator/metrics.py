@@ -49,6 +49,13 @@ async def render_metrics(hub: Any) -> str:
            "Upstream copies merged into an existing item (same URL, guid, document number or content).").add(
         await store.merge_count())
     family("syndicator_deliveries_in_flight", "gauge", "Sends in flight in this process.").add(hub.dispatcher.in_flight)
+    verify = family("syndicator_deliveries_verify", "gauge",
+                    "Delivered reprints by live verification state (none: delivered before verification existed).")
+    verify_counts = await store.verify_state_counts()
+    for state in ("none", "pending", "verified", "not_visible", "unverifiable", "gone"):
+        verify.add(verify_counts.get(state, 0), state=state)
+    family("syndicator_verifications_total", "counter", "Public-page checks made by this process.").add(
+        hub.verifier.done)
     delays = family("syndicator_delay_records", "gauge", "Delay records on file, by kind.")
     for kind, n in sorted((await store.delay_counts()).items()):
         delays.add(n, kind=kind)

@@ -35,6 +35,7 @@ class DelayKind(StrEnum):
     DELIVERED_LATE = "delivered_late"
     FAILED = "failed"
     SKIPPED = "skipped"
+    NOT_VISIBLE = "not_visible"      # sent on time, but not seen on the public page by the deadline
 
 
 @dataclass(frozen=True, slots=True)
@@ -99,6 +100,7 @@ class Delivery:
     claim_gen: int = 0               # with claimed_by, the fencing token of the current claim
     attempt_id: int | None = None    # the attempt this claim opened (set by the claim itself)
     claimed_at: datetime | None = None
+    verify_state: str | None = None  # live verification (syndicator.verify): None = never checked
 
 
 @dataclass(frozen=True, slots=True)

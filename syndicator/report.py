@@ -28,7 +28,8 @@ from syndicator.store import Store
 from syndicator.store.reports import FINAL_STATES
 
 KIND_LABELS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
-               "failed": "发送失败", "skipped": "人工跳过"}
+               "failed": "发送失败", "skipped": "人工跳过",
+               "not_visible": "已发送但公开页面未见"}
 # One label per real channel kind (channels/registry.py).
 CHANNEL_LABELS = {"cms": "政府网站（CMS）", "static": "政府网站（静态发布）", "weibo": "政务微博", "wechat": "政务微信",
                   "push": "新闻客户端", "webhook": "客户端（Webhook）"}
@@ -43,6 +44,10 @@ REPORT_DEFINITIONS = (
     "可能重复 = 发送中途进程中断、平台又无法查询是否已发，只能重发的转载任务：平台上可能出现两条，请人工核对并删除"
     "多余一条（已计入上述各项，不另行计数）。"
     "基线（未纳入考核）= 发布于本系统开始跟踪该来源之前的稿件，照常转载、单独统计，不计入以上各项。"
+    "核验（已发布的转载任务）：已核验 = 在公开页面（网站页面、微博、公众号文章）见到；仅发送 = 平台已受理、"
+    "尚未在公开页面见到且截止时间未过（或发布于核验功能启用前）；公开页面未见 = 截止时间已过仍未见到，"
+    "按时发送的记入延误记录（已发送但公开页面未见）；无法核验 = 渠道无公开页面（如极光推送）；"
+    "发布后消失 = 曾核验可见、之后在公开页面消失（已告警）。"
     + ANCHOR_DEFINITIONS)
 SettingsFor = Callable[[str | None], DeadlineSettings]
 
@@ -63,9 +68,12 @@ PROOF_FIELDS = ("item_url", "published_at", "detected_at", "deadline_provisional
                 "platform_published_at", "external_url", "anchor_kind")
 PROOF_COLUMNS = ("上游链接", "上游发布时间", "本系统发现时间", "截止时间为临时计算", "发布时间（本系统确认）",
                  "平台发布时间", "公开链接", "时间起算口径")
+# Live verification (syndicator.verify) of the delivered ones: seen publicly, sent only, not seen, cannot be seen.
+VERIFY_KEYS = ("verified", "sent_only", "not_visible", "unverifiable", "gone")
+VERIFY_COLUMNS = ("已核验（公开可见）", "仅发送（未核验）", "公开页面未见", "无法核验", "发布后消失")
 REPORT_COLUMNS = ("单位", "渠道", "应转载", "按时", "超时发布", "未发布（已超时）", "人工跳过", "未到期", "按时率",
                   "超时中位数（小时）", "超时95分位（小时）", "超时中位数（工作小时）", "超时95分位（工作小时）",
-                  "可能重复", "基线（未纳入考核）")
+                  "可能重复", "基线（未纳入考核）", *VERIFY_COLUMNS)
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
@@ -215,6 +223,7 @@ async def monthly_report(store: Store, month: str, calendar: WorkCalendar, setti
     late: defaultdict[tuple[str, str], list[tuple[float, float]]] = defaultdict(list)
     for unit, kind, source, deadline, delivered in await store.month_late(start, end):
         late[(unit, kind)].append(lateness(deadline, delivered, settings_for(source), calendar))
+    verify = await store.verify_counts(start, end)
     rows = []
     for r in await store.month_counts(start, end, now):
         n = {k: int(r[f"n_{k}"] or 0) for k in ("required", "on_time", "late", "skipped", "missing", "baseline")}
@@ -228,8 +237,18 @@ async def monthly_report(store: Store, month: str, calendar: WorkCalendar, setti
             "late_median_hours": percentile(clock_h, 0.5), "late_p95_hours": percentile(clock_h, 0.95),
             "late_median_working_hours": percentile(work_h, 0.5), "late_p95_working_hours": percentile(work_h, 0.95),
             "possible_duplicate": int(r["n_possible_duplicate"] or 0),
+            **{k: verify.get((r["unit_id"], r["channel_kind"]), {}).get(k, 0) for k in VERIFY_KEYS},
         })
     return rows
+
+
+def verify_summary(rows: Sequence[Mapping[str, Any]]) -> str:
+    """"；核验：…" over all rows (empty when nothing was delivered)."""
+    n = {k: sum(int(r.get(k, 0)) for r in rows) for k in VERIFY_KEYS}
+    if not any(n.values()):
+        return ""
+    return (f"；核验：已核验 {n['verified']}，仅发送 {n['sent_only']}，公开页面未见 {n['not_visible']}，"
+            f"无法核验 {n['unverifiable']}" + (f"，发布后消失 {n['gone']}" if n["gone"] else ""))
 
 
 def _month_title(month: str | None) -> str:
@@ -255,6 +274,7 @@ def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | N
         r["missing"], r["skipped"], r["open"], "" if r["on_time_rate"] is None else f"{r['on_time_rate']:.1%}",
         opt(r["late_median_hours"]), opt(r["late_p95_hours"]), opt(r["late_median_working_hours"]),
         opt(r["late_p95_working_hours"]), r.get("possible_duplicate", 0), r.get("baseline", 0),
+        *(r.get(k, 0) for k in VERIFY_KEYS),
     ] for r in rows]
     if fmt == "csv":
         return _csv(REPORT_COLUMNS, cells, [title, stamp], footer=REPORT_DEFINITIONS) + _csv_details(details, tz, names)
@@ -266,6 +286,7 @@ def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | N
     rate = f"，按时率 {total['on_time'] / due:.1%}" if due else ""
     rate += f"；其中可能重复 {total['possible_duplicate']} 条，需人工核对" if total["possible_duplicate"] else ""
     baseline = f"；另有基线（未纳入考核）{total['baseline']} 条" if total["baseline"] else ""
+    baseline += verify_summary(rows)
     summary = (f"应转载 {total['required']} 条：按时 {total['on_time']}，超时发布 {total['late']}，"
                f"未发布（已超时）{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}{rate}"
                f"{baseline}。")

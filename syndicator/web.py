@@ -67,6 +67,7 @@ def _delivery_json(d: Any) -> dict[str, Any]:
         "attempts": d.attempts, "delivered_at": d.delivered_at.isoformat() if d.delivered_at else None,
         "external_url": d.external_url, "last_error": d.last_error, "note": d.note,
         "possible_duplicate": d.possible_duplicate,
+        "verify_state": d.verify_state,     # live verification (syndicator.verify); null: never checked
     }
 
 

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import csv
 import io
+import json
 import zipfile
 from collections.abc import AsyncIterator
 from datetime import timedelta
@@ -112,3 +113,35 @@ async def test_printable_report_and_evidence_zip(tmp_path, clock, serve, http) -
         texts = [z.read(name).decode("utf-8-sig") for name in z.namelist()]
         assert any("10017" in t for t in texts), "the failed delivery's reason is in the package"
         assert not any(SECRET in t for t in texts) and any(MASK in t for t in texts)
+
+
+async def test_detail_page_shows_each_verification_proof(tmp_path, clock, serve, http) -> None:
+    from syndicator.store.verify import Proof, VerifyResult
+
+    async with dashboard(tmp_path, clock, serve) as d:
+        store = d.hub.store
+        await login(http, d.base)
+        delivered = (await store.deliveries(states=["delivered"]))[0]
+        assert delivered.id is not None
+        miss = Proof("absent", url="https://u.example.gov.cn/zzbz/", http_status=200, page_hash="ab" * 32,
+                     reason="栏目页中未找到该稿件标题或链接")
+        seen = Proof("seen", url="https://weibo.example/2/statuses/show.json", http_status=200, page_hash="cd" * 32,
+                     matched="微博 ID：4990", api_json={"idstr": "4990", "visible": {"type": 0}},
+                     reason="微博 4990 公开可见（statuses/show）")
+        await store.record_verifications([VerifyResult(delivered.id, clock.now(), miss, "pending", clock.now())])
+        await store.record_verifications([VerifyResult(delivered.id, clock.now(), seen, "verified", None,
+                                                       verified_at=clock.now())])
+        status, page = await get(http, f"{d.base}/delivery/{delivered.id}")
+        assert status == 200
+        for text in ("公开页面核验", "已核验：公开可见", "栏目页中未找到该稿件标题或链接", "微博 ID：4990", "abababab",
+                     "&quot;visible&quot;", "核验次数"):
+            assert text in page, text
+        assert page.index("<h2>平台回执") < page.index("<h2>公开页面核验") < page.index("<h2>延误记录")
+        _s, listing = await get(http, f"{d.base}/deliveries?state=delivered")
+        assert "已核验：公开可见" in listing
+        month = delivered.deadline_at.astimezone(sh("2026-11-01 00:00").tzinfo).strftime("%Y-%m")
+        async with http.get(f"{d.base}/evidence.zip?unit={delivered.unit_id}&month={month}") as resp:
+            z = zipfile.ZipFile(io.BytesIO(await resp.read()))
+        proof = json.loads(z.read(f"receipts/{delivered.id}.json"))
+        assert proof["verification"]["verify_state"] == "verified"
+        assert [v["outcome"] for v in proof["verifications"]] == ["absent", "seen"]

@@ -11,7 +11,7 @@ import pytest
 
 from syndicator.metrics import render_metrics
 from syndicator.models import Item
-from syndicator.report import REPORT_COLUMNS, REPORT_DEFINITIONS, format_report, monthly_report
+from syndicator.report import REPORT_COLUMNS, REPORT_DEFINITIONS, VERIFY_COLUMNS, format_report, monthly_report
 from syndicator.status import collect_status
 from tests.dashboard_support import dashboard, get, login
 
@@ -59,7 +59,9 @@ async def test_status_metrics_and_report_count_possible_duplicates(tmp_path, clo
     assert "可能重复 2 条" in text and "| 可能重复 |" in text and "可能重复 = " in REPORT_DEFINITIONS
     csv_text = format_report(rows, "csv", month=month)
     header = csv_text.splitlines()[1].split(",")
-    assert header[-2] == REPORT_COLUMNS[-2] == "可能重复" and header[-1] == "基线（未纳入考核）"
+    dup = header.index("可能重复")     # then the baselines, then the verification counts (docs/verification.md)
+    assert REPORT_COLUMNS[dup] == "可能重复" and header[dup + 1] == "基线（未纳入考核）"
+    assert tuple(header[dup + 2:]) == VERIFY_COLUMNS
 
 
 async def test_dashboard_shows_counts_filter_and_merges(tmp_path, clock, serve, http) -> None:

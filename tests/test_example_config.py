@@ -25,6 +25,7 @@ from syndicator.config import (
     SourceSettings,
     StorageSettings,
     UnitSettings,
+    VerifySettings,
     WebSettings,
 )
 from syndicator.console import ConsoleSettings
@@ -76,7 +77,7 @@ REGIONS: dict[type[BaseModel], str] = {
     HubSettings: section("hub"), StorageSettings: section("storage"), FetchSettings: section("fetch"),
     HostPolitenessSettings: section("fetch"),
     WebSettings: section("web"), LimitSettings: section("limits"), DeadlineSettings: section("deadlines"),
-    ConsoleSettings: section("console"),
+    ConsoleSettings: section("console"), VerifySettings: section("verify"),
     NotifySettings: section("notify"), SmtpSettings: section("notify"), PersonSettings: section("notify"),
     DashboardSettings: section("dashboard") + section("dashboard.users"),
     DashboardUser: section("dashboard") + section("dashboard.users"),

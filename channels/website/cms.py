@@ -49,6 +49,7 @@ class CmsOptions(BaseModel):
     model_config = ConfigDict(extra="forbid")
 
     column: str = Field(min_length=1)          # the CMS column (栏目) code the reprint goes into
+    column_url: str | None = Field(None, pattern=r"^https?://")   # the column's public page (核验 looks there)
     include_footer: bool = True                # append 转载自 … 原文链接 to the body (credit fields are always sent)
     connect_retries: int = Field(2, ge=0, le=5)
     timeout_s: float = Field(30.0, gt=0)

@@ -26,6 +26,10 @@ SHARE_PATH = "/2/statuses/share.json"
 # used sinaweibopy client sends), so it never appears in a URL.
 RATE_STATUS_PATH = "/2/account/rate_limit_status.json"
 TOKEN_INFO_PATH = "/oauth2/get_token_info"
+# https://open.weibo.com/wiki/2/statuses/show — GET, id (int64); the status object with ``visible.type``
+# (0 普通微博 … 1 私密微博); 20101 "Target weibo does not exist" (Error_code table) once it is deleted.
+SHOW_PATH = "/2/statuses/show.json"
+NOT_EXIST = 20101
 
 # Token expired / invalid / revoked (Error_code table: 21314 Token used, 21315 Token expired, 21316 Token revoked,
 # 21317 Token rejected, 21319 Accessor was revoked, 21327 expired_token, 21301 Auth failed). 21332
@@ -150,6 +154,12 @@ class WeiboClient:
         """POST /oauth2/get_token_info → {uid, appkey, scope, create_at, expire_in} (https://open.weibo.com/wiki/
         Oauth2/get_token_info; the fields as weiboclient4j's TokenInfo reads them); WeiboApiError on refusal."""
         return await self._call("POST", TOKEN_INFO_PATH, data={"access_token": token}, secrets=(token,))
+
+    async def show(self, token: str, status_id: str) -> dict[str, Any]:
+        """GET statuses/show for one post (the token in the Authorization header, never the URL);
+        WeiboApiError / RetryLater as for every call."""
+        return await self._call("GET", SHOW_PATH, params={"id": status_id},
+                                headers={"Authorization": f"OAuth2 {token}"}, secrets=(token,))
 
     async def rate_limit_reset(self, token: str) -> float | None:
         """Seconds until the user's counters reset, if Weibo will say; None on any failure."""

@@ -108,8 +108,35 @@ def _delays_section(f: Facts) -> Html:
                    tag("p", ANCHOR_DEFINITIONS, class_="muted")])
 
 
+VERIFY_LABELS = {"pending": "核验中（仅发送）", "verified": "已核验：公开可见", "not_visible": "公开页面未见",
+                 "unverifiable": "无法核验", "gone": "已从公开页面消失", None: "未核验（仅发送）"}
+_CHECKS = {"seen": "可见", "absent": "未见", "error": "未能核验", "unverifiable": "无法核验"}
+
+
+def _verify_section(f: Facts) -> Html:
+    """Live verification (syndicator.verify): the state and every check's proof (URL, time, HTTP status, what
+    matched, the page's hash, the platform's JSON)."""
+    v = f["verify"]
+    head = _facts_table([("核验状态", VERIFY_LABELS.get(v.get("verify_state"), v.get("verify_state") or "—")),
+                         ("核验确认时间", r.when(v.get("verified_at"))), ("下次核验", r.when(v.get("verify_next_at"))),
+                         ("核验次数", v.get("verify_attempts") or 0), ("核验说明", v.get("verify_note") or "—")])
+    def answer(x: dict[str, Any]) -> Html | str:
+        if x["api_json"] is None:
+            return ""
+        text = json.dumps(x["api_json"], ensure_ascii=False, indent=1)
+        return Html(f'<td><pre class="receipt">{r.esc(text)}</pre></td>')
+
+    rows = [[r.when(x["at"]), _CHECKS.get(x["outcome"], x["outcome"]), url_link(x["url"]),
+             "" if x["http_status"] is None else str(x["http_status"]), x["matched"] or "",
+             tag("td", (x["page_hash"] or "")[:16], class_="mono"), tag("td", x["reason"] or "", class_="reason"),
+             answer(x)] for x in f["verifications"]]
+    table = r.table(("时间", "结果", "核验页面", "HTTP 状态", "匹配", "页面摘要（SHA-256）", "说明", "平台应答"), rows,
+                    "尚未核验")
+    return r.join([tag("h2", "公开页面核验"), head, table])
+
+
 SECTIONS: list[Callable[[Facts], Html]] = [_item_section, _delivery_section, _attempts_section, _receipts_section,
-                                           _delays_section]
+                                           _verify_section, _delays_section]
 
 
 async def delivery_detail(request: web.Request) -> web.Response:
@@ -125,6 +152,7 @@ async def delivery_detail(request: web.Request) -> web.Response:
         "attempts": await hub.store.attempts_of(did), "receipts": (await hub.store.receipts([did])).get(did, []),
         "corrections": await hub.store.time_corrections(row["item_id"]),
         "delays": await hub.store.delay_records_of(did), "blocked": await blocked_accounts(hub.store),
+        "verify": await hub.store.verify_summary(did), "verifications": await hub.store.verifications(did),
     }
     return show(request, f"投递 #{did}：{row['title']}", r.join(section(facts) for section in SECTIONS))
 

@@ -83,6 +83,11 @@ def _deadline_cell(d: Delivery, now: datetime, soon: datetime) -> Html:
     return Html(f'<td class="nowrap">{r.when(d.deadline_at)}{extra}{prov}</td>')
 
 
+VERIFY_SHORT = {"pending": ("核验中：公开页面尚未见到", "muted"), "verified": ("已核验：公开可见", "muted"),
+                "not_visible": ("公开页面未见", "late"), "unverifiable": ("无法核验", "muted"),
+                "gone": ("已从公开页面消失", "late")}
+
+
 def _state_cell(d: Delivery, blocked: Blocked | None = None) -> Html:
     """The state; a delivered row also shows when it was published and where (its proof is on its page).
     A row its account keeps back reads 暂存 / 已暂停, never 待发送 (syndicator.dashboard.backlog)."""
@@ -95,6 +100,9 @@ def _state_cell(d: Delivery, blocked: Blocked | None = None) -> Html:
         proof = f'<div class="muted">{r.when(d.delivered_at)}</div>'
         if d.external_url and urlsplit(d.external_url).scheme in ("http", "https"):
             proof += f'<div>{tag("a", "公开链接", href=d.external_url, rel="noreferrer")}</div>'
+        seen = VERIFY_SHORT.get(d.verify_state or "")      # live verification (syndicator.verify)
+        if seen:
+            proof += f'<div class="{seen[1]}">{r.esc(seen[0])}</div>'
     return Html(f"<td>{r.state_tag(d.state)}{proof}</td>")
 
 

@@ -24,6 +24,7 @@ from syndicator.report import (
     monthly_report,
     state_text,
     tz_label,
+    verify_summary,
 )
 from syndicator.source_problems import fetch_problem_text
 from syndicator.web import HUB
@@ -237,7 +238,9 @@ async def report(request: web.Request) -> web.Response:
                    r.num(x["on_time"]), r.num(x["late"], "late"), r.num(x["missing"], "late"), r.num(x["skipped"]),
                    r.num(x["open"]), tag("td", pct(x["on_time_rate"]), class_="num"),
                    *(tag("td", r.hours(x[k]), class_="num") for k in stats),
-                   r.num(x["possible_duplicate"], "late"), r.num(x.get("baseline", 0))] for i, x in enumerate(rows)]
+                   r.num(x["possible_duplicate"], "late"), r.num(x.get("baseline", 0)),
+                   r.num(x.get("verified", 0)), r.num(x.get("sent_only", 0)), r.num(x.get("not_visible", 0), "late"),
+                   r.num(x.get("unverifiable", 0)), r.num(x.get("gone", 0), "late")] for i, x in enumerate(rows)]
     total = {k: sum(x.get(k, 0) for x in rows)
              for k in ("required", "on_time", "late", "missing", "skipped", "open", "possible_duplicate", "baseline")}
     due = total["on_time"] + total["late"] + total["missing"]
@@ -245,12 +248,14 @@ async def report(request: web.Request) -> web.Response:
             f"{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}"
             + (f"，按时率 {total['on_time'] / due:.1%}" if due else "")
             + f"；可能重复 {total['possible_duplicate']} 条"
-            + (f"；另有基线（未纳入考核）{total['baseline']} 条" if total["baseline"] else "") + "。")
+            + (f"；另有基线（未纳入考核）{total['baseline']} 条" if total["baseline"] else "")
+            + verify_summary(rows) + "。")
     tz = hub.settings.deadlines.tz
     notes = (f"统计时间 {r.local_text(hub.clock.now(), tz)}（{tz_label(tz)}）；"
              f"统计截止时间在本月的转载任务。{REPORT_DEFINITIONS}")
     body = [r.filters("/report", controls, nav), tag("p", line), tag("p", notes, class_="muted"),
-            r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务", numeric=tuple(range(2, 15))),
+            r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务",
+                    numeric=tuple(range(2, len(REPORT_COLUMNS)))),
             await _report_listing(request, month)]
     return show(request, f"{month[:4]}年{int(month[5:7])}月转载时效月报", r.join(body))
 

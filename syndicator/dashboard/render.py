@@ -37,7 +37,7 @@ STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "�
                 "delivered": "已发布", "failed": "失败", "skipped": "已跳过", "held": "暂存"}
 ACCOUNT_STATE_LABELS = {"active": "正常", "paused": "已暂停", "needs_reauth": "需重新授权", "platform_hold": "平台限制"}
 KIND_TAGS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
-             "failed": "发送失败", "skipped": "人工跳过"}
+             "failed": "发送失败", "skipped": "人工跳过", "not_visible": "已发送但公开页面未见"}
 NAV = (("/", "总览"), ("/deliveries", "投递"), ("/delays", "延误记录"), ("/sources", "信息源"), ("/alerts", "提醒"),
        ("/audit", "操作记录"), ("/report", "月报"))
 

@@ -15,12 +15,13 @@ from syndicator.store.queue import Capacity, QueueMixin
 from syndicator.store.reports import ReportsMixin
 from syndicator.store.schema import migrate
 from syndicator.store.state import StateMixin, StoreKeyValue
+from syndicator.store.verify import VerifyMixin
 
 __all__ = ["Capacity", "IngestResult", "PlannedDelivery", "Store", "open_store"]
 
 
 class Store(ItemsMixin, QueueMixin, StateMixin, AlertsMixin, DelaysMixin, ReportsMixin, DeadlinesMixin, HubsMixin,
-            EvidenceMixin):
+            EvidenceMixin, VerifyMixin):
     """Every durable operation of the hub; callers never see SQL or the dialect."""
 
     def __init__(self, db: Database, clock: Clock) -> None:

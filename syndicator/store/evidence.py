@@ -124,7 +124,7 @@ class EvidenceMixin:
         """The most telling delay record per delivery: a final one (late, failed, skipped) over an open one."""
         if not delivery_ids:
             return {}
-        rank = {"delivered_late": 0, "failed": 0, "skipped": 0, "overdue": 1, "at_risk": 2}
+        rank = {"delivered_late": 0, "failed": 0, "skipped": 0, "overdue": 1, "at_risk": 2, "not_visible": 0}
         rows = await self.db.fetch(
             f"SELECT delivery_id, kind, reason FROM delay_records WHERE delivery_id IN"
             f" ({','.join('?' * len(delivery_ids))}) ORDER BY id", *delivery_ids)

@@ -35,7 +35,7 @@ def row_to_delivery(row: Row) -> Delivery:
         external_id=row["external_id"], external_url=row["external_url"], last_error=row["last_error"],
         note=row["note"], possible_duplicate=bool(row["possible_duplicate"]), ambiguous=bool(row["ambiguous"]),
         claimed_by=row["claimed_by"], claim_gen=row.get("claim_gen", 0), attempt_id=row.get("attempt_id"),
-        claimed_at=as_datetime(row.get("claimed_at")),
+        claimed_at=as_datetime(row.get("claimed_at")), verify_state=row.get("verify_state"),
     )
 
 
@@ -214,8 +214,10 @@ class QueueMixin:
             "UPDATE deliveries SET state = 'delivered', delivered_at = ?, external_id = ?, external_url = ?,"
             " note = COALESCE(?, note), possible_duplicate = (possible_duplicate OR ?), last_error = NULL,"
             " ambiguous = FALSE,"
+            # due for live verification now (syndicator.verify): sent is not yet seen by the public
+            " verify_state = 'pending', verify_next_at = ?, verify_attempts = 0, verified_at = NULL,"
             " next_attempt_at = NULL, claimed_by = NULL, updated_at = ?",
-            now, external_id, url, note, possible_duplicate, now, extra=extra)
+            now, external_id, url, note, possible_duplicate, now, now, extra=extra)
 
     async def mark_confirming(self, target: Delivery | int, now: datetime, external_id: str,
                               check_at: datetime, note: str | None = None, *, possible_duplicate: bool = False,

@@ -294,6 +294,30 @@ CREATE TABLE alert_silences (
     created_at {ts} NOT NULL
 );
 """),
+    # 16: live verification (核验, syndicator/verify): each delivered reprint is looked for where the public sees
+    # it; its state and schedule sit on the delivery, and every check leaves a proof row (URL, time, HTTP status,
+    # what matched, a hash of the page, the platform's JSON). Rows delivered before this stay NULL (never checked).
+    (16, """
+ALTER TABLE deliveries ADD COLUMN verify_state {text};
+ALTER TABLE deliveries ADD COLUMN verified_at {ts};
+ALTER TABLE deliveries ADD COLUMN verify_next_at {ts};
+ALTER TABLE deliveries ADD COLUMN verify_attempts INTEGER NOT NULL DEFAULT 0;
+ALTER TABLE deliveries ADD COLUMN verify_note {text};
+CREATE INDEX deliveries_verify_due ON deliveries (verify_next_at, id);
+CREATE TABLE verifications (
+    id {id},
+    delivery_id BIGINT NOT NULL REFERENCES deliveries (id),
+    at {ts} NOT NULL,
+    outcome {text} NOT NULL,
+    url {text},
+    http_status INTEGER,
+    matched {text},
+    page_hash {text},
+    api_json {text},
+    reason {text}
+);
+CREATE INDEX verifications_delivery ON verifications (delivery_id, id)
+"""),
 ]
 
 
