@@ -30,6 +30,7 @@ from syndicator.store.reports import AttemptHistory, DeliveryFacts
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
+Listener = Callable[[DelayKind, DelayRecord], Awaitable[None]]
 SettingsFor = Callable[[str | None], DeadlineSettings]
 
 _FINAL_KIND = {"delivered": DelayKind.DELIVERED_LATE, "failed": DelayKind.FAILED, "skipped": DelayKind.SKIPPED}
@@ -173,6 +174,8 @@ class DelayMonitor:
         self.straggler = timedelta(days=straggler_days)
         self.lag_hours = detection_lag_hours
         self._last_scan: datetime | None = None
+        # told of each new at_risk / overdue record after its alert (e.g. reminding a manual unit's 信息员)
+        self.listeners: list[Listener] = []
         self.delay_log = (DelayLog(Path(log_path), log_max_bytes, log_backups, settings_for(None).tz)
                           if log_path is not None else None)
 
@@ -205,6 +208,7 @@ class DelayMonitor:
                 self._write(record, f)
                 if kind in _OPEN_KINDS and f.anchor_kind != "baseline":   # a backlog found at start is no alarm
                     await self._alert(kind, record)
+                    await self._tell(kind, record)
         self._last_scan = now
         if added:
             log.info("delay monitor: %d new delay records (%s)", len(added),
@@ -233,6 +237,13 @@ class DelayMonitor:
             await self.alert(r.account_id, f"{head}{r.unit_id}《{r.item_title}》（投递 #{r.delivery_id}）：{r.reason}")
         except Exception:  # the record is what matters; a broken alert path must not stop the scan
             log.exception("delay alert for delivery %s failed", r.delivery_id)
+
+    async def _tell(self, kind: DelayKind, r: DelayRecord) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(kind, r)
+            except Exception:  # as with alerts: the record stands whatever a listener does
+                log.exception("delay listener for delivery %s failed", r.delivery_id)
 
     async def run(self, stop: asyncio.Event, interval_s: float) -> None:
         """Scan every ``interval_s`` seconds until ``stop`` is set; a failed scan is logged and retried."""
