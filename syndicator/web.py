@@ -110,6 +110,11 @@ def build_web_app(hub: Hub) -> web.Application:
             wechat_accounts, hub.dispatcher.hint, _console_answer(hub), hub.store.kv, clock=hub.clock,
             refused=lambda account, reason: hub.refusals.update([("wechat_callback", reason, account)]))
         app.router.add_route("*", "/wechat/callback/{account_id}", handler)
+    manual = getattr(hub, "manual", None)
+    if manual is not None and manual.channels:
+        from syndicator.manual_web import add_manual_routes
+
+        add_manual_routes(app, hub)
     if hub.settings.dashboard.enabled:
         from syndicator.dashboard import setup_dashboard
 
