@@ -79,13 +79,14 @@ def _dumps(obj: Any) -> str:
 def _console_answer(hub: Hub) -> Any:
     """The WeChat admin console's answer function, or None when no admins are configured."""
     settings = hub.settings.console
-    if not settings.admins:
+    manual = getattr(hub, "manual", None)
+    if not settings.admins and not (manual is not None and manual.informants()):
         return None
     from syndicator.console import Console
     from syndicator.operations import Operations
 
     console = Console(Operations(hub.settings, hub.store, hub.clock, hub.dispatcher, hub.calendar_notices),
-                      functools.partial(status_report, hub), settings, hub.clock)
+                      functools.partial(status_report, hub), settings, hub.clock, manual)
     return console.answer
 
 
