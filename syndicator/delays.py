@@ -90,7 +90,9 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
         add(f.last_error)  # e.g. held by a pause, or interrupted by a restart: not in the attempts table
         if f.ambiguous:
             add("上次发送结果不明，待与平台核对")
-        if f.state == "confirming":
+        if f.state == "confirming" and f.channel_kind == "manual":   # channels.manual: a person must publish
+            add("已通知单位信息员，单位栏目页尚未出现该稿件" + (f"（{f.note}）" if f.note else ""))
+        elif f.state == "confirming":
             add("平台已受理，等待平台发布结果" + (f"（{f.note}）" if f.note else ""))
         elif f.state == "sending":
             add("正在发送")

@@ -170,7 +170,7 @@ async def test_manual_unit_is_notified_reminded_escalated_and_late_when_the_colu
     assert (await confirm(env)).state.value == "confirming"
     delays = {r.kind.value: r for r in await env.hub.store.delays()}
     assert set(delays) == {"at_risk", "overdue"}
-    assert "平台已受理，等待平台发布结果" in delays["overdue"].reason
+    assert "已通知单位信息员，单位栏目页尚未出现该稿件" in delays["overdue"].reason
 
     # found at last: delivered, and on record as late
     env.column.publish("ezsj", TITLE)

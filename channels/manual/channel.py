@@ -15,6 +15,7 @@ a resend after a crash finds it (lookup) instead of notifying again. Reminders a
 from __future__ import annotations
 
 import json
+import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -30,6 +31,7 @@ from feeds.model import FetchError
 from syndicator.clock import SHANGHAI
 from syndicator.models import Delivery, Item, UnitRef
 
+log = logging.getLogger(__name__)
 KEEP_S = 60 * 86_400            # notice facts kept this long (well past any deadline)
 COLUMN_ALERT_S = 3600           # an unreadable column page is alerted at most once an hour per account
 DeliveryByKey = Callable[[str, str], Awaitable[Delivery | None]]
@@ -138,6 +140,7 @@ class ManualChannel(Channel):
             first = errors[0] if errors else PermanentError("未配置信息员联系方式")
             raise first
         await self.ctx.kv.put(self._k("notified", key), now.isoformat(), KEEP_S)
+        log.info("manual %s: delivery %s notified to the informant via %s", self.account.id, d.id, ", ".join(sent))
         if errors:
             await self.ctx.alert(self.account.id, "通知信息员时部分方式失败：" + "；".join(e.reason for e in errors))
         return await self._pending(key, f"已通知信息员（{'、'.join(sent)}），等待栏目页出现该稿件")
