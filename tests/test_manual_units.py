@@ -197,6 +197,22 @@ async def test_manual_unit_is_delivered_when_its_gbk_column_shows_the_cut_title(
     assert await env.hub.store.delays() == []
 
 
+async def test_a_notice_no_way_accepted_is_retried_and_then_sent_once(env: Env) -> None:
+    env.robots[FAULTS].configure(Faults(script=[45009]))         # the robot is rate-limited once
+    env.mail.script.append("451 4.3.0 try later")               # the mail server defers once
+    d = await notify(env)
+    assert d.state.value == "retrying"
+    assert "通知信息员失败" in d.last_error and "频繁" in d.last_error and "邮件服务器暂时拒收" in d.last_error
+    assert env.robot_texts("wk-informant") == [] and env.mail.messages == []
+    env.clock.advance(600)
+    await drain(env.hub)
+    d = await env.delivery()
+    assert d.state.value == "confirming"
+    assert len(env.robot_texts("wk-informant")) == 1 and len(env.mail.messages) == 1
+    assert "可读取" in await env.hub.dispatcher.bindings[ACCOUNT].channel.verify(
+        env.hub.dispatcher.bindings[ACCOUNT].unit)
+
+
 async def test_column_page_outage_is_visible_not_silent(env: Env) -> None:
     await notify(env)
     env.column_app[FAULTS].configure(Faults(outages=[(0, 1e9)]))

@@ -137,8 +137,7 @@ class ManualChannel(Channel):
         sent, errors = await send_all(notifiers_for(self.options.informant, self.account, self.ctx, self.reach),
                                       view["title"], self.notice_text(item, unit, d, copy_url, done_url))
         if not sent:
-            first = errors[0] if errors else PermanentError("未配置信息员联系方式")
-            raise first
+            raise _none_accepted(errors)
         await self.ctx.kv.put(self._k("notified", key), now.isoformat(), KEEP_S)
         log.info("manual %s: delivery %s notified to the informant via %s", self.account.id, d.id, ", ".join(sent))
         if errors:
@@ -211,6 +210,14 @@ class ManualChannel(Channel):
         host = urlsplit(self.options.column_url).hostname or ""
         return {host.lower(), *(h.lower() for h in self.options.report_hosts)}
 
+    async def verify(self, unit: UnitRef) -> str:
+        """check-config --online: the column page can be read (nothing is sent to anyone)."""
+        try:
+            result = await self.fetcher.fetch(self.options.column_url, encoding=self.options.encoding)
+        except FetchError as exc:
+            raise RetryLater(f"无法读取单位栏目页：{_fetch_reason(exc)}", str(exc)) from None
+        return f"栏目页可读取（HTTP {result.status}，编码 {result.encoding}）；未向信息员发送消息"
+
     # ------------------------------------------------------------------ reminders
     async def remind(self, d: Delivery, kind: str, title: str) -> str | None:
         """At-risk: remind the 信息员; overdue: remind them and escalate to the responsible person. Once per
@@ -252,6 +259,18 @@ class ManualChannel(Channel):
         if kind == "overdue" and self.options.responsible is None:
             text += "；未配置负责人，未上报"
         return text
+
+
+def _none_accepted(errors: list[Any]) -> Exception:
+    """No way took the notice: retry while any failure may pass (rate limit, outage), else a person must act."""
+    if not errors:
+        return PermanentError("未配置信息员联系方式", "no notifier for the informant")
+    reason = "通知信息员失败：" + "；".join(e.reason for e in errors)
+    detail = "; ".join(e.detail or e.reason for e in errors)
+    if any(isinstance(e, RetryLater) for e in errors):
+        waits = [e.retry_after for e in errors if isinstance(e, RetryLater) and e.retry_after]
+        return RetryLater(reason, detail, retry_after=min(waits) if waits else None)
+    return PermanentError(reason, detail)
 
 
 def _contacts(options: ManualOptions) -> list[Contact]:
