@@ -39,7 +39,8 @@ def _page(title: str, body: str, status: int = 200, *, script: bool = False) -> 
 
 async def _resolve(request: web.Request, purpose: str) -> tuple[Any, web.Response | None]:
     hub = request.app[HUB_KEY]
-    check = check_token(await link_secret(hub.store.kv), request.match_info["token"], purpose, hub.clock.now())
+    secret = await link_secret(hub.store.kv, hub.settings.hub.instance_id)
+    check = check_token(secret, request.match_info["token"], purpose, hub.clock.now())
     if check.problem is not None or check.delivery_id is None:
         return None, _page("链接无效", f'<h1>无法打开</h1><p class="bad">{html.escape(check.problem or "")}</p>', 403)
     found = await hub.manual.delivery(check.delivery_id)

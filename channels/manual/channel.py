@@ -104,7 +104,7 @@ class ManualChannel(Channel):
 
     async def links(self, delivery_id: int, now: datetime) -> tuple[str, str]:
         """(copy page URL, report-done form URL), signed, valid ``link_valid_days``."""
-        secret = await link_secret(self.ctx.kv)
+        secret = await link_secret(self.ctx.kv, self.ctx.holder_id)
         expires = now + timedelta(days=self.options.link_valid_days)
         base = self.ctx.public_url.rstrip("/")
         return (f"{base}/manual/copy/{make_token(secret, delivery_id, 'copy', expires)}",

@@ -22,12 +22,13 @@ SECRET_KEY = "manual:link-secret"
 PURPOSES = ("copy", "done")
 
 
-async def link_secret(kv: KeyValue) -> str:
-    """The hub's link secret, created on first use (the first writer wins; every hub reads it back)."""
+async def link_secret(kv: KeyValue, holder: str) -> str:
+    """The hub's link secret, created on first use by the hub holding the creation lease (``holder``: this hub's
+    instance id); every hub reads the stored one back."""
     value = await kv.get(SECRET_KEY)
     if value:
         return value
-    if await kv.lease(SECRET_KEY + ":init", "manual-links", 30):
+    if await kv.lease(SECRET_KEY + ":init", holder, 30):
         value = await kv.get(SECRET_KEY)
         if not value:
             await kv.put(SECRET_KEY, secrets.token_hex(32))
