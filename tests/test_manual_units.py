@@ -4,6 +4,7 @@ late when the column never shows the item; the signed copy page and the two ways
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import re
 from collections.abc import AsyncIterator
@@ -24,6 +25,7 @@ from syndicator.app import Hub
 from syndicator.console import Console, ConsoleSettings
 from syndicator.operations import Operations
 from syndicator.web import build_web_app
+from tests.conftest import pg_schema
 from tests.hub_support import drain, hub_settings, rss_source
 
 TITLE = "国务院办公厅关于进一步规范行政裁量权基准制定和管理工作的意见"
@@ -66,8 +68,15 @@ def _tag_key(app: Any) -> None:
     app[RECORDER].record = record
 
 
-@pytest.fixture
-async def env(serve, tmp_path, clock) -> AsyncIterator[Env]:
+@pytest.fixture(params=["sqlite", pytest.param("postgres", marks=pytest.mark.postgres)])
+async def env(request: pytest.FixtureRequest, serve, tmp_path, clock) -> AsyncIterator[Env]:
+    async with contextlib.AsyncExitStack() as stack:
+        storage = None if request.param == "sqlite" else await stack.enter_async_context(pg_schema())
+        async for e in _env(serve, tmp_path, clock, storage):
+            yield e
+
+
+async def _env(serve: Any, tmp_path: Any, clock: Any, storage_url: str | None) -> AsyncIterator[Env]:
     upstream = UpstreamState()
     up_url = await serve(build_upstream(upstream))
     robots = build_robot_app(wecom_keys={"wk-informant", "wk-leader"}, dingtalk={})
@@ -87,7 +96,7 @@ async def env(serve, tmp_path, clock) -> AsyncIterator[Env]:
                         "informant": {"name": "王信息员", "email": "xxy@ezsj.example.gov.cn",
                                       "wecom_credential": "informant_wecom"},
                         "responsible": {"name": "李主任", "wecom_credential": "leader_wecom"}}}]}],
-        confirm_interval_seconds=60)
+        storage_url=storage_url, confirm_interval_seconds=60)
     settings = settings.model_copy(update={
         "web": settings.web.model_copy(update={"public_url": PUBLIC}),
         "notify": settings.notify.model_validate({
