@@ -18,6 +18,7 @@ CHANNEL_KINDS: dict[str, str] = {
     "weibo": "channels.weibo:WeiboChannel",
     "wechat": "channels.wechat:WechatChannel",
     "push": "channels.push:JPushChannel",
+    "manual": "channels.manual:ManualChannel",
 }
 
 

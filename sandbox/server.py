@@ -6,6 +6,8 @@ signatures and error bodies are the real ones.
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import importlib
 import logging
 from dataclasses import dataclass, field
@@ -19,7 +21,8 @@ from sandbox.upstream import build_app as build_upstream
 
 log = logging.getLogger(__name__)
 
-DEFAULT_PORTS = {"upstream": 8701, "webhook": 8702, "weibo": 8703, "wechat": 8704, "jpush": 8705, "cms": 8706}
+DEFAULT_PORTS = {"upstream": 8701, "webhook": 8702, "weibo": 8703, "wechat": 8704, "jpush": 8705, "cms": 8706,
+                 "robots": 8707, "column": 8708}
 DEMO_SECRETS = {
     "webhook": "demo-webhook-secret",
     "weibo_token": "2.00sandboxWeiboToken",
@@ -31,6 +34,8 @@ DEMO_SECRETS = {
     "jpush_app_key": "sandbox-app-key",
     "jpush_master_secret": "sandbox-master-secret",
     "cms_secret": "demo-cms-secret",
+    "wecom_informant": "demo-wecom-informant-key",     # the manual unit's 信息员 group robot
+    "wecom_leader": "demo-wecom-leader-key",           # its responsible person's
 }
 
 
@@ -45,6 +50,9 @@ def demo_options(callback_url: str | None = None) -> dict[str, dict[str, Any]]:
                    "callback_aes_key": DEMO_SECRETS["wechat_aes_key"]},
         "jpush": {"apps": {DEMO_SECRETS["jpush_app_key"]: DEMO_SECRETS["jpush_master_secret"]}},
         "cms": {"secret": DEMO_SECRETS["cms_secret"], "public_url": "https://www.example.gov.cn"},
+        "robots": {"wecom_keys": {DEMO_SECRETS["wecom_informant"], DEMO_SECRETS["wecom_leader"]}, "dingtalk": {}},
+        # the manual unit's own site; its 信息员 (played by sandbox.column.follow) reprints 20 s after the notice
+        "column": {"sites": {"ezsj": {"name": "鄂州市审计局", "charset": "gbk"}}, "follow_delay_s": 20.0},
     }
 
 
@@ -55,11 +63,17 @@ class Sandbox:
     upstream: UpstreamState
     runners: list[web.AppRunner] = field(default_factory=list)
     apps: dict[str, web.Application] = field(default_factory=dict)
+    tasks: list[asyncio.Task[None]] = field(default_factory=list)
 
     def url(self, service: str) -> str:
         return f"http://{self.host}:{self.ports[service]}"
 
     async def close(self) -> None:
+        for task in self.tasks:
+            task.cancel()
+        for task in self.tasks:
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
         for runner in reversed(self.runners):
             await runner.cleanup()
 
@@ -83,6 +97,13 @@ def build_apps(upstream: UpstreamState, faults: dict[str, Faults], options: dict
     for service in ("weibo", "wechat", "jpush", "cms"):
         module = importlib.import_module(f"sandbox.{service}")
         apps[service] = module.build_app(faults.get(service), **options.get(service, {}))
+    from sandbox.column import build_app as build_column
+    from sandbox.robots import build_robot_app
+
+    robots = options.get("robots", {})
+    apps["robots"] = build_robot_app(wecom_keys=set(robots.get("wecom_keys", ())), dingtalk=robots.get("dingtalk", {}),
+                                     faults=faults.get("robots"))
+    apps["column"] = build_column(faults.get("column"), sites=options.get("column", {}).get("sites"))
     return apps
 
 
@@ -91,7 +112,8 @@ async def start_sandbox(host: str = "127.0.0.1", ports: dict[str, int] | None = 
                         upstream: UpstreamState | None = None) -> Sandbox:
     ports = {**DEFAULT_PORTS, **(ports or {})}
     box = Sandbox(host, ports, upstream or UpstreamState())
-    box.apps = build_apps(box.upstream, faults or {}, demo_options() if options is None else options)
+    options = demo_options() if options is None else options
+    box.apps = build_apps(box.upstream, faults or {}, options)
     try:
         for service, app in box.apps.items():
             runner = web.AppRunner(app, access_log=None)
@@ -102,6 +124,13 @@ async def start_sandbox(host: str = "127.0.0.1", ports: dict[str, int] | None = 
             if ports[service] == 0:   # an ephemeral port was asked for: learn which
                 ports[service] = runner.addresses[0][1]
             log.info("sandbox %s listening on %s", service, box.url(service))
+        follow_delay = options.get("column", {}).get("follow_delay_s")
+        if follow_delay is not None and "column" in box.apps and "robots" in box.apps:
+            from sandbox.column import STATE, follow
+            from sandbox.common import RECORDER
+
+            box.tasks.append(asyncio.create_task(follow(box.apps["column"][STATE], box.apps["robots"][RECORDER],
+                                                        box.url("column"), follow_delay)))
     except BaseException:
         await box.close()
         raise

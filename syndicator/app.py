@@ -18,6 +18,8 @@ from typing import Any
 import aiohttp
 
 from channels.base import ChannelContext
+from channels.manual import ManualChannel
+from channels.manual.contacts import Reach
 from channels.pages import preferred_kinds
 from channels.registry import channel_class
 from feeds.fetch import Fetcher
@@ -33,6 +35,7 @@ from syndicator.deadlines import DeadlineSettings
 from syndicator.delays import DelayMonitor
 from syndicator.dispatch import Binding, Dispatcher
 from syndicator.intake import Intake
+from syndicator.manual_desk import ManualDesk
 from syndicator.models import UnitRef
 from syndicator.notify_people import build_people_notifier
 from syndicator.recompute import recompute_deadlines
@@ -85,6 +88,7 @@ class Hub:
         self.verifier: Verifier
         self.calendar_warnings: CalendarWarnings
         self.calendar_notices: CalendarNotices
+        self.manual: ManualDesk
         self.web_runner: Any = None
         self.notifier: Any = None
         self.people: PeopleNotifier = PeopleNotifier([])
@@ -112,7 +116,10 @@ class Hub:
         ctx = ChannelContext(session=self.session, kv=self.store.kv, clock=self.clock, alert=self.alert,
                              holder_id=s.hub.instance_id, public_url=s.web.public_url,
                              extra={"base_dir": str(s.base_dir),    # units whose Weibo posts link their own page:
-                                    "website_units": preferred_kinds([(u.id, a.kind) for u, a in s.accounts()])})
+                                    "website_units": preferred_kinds([(u.id, a.kind) for u, a in s.accounts()]),
+                                    # manual units: how to reach their people, find their delivery, read pages
+                                    "manual_reach": self._manual_reach(), "delivery_by_key": self.store.delivery_by_key,
+                                    "fetch": s.fetch})
         bindings: dict[str, Binding] = {}
         for unit, account in s.accounts():
             channel = channel_class(account.kind)(account, ctx)
@@ -138,6 +145,10 @@ class Hub:
         self.verifier = Verifier(s.verify, self.store, checkers, self.clock, self.alert)
         self.monitor = self._delay_monitor()
         self._stack.callback(self.monitor.close)
+        self.manual = ManualDesk(self.store, {i: b.channel for i, b in bindings.items()
+                                              if isinstance(b.channel, ManualChannel)},
+                                 self.dispatcher.hint, self.clock.now)
+        self.monitor.listeners.append(self.manual.on_delay)
         self.notifier = self._admin_notifier(ctx)
         self.people = build_people_notifier(s.notify, self.session)
         self._stack.push_async_callback(self.people.close)
@@ -150,6 +161,18 @@ class Hub:
         await self.calendar_notices.refresh()
         await self.calendar_warnings.check(self.clock.now())
         return self
+
+    def _console_account(self) -> Any:
+        """The WeChat account the console admins (and manual units' 信息员) follow, if any."""
+        c = self.settings.console
+        wechat = [a for _u, a in self.settings.accounts() if a.kind == "wechat"]
+        return next((a for a in wechat if a.id == c.account), None) if c.account else (wechat or [None])[0]
+
+    def _manual_reach(self) -> Reach:
+        s = self.settings
+        return Reach(smtp=s.notify.smtp, wecom_base_url=s.notify.wecom_base_url,
+                     dingtalk_base_url=s.notify.dingtalk_base_url, wechat_account=self._console_account(),
+                     template_id=s.console.alert_template_id, template_fields=s.console.alert_template_fields)
 
     def _admin_notifier(self, ctx: ChannelContext) -> Any:
         """Pushes alerts to the WeChat admins (best effort), when a console is configured."""

@@ -600,8 +600,12 @@ def _check_channel_options(settings: Settings) -> list[str]:
                 problems.append(f"{where}.kind: {exc}")
                 continue
             try:
-                cls.Options.model_validate(account.options)
+                options = cls.Options.model_validate(account.options)
             except ValidationError as exc:
                 problems.extend(f"{where}.options.{'.'.join(map(str, e['loc']))}: {e['msg']}"
                                 for e in exc.errors(include_input=False))
+                continue
+            more = getattr(cls, "config_problems", None)     # checks that need more than the options themselves
+            if more is not None:
+                problems.extend(f"{where}.{p}" for p in more(account, options, settings))
     return problems

@@ -35,6 +35,7 @@ from syndicator.report import KIND_LABELS
 from syndicator.roles import ROLE_LABELS, Role, allows, refusal
 
 if TYPE_CHECKING:     # not at run time: config.py imports ConsoleSettings from here
+    from syndicator.manual_desk import ManualDesk
     from syndicator.operations import Operations, Outcome
 
 log = logging.getLogger(__name__)
@@ -49,16 +50,19 @@ ACCOUNT_LABELS = {"paused": "已暂停", "needs_reauth": "需重新授权", "pla
 ALIASES = {"状态": "status", "status": "status", "延误": "delays", "delays": "delays", "delay": "delays",
            "待办": "todo", "todo": "todo", "重试": "retry", "retry": "retry", "跳过": "skip", "skip": "skip",
            "暂停": "pause", "pause": "pause", "恢复": "resume", "resume": "resume", "帮助": "help", "help": "help",
-           "?": "help", "确认日历": "calendar_confirm", "confirm calendar": "calendar_confirm"}
+           "?": "help", "确认日历": "calendar_confirm", "confirm calendar": "calendar_confirm",
+           "已转载": "reported", "reported": "reported"}
 _WORDS = sorted(ALIASES, key=len, reverse=True)
 _STRIP = " \t\r\n,:;、。"
 _SEP = r"[\s,:;、。]+"
 _IDS = re.compile(rf"^(?:#?\d+(?:{_SEP}|$))+$")
 _SKIP = re.compile(rf"^#?(\d+)(?:{_SEP})?(.*)$", re.DOTALL)
+_REPORT = re.compile(r"^#?(\d+)[\s,:;，：；、。]+(https?://\S+)$", re.IGNORECASE)
 _ACCOUNT = re.compile(rf"^(\S+?)(?:{_SEP}(.*))?$", re.DOTALL)
 HELP = ("管理命令：\n状态 — 总体情况\n延误 — 最近24小时延误记录\n待办 — 截止最早的5条待办\n重试 N — 重新发送投递 #N\n"
         "跳过 N 理由 — 不再发送（理由必填，记入延误记录）\n暂停 账号 [理由] — 暂停渠道账号\n恢复 账号 — 恢复渠道账号\n"
         "确认日历 年份 — 采用据国务院办公厅通知生成的节假日安排草案\n"
+        "已转载 N 链接 — 人工转载单位报告投递 #N 已发布（系统打开链接核对标题）\n"
         "英文亦可：status / delays / todo / retry N / skip N reason / pause ID / resume ID / "
         "confirm calendar YEAR / help")
 UNKNOWN = "未识别的命令。发送“帮助”查看可用命令。"
@@ -150,7 +154,9 @@ def due_text(when: datetime) -> str:
 
 
 class Console:
-    def __init__(self, ops: Operations, status_source: StatusSource, settings: ConsoleSettings, clock: Clock) -> None:
+    def __init__(self, ops: Operations, status_source: StatusSource, settings: ConsoleSettings, clock: Clock,
+                 manual: ManualDesk | None = None) -> None:
+        self.manual = manual            # manual units: their 信息员 may send "已转载 N 链接" (nothing else)
         self.ops = ops
         self.store = ops.store
         self.status_source = status_source
@@ -162,6 +168,15 @@ class Console:
         if self.settings.account is not None and account_id != self.settings.account:
             return None
         command = parse(text)
+        if openid not in self.settings.admins and command is not None and command.name == "reported":
+            accounts = self.manual.informants().get(openid) if self.manual is not None else None
+            if accounts:
+                try:
+                    reply = await self._report(command, f"信息员 {mask_openid(openid)}", accounts)
+                except Exception:
+                    log.exception("console: report by informant %s failed", mask_openid(openid))
+                    reply = FAILED
+                return clip_bytes(reply.replace("]]>", "]] >"), MAX_REPLY_BYTES)
         if openid not in self.settings.admins:
             if command is not None:
                 log.info("console: %s command from non-admin %s on %s ignored", command.name, mask_openid(openid),
@@ -291,6 +306,20 @@ class Console:
         outcome = await self.ops.confirm_calendar(int(match.group(1)), actor)
         self._log_action("calendar_confirm", actor, [outcome])
         return _outcome_text(outcome)
+
+    async def _reported(self, cmd: Command, actor: str) -> str:
+        return await self._report(cmd, actor, None)
+
+    async def _report(self, cmd: Command, actor: str, accounts: set[str] | None) -> str:
+        """已转载 N 链接: the hub opens the link and checks the title before anything is marked."""
+        if self.manual is None or not self.manual.channels:
+            return "没有配置人工转载单位。"
+        match = _REPORT.match(cmd.arg.strip())
+        if match is None:
+            return "格式：已转载 投递编号 转载页面链接，例如“已转载 12 https://www.example.gov.cn/art/1.html”"
+        answer = await self.manual.report(int(match.group(1)), match.group(2), actor, accounts=accounts)
+        log.info("console: %s reported delivery %s: %s", actor, match.group(1), "ok" if answer.ok else "refused")
+        return answer.message
 
     def _account(self, given: str) -> str:
         """The configured account id, matched case-insensitively (phones capitalise)."""

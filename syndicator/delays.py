@@ -30,6 +30,7 @@ from syndicator.store.reports import AttemptHistory, DeliveryFacts
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]
+Listener = Callable[[DelayKind, DelayRecord], Awaitable[None]]
 SettingsFor = Callable[[str | None], DeadlineSettings]
 
 _FINAL_KIND = {"delivered": DelayKind.DELIVERED_LATE, "failed": DelayKind.FAILED, "skipped": DelayKind.SKIPPED}
@@ -94,7 +95,9 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
         add(f.last_error)  # e.g. held by a pause, or interrupted by a restart: not in the attempts table
         if f.ambiguous:
             add("上次发送结果不明，待与平台核对")
-        if f.state == "confirming":
+        if f.state == "confirming" and f.channel_kind == "manual":   # channels.manual: a person must publish
+            add("已通知单位信息员，单位栏目页尚未出现该稿件" + (f"（{f.note}）" if f.note else ""))
+        elif f.state == "confirming":
             add("平台已受理，等待平台发布结果" + (f"（{f.note}）" if f.note else ""))
         elif f.state == "sending":
             add("正在发送")
@@ -184,6 +187,8 @@ class DelayMonitor:
         self.verify_grace = verify_grace
         self.seeable = seeable      # (account, public URL) -> could a check see it at all (JPush: never)
         self._last_scan: datetime | None = None
+        # told of each new at_risk / overdue record after its alert (e.g. reminding a manual unit's 信息员)
+        self.listeners: list[Listener] = []
         self.delay_log = (DelayLog(Path(log_path), log_max_bytes, log_backups, settings_for(None).tz)
                           if log_path is not None else None)
 
@@ -222,6 +227,7 @@ class DelayMonitor:
                 if (kind in _OPEN_KINDS or kind is DelayKind.NOT_VISIBLE) and f.anchor_kind != "baseline":
                     # a backlog found at start is no alarm
                     await self._alert(kind, record)
+                    await self._tell(kind, record)
         self._last_scan = now
         if added:
             log.info("delay monitor: %d new delay records (%s)", len(added),
@@ -254,6 +260,13 @@ class DelayMonitor:
                              f"{head}{r.unit_id}《{r.item_title}》（投递 #{r.delivery_id}）：{r.reason}{hint}")
         except Exception:  # the record is what matters; a broken alert path must not stop the scan
             log.exception("delay alert for delivery %s failed", r.delivery_id)
+
+    async def _tell(self, kind: DelayKind, r: DelayRecord) -> None:
+        for listener in self.listeners:
+            try:
+                await listener(kind, r)
+            except Exception:  # as with alerts: the record stands whatever a listener does
+                log.exception("delay listener for delivery %s failed", r.delivery_id)
 
     async def run(self, stop: asyncio.Event, interval_s: float) -> None:
         """Scan every ``interval_s`` seconds until ``stop`` is set; a failed scan is logged and retried."""

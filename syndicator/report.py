@@ -32,7 +32,7 @@ KIND_LABELS = {"at_risk": "即将超时", "overdue": "已超时未发布", "deli
                "not_visible": "已发送但公开页面未见"}
 # One label per real channel kind (channels/registry.py).
 CHANNEL_LABELS = {"cms": "政府网站（CMS）", "static": "政府网站（静态发布）", "weibo": "政务微博", "wechat": "政务微信",
-                  "push": "新闻客户端", "webhook": "客户端（Webhook）"}
+                  "push": "新闻客户端", "webhook": "客户端（Webhook）", "manual": "政府网站（人工转载）"}
 STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "待平台确认", "retrying": "重试中",
                 "held": "暂存（账号不可用）", "delivered": "已发布", "failed": "发送失败", "skipped": "已跳过"}
 REPORT_DEFINITIONS = (

@@ -80,13 +80,14 @@ def _dumps(obj: Any) -> str:
 def _console_answer(hub: Hub) -> Any:
     """The WeChat admin console's answer function, or None when no admins are configured."""
     settings = hub.settings.console
-    if not settings.admins:
+    manual = getattr(hub, "manual", None)
+    if not settings.admins and not (manual is not None and manual.informants()):
         return None
     from syndicator.console import Console
     from syndicator.operations import Operations
 
     console = Console(Operations(hub.settings, hub.store, hub.clock, hub.dispatcher, hub.calendar_notices),
-                      functools.partial(status_report, hub), settings, hub.clock)
+                      functools.partial(status_report, hub), settings, hub.clock, manual)
     return console.answer
 
 
@@ -111,6 +112,11 @@ def build_web_app(hub: Hub) -> web.Application:
             wechat_accounts, hub.dispatcher.hint, _console_answer(hub), hub.store.kv, clock=hub.clock,
             refused=lambda account, reason: hub.refusals.update([("wechat_callback", reason, account)]))
         app.router.add_route("*", "/wechat/callback/{account_id}", handler)
+    manual = getattr(hub, "manual", None)
+    if manual is not None and manual.channels:
+        from syndicator.manual_web import add_manual_routes
+
+        add_manual_routes(app, hub)
     if hub.settings.dashboard.enabled:
         from syndicator.dashboard import setup_dashboard
 

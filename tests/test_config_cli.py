@@ -16,7 +16,8 @@ ROOT = Path(__file__).resolve().parent.parent
 EXAMPLE_ENV = {name: f"value-of-{name}" for name in (
     "EZFGW_CMS_SECRET", "EZFGW_WEIBO_APP_SECRET", "EZFGW_WX_APPID", "EZFGW_WX_SECRET",
     "EZFGW_WX_TOKEN",
-    "EZ_APP_KEY", "EZ_APP_MASTER_SECRET", "EZFGW_HOOK_SECRET")}
+    "EZ_APP_KEY", "EZ_APP_MASTER_SECRET", "EZFGW_HOOK_SECRET",
+    "EZSJ_INFORMANT_WECOM_KEY", "EZSJ_LEADER_DINGTALK_TOKEN", "EZSJ_LEADER_DINGTALK_SECRET")}
 
 
 def cli(*args: str, env: dict[str, str] | None = None, cwd: Path = ROOT) -> subprocess.CompletedProcess[str]:
@@ -34,7 +35,8 @@ def test_shipped_configs_are_valid(monkeypatch: pytest.MonkeyPatch) -> None:
     for name, value in EXAMPLE_ENV.items():
         monkeypatch.setenv(name, value)
     example = load_settings(ROOT / "config" / "example.toml")
-    assert {a.kind for _u, a in example.accounts()} == {"static", "cms", "weibo", "wechat", "push", "webhook"}
+    assert {a.kind for _u, a in example.accounts()} == {"static", "cms", "weibo", "wechat", "push", "webhook",
+                                                          "manual"}
     assert any(s.id.startswith("gov-") for s in example.sources)        # presets pulled in by source_files
     demo = load_settings(ROOT / "config" / "demo.toml")
     assert len(demo.units) >= 3 and demo.units[0].accounts[0].credentials == {}

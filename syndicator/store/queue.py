@@ -348,6 +348,13 @@ class QueueMixin:
         row = await self.db.fetchrow("SELECT * FROM deliveries WHERE id = ?", delivery_id)
         return row_to_delivery(row) if row else None
 
+    async def delivery_by_key(self, account_id: str, key: str) -> Delivery | None:
+        """An account's delivery by its idempotency key (a channel that needs the delivery's id and deadline)."""
+        row = await self.db.fetchrow(
+            "SELECT * FROM deliveries WHERE account_id = ? AND idempotency_key = ? ORDER BY id DESC LIMIT 1",
+            account_id, key)
+        return row_to_delivery(row) if row else None
+
     async def find_delivery(self, account_id: str, external_id: str) -> Delivery | None:
         """By platform id (a callback's outcome), with the attempt it is waiting on: writes fenced as read."""
         async with self.db.transaction() as tx:
