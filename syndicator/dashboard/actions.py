@@ -7,23 +7,9 @@ from __future__ import annotations
 from aiohttp import web
 
 from syndicator.dashboard import render as r
-from syndicator.dashboard.views import AUTH, SESSION, redirect, safe_next
-from syndicator.operations import Operations
-from syndicator.web import HUB
+from syndicator.dashboard.views import actor, back_with, operations_for
 
 MAX_IDS = 1000            # a ticked page is at most 50; anything far beyond that is not a person's form
-
-
-def operations_for(request: web.Request) -> Operations:
-    """The running hub's operations: its dispatcher is woken at once, its watcher polls for 立即检查."""
-    hub = request.app[HUB]
-    return Operations(hub.settings, hub.store, hub.clock, getattr(hub, "dispatcher", None),
-                      watcher=getattr(hub, "watcher", None))
-
-
-def actor(request: web.Request) -> str:
-    """How the audit log names a dashboard user (the same as views.action)."""
-    return f"网页用户 {request[SESSION].user}"
 
 
 async def bulk(request: web.Request) -> web.Response:
@@ -42,15 +28,11 @@ async def bulk(request: web.Request) -> web.Response:
         outcome = (o.ok, o.message)
     else:
         outcome = (False, "请选择“批量重试”或“批量跳过”")
-    resp = redirect(safe_next(form.get("next"), "/deliveries"))
-    request.app[AUTH].set_flash(resp, *outcome)
-    return resp
+    return back_with(request, form, "/deliveries", *outcome)
 
 
 async def check_source(request: web.Request) -> web.Response:
     """Poll one source now; the request waits for the poll (bounded by the watcher's fetch deadlines)."""
     form = await request.post()
     o = await operations_for(request).check_source(str(form.get("source_id", ""))[:200], actor(request))
-    resp = redirect(safe_next(form.get("next"), "/sources"))
-    request.app[AUTH].set_flash(resp, o.ok, o.message)
-    return resp
+    return back_with(request, form, "/sources", o.ok, o.message)

@@ -12,9 +12,8 @@ from aiohttp import web
 from syndicator.alerting import CATEGORY_LABELS, AlertFacts, silenced
 from syndicator.dashboard import render as r
 from syndicator.dashboard.access import may
-from syndicator.dashboard.actions import actor, operations_for
 from syndicator.dashboard.render import Html, esc, tag
-from syndicator.dashboard.views import AUTH, SESSION, names, redirect, safe_next, show
+from syndicator.dashboard.views import SESSION, actor, back_with, names, operations_for, show
 from syndicator.web import HUB
 
 PAGE_SIZE = 30
@@ -126,9 +125,7 @@ async def _silences(request: web.Request) -> Html:
 
 
 def _done(request: web.Request, form: Any, ok: bool, message: str) -> web.Response:
-    resp = redirect(safe_next(form.get("next"), "/alerts"))
-    request.app[AUTH].set_flash(resp, ok, message)
-    return resp
+    return back_with(request, form, "/alerts", ok, message)
 
 
 async def ack(request: web.Request) -> web.Response:

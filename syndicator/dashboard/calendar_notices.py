@@ -11,8 +11,7 @@ from aiohttp import web
 
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, esc, tag
-from syndicator.dashboard.views import AUTH, SESSION, redirect, safe_next
-from syndicator.operations import Operations
+from syndicator.dashboard.views import SESSION, actor, back_with, operations_for
 from syndicator.web import HUB
 
 STATUS_LABELS = {"pending": "待确认", "invalid": "校验未通过，需人工处理", "confirmed": "已确认"}
@@ -53,15 +52,11 @@ async def notices_section(request: web.Request) -> Html:
 
 
 async def confirm(request: web.Request) -> web.StreamResponse:
-    hub, s = request.app[HUB], request[SESSION]
     form = await request.post()
     year = str(form.get("year", ""))
     if not (year.isdigit() and len(year) == 4):
         ok, message = False, "年份无效"
     else:
-        ops = Operations(hub.settings, hub.store, hub.clock, getattr(hub, "dispatcher", None), hub.calendar_notices)
-        outcome = await ops.confirm_calendar(int(year), f"网页用户 {s.user}")
+        outcome = await operations_for(request).confirm_calendar(int(year), actor(request))
         ok, message = outcome.ok, outcome.message
-    resp = redirect(safe_next(form.get("next"), "/"))
-    request.app[AUTH].set_flash(resp, ok, message)
-    return resp
+    return back_with(request, form, "/", ok, message)

@@ -22,9 +22,8 @@ from syndicator.dashboard import render as r
 from syndicator.dashboard.backlog import WAITING, blocked_accounts, blocked_label, blocked_problem
 from syndicator.dashboard.records import _month, neutralise, url_link
 from syndicator.dashboard.render import Html, tag
-from syndicator.dashboard.views import AUTH, SESSION, names, redirect, safe_next, show
+from syndicator.dashboard.views import SESSION, actor, back_with, names, operations_for, show
 from syndicator.evidence import detail_rows, evidence_files, evidence_zip, report_details
-from syndicator.operations import Operations
 from syndicator.redact import redact
 from syndicator.report import format_report, monthly_report
 from syndicator.report_html import PRINT_CSS
@@ -158,19 +157,17 @@ async def delivery_detail(request: web.Request) -> web.Response:
 
 
 async def correct_time(request: web.Request) -> web.StreamResponse:
-    hub, s, auth = request.app[HUB], request[SESSION], request.app[AUTH]
+    hub = request.app[HUB]
     form = await request.post()
     item = str(form.get("item_id", ""))
-    ops = Operations(hub.settings, hub.store, hub.clock, getattr(hub, "dispatcher", None))
+    ops = operations_for(request)
     if r.whole_number(item) is None:
         outcome = (False, "稿件编号无效")
     else:
         o = await ops.correct_time(int(item), str(form.get("time", ""))[:64],
-                                   str(form.get("reason", "")).strip()[:200], f"网页用户 {s.user}", hub.calendar)
+                                   str(form.get("reason", "")).strip()[:200], actor(request), hub.calendar)
         outcome = (o.ok, o.message)
-    resp = redirect(safe_next(form.get("next"), "/deliveries"))
-    auth.set_flash(resp, *outcome)
-    return resp
+    return back_with(request, form, "/deliveries", *outcome)
 
 
 async def report_html(request: web.Request) -> web.Response:

@@ -67,6 +67,26 @@ def redirect(location: str) -> web.Response:
     return web.Response(status=303, headers={"Location": location, **r.SECURITY_HEADERS})
 
 
+def operations_for(request: web.Request) -> Operations:
+    """The running hub's operations: its dispatcher is woken at once, its watcher polls for 立即检查, its holiday
+    notices are confirmed."""
+    hub = request.app[HUB]
+    return Operations(hub.settings, hub.store, hub.clock, getattr(hub, "dispatcher", None),
+                      getattr(hub, "calendar_notices", None), watcher=getattr(hub, "watcher", None))
+
+
+def actor(request: web.Request) -> str:
+    """How the audit log names a dashboard user."""
+    return f"网页用户 {request[SESSION].user}"
+
+
+def back_with(request: web.Request, form: Any, default: str, ok: bool, message: str) -> web.Response:
+    """After a POST action: back to the page it came from (``next``, else ``default``) with its outcome flashed."""
+    resp = redirect(safe_next(form.get("next"), default))
+    request.app[AUTH].set_flash(resp, ok, message)
+    return resp
+
+
 def show(request: web.Request, title: str, body: Any, status: int = 200, *, live: bool = False) -> web.Response:
     """A page for the logged-in person; ``live``: it updates itself (syndicator.dashboard.live)."""
     s, auth, hub = request[SESSION], request.app[AUTH], request.app[HUB]
@@ -100,31 +120,28 @@ def unit_cell(unit_name: str, first: bool = True, href: str | None = None) -> Ht
 
 
 async def action(request: web.Request) -> web.StreamResponse:
-    hub, s, auth = request.app[HUB], request[SESSION], request.app[AUTH]
     form = await request.post()
-    ops = Operations(hub.settings, hub.store, hub.clock, getattr(hub, "dispatcher", None))
-    actor, what = f"网页用户 {s.user}", request.match_info["what"]
+    ops = operations_for(request)
+    who, what = actor(request), request.match_info["what"]
     reason = str(form.get("reason", "")).strip()[:200]
     did = str(form.get("delivery_id", ""))
     if what in ("retry", "skip") and r.whole_number(did) is None:
         outcome = (False, "投递编号无效")
     elif what == "retry":
-        o = await ops.retry(int(did), actor)
+        o = await ops.retry(int(did), who)
         outcome = (o.ok, o.message)
     elif what == "skip":
-        o = await ops.skip(int(did), reason, actor)
+        o = await ops.skip(int(did), reason, who)
         outcome = (o.ok, o.message)
     elif what == "pause" and not reason:
         outcome = (False, "暂停渠道账号必须填写理由（将记入操作记录）")
     elif what == "pause":
-        o = await ops.pause(str(form.get("account_id", "")), reason, actor)
+        o = await ops.pause(str(form.get("account_id", "")), reason, who)
         outcome = (o.ok, o.message)
     else:
-        o = await ops.resume(str(form.get("account_id", "")), actor)
+        o = await ops.resume(str(form.get("account_id", "")), who)
         outcome = (o.ok, o.message)
-    resp = redirect(safe_next(form.get("next"), "/deliveries"))
-    auth.set_flash(resp, *outcome)
-    return resp
+    return back_with(request, form, "/deliveries", *outcome)
 
 
 

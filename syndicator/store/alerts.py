@@ -12,7 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from syndicator.store.db import as_datetime
+from syndicator.store.db import as_datetime, contains_pattern
 
 _COLUMNS = "id, at, subject, message, kind, category, unit_id, account_id, acked_by, acked_at"
 
@@ -52,7 +52,7 @@ class AlertsMixin:
             where.append("acked_at IS NOT NULL" if acked else "acked_at IS NULL")
         if text:
             where.append("(message LIKE ? OR subject LIKE ?)")
-            pattern = "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+            pattern = contains_pattern(text)
             args += [pattern, pattern]
         if since is not None:
             where.append("at >= ?")

@@ -37,6 +37,12 @@ def to_db_time(value: datetime) -> str:
     return value.astimezone(UTC).strftime(_TS_FORMAT)
 
 
+def contains_pattern(text: str) -> str:
+    """A LIKE pattern matching ``text`` anywhere, with ``\\``, ``%`` and ``_`` taken literally; use it with
+    ``LIKE ? ESCAPE '\\'`` (both dialects)."""
+    return "%" + text.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
 def as_datetime(value: Any) -> datetime | None:
     if value is None or isinstance(value, datetime):
         return value.astimezone(UTC) if isinstance(value, datetime) else None

@@ -17,7 +17,7 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from syndicator.models import BODY_HOLD_PREFIX, Delivery, DeliveryState
-from syndicator.store.db import Row, as_datetime
+from syndicator.store.db import Row, as_datetime, contains_pattern
 from syndicator.store.group_commit import GroupCommit, Statement
 
 log = logging.getLogger(__name__)
@@ -444,7 +444,7 @@ def _delivery_filter(states: Iterable[str] | None, account_id: str | None, item_
         where.append("item_id = ?")
         args.append(item_id)
     if title:
-        pattern = "%" + title.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+        pattern = contains_pattern(title)
         where.append("item_id IN (SELECT id FROM items WHERE title LIKE ? ESCAPE '\\')")
         args.append(pattern)
     return " AND ".join(where), args
