@@ -312,9 +312,10 @@ class Hub:
             tasks.append(asyncio.create_task(sup.loop("verifier", self.verifier.tick, watch_stop,
                                                       self.settings.verify.tick_seconds), name="verifier"))
         if any(a.kind == "weibo" for _u, a in self.settings.accounts()):
-            from syndicator.weibo_reauth import watch_expiry
+            from syndicator.weibo_reauth import WATCH_EVERY_S, check_expiry
 
-            tasks.append(asyncio.create_task(watch_expiry(self, watch_stop), name="weibo-token-expiry"))
+            tasks.append(asyncio.create_task(sup.loop("weibo-token-expiry", lambda: check_expiry(self), watch_stop,
+                                                      WATCH_EVERY_S), name="weibo-token-expiry"))
         heartbeat = asyncio.create_task(sup.loop("heartbeat", self.beat, beat_stop, hub.heartbeat_seconds),
                                         name="heartbeat")
         try:

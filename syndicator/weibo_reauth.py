@@ -13,8 +13,6 @@ Weibo account and alerts a person once a day from ``reauth_alert_days`` (default
 
 from __future__ import annotations
 
-import asyncio
-import contextlib
 import json
 import logging
 import secrets
@@ -152,10 +150,3 @@ async def check_expiry(hub: Hub) -> int:
         await hub.alert(account_id, message)
         raised += 1
     return raised
-
-
-async def watch_expiry(hub: Hub, stop: asyncio.Event, every_s: float = WATCH_EVERY_S) -> None:
-    while not stop.is_set():
-        await check_expiry(hub)
-        with contextlib.suppress(TimeoutError):
-            await asyncio.wait_for(stop.wait(), every_s)
