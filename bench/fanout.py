@@ -91,7 +91,7 @@ Request = tuple[str, str, bytes, dict[str, str]]
 
 def _requests(n: int, kinds: list[str], urls: dict[str, str], site: Path) -> list[Request]:
     """Every baseline request, built before the clock starts: (kind, url or path, body, headers)."""
-    from channels.content import sanitize
+    from core.content import sanitize
     from sandbox.server import DEMO_SECRETS
 
     title = TITLE.format(n=n)

@@ -11,7 +11,7 @@ with headed sections, indented paragraphs, task tables, images and relative link
   defaults   feedparser.parse(same bytes, same response headers) with its defaults
              (sanitize_html=True, resolve_relative_uris=True)
 Also shown: parse_feed(fast=False) (our wrapper with feedparser's expensive options on), the guard
-alone, and "ours + sanitize": the fast parse plus channels.content.sanitize (nh3 + lxml link
+alone, and "ours + sanitize": the fast parse plus core.content.sanitize (nh3 + lxml link
 absolutising, what intake does per new entry) of every entry, i.e. the cost when every entry is new.
 Calls alternate between variants; figures are medians of wall time per call (single thread).
 """
@@ -29,7 +29,7 @@ import _common
 import feedparser
 from _common import fmt, state_council_feed
 
-from channels.content import sanitize
+from core.content import sanitize
 from feeds.model import ParseError
 from feeds.rss import parse_feed, reject_entity_declarations
 

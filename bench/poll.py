@@ -115,8 +115,8 @@ class ReadCounter:
 
 async def ours(args: argparse.Namespace, box: _common.SandboxProcess, session: aiohttp.ClientSession,
                base: Path) -> list[dict[str, Any]]:
+    from core.clock import FakeClock
     from syndicator.app import Hub
-    from syndicator.clock import FakeClock
 
     upstream = box.urls["upstream"]
     sources = [{"id": sid, "name": sid, "kind": "rss", "url": url, "interval": INTERVAL,

@@ -65,12 +65,12 @@ async def serve(app: object) -> tuple[str, object]:
 
 
 async def run(args: argparse.Namespace) -> None:
+    from core.clock import SystemClock
     from sandbox.common import Faults
     from sandbox.upstream import UpstreamState
     from sandbox.upstream import build_app as build_upstream
     from sandbox.webhook import STORED
     from sandbox.webhook import build_app as build_webhook
-    from syndicator.clock import SystemClock
     from syndicator.config import HubSettings
     from syndicator.store import open_store
 

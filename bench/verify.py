@@ -9,7 +9,7 @@ verification, spread over 100 accounts. Two phases, each run twice (once timed, 
 its peak Python allocation), in the same process:
 
   baseline   N bare ``session.get`` + ``read`` of the same URLs by ``concurrency`` workers
-  verifier   syndicator.verify.worker.Verifier.drain(): claim from the store, fetch through feeds.fetch
+  verifier   syndicator.verify.worker.Verifier.drain(): claim from the store, fetch through core.fetch
              (size cap, strict charset decision), find the title, write the proof row and the new state
 
 Both use the same concurrency; the verifier's per-host limit is set equal to it (every page is on one host).
@@ -35,8 +35,8 @@ import aiohttp
 from _common import fmt, peak_rss_mb
 from aiohttp import web
 
-from feeds.fetch import Fetcher
-from syndicator.clock import FakeClock
+from core.clock import FakeClock
+from core.fetch import Fetcher
 from syndicator.config import VerifySettings
 from syndicator.store import open_store
 from syndicator.verify.checkers import checker_for

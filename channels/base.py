@@ -16,8 +16,8 @@ from typing import Any, ClassVar, Protocol
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
-from syndicator.clock import Clock
-from syndicator.models import Item, UnitRef
+from core.clock import Clock
+from core.models import Item, UnitRef
 
 
 @dataclass(frozen=True, slots=True)

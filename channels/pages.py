@@ -9,7 +9,7 @@ wins over the CMS when a unit has both: its URL is the one this hub itself wrote
 from __future__ import annotations
 
 from channels.base import KeyValue
-from syndicator.models import Item
+from core.models import Item
 
 WEBSITE_KINDS = ("static", "cms")          # in order of preference for the link
 PAGE_TTL_S = 90 * 86_400

@@ -18,11 +18,11 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import AuthExpired, Channel, PermanentError, Receipt, RetryLater
-from channels.content import MEMO_ITEMS, source_footer_html, source_line, to_text
 from channels.signing import sign, verify_signature
 from channels.wire import Members, json_object, members
-from syndicator.http_headers import parse_retry_after
-from syndicator.models import Item, UnitRef
+from core.content import MEMO_ITEMS, source_footer_html, source_line, to_text
+from core.http_headers import parse_retry_after
+from core.models import Item, UnitRef
 
 __all__ = ["KEY_HEADER", "SIGNATURE_HEADER", "WebhookChannel", "sign", "verify_signature"]
 

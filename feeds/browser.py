@@ -35,9 +35,8 @@ from collections.abc import Awaitable, Callable
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
-from feeds.fetch import decode_body, parse_max_age, parse_retry_after
-from feeds.host_limits import HostLimits
-from feeds.model import FetchError, FetchResult
+from core.fetch import FetchError, FetchResult, decode_body, parse_max_age, parse_retry_after
+from core.host_limits import HostLimits
 
 log = logging.getLogger(__name__)
 

@@ -27,36 +27,5 @@ class Entry:
         return self.guid or self.url
 
 
-@dataclass(slots=True)
-class FetchResult:
-    """One HTTP exchange with an upstream site, already size-capped and decoded."""
-
-    url: str                                  # the URL finally answered (after redirects)
-    status: int
-    body: bytes = b""
-    text: str = ""
-    encoding: str = ""
-    etag: str | None = None
-    last_modified: str | None = None
-    content_type: str = ""
-    retry_after: float | None = None          # seconds, from Retry-After
-    max_age: float | None = None              # seconds, from Cache-Control
-
-    @property
-    def not_modified(self) -> bool:
-        return self.status == 304
-
-
-class FetchError(Exception):
-    """A fetch that produced no usable body. The message names the URL and what went wrong."""
-
-    def __init__(self, message: str, *, url: str, status: int | None = None,
-                 retry_after: float | None = None) -> None:
-        super().__init__(message)
-        self.url = url
-        self.status = status
-        self.retry_after = retry_after
-
-
 class ParseError(Exception):
     """An upstream body that cannot be read as what the source says it is."""

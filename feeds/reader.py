@@ -5,7 +5,7 @@ The cheapest parse is none: a 304 or an unchanged body hash returns before any p
 Parsing is CPU-bound and runs in a worker thread so the event loop keeps serving, at most
 ``parse_slots`` pages at once: more threads would only share the same cores, while each parse holds
 its page's text and tree (a fixed budget, however many sources are due). Waiting for a slot does not
-count against the poll's deadline (feeds.deadline).
+count against the poll's deadline (core.deadline).
 
 A later list page (2, 3 …) that fails to fetch or parse does not discard the pages before it: their
 entries are kept and the failure is returned in ``ReadResult.warnings``. Page 1 holds the newest
@@ -20,14 +20,13 @@ import hashlib
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass, field
-from typing import TYPE_CHECKING, Any, Protocol, TypeVar
+from typing import Any, Protocol, TypeVar
 
-from feeds.deadline import queued
-from feeds.model import Entry, FetchError, FetchResult, ParseError
+from core.deadline import queued
+from core.fetch import FetchError, FetchResult
+from feeds.model import Entry, ParseError
 from feeds.rss import parse_feed
-
-if TYPE_CHECKING:
-    from syndicator.config import SourceSettings
+from feeds.specs import SourceSpec
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -49,7 +48,7 @@ class ReadResult:
     pages: int = 1                            # list pages read (1 on a 304 or unchanged body)
 
 
-def _parse_page(source: SourceSettings, text: str, url: str) -> tuple[list[Entry], str | None]:
+def _parse_page(source: SourceSpec, text: str, url: str) -> tuple[list[Entry], str | None]:
     """Entries on one page, and the next page's URL for paginated HTML lists."""
     if source.kind in ("rss", "atom"):
         return parse_feed(text, url), None
@@ -82,7 +81,7 @@ class SourceReader:
         finally:
             self._parsing.release()
 
-    def fetcher_for(self, source: SourceSettings) -> PageFetcher:
+    def fetcher_for(self, source: SourceSpec) -> PageFetcher:
         if source.fetch == "browser":
             if self._browser is None:
                 if self._browser_factory is None:
@@ -97,7 +96,7 @@ class SourceReader:
         if closer is not None:
             await closer()
 
-    async def read(self, source: SourceSettings, *, etag: str | None = None, last_modified: str | None = None,
+    async def read(self, source: SourceSpec, *, etag: str | None = None, last_modified: str | None = None,
                    last_body_hash: str | None = None) -> ReadResult:
         fetcher = self.fetcher_for(source)
         first = await fetcher.fetch(source.url, etag=etag, last_modified=last_modified,
@@ -129,7 +128,7 @@ class SourceReader:
             read += 1
         return ReadResult(first, body_hash, True, _unique(entries), warnings, read)
 
-    async def complete(self, source: SourceSettings, entry: Entry) -> Entry:
+    async def complete(self, source: SourceSpec, entry: Entry) -> Entry:
         """Fill body and real publication time from the article page (when the source asks for it)."""
         if source.article is None or not source.article.enabled:
             return entry

@@ -18,14 +18,12 @@ import re
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
-from feeds.fetch import decode_body
-from feeds.model import Entry, FetchError, FetchResult
+from core.fetch import FetchError, FetchResult, decode_body
+from feeds.model import Entry
 from feeds.reader import PageFetcher, ReadResult, SourceReader
-
-if TYPE_CHECKING:
-    from syndicator.config import SourceSettings
+from feeds.specs import SourceSpec
 
 MANIFEST = "manifest.json"
 _UNSAFE = re.compile(r"[^\w.-]+", re.ASCII)
@@ -93,7 +91,7 @@ class ReplayFetcher:
 
 
 async def record_sources(http: PageFetcher, browser_factory: Callable[[], PageFetcher] | None,
-                         sources: list[SourceSettings], out: Path, articles: int) -> dict[str, Any]:
+                         sources: list[SourceSpec], out: Path, articles: int) -> dict[str, Any]:
     """Fetch each source once (its list pages, then up to ``articles`` article pages) through recording
     fetchers, and write the bodies and ``manifest.json`` into ``out``. Returns the manifest."""
     await asyncio.to_thread(out.mkdir, parents=True, exist_ok=True)
@@ -141,7 +139,7 @@ class Replayed:
     entries: list[Entry]                       # completed from their recorded article pages where recorded
 
 
-async def replay_snapshot(directory: Path, sources: list[SourceSettings]) -> dict[str, Replayed]:
+async def replay_snapshot(directory: Path, sources: list[SourceSpec]) -> dict[str, Replayed]:
     """Read every source of the snapshot that is in ``sources`` through a SourceReader fed from the
     directory; entries whose article page was recorded are completed from it."""
     replay = await asyncio.to_thread(ReplayFetcher, directory)

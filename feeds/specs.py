@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Literal
+from typing import Literal, Protocol
 
 from pydantic import BaseModel, ConfigDict, Field, model_validator
 
@@ -87,3 +87,29 @@ class RuleSpec(_Spec):
                 except re.error as exc:
                     raise ValueError(f"rule {self.name!r}: bad regex {pattern!r}: {exc}") from None
         return self
+
+
+class SourceSpec(Protocol):
+    """What reading one source needs to know about it. The hub's ``SourceSettings`` (the configuration
+    file's ``[[sources]]`` table) satisfies it; feeds never import the hub."""
+
+    @property
+    def id(self) -> str: ...
+    @property
+    def kind(self) -> Literal["rss", "atom", "html", "json"]: ...
+    @property
+    def url(self) -> str: ...
+    @property
+    def fetch(self) -> Literal["http", "browser"]: ...
+    @property
+    def encoding(self) -> str | None: ...
+    @property
+    def headers(self) -> dict[str, str]: ...
+    @property
+    def html(self) -> HtmlListSpec | None: ...
+    @property
+    def json_list(self) -> JsonListSpec | None: ...
+    @property
+    def article(self) -> ArticleSpec | None: ...
+    @property
+    def max_bytes(self) -> int | None: ...

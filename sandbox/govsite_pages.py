@@ -11,8 +11,8 @@ from __future__ import annotations
 
 from html import escape
 
+from core.clock import SHANGHAI
 from sandbox.upstream import Doc
-from syndicator.clock import SHANGHAI
 
 _HEAD = ('<!DOCTYPE html>\n<html lang="zh-CN"><head><meta charset="{charset}">'
          '<meta name="viewport" content="width=device-width, initial-scale=1"><title>{title}</title>'

@@ -21,8 +21,8 @@ from typing import Any
 
 from aiohttp import web
 
+from core.clock import SHANGHAI
 from sandbox.common import FAULTS, Faults, add_sandbox_routes
-from syndicator.clock import SHANGHAI
 
 FEEDS = {
     # feed name -> (title, authority, encoding)

@@ -1,18 +1,35 @@
 """A webhook receiver like a careful client-app backend: verifies the signature, drops repeats
-by Idempotency-Key, answers lookups by key, and records everything it got."""
+by Idempotency-Key, answers lookups by key, and records everything it got.
+
+It checks signatures with its own code, written from the published contract (docs/platforms.md,
+"Website CMS and webhook"): ``X-Syndicator-Signature: sha256=<hex HMAC-SHA256 of the raw body>`` (GitHub's
+``X-Hub-Signature-256`` form), compared in constant time. Sharing the sender's function would let a
+bug in it pass its own check.
+"""
 
 from __future__ import annotations
 
+import hashlib
+import hmac
 import json
 from typing import Any
 
 from aiohttp import web
 
-from channels.webhook import KEY_HEADER, SIGNATURE_HEADER, verify_signature
 from sandbox.common import FAULTS, RECORDER, Faults, add_sandbox_routes
 
+SIGNATURE_HEADER = "X-Syndicator-Signature"
+KEY_HEADER = "Idempotency-Key"
 STORED = web.AppKey("webhook_stored", dict)
 SECRET = web.AppKey("webhook_secret", str)
+
+
+def signature_valid(secret: str, body: bytes, header: str | None) -> bool:
+    """``sha256=<hex>`` over the exact bytes received; no header, another scheme or another digest fails."""
+    if not header or not header.startswith("sha256="):
+        return False
+    expected = hmac.new(secret.encode("utf-8"), body, hashlib.sha256).hexdigest()
+    return hmac.compare_digest(expected, header.removeprefix("sha256="))
 
 
 async def receive(request: web.Request) -> web.Response:
@@ -20,7 +37,7 @@ async def receive(request: web.Request) -> web.Response:
     injector = request.app[FAULTS]
     if injector.in_outage():
         return web.Response(status=503, text="outage")
-    if not verify_signature(request.app[SECRET], body, request.headers.get(SIGNATURE_HEADER)):
+    if not signature_valid(request.app[SECRET], body, request.headers.get(SIGNATURE_HEADER)):
         request.app[RECORDER].record(request, None, outcome="bad-signature")
         return web.json_response({"error": "bad signature"}, status=401)
     code = injector.next_code()

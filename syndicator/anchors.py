@@ -20,8 +20,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.models import SourceHealth
 from syndicator.delays import local_text
-from syndicator.models import SourceHealth
 
 ANCHOR_LABELS = {
     "published": "正常跟踪",

@@ -9,7 +9,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
-from syndicator.models import DeliveryState
+from core.models import DeliveryState
 
 LIMIT_MIN, LIMIT_MAX, LIMIT_DEFAULT = 1, 5000, 200
 STATES = tuple(s.value for s in DeliveryState)

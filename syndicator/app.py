@@ -22,21 +22,21 @@ from channels.manual import ManualChannel
 from channels.manual.contacts import Reach
 from channels.pages import preferred_kinds
 from channels.registry import channel_class
-from feeds.fetch import Fetcher
-from feeds.host_limits import HostLimits, Politeness
+from core.clock import Clock, SystemClock
+from core.fetch import Fetcher
+from core.host_limits import HostLimits, Politeness
+from core.models import UnitRef
 from feeds.reader import SourceReader
 from syndicator.alerting import Directory, PeopleNotifier, alert_title, silenced
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
 from syndicator.calendar_alerts import CalendarWarnings
 from syndicator.calendar_notices import CalendarNotices
-from syndicator.clock import Clock, SystemClock
 from syndicator.config import Settings
 from syndicator.deadlines import DeadlineSettings
 from syndicator.delays import DelayMonitor
 from syndicator.dispatch import Binding, Dispatcher
 from syndicator.intake import Intake
 from syndicator.manual_desk import ManualDesk
-from syndicator.models import UnitRef
 from syndicator.notify_people import build_people_notifier
 from syndicator.recompute import recompute_deadlines
 from syndicator.redact import register_secrets

@@ -16,8 +16,8 @@ from pathlib import Path
 
 import aiohttp
 
+from core.fetch import Fetcher
 from feeds.article import parse_article
-from feeds.fetch import Fetcher
 from feeds.specs import ArticleSpec
 from syndicator.calendar_notices import CalendarNotices
 from syndicator.commands import UserError, calendar_for, settings_from, store_for

@@ -26,9 +26,9 @@ from datetime import date, datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
-from channels.content import to_text
+from core.clock import Clock
+from core.content import to_text
 from syndicator.calendar import WorkCalendar, YearOverride
-from syndicator.clock import Clock
 from syndicator.holiday_notice import WEEKDAYS, ParsedNotice, notice_year, parse_notice
 from syndicator.store import Store
 

@@ -17,9 +17,9 @@ import logging
 from collections.abc import Awaitable, Callable
 from typing import Any
 
-from syndicator.clock import Clock
+from core.clock import Clock
+from core.models import Delivery
 from syndicator.config import HubSettings
-from syndicator.models import Delivery
 from syndicator.store import Store
 
 log = logging.getLogger(__name__)

@@ -16,8 +16,8 @@ from collections.abc import AsyncIterator
 from datetime import datetime, timedelta
 from typing import Any
 
+from core.clock import SystemClock
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
-from syndicator.clock import SystemClock
 from syndicator.config import ConfigError, Settings, load_settings
 from syndicator.dashboard import cmd_hash_password as cmd_hash_password  # `main.py hash-password`
 from syndicator.operations import Operations, Outcome

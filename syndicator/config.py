@@ -18,6 +18,7 @@ from typing import Annotated, Any, Literal
 from pydantic import (
     AfterValidator,
     BaseModel,
+    BeforeValidator,
     ConfigDict,
     Field,
     PrivateAttr,
@@ -30,16 +31,84 @@ from pydantic import (
 from channels.base import AccountConfig
 from channels.notify.email import SmtpSettings
 from channels.notify.robots import DINGTALK_BASE, WECOM_BASE
+from channels.wechat.notify import DEFAULT_TEMPLATE_FIELDS, mask_openid
+from core.clock import SHANGHAI
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
-from syndicator.clock import SHANGHAI
-from syndicator.console import ConsoleSettings
 from syndicator.content_limits import LimitSettings
-from syndicator.dashboard import DashboardSettings
 from syndicator.deadlines import DeadlineSettings
+from syndicator.passwords import parse_hash
 from syndicator.redact import register_secrets
+from syndicator.roles import Role
 from syndicator.web_auth import check_api_key_hash, check_network
 
 _SECRET_REF = re.compile(r"^\$\{([A-Za-z_][A-Za-z0-9_]*)\}$")
+
+_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
+
+
+def _check_name(name: str) -> str:
+    if not _USERNAME.match(name):
+        raise ValueError("user names are 1-64 letters, digits, _ . @ -")
+    return name
+
+
+def _check_hash(value: SecretStr) -> SecretStr:
+    parse_hash(value.get_secret_value())
+    return value
+
+
+class DashboardUser(BaseModel):
+    """One login: ``{ password_hash = "...", role = "operator" }``; a bare hash string means an admin."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
+    password_hash: Annotated[SecretStr, AfterValidator(_check_hash)]
+    role: Role = "admin"
+
+
+def _bare_hash_is_admin(value: Any) -> Any:
+    """Configs written before roles existed map a name to a hash string: that user stays an admin."""
+    if isinstance(value, str | SecretStr):
+        return {"password_hash": value, "role": "admin"}
+    return value
+
+
+class DashboardSettings(BaseModel):
+    """``[dashboard]`` in the config file; ``users`` maps a login name to a password hash, or to a table
+    ``{ password_hash = ..., role = "admin" | "operator" | "inspector" }`` (syndicator.roles)."""
+
+    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)    # errors never echo a hash
+    enabled: bool = True
+    users: dict[Annotated[str, AfterValidator(_check_name)],
+                Annotated[DashboardUser, BeforeValidator(_bare_hash_is_admin)]] = {}
+    session_hours: float = Field(12, gt=0, le=24 * 31)
+    secure_cookies: bool = False          # True behind HTTPS: cookies get Secure and the __Host- prefix
+
+
+class ConsoleSettings(BaseModel):
+    """``[console]`` in the settings file."""
+
+    model_config = ConfigDict(extra="forbid")
+
+    admins: list[str] = []                      # OpenIDs (on the console account) allowed to use commands
+    account: str | None = None                  # the WeChat account id that is the console; None: any
+    alert_template_id: str | None = None        # template message for pushes outside the 48 h window
+    # template key → value with {message}, {time} (Beijing), {count}; keys must match the chosen template
+    alert_template_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATE_FIELDS))
+    push_alerts: bool = True
+    # OpenID → "admin" | "operator" | "inspector" (syndicator.roles); an admin not listed here is an admin
+    roles: dict[str, Role] = {}
+
+    @model_validator(mode="after")
+    def _roles_name_admins(self) -> ConsoleSettings:
+        strangers = [openid for openid in self.roles if openid not in self.admins]
+        if strangers:
+            raise ValueError(f"roles: {', '.join(mask_openid(o) for o in strangers)} not listed in console.admins "
+                             "(a role only narrows what an admin may do)")
+        return self
+
+    def role(self, openid: str) -> Role:
+        return self.roles.get(openid, "admin")
+
 
 
 class ConfigError(Exception):
@@ -228,7 +297,7 @@ class SourceSettings(_Model):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, v: str | None) -> str | None:
-        from feeds.fetch import normalise_charset
+        from core.fetch import normalise_charset
 
         if v is not None and normalise_charset(v) is None:
             raise ValueError(f"unknown or unusable text encoding {v!r} (e.g. utf-8, gbk, gb2312, gb18030)")

@@ -26,10 +26,9 @@ from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from pydantic import BaseModel, ConfigDict, Field, model_validator
-
-from channels.wechat.notify import DEFAULT_TEMPLATE_FIELDS, clip_bytes, mask_openid
-from syndicator.clock import Clock
+from channels.wechat.notify import clip_bytes, mask_openid
+from core.clock import Clock
+from syndicator.config import ConsoleSettings
 from syndicator.delays import hours_text, local_text
 from syndicator.report import KIND_LABELS
 from syndicator.roles import ROLE_LABELS, Role, allows, refusal
@@ -67,32 +66,6 @@ HELP = ("管理命令：\n状态 — 总体情况\n延误 — 最近24小时延�
         "confirm calendar YEAR / help")
 UNKNOWN = "未识别的命令。发送“帮助”查看可用命令。"
 FAILED = "命令执行出错，请稍后重试或登录管理后台查看。"
-
-
-class ConsoleSettings(BaseModel):
-    """``[console]`` in the settings file."""
-
-    model_config = ConfigDict(extra="forbid")
-
-    admins: list[str] = []                      # OpenIDs (on the console account) allowed to use commands
-    account: str | None = None                  # the WeChat account id that is the console; None: any
-    alert_template_id: str | None = None        # template message for pushes outside the 48 h window
-    # template key → value with {message}, {time} (Beijing), {count}; keys must match the chosen template
-    alert_template_fields: dict[str, str] = Field(default_factory=lambda: dict(DEFAULT_TEMPLATE_FIELDS))
-    push_alerts: bool = True
-    # OpenID → "admin" | "operator" | "inspector" (syndicator.roles); an admin not listed here is an admin
-    roles: dict[str, Role] = {}
-
-    @model_validator(mode="after")
-    def _roles_name_admins(self) -> ConsoleSettings:
-        strangers = [openid for openid in self.roles if openid not in self.admins]
-        if strangers:
-            raise ValueError(f"roles: {', '.join(mask_openid(o) for o in strangers)} not listed in console.admins "
-                             "(a role only narrows what an admin may do)")
-        return self
-
-    def role(self, openid: str) -> Role:
-        return self.roles.get(openid, "admin")
 
 
 READ_ONLY = {"status", "delays", "todo", "help"}

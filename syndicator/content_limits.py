@@ -16,7 +16,7 @@ from __future__ import annotations
 
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.content import sanitize
+from core.content import sanitize
 
 REPLACEMENT = "\ufffd"
 ELLIPSIS = "…"

@@ -23,8 +23,8 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from pydantic import BaseModel, ConfigDict, Field, field_validator, model_validator
 
+from core.clock import SHANGHAI
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import SHANGHAI
 
 Rule = Literal["next_working_day_end", "working_days", "working_hours"]
 _MAX_GAP_DAYS = 400  # more consecutive days off than this means a broken override, not a holiday

@@ -14,9 +14,9 @@ from logging.handlers import RotatingFileHandler
 from pathlib import Path
 from typing import Any
 
-from syndicator.clock import SHANGHAI
+from core.clock import SHANGHAI
+from core.models import DelayRecord
 from syndicator.logs import guarded
-from syndicator.models import DelayRecord
 from syndicator.store.deadlines import SupersededDelay
 from syndicator.store.reports import DeliveryFacts
 

@@ -20,11 +20,11 @@ from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
+from core.clock import SHANGHAI, Clock
+from core.models import DelayKind, DelayRecord
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import SHANGHAI, Clock
 from syndicator.deadlines import DeadlineSettings, is_at_risk, lateness
 from syndicator.delay_log import DelayLog
-from syndicator.models import DelayKind, DelayRecord
 from syndicator.store import Store
 from syndicator.store.reports import AttemptHistory, DeliveryFacts
 

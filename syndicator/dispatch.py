@@ -35,10 +35,10 @@ import aiohttp
 
 from channels.base import AccountHeld, AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
 from channels.retrying import retry_call
+from core.clock import Clock
+from core.models import Delivery, Item, UnitRef
 from syndicator.claims import ClaimKeeper, StoreUnavailable
-from syndicator.clock import Clock
 from syndicator.config import HubSettings
-from syndicator.models import Delivery, Item, UnitRef
 from syndicator.store import Capacity, Store
 from syndicator.store.evidence import receipt_statement
 from syndicator.supervisor import Supervisor

@@ -17,9 +17,9 @@ from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
+from core.clock import SHANGHAI
 from syndicator.anchors import DATA_QUALITY_KINDS, anchor_label
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import SHANGHAI
 from syndicator.deadlines import DeadlineSettings, lateness
 from syndicator.delays import hours_text, local_text
 from syndicator.report import STATE_LABELS, channel_label, month_bounds

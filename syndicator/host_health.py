@@ -24,7 +24,7 @@ import logging
 from collections.abc import Awaitable, Callable
 from datetime import datetime
 
-from feeds.model import FetchError
+from core.fetch import FetchError
 from syndicator.store.state import StoreKeyValue
 
 log = logging.getLogger(__name__)

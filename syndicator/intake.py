@@ -23,17 +23,17 @@ import re
 from dataclasses import replace
 from datetime import datetime, timedelta
 
-from channels.content import image_urls, sanitize, to_text
+from core.clock import Clock
+from core.content import image_urls, sanitize, to_text
+from core.models import BODY_HOLD_PREFIX, Item
 from feeds.identity import canonical_url, content_hash, find_document_number, guid_key, is_substantive
 from feeds.model import Entry
 from feeds.specs import RuleSpec
 from syndicator.anchors import detection_health
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
 from syndicator.content_limits import LimitSettings, RefusedEntry, cap_html, cap_text, refusal, truncation_text
 from syndicator.deadlines import Deadline, compute_deadline, deadline_for
-from syndicator.models import BODY_HOLD_PREFIX, Item
 from syndicator.store import IngestResult, PlannedDelivery, Store
 
 log = logging.getLogger(__name__)

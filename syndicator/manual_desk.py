@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 
 from channels.manual import ManualChannel
-from syndicator.models import DelayKind, DelayRecord, Delivery, Item
+from core.models import DelayKind, DelayRecord, Delivery, Item
 from syndicator.store import Store
 
 log = logging.getLogger(__name__)

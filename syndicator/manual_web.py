@@ -13,9 +13,9 @@ from typing import TYPE_CHECKING, Any
 
 from aiohttp import web
 
-from channels.content import sanitize, source_line
 from channels.manual.channel import deadline_text
 from channels.manual.links import check_token, link_secret
+from core.content import sanitize, source_line
 
 if TYPE_CHECKING:
     from syndicator.app import Hub

@@ -9,7 +9,7 @@ from __future__ import annotations
 from datetime import timedelta
 from typing import Any
 
-from syndicator.models import DeliveryState
+from core.models import DeliveryState
 
 
 def _escape(value: str) -> str:

@@ -17,9 +17,9 @@ import aiohttp
 
 from channels.base import ChannelContext, ChannelError, KeyValue
 from channels.registry import channel_class
-from syndicator.clock import Clock
+from core.clock import Clock
+from core.models import UnitRef
 from syndicator.config import Settings
-from syndicator.models import UnitRef
 
 
 class MemoryKeyValue:

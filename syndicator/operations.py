@@ -12,8 +12,8 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
+from core.clock import Clock
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.delays import local_text
 from syndicator.dispatch import Dispatcher

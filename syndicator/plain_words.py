@@ -1,8 +1,6 @@
-"""Plain Chinese for failures an operator reads: HTTP statuses (the one table of them) and a source's
-fetch failure. The raw answer (status line, exception, URL) stays in the log and, for deliveries, in the
-attempt's recorded detail; what is stored for people and shown to them keeps only the code.
-
-Status meanings follow RFC 9110 §15 (https://www.rfc-editor.org/rfc/rfc9110#section-15) and RFC 6585 (429).
+"""Plain Chinese for a source's fetch failure (HTTP statuses themselves: core.http_text). The raw answer
+(status line, exception, URL) stays in the log and, for deliveries, in the attempt's recorded detail; what is
+stored for people and shown to them keeps only the code.
 """
 
 from __future__ import annotations
@@ -11,29 +9,11 @@ import re
 
 import aiohttp
 
-from feeds.model import FetchError, ParseError
+from core.fetch import FetchError
+from core.http_text import STATUS_LINE, http_status_text, plain_http
+from feeds.model import ParseError
 
-HTTP_STATUS_TEXT = {
-    400: "认为请求有误", 401: "要求身份验证", 403: "拒绝访问", 404: "找不到该地址", 405: "不接受该请求方式",
-    408: "等待请求超时", 410: "内容已删除", 412: "要求先通过浏览器校验", 413: "认为内容过大",
-    429: "请求过于频繁（被限流）", 500: "内部出错", 502: "网关出错", 503: "服务暂不可用", 504: "网关超时",
-}
 _CJK = re.compile(r"[\u4e00-\u9fff]")
-_STATUS_LINE = re.compile(r"HTTP (\d{3})(?: [A-Z][A-Za-z'-]*(?: [A-Z][A-Za-z'-]*)*)?")
-
-
-def http_status_text(status: int) -> str:
-    """"服务暂不可用（HTTP 503）": what the answer means, with the code kept for whoever checks further."""
-    meaning = HTTP_STATUS_TEXT.get(status)
-    if meaning is None:
-        meaning = "服务出错" if status >= 500 else "拒绝了请求" if status >= 400 else "给出意外答复"
-    return f"{meaning}（HTTP {status}）"
-
-
-def plain_http(text: str) -> str:
-    """Every English status line in ``text`` ("HTTP 503 Service Unavailable", "HTTP 404") said in Chinese."""
-    return _STATUS_LINE.sub(lambda m: http_status_text(int(m.group(1))), text)
-
 
 _FETCH_MESSAGES: tuple[tuple[re.Pattern[str], str], ...] = tuple((re.compile(p), t) for p, t in (
     (r"(?:.* )?did not finish within (\S+) s \(poll deadline\)", "本轮检查超过时限（{0} 秒）未完成，下次自动重试"),
@@ -67,7 +47,7 @@ def fetch_message_text(message: str) -> str:
     where = f"（{url}）" if url else ""
     if _CJK.search(what):
         return plain_http(what) + where
-    status = _STATUS_LINE.match(what)
+    status = STATUS_LINE.match(what)
     if status:
         return f"来源网站{http_status_text(int(status.group(1)))}{where}"
     for pattern, text in _FETCH_MESSAGES:

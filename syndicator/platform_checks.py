@@ -14,10 +14,10 @@ from __future__ import annotations
 from pydantic import ValidationError
 
 from channels.base import AccountConfig, PermanentError
-from channels.content import sample_item
 from channels.push.render import JPushOptions, audience_tag
 from channels.weibo.render import WeiboOptions, on_safe_domain, reprint_link
-from syndicator.models import UnitRef
+from core.content import sample_item
+from core.models import UnitRef
 
 _SAMPLE_KEY = "0123456789abcdef0123456789abcdef"
 

@@ -14,9 +14,9 @@ from pathlib import Path
 
 import aiohttp
 
-from channels.content import to_text
-from feeds.fetch import Fetcher
-from feeds.model import FetchError, ParseError
+from core.content import to_text
+from core.fetch import Fetcher, FetchError
+from feeds.model import ParseError
 from feeds.reader import SourceReader
 from feeds.rules import required_by
 from feeds.snapshot import record_sources

@@ -19,9 +19,9 @@ from collections.abc import Callable, Mapping, Sequence
 from datetime import datetime, tzinfo
 from typing import Any
 
+from core.clock import SHANGHAI
 from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import SHANGHAI
 from syndicator.deadlines import DeadlineSettings, lateness
 from syndicator.delays import hours_text, local_text
 from syndicator.store import Store

@@ -11,7 +11,7 @@ from datetime import datetime, tzinfo
 from html import escape
 from typing import Any
 
-from syndicator.clock import SHANGHAI
+from core.clock import SHANGHAI
 from syndicator.delays import local_text
 
 PRINT_CSS = """

@@ -18,7 +18,7 @@ from __future__ import annotations
 
 from datetime import datetime
 
-from syndicator.models import SourceHealth
+from core.models import SourceHealth
 
 
 def health_state(h: SourceHealth | None) -> str:

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 from typing import Any
 
+from core.clock import Clock
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import Clock
 from syndicator.config import Settings
 from syndicator.health import hub_health, readiness
 from syndicator.source_empty import health_state

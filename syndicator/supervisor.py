@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
-from syndicator.clock import Clock
+from core.clock import Clock
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]

@@ -31,19 +31,20 @@ from datetime import datetime, timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
 
-from feeds.deadline import Deadline
-from feeds.model import Entry, FetchError
+from core.clock import Clock
+from core.deadline import Deadline
+from core.fetch import FetchError
+from core.models import SourceHealth
+from feeds.model import Entry
 from feeds.reader import ReadResult, SourceReader
 from feeds.rules import required_by
 from feeds.specs import RuleSpec
 from syndicator.article_checks import ArticleChecks, list_copy
 from syndicator.calendar_notices import CalendarNotices
-from syndicator.clock import Clock
 from syndicator.config import Settings, SourceSettings
 from syndicator.content_limits import RefusedEntry
 from syndicator.host_health import HostHealth
 from syndicator.intake import Intake
-from syndicator.models import SourceHealth
 from syndicator.plain_words import source_error_text, source_warning_text
 from syndicator.poll_schedule import Planned, PollSchedule
 from syndicator.source_empty import judge
@@ -57,7 +58,7 @@ T = TypeVar("T")
 MAX_EXPONENT = 40                              # 2**40 × any interval is far beyond any cap
 MAX_DELAY_SECONDS = 366 * 86400.0              # whatever the configured cap, next_check_at stays representable
 # A browser fetch may launch Chromium and retry the gate once. Waiting for the host's turn is not
-# counted at all (feeds.deadline): the budget runs only while a request may run.
+# counted at all (core.deadline): the budget runs only while a request may run.
 FETCH_BUDGET_FACTOR = {"http": 2.0, "browser": 4.0}
 
 

@@ -24,7 +24,7 @@ from aiohttp import web
 from channels.base import ChannelError
 from channels.weibo.channel import DEFAULT_BASE_URL, WeiboChannel
 from channels.weibo.tokens import authorize_url, exchange_code
-from syndicator.clock import SHANGHAI
+from core.clock import SHANGHAI
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, esc
 from syndicator.dashboard.views import SESSION, redirect, show

@@ -13,7 +13,7 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
-from syndicator.clock import FakeClock
+from core.clock import FakeClock
 from syndicator.store import Store, open_store
 
 PG_URL = os.environ.get("SYNDICATOR_TEST_PG", "postgresql://postgres@127.0.0.1:5432/test")

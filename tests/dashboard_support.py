@@ -13,13 +13,14 @@ from typing import Any
 
 import aiohttp
 
+from core.clock import FakeClock
+from core.models import Item, SourceHealth
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
-from syndicator.config import Settings
-from syndicator.dashboard import DashboardSettings, hash_password, setup_dashboard
+from syndicator.config import DashboardSettings, Settings
+from syndicator.dashboard import setup_dashboard
 from syndicator.dashboard.auth import Auth
 from syndicator.dashboard.views import AUTH
-from syndicator.models import Item, SourceHealth
+from syndicator.passwords import hash_password
 from syndicator.web import build_web_app
 
 PASSWORD = "correct horse battery staple"

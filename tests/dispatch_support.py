@@ -16,11 +16,11 @@ import aiohttp
 
 from channels.base import AccountConfig, Channel, ChannelContext
 from channels.registry import channel_class
+from core.clock import FakeClock
+from core.models import Delivery, Item, UnitRef
 from feeds.identity import canonical_url
-from syndicator.clock import FakeClock
 from syndicator.config import HubSettings
 from syndicator.dispatch import Binding, Dispatcher
-from syndicator.models import Delivery, Item, UnitRef
 from syndicator.store import PlannedDelivery, Store
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")

@@ -8,7 +8,7 @@ from datetime import UTC, datetime, timedelta
 import aiohttp
 
 from channels.base import ChannelContext
-from syndicator.clock import Clock, FakeClock
+from core.clock import Clock, FakeClock
 
 
 class MemoryKeyValue:

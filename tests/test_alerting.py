@@ -121,7 +121,7 @@ async def test_the_summary_loop_fires_when_the_clock_passes_the_time(tmp_path, r
 
 
 def test_next_summary_time_is_the_next_local_occurrence() -> None:
-    from syndicator.clock import SHANGHAI
+    from core.clock import SHANGHAI
 
     morning = datetime(2026, 11, 26, 0, 0, tzinfo=UTC)            # 08:00 Beijing
     assert next_summary_at(morning, "08:30", SHANGHAI) == datetime(2026, 11, 26, 8, 30, tzinfo=SHANGHAI)

@@ -12,17 +12,18 @@ from typing import Any
 
 import pytest
 
-from feeds.model import Entry, FetchError
+from core.clock import FakeClock
+from core.fetch import FetchError
+from core.models import DelayKind
+from feeds.model import Entry
 from feeds.reader import SourceReader
 from feeds.specs import RuleSpec
 from syndicator.app import Hub
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import FakeClock
 from syndicator.config import Settings
 from syndicator.delays import local_text
 from syndicator.evidence import DETAIL_COLUMNS, report_details
 from syndicator.intake import Intake
-from syndicator.models import DelayKind
 from syndicator.operations import Operations
 from syndicator.report import format_report, monthly_report
 from syndicator.store import Store

@@ -13,8 +13,8 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import make_mocked_request
 
+from core.clock import FakeClock
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
 from syndicator.web import start_web
 from syndicator.web_auth import ClientAddress, hash_api_key
 from tests.hub_support import hub_settings

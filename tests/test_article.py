@@ -7,9 +7,9 @@ from pathlib import Path
 
 import pytest
 
+from core.fetch import decode_body
 from feeds.article import Article, inner_html, merge_article, parse_article
 from feeds.dates import SHANGHAI
-from feeds.fetch import decode_body
 from feeds.html_list import load_html
 from feeds.model import Entry
 from feeds.specs import ArticleSpec

@@ -9,9 +9,9 @@ from pathlib import Path
 
 import pytest
 
-from channels.content import to_text
+from core.content import to_text
+from core.fetch import decode_body
 from feeds.article import parse_article
-from feeds.fetch import decode_body
 from feeds.plausibility import check_body
 from feeds.specs import ArticleSpec
 from sandbox.govsite import add_govsite_routes

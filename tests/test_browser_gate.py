@@ -24,10 +24,10 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from core.fetch import FetchError
 from feeds.browser import CHROMIUM, CLOSE_TIMEOUT, BrowserFetcher, BrowserUnavailable, is_browser_user_agent
 from feeds.html_list import next_page_url, parse_html_list
 from feeds.json_list import parse_json_list
-from feeds.model import FetchError
 from feeds.specs import HtmlListSpec, JsonListSpec
 from sandbox.govsite import GOVSITE, add_govsite_routes
 from sandbox.upstream import UPSTREAM, build_app

@@ -8,9 +8,9 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import FakeClock
 from syndicator.app import Hub
 from syndicator.calendar_alerts import CalendarWarnings
-from syndicator.clock import FakeClock
 from tests.hub_support import hub_settings
 from tests.test_calendar_reload import OVERRIDE_2027
 from tests.test_delays import sh

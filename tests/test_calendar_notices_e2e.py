@@ -19,6 +19,7 @@ import xmltodict
 from wechatpy.crypto import WeChatCrypto
 
 import main
+from core.clock import SHANGHAI, FakeClock
 from sandbox import wechat as wechat_box
 from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
@@ -28,9 +29,9 @@ from syndicator.app import Hub
 from syndicator.calendar import WorkCalendar
 from syndicator.calendar_cli import run_calendar
 from syndicator.calendar_notices import CalendarNotices
-from syndicator.clock import SHANGHAI, FakeClock
+from syndicator.config import DashboardSettings
 from syndicator.console import parse
-from syndicator.dashboard import DashboardSettings, hash_password
+from syndicator.passwords import hash_password
 from syndicator.web import build_web_app
 from tests.dashboard_support import PASSWORD, csrf_of, get, login, post
 from tests.hub_support import hub_settings, rss_source

@@ -5,12 +5,12 @@ from __future__ import annotations
 
 from datetime import UTC, datetime
 
+from core.clock import SHANGHAI, FakeClock
 from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from sandbox.webhook import build_app as build_webhook
 from syndicator.app import Hub
-from syndicator.clock import SHANGHAI, FakeClock
 from tests.hub_support import hub_settings, rss_source, webhook_and_site_units
 
 # A hypothetical 2027 arrangement for the test only (the real one comes from the State Council).

@@ -16,8 +16,8 @@ import pytest
 from aiohttp import web
 
 from channels.wechat.callback import make_wechat_callback
+from core.clock import FakeClock
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
 from syndicator.config import Settings
 from syndicator.store import Store, open_store
 from syndicator.web import start_web

@@ -7,8 +7,8 @@ from datetime import timedelta
 
 import pytest
 
+from core.models import DeliveryState
 from syndicator.dispatch import HourlyLimit
-from syndicator.models import DeliveryState
 from syndicator.store import Capacity, Store
 from syndicator.store.group_commit import GroupCommit
 from tests.test_store import make_item, plan
@@ -151,9 +151,9 @@ class _GatedChannel:
 
 
 def _dispatcher(store: Store, clock, n_units: int, workers: int):
+    from core.models import UnitRef
     from syndicator.config import HubSettings
     from syndicator.dispatch import Binding, Dispatcher
-    from syndicator.models import UnitRef
 
     async def alert(subject: str, message: str) -> None: ...
 

@@ -17,10 +17,10 @@ from channels.base import AccountConfig, AuthExpired, PermanentError, RetryLater
 from channels.signing import sign
 from channels.signing import verify_signature as verify
 from channels.website.cms import CmsChannel, CmsOptions, render_article
+from core.http_headers import parse_retry_after as _retry_after
+from core.models import Item, UnitRef
 from sandbox.cms import STATE, build_app
 from sandbox.common import FAULTS, RECORDER, Faults
-from syndicator.http_headers import parse_retry_after as _retry_after
-from syndicator.models import Item, UnitRef
 from tests.fakes import make_context, refused_url
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")

@@ -16,11 +16,11 @@ from aiohttp import web
 from wechatpy.crypto import WeChatCrypto
 
 from channels.wechat.callback import make_wechat_callback
+from core.clock import FakeClock
+from core.models import DelayKind, DelayRecord, Item
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import FakeClock
-from syndicator.config import Settings
-from syndicator.console import MAX_REPLY_BYTES, UNKNOWN, Command, Console, ConsoleSettings, parse
-from syndicator.models import DelayKind, DelayRecord, Item
+from syndicator.config import ConsoleSettings, Settings
+from syndicator.console import MAX_REPLY_BYTES, UNKNOWN, Command, Console, parse
 from syndicator.operations import Operations
 from syndicator.status import collect_status
 from syndicator.store import PlannedDelivery, Store

@@ -18,7 +18,7 @@ from channels.wechat.notify import WechatAdminNotifier, clip_bytes, template_val
 from sandbox.common import Faults
 from sandbox.wechat import build_app
 from sandbox.wechat_messages import MESSAGES, MessageState
-from syndicator.console import ConsoleSettings
+from syndicator.config import ConsoleSettings
 from tests.fakes import make_context
 from tests.wechat_support import account, received, serve
 

@@ -10,12 +10,12 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import SystemClock
 from sandbox.common import Faults
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from sandbox.webhook import STORED
 from sandbox.webhook import build_app as build_webhook
-from syndicator.clock import SystemClock
 from syndicator.store import open_store
 
 ROOT = Path(__file__).resolve().parent.parent

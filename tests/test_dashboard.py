@@ -11,9 +11,10 @@ from datetime import UTC, datetime
 import aiohttp
 import pytest
 
-from syndicator.clock import FakeClock
-from syndicator.dashboard import DashboardSettings, hash_password, verify_password
+from core.clock import FakeClock
+from syndicator.config import DashboardSettings
 from syndicator.dashboard.auth import cmd_hash_password
+from syndicator.passwords import hash_password, verify_password
 from tests.dashboard_support import (
     PASSWORD,
     SECRET,

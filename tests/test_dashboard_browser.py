@@ -9,7 +9,7 @@ from pathlib import Path
 
 import pytest
 
-from syndicator.clock import FakeClock
+from core.clock import FakeClock
 from syndicator.delays import local_text
 from tests.dashboard_support import PASSWORD, dashboard
 

@@ -13,10 +13,12 @@ import aiohttp
 import pytest
 from aiohttp.test_utils import TestServer
 
+from core.clock import FakeClock
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
-from syndicator.dashboard import DashboardSettings, hash_password, setup_dashboard
+from syndicator.config import DashboardSettings
+from syndicator.dashboard import setup_dashboard
 from syndicator.dashboard.live import LIVE, LiveFeed
+from syndicator.passwords import hash_password
 from syndicator.web import build_web_app
 from tests.dashboard_support import PASSWORD, dashboard, dashboard_settings, login, seed
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS

@@ -14,11 +14,11 @@ from typing import Any
 import aiohttp
 import pytest
 
-from feeds.model import FetchError, FetchResult
+from core.fetch import FetchError, FetchResult
+from core.models import Item
 from feeds.reader import SourceReader
 from syndicator.app import Hub
 from syndicator.dashboard import records
-from syndicator.models import Item
 from syndicator.source_problems import fetch_problem_text
 from tests.dashboard_support import Dash, dashboard, get, login, page_csrf, post
 

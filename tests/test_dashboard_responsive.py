@@ -10,7 +10,7 @@ from pathlib import Path
 
 import pytest
 
-from syndicator.clock import FakeClock
+from core.clock import FakeClock
 from syndicator.dashboard.render import NAV
 from tests.dashboard_support import PASSWORD, dashboard
 from tests.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS

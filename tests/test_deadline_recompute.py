@@ -10,14 +10,14 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import FakeClock
+from core.models import DelayKind
 from feeds.model import Entry
 from feeds.specs import RuleSpec
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import FakeClock
 from syndicator.config import Settings
 from syndicator.delays import DelayMonitor, local_text
 from syndicator.intake import Intake
-from syndicator.models import DelayKind
 from syndicator.recompute import Recomputed, changed_days, recompute_deadlines
 from syndicator.report import monthly_report
 from syndicator.store import Store

@@ -11,8 +11,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from pydantic import ValidationError
 
+from core.clock import SHANGHAI
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import SHANGHAI
 from syndicator.deadlines import (
     DeadlineSettings,
     choose_anchor,

@@ -12,11 +12,11 @@ from typing import Any
 
 import pytest
 
+from core.clock import SHANGHAI, FakeClock
+from core.models import DelayKind, Item
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import SHANGHAI, FakeClock
 from syndicator.deadlines import DeadlineSettings, choose_anchor, compute_deadline
 from syndicator.delays import DelayMonitor, build_reason, local_text
-from syndicator.models import DelayKind, Item
 from syndicator.recompute import Recomputed, recompute_deadlines
 from syndicator.store import PlannedDelivery, Store
 from syndicator.store.reports import DeliveryFacts

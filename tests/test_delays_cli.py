@@ -12,13 +12,13 @@ from pathlib import Path
 import pytest
 
 import main
+from core.clock import FakeClock
+from core.models import Item
 from syndicator import commands
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import FakeClock
 from syndicator.config import load_settings
 from syndicator.delays import DelayMonitor
 from syndicator.intake import Intake
-from syndicator.models import Item
 from syndicator.store import open_store
 from tests.test_calendar_reload import OVERRIDE_2027
 from tests.test_delays import sh

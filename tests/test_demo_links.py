@@ -10,12 +10,12 @@ from pathlib import Path
 
 from aiohttp import web
 
+from core.models import DeliveryState
 from sandbox import weibo as weibo_box
 from sandbox.server import DEFAULT_PORTS, demo_options, start_sandbox
 from syndicator.app import Hub
 from syndicator.config import load_settings
 from syndicator.demo import demo_faults, publish_next
-from syndicator.models import DeliveryState
 from tests.hub_support import drain
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -9,10 +9,10 @@ import pytest
 from pydantic import ValidationError
 
 from channels.base import AccountConfig
+from core.models import DeliveryState
 from sandbox import wechat as wechat_box
 from sandbox import weibo as weibo_box
 from sandbox.common import RECORDER
-from syndicator.models import DeliveryState
 from tests.dispatch_support import enqueue, hub, make_item, make_rig, settle
 from tests.test_platform_errors import WEIBO_TOKEN, WX_APPID, WX_SECRET, wechat_account, weibo_account
 

@@ -9,8 +9,8 @@ from collections.abc import AsyncIterator
 import aiohttp
 import pytest
 
+from core.models import Item
 from syndicator.metrics import render_metrics
-from syndicator.models import Item
 from syndicator.report import REPORT_COLUMNS, REPORT_DEFINITIONS, VERIFY_COLUMNS, format_report, monthly_report
 from syndicator.status import collect_status
 from tests.dashboard_support import dashboard, get, login

@@ -16,6 +16,7 @@ import pytest
 from aiohttp import web
 
 import main
+from core.clock import FakeClock
 from sandbox import cms as cms_box
 from sandbox import weibo as weibo_box
 from sandbox.common import Faults
@@ -24,7 +25,6 @@ from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from syndicator import commands
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
 from syndicator.config import load_settings
 from syndicator.evidence import BOM, DETAIL_COLUMNS
 from syndicator.operations import Operations

@@ -16,6 +16,9 @@ from channels.notify.email import SmtpSettings
 from channels.registry import CHANNEL_KINDS, channel_class
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.config import (
+    ConsoleSettings,
+    DashboardSettings,
+    DashboardUser,
     FetchSettings,
     HostPolitenessSettings,
     HubSettings,
@@ -28,10 +31,7 @@ from syndicator.config import (
     VerifySettings,
     WebSettings,
 )
-from syndicator.console import ConsoleSettings
 from syndicator.content_limits import LimitSettings
-from syndicator.dashboard import DashboardSettings
-from syndicator.dashboard.auth import DashboardUser
 from syndicator.deadlines import DeadlineSettings
 
 EXAMPLE = (Path(__file__).resolve().parent.parent / "config" / "example.toml").read_text("utf-8")

@@ -9,13 +9,13 @@ from datetime import UTC
 import pytest
 from aiohttp import web
 
-from feeds.fetch import Fetcher, decide_charset, decode_body, parse_max_age, parse_retry_after
-from feeds.host_limits import HostLimits
-from feeds.model import FetchError, ParseError
+from core.fetch import Fetcher, FetchError, decide_charset, decode_body, parse_max_age, parse_retry_after
+from core.host_limits import HostLimits
+from core.http_headers import MAX_HEADER_SECONDS
+from feeds.model import ParseError
 from feeds.rss import parse_feed, reject_entity_declarations
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
-from syndicator.http_headers import MAX_HEADER_SECONDS
 
 
 @pytest.fixture

@@ -14,9 +14,9 @@ import pytest
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
+from core.fetch import UndecodableError, decide_charset, decode_body
 from feeds.article import parse_article
 from feeds.dates import parse_or_flag
-from feeds.fetch import UndecodableError, decide_charset, decode_body
 from feeds.html_list import next_page_url, parse_html_list
 from feeds.identity import canonical_url, content_hash
 from feeds.json_list import parse_json_list

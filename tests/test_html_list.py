@@ -7,8 +7,8 @@ from pathlib import Path
 
 import pytest
 
+from core.fetch import decode_body
 from feeds.dates import SHANGHAI
-from feeds.fetch import decode_body
 from feeds.html_list import check_html_spec, next_page_url, parse_html_list
 from feeds.model import ParseError
 from feeds.specs import HtmlListSpec

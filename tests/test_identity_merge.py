@@ -8,11 +8,11 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import FakeClock
 from feeds.identity import document_number, find_document_number, guid_key, is_substantive, normalise_title
 from feeds.model import Entry
 from feeds.specs import RuleSpec
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import FakeClock
 from syndicator.config import Settings
 from syndicator.intake import Intake
 from syndicator.store import Store

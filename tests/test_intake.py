@@ -12,16 +12,16 @@ from typing import Any
 
 import pytest
 
+from core.clock import FakeClock
+from core.models import DelayKind
 from feeds.model import Entry
 from feeds.specs import RuleSpec
 from syndicator import intake as intake_module
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import FakeClock
 from syndicator.config import Settings
 from syndicator.dashboard.overview import _title_cell
 from syndicator.delays import DelayMonitor
 from syndicator.intake import INLINE_HASH_CHARS, Intake
-from syndicator.models import DelayKind
 from syndicator.store import Store
 from tests.test_delays import sh
 

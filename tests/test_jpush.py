@@ -18,9 +18,9 @@ from hypothesis import strategies as st
 from channels.base import AccountConfig, AuthExpired, PermanentError, RetryLater
 from channels.push import JPushChannel
 from channels.push.render import JPushOptions, fits, payload_bytes, render_push
+from core.models import Item, UnitRef
 from sandbox.common import FAULTS, RECORDER, Faults
 from sandbox.jpush import STATE, build_app
-from syndicator.models import Item, UnitRef
 from tests.fakes import make_context, refused_url
 
 UNIT = UnitRef("ezhou_fgw", "鄂州市发展和改革委员会")

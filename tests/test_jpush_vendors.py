@@ -8,9 +8,9 @@ from typing import Any
 
 import pytest
 
+from core.models import DeliveryState
 from sandbox import jpush as jpush_box
 from sandbox.common import RECORDER
-from syndicator.models import DeliveryState
 from tests.dispatch_support import enqueue, make_rig, settle
 from tests.test_platform_errors import APP_KEY, MASTER_SECRET, push_account
 

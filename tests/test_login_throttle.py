@@ -11,10 +11,12 @@ from typing import Any
 import aiohttp
 import pytest
 
+from core.clock import FakeClock
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
-from syndicator.dashboard import DashboardSettings, hash_password, setup_dashboard
+from syndicator.config import DashboardSettings
+from syndicator.dashboard import setup_dashboard
 from syndicator.dashboard.auth import LoginThrottle
+from syndicator.passwords import hash_password
 from syndicator.web import build_web_app
 from tests.dashboard_support import PASSWORD, csrf_of, dashboard_settings
 

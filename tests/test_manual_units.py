@@ -22,7 +22,8 @@ from sandbox.smtp import MailRecorder, start_smtp
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from syndicator.app import Hub
-from syndicator.console import Console, ConsoleSettings
+from syndicator.config import ConsoleSettings
+from syndicator.console import Console
 from syndicator.operations import Operations
 from syndicator.web import build_web_app
 from tests.conftest import pg_schema

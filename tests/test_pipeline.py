@@ -10,6 +10,7 @@ import aiohttp
 import pytest
 
 from channels.webhook import sign, verify_signature
+from core.models import DeliveryState
 from sandbox.common import FAULTS, RECORDER, Faults
 from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
@@ -17,7 +18,6 @@ from sandbox.upstream import build_app as build_upstream
 from sandbox.webhook import STORED
 from sandbox.webhook import build_app as build_webhook
 from syndicator.app import Hub
-from syndicator.models import DeliveryState
 from tests.hub_support import drain, hub_settings, rss_source, webhook_and_site_units
 
 

@@ -6,14 +6,10 @@ from __future__ import annotations
 import aiohttp
 import pytest
 
-from feeds.model import FetchError, ParseError
-from syndicator.plain_words import (
-    fetch_message_text,
-    http_status_text,
-    plain_http,
-    source_error_text,
-    source_warning_text,
-)
+from core.fetch import FetchError
+from core.http_text import http_status_text, plain_http
+from feeds.model import ParseError
+from syndicator.plain_words import fetch_message_text, source_error_text, source_warning_text
 
 URL = "https://www.gov.cn/zhengce/zuixin/"
 

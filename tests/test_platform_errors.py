@@ -2,8 +2,8 @@
 against its sandbox look-alike, and each test reads the delivery state the answer leads to — state, last error or
 note, next attempt, the account's state and the alerts a person gets.
 
-The codes and their meanings are the ones README §6 lists (Weibo Error_code table, WeChat global return codes and
-freepublish/get publish_status, JPush v3 "调用返回", our own CMS contract in channels/website/cms.py).
+The codes and their meanings are the ones docs/platforms.md lists (Weibo Error_code table, WeChat global return
+codes and freepublish/get publish_status, JPush v3 "调用返回", our own CMS contract in channels/website/cms.py).
 """
 
 from __future__ import annotations
@@ -14,12 +14,12 @@ from typing import Any
 import pytest
 
 from channels.wechat.errors import PUBLISH_FAILURES
+from core.models import DeliveryState
 from sandbox import cms as cms_box
 from sandbox import jpush as jpush_box
 from sandbox import wechat as wechat_box
 from sandbox import weibo as weibo_box
 from sandbox.common import FAULTS, RECORDER, Faults
-from syndicator.models import DeliveryState
 from tests.dispatch_support import Rig, enqueue, make_item, make_rig, settle
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)           # the clock fixture: Wednesday 10:00 in Shanghai

@@ -12,6 +12,7 @@ from collections import Counter
 from datetime import timedelta
 from typing import Any
 
+from core.models import Delivery
 from sandbox import cms as cms_box
 from sandbox import jpush as jpush_box
 from sandbox import wechat as wechat_box
@@ -21,7 +22,6 @@ from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from syndicator.app import Hub
-from syndicator.models import Delivery
 from tests.hub_support import drain, hub_settings, rss_source
 
 UNITS = 20

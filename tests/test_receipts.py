@@ -9,11 +9,11 @@ import aiohttp
 from aiohttp.test_utils import TestServer
 
 from channels.weibo.channel import created_at
+from core.clock import SHANGHAI, FakeClock
+from core.models import SourceHealth
 from sandbox.common import FAULTS, Faults
 from sandbox.weibo import STATE, build_app
 from syndicator.anchors import detection_health
-from syndicator.clock import SHANGHAI, FakeClock
-from syndicator.models import SourceHealth
 from syndicator.store import Store
 from tests.dispatch_support import enqueue, make_rig, settle
 from tests.test_delays import sh

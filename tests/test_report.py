@@ -13,9 +13,9 @@ from pathlib import Path
 
 import pytest
 
-from syndicator.clock import FakeClock
+from core.clock import FakeClock
+from core.models import DelayKind
 from syndicator.delays import DelayMonitor
-from syndicator.models import DelayKind
 from syndicator.report import (
     DELAY_COLUMNS,
     PROOF_COLUMNS,

@@ -10,10 +10,9 @@ from pathlib import Path
 import aiohttp
 import pytest
 
-from syndicator.clock import FakeClock
-from syndicator.config import ConfigError, load_settings
-from syndicator.console import ConsoleSettings
-from syndicator.dashboard import DashboardSettings, hash_password
+from core.clock import FakeClock
+from syndicator.config import ConfigError, ConsoleSettings, DashboardSettings, load_settings
+from syndicator.passwords import hash_password
 from syndicator.roles import allows
 from tests.dashboard_support import PASSWORD, dashboard, get, login, post
 from tests.test_console import (

@@ -21,15 +21,15 @@ from typing import Any
 import aiohttp
 import pytest
 
+from core.clock import FakeClock
 from sandbox.common import Faults
 from sandbox.server import DEMO_SECRETS, start_sandbox
 from sandbox.wechat import STATE as WECHAT
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
 from syndicator.config import load_settings
-from syndicator.dashboard import hash_password
 from syndicator.logs import guarded
 from syndicator.operations import Operations
+from syndicator.passwords import hash_password
 from syndicator.web import start_web
 
 ROOT = Path(__file__).resolve().parent.parent

@@ -11,8 +11,8 @@ from pathlib import Path
 
 import pytest
 
-from channels.content import to_text
-from feeds.model import FetchError
+from core.content import to_text
+from core.fetch import FetchError
 from feeds.reader import SourceReader
 from feeds.snapshot import MANIFEST, ReplayFetcher, replay_snapshot
 from sandbox.govsite import add_govsite_routes

@@ -8,13 +8,13 @@ from pathlib import Path
 
 import pytest
 
+from core.clock import FakeClock
+from core.models import DelayKind, Item
 from syndicator.app import Hub
 from syndicator.calendar import WorkCalendar
-from syndicator.clock import FakeClock
 from syndicator.config import ConfigError, Settings, load_settings
 from syndicator.delays import DelayMonitor, local_text
 from syndicator.intake import Intake
-from syndicator.models import DelayKind, Item
 from syndicator.report import monthly_report
 from syndicator.store import Store
 from tests.hub_support import hub_settings, rss_source

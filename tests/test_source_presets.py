@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from aiohttp.test_utils import TestClient, TestServer
 
-from channels.content import to_text
+from core.content import to_text
+from core.fetch import decode_body
 from feeds.article import parse_article
 from feeds.browser import CHROMIUM
 from feeds.dates import SHANGHAI
-from feeds.fetch import decode_body
 from feeds.html_list import check_html_spec, next_page_url, parse_html_list
 from feeds.json_list import parse_json_list
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec

@@ -16,7 +16,7 @@ import pytest
 from channels.base import AccountConfig, PermanentError
 from channels.website import static
 from channels.website.static import StaticExportChannel
-from syndicator.models import Item, UnitRef
+from core.models import Item, UnitRef
 from tests.fakes import make_context
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")

@@ -19,7 +19,7 @@ import pytest
 from channels.base import AccountConfig
 from channels.website import static
 from channels.website.static import StaticExportChannel
-from syndicator.models import UnitRef
+from core.models import UnitRef
 from tests.fakes import make_context
 from tests.test_static_export import make_item
 
@@ -107,7 +107,7 @@ import asyncio, sys
 import aiohttp
 from channels.base import AccountConfig
 from channels.website.static import StaticExportChannel
-from syndicator.models import UnitRef
+from core.models import UnitRef
 from tests.fakes import make_context
 from tests.test_static_export import make_item
 

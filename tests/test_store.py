@@ -7,7 +7,7 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from syndicator.models import DeliveryState, Item, SourceHealth
+from core.models import DeliveryState, Item, SourceHealth
 from syndicator.store import PlannedDelivery, Store
 from syndicator.store.db import open_database
 from syndicator.store.items import SeenEntry

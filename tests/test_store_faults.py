@@ -16,6 +16,7 @@ from typing import Any
 import aiohttp
 import pytest
 
+from core.clock import SystemClock
 from sandbox.common import Faults
 from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
@@ -23,7 +24,6 @@ from sandbox.upstream import build_app as build_upstream
 from sandbox.webhook import STORED
 from sandbox.webhook import build_app as build_webhook
 from syndicator.app import Hub
-from syndicator.clock import SystemClock
 from tests.conftest import pg_schema
 from tests.hub_support import hub_settings, rss_source, webhook_and_site_units
 from tests.store_faults_support import PgOutage, SqliteOutage

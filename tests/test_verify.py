@@ -12,8 +12,8 @@ import aiohttp
 import pytest
 from aiohttp import web
 
-from feeds.fetch import Fetcher
-from feeds.model import FetchResult
+from core.fetch import Fetcher, FetchResult
+from core.models import Delivery
 from sandbox import cms as cms_box
 from sandbox import jpush as jpush_box
 from sandbox import weibo as weibo_box
@@ -23,7 +23,6 @@ from sandbox.upstream import build_app as build_upstream
 from syndicator.app import Hub
 from syndicator.config import VerifySettings
 from syndicator.metrics import render_metrics
-from syndicator.models import Delivery
 from syndicator.report import format_report, monthly_report
 from syndicator.store.verify import VerifyTask
 from syndicator.verify.base import find_item, normalise

@@ -19,12 +19,12 @@ from urllib.parse import urlsplit
 import pytest
 from aiohttp import web
 
-from feeds.deadline import Deadline
-from feeds.host_limits import HostLimits, Politeness
-from feeds.model import FetchError, FetchResult
+from core.clock import FakeClock
+from core.deadline import Deadline
+from core.fetch import FetchError, FetchResult
+from core.host_limits import HostLimits, Politeness
 from feeds.reader import SourceReader
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
 from syndicator.host_health import host_level
 from syndicator.poll_schedule import Planned, PollSchedule, spread_fraction
 from tests.hub_support import hub_settings
@@ -41,7 +41,7 @@ def rss(url: str, n: int = 1) -> FetchResult:
 
 
 class PoliteUpstream:
-    """A PageFetcher that, like feeds.fetch.Fetcher, holds its host's slot for the request only; each
+    """A PageFetcher that, like core.fetch.Fetcher, holds its host's slot for the request only; each
     request takes ``seconds`` of loop time; answers per host: a FetchResult factory or an exception."""
 
     def __init__(self, limits: HostLimits, seconds: float) -> None:
@@ -179,7 +179,7 @@ async def test_min_gap_and_retry_after_hold_for_the_whole_host_only() -> None:
 async def test_a_retry_after_answer_pauses_the_fetchers_host(serve) -> None:
     import aiohttp
 
-    from feeds.fetch import Fetcher
+    from core.fetch import Fetcher
 
     async def busy(_request: web.Request) -> web.Response:
         return web.Response(status=429, headers={"Retry-After": "90"})

@@ -17,11 +17,12 @@ from typing import Any
 import pytest
 from aiohttp import web
 
-from feeds.model import Entry, FetchError, FetchResult
+from core.clock import SHANGHAI, FakeClock
+from core.fetch import FetchError, FetchResult
+from feeds.model import Entry
 from feeds.reader import SourceReader
 from feeds.specs import RuleSpec
 from syndicator.app import Hub
-from syndicator.clock import SHANGHAI, FakeClock
 from syndicator.store import IngestResult
 from syndicator.watcher import MAX_DELAY_SECONDS, backoff_seconds
 from tests.hub_support import hub_settings

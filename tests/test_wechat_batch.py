@@ -5,9 +5,9 @@ from __future__ import annotations
 
 import json
 
+from core.models import DeliveryState
 from sandbox import wechat as wechat_box
 from sandbox.common import RECORDER
-from syndicator.models import DeliveryState
 from tests.dispatch_support import enqueue, make_item, settle
 from tests.test_platform_errors import WX_APPID, WX_SECRET, wechat_rig
 

@@ -18,8 +18,8 @@ from wechatpy.crypto import WeChatCrypto
 from channels.base import AccountConfig
 from channels.wechat.callback import make_wechat_callback
 from channels.wechat.client import WechatClient
+from core.clock import FakeClock
 from sandbox.wechat import STATE, build_app
-from syndicator.clock import FakeClock
 from tests.fakes import MemoryKeyValue, make_context
 from tests.wechat_support import (
     AES_KEY,

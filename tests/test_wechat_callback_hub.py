@@ -8,13 +8,13 @@ import asyncio
 from pathlib import Path
 from typing import Any
 
+from core.clock import FakeClock
 from sandbox import wechat as wechat_box
 from sandbox.common import RECORDER
 from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
 from syndicator.web import start_web
 from tests.hub_support import drain, hub_settings, rss_source
 from tests.wechat_support import AES_KEY, wx_signed

@@ -12,9 +12,9 @@ from channels.base import AuthExpired, PermanentError, RetryLater
 from channels.scrub import scrub
 from channels.wechat.client import WechatClient
 from channels.wechat.errors import next_midnight, next_month
+from core.clock import SHANGHAI
 from sandbox.common import FAULTS, Faults
 from sandbox.wechat import build_app
-from syndicator.clock import SHANGHAI
 from tests.fakes import make_context
 from tests.wechat_support import SECRET, channel, received, serve
 

@@ -13,9 +13,9 @@ import pytest
 from channels.base import RetryLater
 from channels.wechat.client import FORCE_REFRESH_PER_DAY, WechatClient
 from channels.wechat.errors import ACCOUNT_HOLDS
+from core.models import DeliveryState
 from sandbox import wechat as wechat_box
 from sandbox.common import RECORDER
-from syndicator.models import DeliveryState
 from tests.dispatch_support import Rig, enqueue, make_item, settle
 from tests.test_platform_errors import WX_APPID, WX_SECRET, assert_platform_hold, wechat_rig
 

@@ -16,9 +16,9 @@ from hypothesis import strategies as st
 from channels.base import AccountConfig, AuthExpired, PermanentError, RetryLater
 from channels.weibo import WeiboChannel
 from channels.weibo.render import WeiboOptions, render_post, shorten, weibo_length
+from core.models import Item, UnitRef
 from sandbox.common import FAULTS, RECORDER, FaultInjector, Faults
 from sandbox.weibo import STATE, build_app
-from syndicator.models import Item, UnitRef
 from tests.fakes import make_context, refused_url
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")

@@ -10,8 +10,8 @@ from typing import Any
 
 import pytest
 
+from core.models import DeliveryState
 from sandbox import weibo as weibo_box
-from syndicator.models import DeliveryState
 from tests.dispatch_support import enqueue, make_item, make_rig, settle
 from tests.test_platform_errors import WEIBO_TOKEN, weibo_account
 

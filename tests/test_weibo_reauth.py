@@ -19,12 +19,13 @@ from urllib.parse import parse_qs, urlsplit
 import aiohttp
 import pytest
 
+from core.models import DeliveryState
 from sandbox import weibo as weibo_box
 from sandbox.weibo_oauth import OAUTH, OAuthApp
 from syndicator.app import Hub
-from syndicator.config import Settings
-from syndicator.dashboard import DashboardSettings, hash_password, setup_dashboard
-from syndicator.models import DeliveryState
+from syndicator.config import DashboardSettings, Settings
+from syndicator.dashboard import setup_dashboard
+from syndicator.passwords import hash_password
 from syndicator.web import build_web_app
 from syndicator.weibo_reauth import check_expiry
 from tests.dashboard_support import PASSWORD, csrf_of, login

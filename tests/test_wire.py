@@ -15,7 +15,7 @@ from channels.signing import verify_signature
 from channels.webhook import WebhookChannel
 from channels.website.cms import CmsChannel, render_article
 from channels.wire import json_object, members
-from syndicator.models import Item, UnitRef
+from core.models import Item, UnitRef
 from tests.fakes import make_context
 
 ITEM = Item(source_id="gwy", guid="g1", id=3, url="https://www.gov.cn/zhengce/content/202612/content_7000009.htm",

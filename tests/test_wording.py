@@ -19,14 +19,14 @@ import aiohttp
 from pydantic import BaseModel
 
 from channels.registry import CHANNEL_KINDS, channel_class
+from core.clock import FakeClock
 from sandbox.server import DEFAULT_PORTS, demo_options, start_sandbox
 from syndicator.app import Hub
-from syndicator.clock import FakeClock
-from syndicator.config import Settings, load_settings
-from syndicator.console import Console, ConsoleSettings
-from syndicator.dashboard import hash_password
+from syndicator.config import ConsoleSettings, Settings, load_settings
+from syndicator.console import Console
 from syndicator.demo import demo_faults
 from syndicator.operations import Operations
+from syndicator.passwords import hash_password
 from syndicator.status import status_report
 from syndicator.web import start_web
 from tests.test_example_config import reachable

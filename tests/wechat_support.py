@@ -17,8 +17,8 @@ from wechatpy.utils import WeChatSigner, check_signature
 from channels.base import AccountConfig, ChannelContext
 from channels.wechat import WechatChannel
 from channels.wechat.media import solid_png
+from core.models import Item, UnitRef
 from sandbox.common import RECORDER
-from syndicator.models import Item, UnitRef
 
 APPID, SECRET, TOKEN = "wx-sandbox", "sandbox-appsecret", "sandbox-token"
 AES_KEY = base64.b64encode(b"0123456789abcdef0123456789abcdef").decode().rstrip("=")

@@ -26,10 +26,9 @@ from channels.manual.column import Sighting, find_on_column, find_on_page
 from channels.manual.contacts import Reach, notifiers_for, send_all
 from channels.manual.links import link_secret, make_token
 from channels.manual.options import Contact, ManualOptions
-from feeds.fetch import Fetcher
-from feeds.model import FetchError
-from syndicator.clock import SHANGHAI
-from syndicator.models import Delivery, Item, UnitRef
+from core.clock import SHANGHAI
+from core.fetch import Fetcher, FetchError
+from core.models import Delivery, Item, UnitRef
 
 log = logging.getLogger(__name__)
 KEEP_S = 60 * 86_400            # notice facts kept this long (well past any deadline)

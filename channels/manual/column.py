@@ -1,6 +1,6 @@
 """Finding a reprint on a unit's public pages: its column list page, or the page the 信息员 reported.
 
-Pages are fetched with the upstream fetch rules (feeds.fetch.Fetcher: time and size caps, per-host
+Pages are fetched with the upstream fetch rules (core.fetch.Fetcher: time and size caps, per-host
 concurrency, strict charset decision with GBK read as gb18030). Titles are compared normalised (NFKC, no
 whitespace or punctuation), because CMS templates add spaces, full-width punctuation or cut long titles
 with "..."; a cut title matches when what is left is a long enough prefix of the item's title.
@@ -16,7 +16,7 @@ from datetime import datetime
 from html.parser import HTMLParser
 from urllib.parse import urljoin, urlsplit
 
-from feeds.fetch import Fetcher
+from core.fetch import Fetcher
 
 _DROP = re.compile(r"[\W_]+", re.UNICODE)
 _CUT = ("...", "…", "……", "..")

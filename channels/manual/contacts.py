@@ -32,7 +32,7 @@ from channels.wechat.notify import (
     mask_openid,
     template_value,
 )
-from syndicator.clock import SHANGHAI
+from core.clock import SHANGHAI
 
 
 class WechatOpenIdSender:

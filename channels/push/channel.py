@@ -11,7 +11,6 @@ from datetime import datetime, timedelta
 from typing import Any, ClassVar
 
 from channels.base import AccountConfig, Channel, ChannelContext, Receipt, RetryLater
-from channels.content import sample_item
 from channels.push.client import NO_TARGET, RATE_CODES, VALIDATE_PATH, JPushApiError, JPushClient, to_channel_error
 from channels.push.render import (
     VENDOR_NAMES,
@@ -22,7 +21,8 @@ from channels.push.render import (
     render_push,
     unclassified_vendors,
 )
-from syndicator.models import Item, UnitRef
+from core.content import sample_item
+from core.models import Item, UnitRef
 
 log = logging.getLogger(__name__)
 

@@ -27,7 +27,7 @@ import aiohttp
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
 from channels.retrying import retry_call
 from channels.scrub import scrub
-from syndicator.plain_words import http_status_text
+from core.http_text import http_status_text
 
 PUSH_PATH = "/v3/push"
 VALIDATE_PATH = "/v3/push/validate"

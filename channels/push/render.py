@@ -14,7 +14,8 @@ github.com/jpush/jpush-docs zh/JPush/docs/server/push/rest_api_v3_push.md):
   如果不指定则为推送生产环境" (the official SDKs default to False, so we always send it).
 - ``options.classification``: 0 运营消息 / 1 系统消息, used to pick the Android vendor channel's message class.
   Documented on the current docs.jiguang.cn page only (not in the stored repo copy); reprinted policy news is
-  运营/资讯 content, so the default is 0. Vendors cap news-class pushes per device per day (README §6).
+  运营/资讯 content, so the default is 0. Vendors cap news-class pushes per device per day
+  (docs/platforms.md, "Client apps").
 - Vendor channels truncate or reject long texts (e.g. Huawei title 40 / body 80 characters, vivo title 20 汉字;
   https://cloud.tencent.com/document/product/548/41760), hence ``alert_max_chars`` / ``title_max_chars``.
 - ``extras`` (android / ios) is free-form: "这里自定义 JSON 格式的 Key/Value 信息，以供业务使用" (same page). The app
@@ -32,8 +33,8 @@ from typing import Any, Literal
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import PermanentError
-from channels.content import source_line
-from syndicator.models import Item, UnitRef
+from core.content import source_line
+from core.models import Item, UnitRef
 
 ANDROID_MAX_BYTES = 4000
 IOS_MAX_BYTES = 2000

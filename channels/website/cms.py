@@ -1,6 +1,6 @@
 """The website channel through a CMS REST adapter: a signed, idempotent JSON POST per reprint.
 
-Government CMSs share no API (README §6), so this is our own small contract, implemented by each site's
+Government CMSs share no common API (docs/platforms.md), so this is our own small contract, implemented by each site's
 adapter (and by ``sandbox/cms.py``):
 
 ``POST {base_url}/api/reprints`` with body ``{key, title, content_html, source_url, origin, credit, published_at,
@@ -30,14 +30,14 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
-from channels.content import MEMO_ITEMS, sanitize, source_footer_html, source_line
 from channels.pages import remember_page
 from channels.retrying import retry_call
 from channels.signing import sign
 from channels.wire import Members, json_object, members
-from syndicator.http_headers import parse_retry_after
-from syndicator.models import Item, UnitRef
-from syndicator.plain_words import http_status_text
+from core.content import MEMO_ITEMS, sanitize, source_footer_html, source_line
+from core.http_headers import parse_retry_after
+from core.http_text import http_status_text
+from core.models import Item, UnitRef
 
 REPRINTS_PATH = "/api/reprints"
 EXISTING_NOTE = "CMS 已存在相同幂等键的稿件"

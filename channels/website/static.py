@@ -35,7 +35,6 @@ from typing import Any
 from pydantic import BaseModel, ConfigDict, Field
 
 from channels.base import Channel, PermanentError, Receipt
-from channels.content import source_footer_html, source_line
 from channels.pages import remember_page
 from channels.website.static_files import (
     ENTRY_META_NAME,
@@ -47,8 +46,9 @@ from channels.website.static_files import (
     sweep,
     work_dir,
 )
-from syndicator.clock import SHANGHAI
-from syndicator.models import Item, UnitRef
+from core.clock import SHANGHAI
+from core.content import source_footer_html, source_line
+from core.models import Item, UnitRef
 
 _ENTRY_TITLE_CHARS = 1000           # the entry in a page's head stays small whatever the title
 _SWEPT: set[str] = set()            # directories whose leftovers this process has swept

@@ -33,7 +33,7 @@ from wechatpy.crypto import WeChatCrypto
 
 from channels.base import AccountConfig
 from channels.wechat.callback_guard import CallbackGuard, Refused, SeenStore
-from syndicator.clock import Clock, SystemClock
+from core.clock import Clock, SystemClock
 
 log = logging.getLogger(__name__)
 HintHandler = Callable[[str, str], Awaitable[Any]]          # (account_id, external_id): ask the platform

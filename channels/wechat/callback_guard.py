@@ -23,7 +23,7 @@ from typing import Protocol
 
 from aiohttp import web
 
-from syndicator.clock import Clock
+from core.clock import Clock
 
 log = logging.getLogger(__name__)
 PREFIX = "wechat:"

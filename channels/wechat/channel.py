@@ -37,7 +37,7 @@ from channels.wechat.client import WechatClient
 from channels.wechat.errors import mass_outcome, publish_outcome
 from channels.wechat.media import WechatMedia
 from channels.wechat.render import WechatArticle, rehost, render_article
-from syndicator.models import Item, UnitRef
+from core.models import Item, UnitRef
 
 log = logging.getLogger(__name__)
 RECORD_TTL_S = 45 * 86400

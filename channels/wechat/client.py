@@ -35,8 +35,8 @@ from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait
 
 from channels.base import AccountConfig, ChannelContext, PermanentError, RetryLater
 from channels.wechat.errors import TOKEN_INVALID, errcode, error_for, next_midnight, scrub, seconds_until
-from syndicator.clock import SHANGHAI
-from syndicator.plain_words import http_status_text
+from core.clock import SHANGHAI
+from core.http_text import http_status_text
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"

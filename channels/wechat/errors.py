@@ -25,7 +25,7 @@ from typing import Any
 
 from channels.base import AccountHeld, AuthExpired, ChannelError, PermanentError, Receipt, RetryLater
 from channels.scrub import scrub
-from syndicator.clock import SHANGHAI
+from core.clock import SHANGHAI
 
 TOKEN_INVALID = frozenset({40001, 40014, 42001})   # refresh once and retry the call once
 AUTH_REASONS: dict[int, str] = {

@@ -37,7 +37,7 @@ from typing import Any
 from channels.base import AccountConfig, ChannelContext, ChannelError
 from channels.wechat.client import WechatClient
 from channels.wechat.errors import errcode
-from syndicator.clock import SHANGHAI
+from core.clock import SHANGHAI
 
 log = logging.getLogger(__name__)
 CUSTOM_SEND = "message/custom/send"

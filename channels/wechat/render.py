@@ -17,8 +17,8 @@ from html import escape
 
 import lxml.html
 
-from channels.content import ALLOWED_TAGS, image_urls, sanitize, source_line, to_text
-from syndicator.models import Item, UnitRef
+from core.content import ALLOWED_TAGS, image_urls, sanitize, source_line, to_text
+from core.models import Item, UnitRef
 
 TITLE_MAX = 32
 AUTHOR_MAX = 16

@@ -24,7 +24,7 @@ from channels.weibo.client import (
 )
 from channels.weibo.render import WeiboOptions, WeiboPost, render_post
 from channels.weibo.tokens import current_token, remember_expiry
-from syndicator.models import Item, UnitRef
+from core.models import Item, UnitRef
 
 log = logging.getLogger(__name__)
 

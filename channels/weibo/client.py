@@ -18,7 +18,7 @@ import aiohttp
 from channels.base import AccountHeld, AuthExpired, ChannelError, PermanentError, RetryLater
 from channels.retrying import retry_call
 from channels.scrub import scrub
-from syndicator.plain_words import http_status_text
+from core.http_text import http_status_text
 
 SHARE_PATH = "/2/statuses/share.json"
 # https://open.weibo.com/wiki/2/account/rate_limit_status — not itself rate limited; answers

@@ -30,8 +30,8 @@ from urllib.parse import quote, urldefrag, urlsplit
 from pydantic import BaseModel, ConfigDict, Field, field_validator
 
 from channels.base import PermanentError
-from channels.content import image_urls, sanitize, source_line, to_text
-from syndicator.models import Item, UnitRef
+from core.content import image_urls, sanitize, source_line, to_text
+from core.models import Item, UnitRef
 
 WEIBO_MAX_CHARS = 140
 ELLIPSIS = "…"

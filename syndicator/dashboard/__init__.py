@@ -1,7 +1,6 @@
 """The operator dashboard (Simplified Chinese): server-rendered pages behind login and CSRF checks.
 
-Importing this package is cheap (``DashboardSettings`` is safe to import from ``syndicator.config``);
-the pages are imported only when ``setup_dashboard`` adds them to an application.
+Its settings (``DashboardSettings``) live with the rest of the configuration in ``syndicator.config``.
 """
 
 from __future__ import annotations
@@ -11,12 +10,13 @@ from typing import TYPE_CHECKING
 
 from aiohttp import web
 
-from syndicator.dashboard.auth import DashboardSettings, cmd_hash_password, hash_password, verify_password
+from syndicator.config import DashboardSettings
+from syndicator.dashboard.auth import cmd_hash_password
 
 if TYPE_CHECKING:
     from syndicator.app import Hub
 
-__all__ = ["DashboardSettings", "cmd_hash_password", "hash_password", "setup_dashboard", "verify_password"]
+__all__ = ["cmd_hash_password", "setup_dashboard"]
 log = logging.getLogger(__name__)
 
 

@@ -17,24 +17,21 @@ import hashlib
 import hmac
 import json
 import logging
-import re
 import secrets
 import sys
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
-from typing import Annotated, Any
+from typing import Any
 
 from aiohttp import web
-from pydantic import AfterValidator, BaseModel, BeforeValidator, ConfigDict, Field, SecretStr
 
+from syndicator.config import DashboardSettings
+from syndicator.passwords import PBKDF2_ITERATIONS, hash_password, parse_hash, verify_password
 from syndicator.roles import Role
 
 log = logging.getLogger(__name__)
 
-PBKDF2_ITERATIONS = 600_000          # OWASP 2023 recommendation for PBKDF2-HMAC-SHA256
-_HASH = re.compile(r"^pbkdf2_sha256\$(\d{1,8})\$([A-Za-z0-9+/]+={0,2})\$([A-Za-z0-9+/]+={0,2})$")
-_USERNAME = re.compile(r"^[A-Za-z0-9_.@-]{1,64}$")
 
 
 def _b64(data: bytes) -> str:
@@ -43,68 +40,6 @@ def _b64(data: bytes) -> str:
 
 def _unb64(text: str) -> bytes:
     return base64.urlsafe_b64decode(text + "=" * (-len(text) % 4))
-
-
-def hash_password(password: str, *, iterations: int = PBKDF2_ITERATIONS, salt: bytes | None = None) -> str:
-    """``pbkdf2_sha256$<iterations>$<salt_b64>$<hash_b64>`` (standard base64)."""
-    salt = salt or secrets.token_bytes(16)
-    digest = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations)
-    return f"pbkdf2_sha256${iterations}${base64.b64encode(salt).decode()}${base64.b64encode(digest).decode()}"
-
-
-def parse_hash(encoded: str) -> tuple[int, bytes, bytes]:
-    m = _HASH.match(encoded.strip())
-    if not m or int(m.group(1)) < 1:
-        raise ValueError("not a pbkdf2_sha256$<iterations>$<salt>$<hash> value (make one with main.py hash-password)")
-    return int(m.group(1)), base64.b64decode(m.group(2)), base64.b64decode(m.group(3))
-
-
-def verify_password(password: str, encoded: str) -> bool:
-    """Constant-time check of a password against an encoded hash (blocking: run it in a thread)."""
-    try:
-        iterations, salt, expected = parse_hash(encoded)
-    except ValueError:
-        return False
-    actual = hashlib.pbkdf2_hmac("sha256", password.encode("utf-8"), salt, iterations, dklen=len(expected))
-    return hmac.compare_digest(actual, expected)
-
-
-def _check_name(name: str) -> str:
-    if not _USERNAME.match(name):
-        raise ValueError("user names are 1-64 letters, digits, _ . @ -")
-    return name
-
-
-def _check_hash(value: SecretStr) -> SecretStr:
-    parse_hash(value.get_secret_value())
-    return value
-
-
-class DashboardUser(BaseModel):
-    """One login: ``{ password_hash = "...", role = "operator" }``; a bare hash string means an admin."""
-
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)
-    password_hash: Annotated[SecretStr, AfterValidator(_check_hash)]
-    role: Role = "admin"
-
-
-def _bare_hash_is_admin(value: Any) -> Any:
-    """Configs written before roles existed map a name to a hash string: that user stays an admin."""
-    if isinstance(value, str | SecretStr):
-        return {"password_hash": value, "role": "admin"}
-    return value
-
-
-class DashboardSettings(BaseModel):
-    """``[dashboard]`` in the config file; ``users`` maps a login name to a password hash, or to a table
-    ``{ password_hash = ..., role = "admin" | "operator" | "inspector" }`` (syndicator.roles)."""
-
-    model_config = ConfigDict(extra="forbid", hide_input_in_errors=True)    # errors never echo a hash
-    enabled: bool = True
-    users: dict[Annotated[str, AfterValidator(_check_name)],
-                Annotated[DashboardUser, BeforeValidator(_bare_hash_is_admin)]] = {}
-    session_hours: float = Field(12, gt=0, le=24 * 31)
-    secure_cookies: bool = False          # True behind HTTPS: cookies get Secure and the __Host- prefix
 
 
 @dataclass(frozen=True, slots=True)

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from typing import Any
 
-from syndicator.models import Delivery
+from core.models import Delivery
 
 # account state -> how its waiting deliveries read; the way out for each
 BLOCKED_LABELS = {"needs_reauth": "暂存（账号不可用）", "paused": "已暂停"}

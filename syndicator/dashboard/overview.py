@@ -11,6 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
+from core.models import Delivery, Item
 from syndicator.alerting import CATEGORY_LABELS
 from syndicator.content_limits import truncation_text
 from syndicator.dashboard import render as r
@@ -27,7 +28,6 @@ from syndicator.dashboard.calendar_notices import notices_section
 from syndicator.dashboard.platform_cells import platform_cell
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
-from syndicator.models import Delivery, Item
 from syndicator.store.reports import OPEN_STATES
 from syndicator.web import HUB
 

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from syndicator.clock import Clock
+from core.clock import Clock
 from syndicator.store.alerts import AlertsMixin
 from syndicator.store.db import Database, open_database
 from syndicator.store.deadlines import DeadlinesMixin

@@ -5,7 +5,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
-from syndicator.models import DelayKind, DelayRecord
+from core.models import DelayKind, DelayRecord
 from syndicator.store.db import as_datetime
 
 

@@ -20,8 +20,8 @@ from dataclasses import dataclass, replace
 from datetime import datetime
 from typing import Any, Literal
 
+from core.models import DeliveryState, Item, idempotency_key
 from feeds.identity import normalise_title
-from syndicator.models import DeliveryState, Item, idempotency_key
 from syndicator.store.db import Executor, Row, as_datetime
 
 log = logging.getLogger(__name__)

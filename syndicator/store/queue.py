@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
 
-from syndicator.models import BODY_HOLD_PREFIX, Delivery, DeliveryState
+from core.models import BODY_HOLD_PREFIX, Delivery, DeliveryState
 from syndicator.store.db import Row, as_datetime, contains_pattern
 from syndicator.store.group_commit import GroupCommit, Statement
 

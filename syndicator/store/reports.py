@@ -12,7 +12,7 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from syndicator.models import DeliveryState
+from core.models import DeliveryState
 from syndicator.store.db import Row, as_datetime
 
 OPEN_STATES = tuple(s.value for s in DeliveryState if not s.is_final)

@@ -6,8 +6,8 @@ from __future__ import annotations
 from datetime import datetime, timedelta
 from typing import Any
 
-from syndicator.clock import Clock
-from syndicator.models import SourceHealth
+from core.clock import Clock
+from core.models import SourceHealth
 from syndicator.store.db import as_datetime
 from syndicator.store.group_commit import GroupCommit
 

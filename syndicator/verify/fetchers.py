@@ -1,4 +1,4 @@
-"""The verifier's page fetcher: plain HTTP (feeds.fetch) for most hosts, Chromium for the hosts named in
+"""The verifier's page fetcher: plain HTTP (core.fetch) for most hosts, Chromium for the hosts named in
 ``[verify] browser_hosts`` — sites behind a JavaScript bot gate, exactly as sources with ``fetch = "browser"``
 are read (feeds.browser, created on first use)."""
 
@@ -8,7 +8,7 @@ from collections.abc import Callable, Iterable
 from typing import Any
 from urllib.parse import urlsplit
 
-from feeds.model import FetchError, FetchResult
+from core.fetch import FetchError, FetchResult
 from feeds.reader import PageFetcher
 
 

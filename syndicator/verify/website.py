@@ -1,7 +1,7 @@
 """Websites (static export, CMS, manual units, any account with a public page): fetch the public page.
 
 Public evidence: the page itself, over plain HTTP(S), with the same fetch rules as upstream sources
-(feeds.fetch: time and size caps, redirects, strict GBK/UTF-8 charset decision), through the verifier's own
+(core.fetch: time and size caps, redirects, strict GBK/UTF-8 charset decision), through the verifier's own
 Fetcher (its per-host limit apart from the watcher's). Where it looks, in order: the reprint's own page (the
 URL the platform returned, or where a previous check found it), then the column page named in the account's
 options (``column_url``/``column_page``; a static export's ``public_url`` is its column index). A reprint is
@@ -15,7 +15,7 @@ from collections.abc import Mapping
 from typing import Any
 from urllib.parse import urlsplit
 
-from feeds.model import FetchError
+from core.fetch import FetchError
 from feeds.reader import PageFetcher
 from syndicator.store.verify import Proof, VerifyTask
 from syndicator.verify.base import find_item, page_hash

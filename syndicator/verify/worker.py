@@ -17,8 +17,8 @@ import logging
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
 
-from feeds.host_limits import HostLimits
-from syndicator.clock import Clock
+from core.clock import Clock
+from core.host_limits import HostLimits
 from syndicator.config import VerifySettings
 from syndicator.store import Store
 from syndicator.store.verify import Proof, VerifyResult, VerifyTask

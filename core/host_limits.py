@@ -7,7 +7,7 @@ Retry-After (RFC 9110 §10.2.3; with 503 "how long the service is expected to be
 one URL that received it, so every request to that host waits it out — capped, so a year-long value
 cannot silence a host.
 
-Waiting here is not slowness: it runs under ``feeds.deadline.queued()``, which stops the caller's
+Waiting here is not slowness: it runs under ``core.deadline.queued()``, which stops the caller's
 poll deadline until the request may start.
 
 The table is bounded: a hub that meets many hosts (article links point anywhere) keeps at most
@@ -23,7 +23,7 @@ from collections.abc import AsyncIterator, Mapping
 from contextlib import asynccontextmanager
 from dataclasses import dataclass
 
-from feeds.deadline import queued
+from core.deadline import queued
 
 
 @dataclass(frozen=True, slots=True)

@@ -24,14 +24,46 @@ from __future__ import annotations
 
 import codecs
 import re
+from dataclasses import dataclass
 from functools import lru_cache
 from urllib.parse import urlsplit
 
 import aiohttp
 
-from feeds.host_limits import HostLimits
-from feeds.model import FetchError, FetchResult
-from syndicator.http_headers import parse_max_age, parse_retry_after
+from core.host_limits import HostLimits
+from core.http_headers import parse_max_age, parse_retry_after
+
+
+@dataclass(slots=True)
+class FetchResult:
+    """One HTTP exchange with an upstream site, already size-capped and decoded."""
+
+    url: str                                  # the URL finally answered (after redirects)
+    status: int
+    body: bytes = b""
+    text: str = ""
+    encoding: str = ""
+    etag: str | None = None
+    last_modified: str | None = None
+    content_type: str = ""
+    retry_after: float | None = None          # seconds, from Retry-After
+    max_age: float | None = None              # seconds, from Cache-Control
+
+    @property
+    def not_modified(self) -> bool:
+        return self.status == 304
+
+
+class FetchError(Exception):
+    """A fetch that produced no usable body. The message names the URL and what went wrong."""
+
+    def __init__(self, message: str, *, url: str, status: int | None = None,
+                 retry_after: float | None = None) -> None:
+        super().__init__(message)
+        self.url = url
+        self.status = status
+        self.retry_after = retry_after
+
 
 _DECLARED = re.compile(
     rb"""<\?xml[^>]*encoding=["']([A-Za-z0-9._-]+)["']|<meta[^>]+charset=["']?([A-Za-z0-9._-]+)""",
@@ -181,7 +213,7 @@ class Fetcher:
         )
         if resp.status == 304:
             return result
-        if resp.status in (429, 503) and retry_after:   # the whole host asked for a pause (feeds.host_limits)
+        if resp.status in (429, 503) and retry_after:   # the whole host asked for a pause (core.host_limits)
             self.host_limits.block(urlsplit(url).hostname or "", retry_after)
         if resp.status >= 400:
             raise FetchError(f"{url}: HTTP {resp.status} {resp.reason or ''}".rstrip(), url=url,

@@ -14,7 +14,7 @@ from urllib.parse import urljoin
 import lxml.html
 import nh3
 
-from syndicator.models import Item
+from core.models import Item
 
 ALLOWED_TAGS = {
     "p", "br", "div", "span", "strong", "b", "em", "i", "u", "sub", "sup", "blockquote",

@@ -2,7 +2,7 @@
 
 A poll of one source is bounded by a deadline (``syndicator.watcher``): a wedged fetch must not keep
 its source busy for ever. But thousands of sources on one host share a few request slots
-(``feeds.host_limits``), and a source whose request is 400th in its host's queue is not slow — it is
+(``core.host_limits``), and a source whose request is 400th in its host's queue is not slow — it is
 waiting. So the host queue stops the deadline's clock while the task waits for a slot, a polite gap or
 a host-wide Retry-After, and starts it again, with the time it had left, once its request may go.
 
