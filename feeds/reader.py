@@ -24,6 +24,9 @@ from typing import Any, Protocol, TypeVar
 
 from core.deadline import queued
 from core.fetch import FetchError, FetchResult
+from feeds.article import merge_article, parse_article
+from feeds.html_list import parse_html_page
+from feeds.json_list import parse_json_list
 from feeds.model import Entry, ParseError
 from feeds.rss import parse_feed
 from feeds.specs import SourceSpec
@@ -53,13 +56,9 @@ def _parse_page(source: SourceSpec, text: str, url: str) -> tuple[list[Entry], s
     if source.kind in ("rss", "atom"):
         return parse_feed(text, url), None
     if source.kind == "html":
-        from feeds.html_list import parse_html_page
-
         assert source.html is not None
         return parse_html_page(text, url, source.html)
     if source.kind == "json":
-        from feeds.json_list import parse_json_list
-
         assert source.json_list is not None
         return parse_json_list(text, url, source.json_list), None
     raise ParseError(f"{url}: unknown source kind {source.kind!r}")
@@ -132,8 +131,6 @@ class SourceReader:
         """Fill body and real publication time from the article page (when the source asks for it)."""
         if source.article is None or not source.article.enabled:
             return entry
-        from feeds.article import merge_article, parse_article
-
         page = await self.fetcher_for(source).fetch(entry.url, encoding=source.encoding,
                                                     max_bytes=source.max_bytes, headers=source.headers)
         article = await self._parse(parse_article, page.text, page.url, source.article, entry.summary)

@@ -8,16 +8,21 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import importlib
 import logging
 from dataclasses import dataclass, field
 from typing import Any
 
 from aiohttp import web
 
-from sandbox.common import Faults
+from sandbox import cms, jpush, wechat, weibo
+from sandbox.column import STATE, follow
+from sandbox.column import build_app as build_column
+from sandbox.common import RECORDER, Faults
+from sandbox.govsite import add_govsite_routes
+from sandbox.robots import build_robot_app
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
+from sandbox.webhook import build_app as build_webhook
 
 log = logging.getLogger(__name__)
 
@@ -37,6 +42,8 @@ DEMO_SECRETS = {
     "wecom_informant": "demo-wecom-informant-key",     # the manual unit's 信息员 group robot
     "wecom_leader": "demo-wecom-leader-key",           # its responsible person's
 }
+
+PLATFORMS = {"weibo": weibo.build_app, "wechat": wechat.build_app, "jpush": jpush.build_app, "cms": cms.build_app}
 
 
 def demo_options(callback_url: str | None = None) -> dict[str, dict[str, Any]]:
@@ -80,26 +87,15 @@ class Sandbox:
 
 def build_apps(upstream: UpstreamState, faults: dict[str, Faults], options: dict[str, dict[str, Any]]
                ) -> dict[str, web.Application]:
-    """One application per service; platform look-alikes are imported lazily."""
+    """One application per service."""
     upstream_app = build_upstream(upstream, faults.get("upstream"))
-    try:
-        from sandbox.govsite import add_govsite_routes
-    except ImportError:
-        pass
-    else:
-        add_govsite_routes(upstream_app)
-    from sandbox.webhook import build_app as build_webhook
-
+    add_govsite_routes(upstream_app)
     apps = {
         "upstream": upstream_app,
         "webhook": build_webhook(DEMO_SECRETS["webhook"], faults.get("webhook")),
     }
-    for service in ("weibo", "wechat", "jpush", "cms"):
-        module = importlib.import_module(f"sandbox.{service}")
-        apps[service] = module.build_app(faults.get(service), **options.get(service, {}))
-    from sandbox.column import build_app as build_column
-    from sandbox.robots import build_robot_app
-
+    for service, build in PLATFORMS.items():
+        apps[service] = build(faults.get(service), **options.get(service, {}))
     robots = options.get("robots", {})
     apps["robots"] = build_robot_app(wecom_keys=set(robots.get("wecom_keys", ())), dingtalk=robots.get("dingtalk", {}),
                                      faults=faults.get("robots"))
@@ -126,9 +122,6 @@ async def start_sandbox(host: str = "127.0.0.1", ports: dict[str, int] | None = 
             log.info("sandbox %s listening on %s", service, box.url(service))
         follow_delay = options.get("column", {}).get("follow_delay_s")
         if follow_delay is not None and "column" in box.apps and "robots" in box.apps:
-            from sandbox.column import STATE, follow
-            from sandbox.common import RECORDER
-
             box.tasks.append(asyncio.create_task(follow(box.apps["column"][STATE], box.apps["robots"][RECORDER],
                                                         box.url("column"), follow_delay)))
     except BaseException:

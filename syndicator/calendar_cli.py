@@ -20,7 +20,7 @@ from core.fetch import Fetcher
 from feeds.article import parse_article
 from feeds.specs import ArticleSpec
 from syndicator.calendar_notices import CalendarNotices
-from syndicator.commands import UserError, calendar_for, settings_from, store_for
+from syndicator.cli_common import UserError, calendar_for, settings_from, store_for
 from syndicator.config import Settings
 from syndicator.delay_log import DelayLog
 from syndicator.holiday_notice import TITLE

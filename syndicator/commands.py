@@ -17,43 +17,28 @@ from datetime import datetime, timedelta
 from typing import Any
 
 from core.clock import SystemClock
-from syndicator.calendar import CalendarOverrideError, WorkCalendar
-from syndicator.config import ConfigError, Settings, load_settings
+from sandbox.server import start_sandbox
+from syndicator.app import Hub
+from syndicator.calendar_cli import run_calendar
+from syndicator.cli_common import UserError, calendar_for, settings_from, store_for
+from syndicator.config import Settings
 from syndicator.dashboard import cmd_hash_password as cmd_hash_password  # `main.py hash-password`
+from syndicator.deadlines import deadline_report, parse_time_text
+from syndicator.delay_log import DelayLog
+from syndicator.demo import run_demo
+from syndicator.evidence import evidence_files, report_details, write_evidence
+from syndicator.online_check import check_online
 from syndicator.operations import Operations, Outcome
-from syndicator.store import Store, open_store
+from syndicator.probe import probe_source, snapshot_sources
+from syndicator.recompute import recompute_deadlines
+from syndicator.report import delays_listing, format_delays, format_report, monthly_report
+from syndicator.source_empty import health_state
+from syndicator.status import collect_status
 from syndicator.store.db import open_database
 from syndicator.store.schema import migrate
 from syndicator.web_auth import cmd_hash_api_key as cmd_hash_api_key  # `main.py hash-api-key`
 
 log = logging.getLogger("syndicator")
-
-
-class UserError(Exception):
-    """A problem the operator can fix; printed without a traceback."""
-
-
-def settings_from(args: argparse.Namespace) -> Settings:
-    try:
-        return load_settings(args.config)
-    except ConfigError as exc:
-        raise UserError(f"configuration is invalid:\n{exc}") from None
-
-
-def calendar_for(settings: Settings) -> WorkCalendar:
-    try:
-        return WorkCalendar(settings.path(settings.calendar_dir))
-    except CalendarOverrideError as exc:
-        raise UserError(f"calendar override is invalid: {exc}") from None
-
-
-@contextlib.asynccontextmanager
-async def store_for(settings: Settings) -> AsyncIterator[Store]:
-    store = await open_store(settings.storage_url(), SystemClock())
-    try:
-        yield store
-    finally:
-        await store.close()
 
 
 def _print_json(obj: Any) -> None:
@@ -72,8 +57,6 @@ def _stop_event() -> asyncio.Event:
 
 
 async def cmd_run(args: argparse.Namespace) -> int:
-    from syndicator.app import Hub
-
     settings = settings_from(args)
     calendar_for(settings)
     stop = _stop_event()
@@ -108,7 +91,6 @@ async def cmd_check_config(args: argparse.Namespace) -> int:
               "(before tracking) or a late detection, never replaced by the detection time; remove it")
     if not getattr(args, "online", False):
         return 0
-    from syndicator.online_check import check_online
 
     async with store_for(settings) as store:          # read-only: tokens stored by re-authorisation
         lines = await check_online(settings, SystemClock(), stored=store.kv)
@@ -118,8 +100,6 @@ async def cmd_check_config(args: argparse.Namespace) -> int:
 
 
 async def cmd_sandbox(args: argparse.Namespace) -> int:
-    from sandbox.server import start_sandbox
-
     box = await start_sandbox(args.host)
     for service in box.ports:
         print(f"{service:9s} {box.url(service)}   (received: {box.url(service)}/_sandbox/received)")
@@ -129,8 +109,6 @@ async def cmd_sandbox(args: argparse.Namespace) -> int:
 
 
 async def cmd_demo(args: argparse.Namespace) -> int:
-    from syndicator.demo import run_demo
-
     settings = settings_from(args)
     data_dir = settings.path(settings.hub.data_dir)
     if data_dir.exists():
@@ -145,8 +123,6 @@ async def cmd_demo(args: argparse.Namespace) -> int:
 async def cmd_sources(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     if args.action == "list":
-        from syndicator.source_empty import health_state
-
         async with store_for(settings) as store:
             for source in settings.sources:
                 h = await store.source_health(source.id)
@@ -162,15 +138,12 @@ async def cmd_sources(args: argparse.Namespace) -> int:
     if unknown := [i for i in args.source_id if i not in by_id]:
         raise UserError(f"no source with id {unknown[0]!r} in {args.config}")
     if args.action == "snapshot":
-        from syndicator.probe import snapshot_sources
-
         if not args.out:
             raise UserError("sources snapshot needs --out DIR")
         chosen = [by_id[i] for i in args.source_id] or [s for s in settings.sources if s.enabled]
         return await snapshot_sources(settings, chosen, pathlib.Path(args.out), articles=args.limit)
     if len(args.source_id) != 1:
         raise UserError("sources probe needs exactly one source id")
-    from syndicator.probe import probe_source
 
     return await probe_source(settings, by_id[args.source_id[0]], limit=args.limit)
 
@@ -179,8 +152,6 @@ async def cmd_sources(args: argparse.Namespace) -> int:
 
 
 async def cmd_status(args: argparse.Namespace) -> int:
-    from syndicator.status import collect_status
-
     settings = settings_from(args)
     async with store_for(settings) as store:
         report = await collect_status(store, settings, calendar_for(settings), SystemClock())
@@ -189,8 +160,6 @@ async def cmd_status(args: argparse.Namespace) -> int:
 
 
 async def cmd_deadline(args: argparse.Namespace) -> int:
-    from syndicator.deadlines import deadline_report
-
     settings = settings_from(args)
     calendar = calendar_for(settings)
     try:
@@ -209,7 +178,6 @@ def _when(text: str | None, settings: Settings, *, end_of_day: bool = False) -> 
     ``--until 2026-12-31`` includes the 31st."""
     if not text:
         return None
-    from syndicator.deadlines import parse_time_text
 
     try:
         if _DATE_ONLY.match(text):
@@ -221,8 +189,6 @@ def _when(text: str | None, settings: Settings, *, end_of_day: bool = False) -> 
 
 
 async def cmd_delays(args: argparse.Namespace) -> int:
-    from syndicator.report import delays_listing, format_delays
-
     settings = settings_from(args)
     since, until = _when(args.since, settings), _when(args.until, settings, end_of_day=True)
     calendar = calendar_for(settings)
@@ -237,9 +203,6 @@ async def cmd_delays(args: argparse.Namespace) -> int:
 
 
 async def cmd_report(args: argparse.Namespace) -> int:
-    from syndicator.evidence import report_details
-    from syndicator.report import format_report, monthly_report
-
     settings = settings_from(args)
     calendar = calendar_for(settings)
     async with store_for(settings) as store:
@@ -263,9 +226,6 @@ async def cmd_reload(args: argparse.Namespace) -> int:
 
     A running hub notices changed override files by itself within 30 s (or at once on SIGHUP).
     """
-    from syndicator.delay_log import DelayLog
-    from syndicator.recompute import recompute_deadlines
-
     settings = settings_from(args)
     calendar = calendar_for(settings)
     delay_log = DelayLog(settings.path(settings.hub.data_dir) / "delays.jsonl", tz=settings.deadlines.tz)
@@ -281,8 +241,6 @@ async def cmd_reload(args: argparse.Namespace) -> int:
 
 async def cmd_calendar(args: argparse.Namespace) -> int:
     """`calendar propose --from URL|FILE` / `calendar confirm YEAR`: the State Council holiday notice."""
-    from syndicator.calendar_cli import run_calendar
-
     return await run_calendar(args)
 
 
@@ -329,10 +287,6 @@ async def cmd_correct_time(args: argparse.Namespace) -> int:
 
 async def cmd_evidence(args: argparse.Namespace) -> int:
     """Per-unit evidence for a month: evidence.csv (UTF-8 with BOM) and receipts/<delivery>.json."""
-    from pathlib import Path
-
-    from syndicator.evidence import evidence_files, report_details, write_evidence
-
     settings = settings_from(args)
     if args.unit not in _unit_names(settings):
         raise UserError(f"unknown unit {args.unit!r} (units: {', '.join(_unit_names(settings))})")
@@ -344,7 +298,7 @@ async def cmd_evidence(args: argparse.Namespace) -> int:
         except ValueError as exc:
             raise UserError(str(exc)) from None
         files = await evidence_files(store, rows, settings.deadlines.tz, _unit_names(settings))
-    written = write_evidence(files, Path(args.out))
+    written = write_evidence(files, pathlib.Path(args.out))
     print(f"{len(rows)} deliveries, {len(written) - 1} receipt files written to {args.out}")
     return 0
 

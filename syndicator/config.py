@@ -31,12 +31,16 @@ from pydantic import (
 from channels.base import AccountConfig
 from channels.notify.email import SmtpSettings
 from channels.notify.robots import DINGTALK_BASE, WECOM_BASE
+from channels.registry import channel_class
 from channels.wechat.notify import DEFAULT_TEMPLATE_FIELDS, mask_openid
 from core.clock import SHANGHAI
+from core.fetch import normalise_charset
+from feeds.html_list import check_html_spec
 from feeds.specs import ArticleSpec, HtmlListSpec, JsonListSpec, RuleSpec
 from syndicator.content_limits import LimitSettings
 from syndicator.deadlines import DeadlineSettings
 from syndicator.passwords import parse_hash
+from syndicator.platform_checks import check_platform_rules
 from syndicator.redact import register_secrets
 from syndicator.roles import Role
 from syndicator.web_auth import check_api_key_hash, check_network
@@ -297,8 +301,6 @@ class SourceSettings(_Model):
     @field_validator("encoding")
     @classmethod
     def _known_encoding(cls, v: str | None) -> str | None:
-        from core.fetch import normalise_charset
-
         if v is not None and normalise_charset(v) is None:
             raise ValueError(f"unknown or unusable text encoding {v!r} (e.g. utf-8, gbk, gb2312, gb18030)")
         return v
@@ -308,8 +310,6 @@ class SourceSettings(_Model):
         if self.kind == "html" and self.html is None:
             raise ValueError("kind = 'html' needs an [html] table (item, link, title, date selectors)")
         if self.html is not None:
-            from feeds.html_list import check_html_spec
-
             check_html_spec(self.html)
         if self.kind == "json" and self.json_list is None:
             raise ValueError("kind = 'json' needs a [json] table (list_path, title, url, date)")
@@ -647,7 +647,6 @@ def load_settings(path: str | Path) -> Settings:
                           ) from None
     problems.extend(_check_channel_options(settings))
     if not problems:
-        from syndicator.platform_checks import check_platform_rules
         problems.extend(check_platform_rules([(u.id, u.name, u.accounts) for u in settings.units]))
     if problems:
         raise ConfigError(path, problems)
@@ -657,8 +656,6 @@ def load_settings(path: str | Path) -> Settings:
 
 def _check_channel_options(settings: Settings) -> list[str]:
     """Each account's options validated by its channel's own Options model."""
-    from channels.registry import channel_class
-
     problems = []
     for ui, unit in enumerate(settings.units):
         for ai, account in enumerate(unit.accounts):

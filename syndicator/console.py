@@ -24,18 +24,16 @@ import logging
 import re
 from collections.abc import Awaitable, Callable, Mapping
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any, NamedTuple
+from typing import Any, NamedTuple
 
 from channels.wechat.notify import clip_bytes, mask_openid
 from core.clock import Clock
 from syndicator.config import ConsoleSettings
 from syndicator.delays import hours_text, local_text
+from syndicator.manual_desk import ManualDesk
+from syndicator.operations import Operations, Outcome
 from syndicator.report import KIND_LABELS
 from syndicator.roles import ROLE_LABELS, Role, allows, refusal
-
-if TYPE_CHECKING:     # not at run time: config.py imports ConsoleSettings from here
-    from syndicator.manual_desk import ManualDesk
-    from syndicator.operations import Operations, Outcome
 
 log = logging.getLogger(__name__)
 StatusSource = Callable[[], Awaitable[Mapping[str, Any]]]

@@ -10,18 +10,19 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from core.clock import Clock
+from syndicator.alerting import CATEGORY_LABELS
 from syndicator.calendar import WorkCalendar
+from syndicator.calendar_notices import CalendarNotices
 from syndicator.config import Settings
+from syndicator.corrections import correct_upstream_time
 from syndicator.delays import local_text
 from syndicator.dispatch import Dispatcher
+from syndicator.source_problems import fetch_problem_text
 from syndicator.store import Store
-
-if TYPE_CHECKING:
-    from syndicator.calendar_notices import CalendarNotices
-    from syndicator.watcher import Watcher
+from syndicator.watcher import Watcher
 
 SILENCE_MAX_DAYS = 30              # a silence longer than a month is forgotten, not a silence
 CHECK_WAIT_SECONDS = 40.0          # 立即检查 answers within this (under a reverse proxy's usual 60 s)
@@ -100,8 +101,6 @@ class Operations:
 
     async def check_source(self, source_id: str, actor: str) -> Outcome:
         """立即检查: poll one source now and say what came of it (new items, or why it failed); audited."""
-        from syndicator.source_problems import fetch_problem_text
-
         source = next((s for s in self.settings.sources if s.id == source_id), None)
         if source is None:
             return Outcome(False, f"没有信息源 {source_id}")
@@ -143,8 +142,6 @@ class Operations:
     async def silence(self, alert_id: int, until: datetime, reason: str, actor: str) -> Outcome:
         """Stop pushing alerts of this alert's category about its account (else its unit, else all of that
         category) until ``until``; they are still recorded and listed. A reason is required; audited."""
-        from syndicator.alerting import CATEGORY_LABELS
-
         reason = reason.strip()
         alert = await self.store.get_alert(alert_id)
         if alert is None or alert["kind"] != "alert":
@@ -213,8 +210,6 @@ class Operations:
     async def correct_time(self, item_id: int, time_text: str, reason: str, actor: str,
                            calendar: WorkCalendar) -> Outcome:
         """Correct an item's upstream publication time (audited; its deadlines are recomputed)."""
-        from syndicator.corrections import correct_upstream_time
-
         done = await correct_upstream_time(self.store, self.settings, calendar, item_id, time_text, reason, actor,
                                            self.clock.now())
         self._wake()

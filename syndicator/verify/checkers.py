@@ -11,6 +11,8 @@ from syndicator.store.verify import Proof, VerifyTask
 from syndicator.verify.base import Checker
 from syndicator.verify.unverifiable import PUSH_REASON, WEBHOOK_REASON, Unverifiable
 from syndicator.verify.website import PageChecker, has_public_page
+from syndicator.verify.wechat import WechatChecker
+from syndicator.verify.weibo import WeiboChecker
 
 
 class WebsiteOrNothing:
@@ -45,11 +47,7 @@ def checker_for(kind: str, options: Mapping[str, Any], channel: Any, fetcher: Pa
     if kind == "push":
         return Unverifiable(PUSH_REASON)
     if kind == "weibo" and channel is not None:
-        from syndicator.verify.weibo import WeiboChecker
-
         return WeiboChecker(channel)
     if kind == "wechat":
-        from syndicator.verify.wechat import WechatChecker
-
         return WechatChecker(fetcher, options)
     return WebsiteOrNothing(fetcher, kind, options)
