@@ -44,7 +44,7 @@ say() { printf '[install] %s\n' "$*"; }
 mkdir -p "$prefix"
 if [ "$src" != "$(cd "$prefix" && pwd)" ]; then
     say "copying code to $prefix"
-    for part in channels config deploy docs feeds sandbox syndicator main.py pyproject.toml README.md; do
+    for part in channels config core deploy docs feeds sandbox syndicator main.py pyproject.toml README.md; do
         [ -e "$src/$part" ] || continue
         rm -rf "${prefix:?}/$part"
         cp -R "$src/$part" "$prefix/$part"
