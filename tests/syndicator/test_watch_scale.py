@@ -259,8 +259,12 @@ async def test_a_hanging_host_slows_only_its_own_queue(tmp_path: Path, clock: Fa
         assert all(h.consecutive_errors == 0 for h in healthy)
         hung = [await hub.store.source_health(f"s{n:03d}") for n in range(6)]
         assert all(h.consecutive_errors == 1 and "超过时限" in (h.last_error or "") for h in hung)
-        # 6 polls through 2 slots, each cut at its own 30 s budget: ~90 s, not 6 × 30 s.
-        assert loop.time() - t0 == pytest.approx(90, abs=2)
+        hung = sorted(t - t0 for u, t in upstream.starts if urlsplit(u).hostname == HOST)
+        # 6 polls through 2 slots, each cut at its own 30 s budget counted from its slot (not from its
+        # place in the queue): a pair every 30 s, ~90 s in all, not 6 × 30 s. (Under heavy CPU load
+        # looptime can skip ahead while a database thread works, so the total is bounded, not pinned.)
+        assert len(hung) == 6 and all(hung[k + 2] - hung[k] >= 29 for k in range(4))
+        assert loop.time() - t0 < 5 * 30
     finally:
         await hub.__aexit__(None, None, None)
 
