@@ -22,7 +22,7 @@ async def test_status_deliveries_and_metrics(serve, tmp_path, clock, session) ->
                                                rss_source("down", "http://127.0.0.1:9/x.xml")],
                             units=webhook_and_site_units(2, receiver, tmp_path / "site"))
     async with Hub(settings, clock=clock) as hub:
-        runner = await start_web(hub)
+        runner = await start_web(hub.web_app(), hub.settings.web)
         base = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
             for source in settings.sources:
