@@ -9,6 +9,7 @@ failing, alerted, and ``/healthz`` reports the loop by name.
 from __future__ import annotations
 
 import asyncio
+import functools
 import logging
 from collections import Counter
 from contextlib import AsyncExitStack
@@ -16,30 +17,39 @@ from datetime import datetime, timedelta
 from typing import Any
 
 import aiohttp
+from aiohttp import web
 
 from channels.base import ChannelContext
 from channels.manual import ManualChannel
 from channels.manual.contacts import Reach
 from channels.pages import preferred_kinds
 from channels.registry import channel_class
+from channels.wechat.callback import make_wechat_callback
+from channels.wechat.notify import WechatAdminNotifier
 from core.clock import Clock, SystemClock
 from core.fetch import Fetcher
 from core.host_limits import HostLimits, Politeness
 from core.models import UnitRef
+from feeds.browser import BrowserFetcher
 from feeds.reader import SourceReader
 from syndicator.alerting import Directory, PeopleNotifier, alert_title, silenced
 from syndicator.calendar import CalendarOverrideError, WorkCalendar
 from syndicator.calendar_alerts import CalendarWarnings
 from syndicator.calendar_notices import CalendarNotices
 from syndicator.config import Settings
+from syndicator.console import Console
+from syndicator.dashboard import setup_dashboard
 from syndicator.deadlines import DeadlineSettings
 from syndicator.delays import DelayMonitor
 from syndicator.dispatch import Binding, Dispatcher
 from syndicator.intake import Intake
 from syndicator.manual_desk import ManualDesk
+from syndicator.manual_web import add_manual_routes
 from syndicator.notify_people import build_people_notifier
+from syndicator.operations import Operations
 from syndicator.recompute import recompute_deadlines
 from syndicator.redact import register_secrets
+from syndicator.status import status_report
 from syndicator.store import Store, open_store
 from syndicator.summary import next_summary_at, summary_text
 from syndicator.supervisor import Supervisor
@@ -47,16 +57,30 @@ from syndicator.verify.checkers import can_be_seen, checker_for
 from syndicator.verify.fetchers import HostRouted
 from syndicator.verify.worker import Verifier
 from syndicator.watcher import Watcher
+from syndicator.web import api_app, start_web
+from syndicator.web_keys import (
+    CALENDAR,
+    CALENDAR_NOTICES,
+    CLOCK,
+    DISPATCHER,
+    MANUAL,
+    OPERATIONS,
+    SETTINGS,
+    STORE,
+    SUPERVISOR,
+    VERIFIER,
+    Refusals,
+)
+from syndicator.weibo_reauth import WATCH_EVERY_S, check_expiry
 
 log = logging.getLogger(__name__)
 
 
 def browser_factory(settings: Settings, host_limits: HostLimits | None = None) -> Any:
-    """Chromium for sources with fetch = "browser", created on first use (an optional extra)."""
+    """Chromium for sources with fetch = "browser", created on first use (playwright is an optional extra that
+    feeds.browser imports only when a browser starts)."""
 
     def make() -> Any:
-        from feeds.browser import BrowserFetcher
-
         f = settings.fetch
         return BrowserFetcher(timeout=f.timeout_seconds, max_bytes=f.max_bytes, user_agent=f.user_agent,
                               max_redirects=f.max_redirects, per_host=f.per_host_concurrency, host_limits=host_limits)
@@ -89,13 +113,14 @@ class Hub:
         self.calendar_warnings: CalendarWarnings
         self.calendar_notices: CalendarNotices
         self.manual: ManualDesk
+        self.operations: Operations
         self.web_runner: Any = None
         self.notifier: Any = None
         self.people: PeopleNotifier = PeopleNotifier([])
         self.directory = Directory(settings)
         self._calendar_seen: tuple[tuple[str, float], ...] = ()
         # refused inbound requests by (door, reason, account): counted for /metrics (syndicator.web_auth, callback)
-        self.refusals: Counter[tuple[str, str, str]] = Counter()
+        self.refusals: Refusals = Counter()
         self.supervisor = Supervisor(self.clock, self.alert)
         self._summary_due: datetime | None = None
         register_secrets(v.get_secret_value() for _u, a in settings.accounts() for v in a.credentials.values())
@@ -157,6 +182,9 @@ class Hub:
         self.calendar_notices = CalendarNotices(self.store, self.calendar, self.clock, self.alert, self.reload_calendar,
                                                 s.deadlines.tz)
         self.watcher.notices = self.calendar_notices
+        # one Operations for the console, the dashboard and re-authorisation: the running hub's parts, told at once
+        self.operations = Operations(s, self.store, self.clock, self.dispatcher, self.calendar_notices,
+                                     watcher=self.watcher)
         await self.reload_calendar()
         await self.calendar_notices.refresh()
         await self.calendar_warnings.check(self.clock.now())
@@ -181,8 +209,6 @@ class Hub:
         account = next((a for a in wechat if a.id == c.account), None) if c.account else (wechat or [None])[0]
         if not (c.admins and c.push_alerts and account is not None):
             return None
-        from channels.wechat.notify import WechatAdminNotifier
-
         notifier = WechatAdminNotifier.for_account(account, ctx, c.admins, c.alert_template_id,
                                                    template_fields=c.alert_template_fields)
         self._stack.push_async_callback(notifier.close)
@@ -238,11 +264,39 @@ class Hub:
         expires = now + timedelta(seconds=self.settings.hub.heartbeat_timeout_seconds)
         await self.store.beat(self.settings.hub.instance_id, now, expires, self.supervisor.snapshot())
 
-    async def _ensure_web(self) -> None:
-        from syndicator.web import start_web
+    def _console_answer(self) -> Any:
+        """The WeChat admin console's answer function, or None when no admins or informants are configured."""
+        settings = self.settings.console
+        if not settings.admins and not self.manual.informants():
+            return None
+        status = functools.partial(status_report, self.store, self.settings, self.calendar, self.clock,
+                                   self.supervisor)
+        return Console(self.operations, status, settings, self.clock, self.manual).answer
 
+    def web_app(self) -> web.Application:
+        """The web app with its keys (syndicator.web_keys) filled from this hub's parts, and the doors this
+        configuration has: WeChat callbacks, manual units' pages, the dashboard. Handlers never see the hub."""
+        s = self.settings
+        app = api_app(s.web, self.refusals)
+        app[STORE], app[SETTINGS], app[CLOCK], app[CALENDAR] = self.store, s, self.clock, self.calendar
+        app[CALENDAR_NOTICES], app[OPERATIONS] = self.calendar_notices, self.operations
+        app[SUPERVISOR], app[DISPATCHER], app[VERIFIER] = self.supervisor, self.dispatcher, self.verifier
+        app[MANUAL] = self.manual
+        wechat_accounts = {a.id: a for _u, a in s.accounts() if a.kind == "wechat"}
+        if wechat_accounts:
+            handler = make_wechat_callback(
+                wechat_accounts, self.dispatcher.hint, self._console_answer(), self.store.kv, clock=self.clock,
+                refused=lambda account, reason: self.refusals.update([("wechat_callback", reason, account)]))
+            app.router.add_route("*", "/wechat/callback/{account_id}", handler)
+        if self.manual.channels:
+            add_manual_routes(app)
+        if s.dashboard.enabled:
+            setup_dashboard(app, s.dashboard)
+        return app
+
+    async def _ensure_web(self) -> None:
         if self.web_runner is None:
-            self.web_runner = await start_web(self)
+            self.web_runner = await start_web(self.web_app(), self.settings.web)
 
     async def __aexit__(self, *exc: object) -> None:
         await self._stack.aclose()
@@ -294,6 +348,10 @@ class Hub:
             await self.send_daily_summary()
             self._summary_due = next_summary_at(self.clock.now(), at, tz)
 
+    async def check_weibo_expiry(self) -> int:
+        """One pass of the Weibo token-expiry watch (syndicator.weibo_reauth)."""
+        return await check_expiry(self.dispatcher.bindings, self.store, self.clock, self.alert)
+
     async def run(self, stop: asyncio.Event) -> None:
         """Run watcher, dispatcher, delay monitor and web server until ``stop`` is set."""
         sup, hub = self.supervisor, self.settings.hub
@@ -312,9 +370,7 @@ class Hub:
             tasks.append(asyncio.create_task(sup.loop("verifier", self.verifier.tick, watch_stop,
                                                       self.settings.verify.tick_seconds), name="verifier"))
         if any(a.kind == "weibo" for _u, a in self.settings.accounts()):
-            from syndicator.weibo_reauth import WATCH_EVERY_S, check_expiry
-
-            tasks.append(asyncio.create_task(sup.loop("weibo-token-expiry", lambda: check_expiry(self), watch_stop,
+            tasks.append(asyncio.create_task(sup.loop("weibo-token-expiry", self.check_weibo_expiry, watch_stop,
                                                       WATCH_EVERY_S), name="weibo-token-expiry"))
         heartbeat = asyncio.create_task(sup.loop("heartbeat", self.beat, beat_stop, hub.heartbeat_seconds),
                                         name="heartbeat")

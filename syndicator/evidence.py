@@ -12,29 +12,19 @@ import csv
 import io
 import json
 import zipfile
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Mapping
 from datetime import datetime, tzinfo
 from pathlib import Path
 from typing import Any
 
 from core.clock import SHANGHAI
-from syndicator.anchors import DATA_QUALITY_KINDS, anchor_label
 from syndicator.calendar import WorkCalendar
 from syndicator.deadlines import DeadlineSettings, lateness
-from syndicator.delays import hours_text, local_text
-from syndicator.report import STATE_LABELS, channel_label, month_bounds
+from syndicator.report import DETAIL_COLUMNS, detail_cells, month_bounds
 from syndicator.store import Store
 
 SettingsFor = Callable[[str | None], DeadlineSettings]
-DETAIL_COLUMNS = ("投递编号", "单位", "渠道", "账号", "稿件", "上游链接", "上游发布时间", "本系统发现时间",
-                  "截止时间", "截止时间为临时计算", "状态", "发布时间（本系统确认）", "平台发布时间", "公开链接",
-                  "超时（工作小时）", "原因", "时间起算口径")
 BOM = "\ufeff"
-NO_URL = "（平台未返回公开链接，需人工核对）"   # delivered, but e.g. Weibo judged a lost reply's resend a repeat
-
-
-def _t(value: datetime | None, tz: tzinfo) -> str:
-    return local_text(value, tz) if value is not None else ""
 
 
 def late_at(row: Mapping[str, Any], now: datetime) -> datetime | None:
@@ -61,19 +51,6 @@ async def detail_rows(store: Store, *, settings_for: SettingsFor, calendar: Work
     return rows
 
 
-def detail_cells(r: Mapping[str, Any], tz: tzinfo = SHANGHAI, names: Mapping[str, str] | None = None) -> list[str]:
-    names = names or {}
-    return [
-        str(r["id"]), names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel_kind"]),
-        r["account_id"], r["title"], r["item_url"], _t(r["published_at"], tz), _t(r["detected_at"], tz),
-        _t(r["deadline_at"], tz), "是" if r["deadline_provisional"] else "否",
-        STATE_LABELS.get(r["state"], r["state"]), _t(r["delivered_at"], tz), _t(r.get("platform_published_at"), tz),
-        r["external_url"] or (NO_URL if r["state"] == "delivered" else ""), hours_text(r["late_working_hours"]),
-        r.get("reason") or "",
-        anchor_label(r["anchor_kind"]),
-    ]
-
-
 def detail_csv(rows: list[Mapping[str, Any]], tz: tzinfo = SHANGHAI, names: Mapping[str, str] | None = None,
                *, bom: bool = False) -> str:
     buf = io.StringIO()
@@ -90,24 +67,6 @@ async def report_details(store: Store, month: str, calendar: WorkCalendar, setti
     start, end = month_bounds(month, settings)
     return await detail_rows(store, settings_for=settings_for or (lambda _s: settings), calendar=calendar,
                              now=store.clock.now(), after=start, until=end, unit_id=unit, limit=limit)
-
-
-def data_quality(details: Sequence[Mapping[str, Any]]) -> list[list[str]]:
-    """Per source, the deliveries' items whose upstream time was implausible or missing (distinct items)."""
-    seen: dict[int, Mapping[str, Any]] = {}
-    for d in details:
-        if d["anchor_kind"] in DATA_QUALITY_KINDS:
-            seen.setdefault(d["item_id"], d)
-    out = []
-    for d in seen.values():
-        raw = d.get("published_raw") or ""
-        problem = ("未提供发布时间" if d["anchor_kind"] == "detected" and d["published_at"] is None
-                   else "发布时间无法识别" if d["published_at"] is None else "发布时间晚于发现时间（超出容差）")
-        out.append([d["source_id"], d["title"], d["item_url"], problem + (f"（原文：{raw}）" if raw else "")])
-    return sorted(out)
-
-
-QUALITY_COLUMNS = ("来源", "稿件", "上游链接", "问题")
 
 
 async def evidence_files(store: Store, rows: list[dict[str, Any]], tz: tzinfo,

@@ -12,6 +12,9 @@ import asyncio
 from datetime import datetime
 from typing import Any
 
+from syndicator.store import Store
+from syndicator.supervisor import Supervisor
+
 STORE_PING_S = 3.0
 
 
@@ -25,14 +28,13 @@ async def store_problem(store: Any) -> str | None:
     return None
 
 
-async def readiness(hub: Any) -> dict[str, Any]:
+async def readiness(supervisor: Supervisor, store: Store, instance_id: str) -> dict[str, Any]:
     """This hub's health: ``ok``, the problems by loop (``store`` for the database), each loop's last pass."""
-    problems = hub.supervisor.problems()
-    store = await store_problem(hub.store)
-    if store is not None:
-        problems["store"] = store
-    return {"ok": not problems, "instance": hub.settings.hub.instance_id, "problems": problems,
-            "loops": hub.supervisor.snapshot()}
+    problems = supervisor.problems()
+    problem = await store_problem(store)
+    if problem is not None:
+        problems["store"] = problem
+    return {"ok": not problems, "instance": instance_id, "problems": problems, "loops": supervisor.snapshot()}
 
 
 def hub_health(rows: list[dict[str, Any]], now: datetime) -> list[dict[str, Any]]:

@@ -9,21 +9,18 @@ from __future__ import annotations
 
 import html
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import Any
 
 from aiohttp import web
 
 from channels.manual.channel import deadline_text
 from channels.manual.links import check_token, link_secret
 from core.content import sanitize, source_line
-
-if TYPE_CHECKING:
-    from syndicator.app import Hub
+from syndicator.web_keys import CLOCK, MANUAL, SETTINGS, STORE
 
 STATIC = Path(__file__).parent / "manual_static"
 CSP = ("default-src 'none'; script-src 'self'; style-src 'self'; img-src 'self' https: http: data:; "
        "form-action 'self'; frame-ancestors 'none'; base-uri 'none'")
-HUB_KEY: web.AppKey[Any] = web.AppKey("manual_hub")
 
 
 def _page(title: str, body: str, status: int = 200, *, script: bool = False) -> web.Response:
@@ -38,12 +35,12 @@ def _page(title: str, body: str, status: int = 200, *, script: bool = False) -> 
 
 
 async def _resolve(request: web.Request, purpose: str) -> tuple[Any, web.Response | None]:
-    hub = request.app[HUB_KEY]
-    secret = await link_secret(hub.store.kv, hub.settings.hub.instance_id)
-    check = check_token(secret, request.match_info["token"], purpose, hub.clock.now())
+    app = request.app
+    secret = await link_secret(app[STORE].kv, app[SETTINGS].hub.instance_id)
+    check = check_token(secret, request.match_info["token"], purpose, app[CLOCK].now())
     if check.problem is not None or check.delivery_id is None:
         return None, _page("链接无效", f'<h1>无法打开</h1><p class="bad">{html.escape(check.problem or "")}</p>', 403)
-    found = await hub.manual.delivery(check.delivery_id)
+    found = await app[MANUAL].delivery(check.delivery_id)
     if found is None:
         return None, _page("未找到",
                            '<h1>未找到该稿件</h1><p class="bad">该投递已不存在或不属于人工转载单位</p>', 404)
@@ -100,7 +97,7 @@ async def done_submit(request: web.Request) -> web.Response:
     form = await request.post()
     url = str(form.get("url") or "")[:2000]
     assert d.id is not None
-    answer = await request.app[HUB_KEY].manual.report(d.id, url, "信息员（网页表单）")
+    answer = await request.app[MANUAL].report(d.id, url, "信息员（网页表单）")
     return _page("核对结果", _form(item, answer.message, answer.ok, "" if answer.ok else url),
                  200 if answer.ok else 422)
 
@@ -113,8 +110,8 @@ async def static_file(request: web.Request) -> web.StreamResponse:
                                                     "Cache-Control": "public, max-age=3600"})
 
 
-def add_manual_routes(app: web.Application, hub: Hub) -> None:
-    app[HUB_KEY] = hub
+def add_manual_routes(app: web.Application) -> None:
+    """The 信息员's pages; they read ``STORE``, ``SETTINGS``, ``CLOCK`` and ``MANUAL`` (syndicator.web_keys)."""
     app.router.add_get("/manual/copy/{token}", copy_page)
     app.router.add_get("/manual/done/{token}", done_form)
     app.router.add_post("/manual/done/{token}", done_submit)

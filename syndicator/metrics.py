@@ -1,94 +1,137 @@
-"""Prometheus text exposition (format 0.0.4) of the hub's state, computed from the store on scrape.
+"""Prometheus exposition of the hub's state, computed from the store on scrape, by ``prometheus-client``.
 
-A handful of gauges does not justify a client library whose collectors are synchronous while
-our store is not; the format is documented at https://prometheus.io/docs/instrumenting/exposition_formats/.
+The store is asynchronous and the library's collectors are not, so a scrape first reads every value, then hands
+them to a one-scrape registry as metric families, with the library's process, platform and GC collectors beside
+them. The library writes the text (and OpenMetrics when a scraper asks for it: ``choose_encoder``).
 """
 
 from __future__ import annotations
 
+from collections import Counter
+from collections.abc import Iterable, Iterator
 from datetime import timedelta
-from typing import Any
 
+from prometheus_client import CollectorRegistry, GCCollector, PlatformCollector, ProcessCollector, generate_latest
+from prometheus_client.core import CounterMetricFamily, GaugeMetricFamily, Metric
+from prometheus_client.registry import Collector
+
+from core.clock import Clock
 from core.models import DeliveryState
+from syndicator.calendar import WorkCalendar
+from syndicator.config import Settings
+from syndicator.dispatch import Dispatcher
+from syndicator.store import Store
+from syndicator.supervisor import Supervisor
+from syndicator.verify.worker import Verifier
 
 
-def _escape(value: str) -> str:
-    return value.replace("\\", "\\\\").replace("\n", "\\n").replace('"', '\\"')
+class _Read(Collector):
+    """Families already read from the store: what one scrape reports."""
+
+    def __init__(self, families: Iterable[Metric]) -> None:
+        self.families = list(families)
+
+    def collect(self) -> Iterator[Metric]:
+        return iter(self.families)
 
 
-class _Family:
-    def __init__(self, name: str, kind: str, help_text: str) -> None:
-        self.lines = [f"# HELP {name} {help_text}", f"# TYPE {name} {kind}"]
-        self.name = name
-
-    def add(self, value: float, **labels: str) -> None:
-        label_text = ",".join(f'{k}="{_escape(v)}"' for k, v in labels.items())
-        self.lines.append(f"{self.name}{{{label_text}}} {value:g}" if label_text else f"{self.name} {value:g}")
+def _gauge(name: str, help_text: str, value: float) -> GaugeMetricFamily:
+    return GaugeMetricFamily(name, help_text, value=value)
 
 
-async def render_metrics(hub: Any) -> str:
-    store, now = hub.store, hub.clock.now()
-    families: list[_Family] = []
+def _counter(name: str, help_text: str, value: float) -> CounterMetricFamily:
+    return CounterMetricFamily(name, help_text, value=value)
 
-    def family(name: str, kind: str, help_text: str) -> _Family:
-        f = _Family(name, kind, help_text)
-        families.append(f)
-        return f
 
+async def collect_metrics(store: Store, settings: Settings, calendar: WorkCalendar, clock: Clock,
+                          supervisor: Supervisor, dispatcher: Dispatcher, verifier: Verifier,
+                          refusals: Counter[tuple[str, str, str]]) -> CollectorRegistry:
+    """A registry holding this scrape's values and the process metrics."""
+    now = clock.now()
+    families: list[Metric] = []
     counts = await store.state_counts()
-    by_state = family("syndicator_deliveries", "gauge", "Deliveries by state.")
+    by_state = GaugeMetricFamily("syndicator_deliveries", "Deliveries by state.", labels=["state"])
     for state in DeliveryState:
-        by_state.add(counts.get(state.value, 0), state=state.value)
-    overdue, soon = await store.deadline_counts(now, now + timedelta(hours=hub.settings.deadlines.at_risk_hours))
-    family("syndicator_deliveries_overdue", "gauge", "Open deliveries past their deadline.").add(overdue)
-    family("syndicator_deliveries_at_risk", "gauge", "Open deliveries due within the at-risk margin.").add(soon)
-    family("syndicator_deliveries_possible_duplicate", "gauge",
-           "Deliveries that may have reached their platform twice (a blind re-send after a crash).").add(
-        await store.possible_duplicate_count())
-    family("syndicator_items_merged_copies", "gauge",
-           "Upstream copies merged into an existing item (same URL, guid, document number or content).").add(
-        await store.merge_count())
-    family("syndicator_deliveries_in_flight", "gauge", "Sends in flight in this process.").add(hub.dispatcher.in_flight)
-    verify = family("syndicator_deliveries_verify", "gauge",
-                    "Delivered reprints by live verification state (none: delivered before verification existed).")
+        by_state.add_metric([state.value], counts.get(state.value, 0))
+    overdue, soon = await store.deadline_counts(now, now + timedelta(hours=settings.deadlines.at_risk_hours))
+    families += [
+        by_state,
+        _gauge("syndicator_deliveries_overdue", "Open deliveries past their deadline.", overdue),
+        _gauge("syndicator_deliveries_at_risk", "Open deliveries due within the at-risk margin.", soon),
+        _gauge("syndicator_deliveries_possible_duplicate",
+               "Deliveries that may have reached their platform twice (a blind re-send after a crash).",
+               await store.possible_duplicate_count()),
+        _gauge("syndicator_items_merged_copies",
+               "Upstream copies merged into an existing item (same URL, guid, document number or content).",
+               await store.merge_count()),
+        _gauge("syndicator_deliveries_in_flight", "Sends in flight in this process.", dispatcher.in_flight),
+    ]
+    verify = GaugeMetricFamily("syndicator_deliveries_verify", "Delivered reprints by live verification state "
+                               "(none: delivered before verification existed).", labels=["state"])
     verify_counts = await store.verify_state_counts()
     for state in ("none", "pending", "verified", "not_visible", "unverifiable", "gone"):
-        verify.add(verify_counts.get(state, 0), state=state)
-    family("syndicator_verifications_total", "counter", "Public-page checks made by this process.").add(
-        hub.verifier.done)
-    delays = family("syndicator_delay_records", "gauge", "Delay records on file, by kind.")
+        verify.add_metric([state], verify_counts.get(state, 0))
+    delays = GaugeMetricFamily("syndicator_delay_records", "Delay records on file, by kind.", labels=["kind"])
     for kind, n in sorted((await store.delay_counts()).items()):
-        delays.add(n, kind=kind)
-    errors = family("syndicator_source_consecutive_errors", "gauge", "Consecutive failed polls per source.")
-    success = family("syndicator_source_last_success_timestamp_seconds", "gauge", "Last successful poll.")
-    empty = family("syndicator_source_empty", "gauge", "1 while a source reads fine but lists no entries.")
+        delays.add_metric([kind], n)
+    families += [verify, _counter("syndicator_verifications_total", "Public-page checks made by this process.",
+                                  verifier.done), delays]
+    errors = GaugeMetricFamily("syndicator_source_consecutive_errors", "Consecutive failed polls per source.",
+                               labels=["source"])
+    success = GaugeMetricFamily("syndicator_source_last_success_timestamp_seconds", "Last successful poll.",
+                                labels=["source"])
+    empty = GaugeMetricFamily("syndicator_source_empty", "1 while a source reads fine but lists no entries.",
+                              labels=["source"])
     for health in await store.all_source_health():
-        errors.add(health.consecutive_errors, source=health.source_id)
-        empty.add(int(health.empty_since is not None), source=health.source_id)
+        errors.add_metric([health.source_id], health.consecutive_errors)
+        empty.add_metric([health.source_id], int(health.empty_since is not None))
         if health.last_success_at is not None:
-            success.add(health.last_success_at.timestamp(), source=health.source_id)
-    blocked = family("syndicator_account_blocked", "gauge", "Accounts paused or needing re-authorisation.")
+            success.add_metric([health.source_id], health.last_success_at.timestamp())
+    blocked = GaugeMetricFamily("syndicator_account_blocked", "Accounts paused or needing re-authorisation.",
+                                labels=["account", "state"])
     for account_id, (state, _reason) in sorted((await store.account_states()).items()):
         if state != "active":
-            blocked.add(1, account=account_id, state=state)
-    warnings = hub.calendar.warnings(now.astimezone(hub.settings.deadlines.tz).date())
-    family("syndicator_calendar_warnings", "gauge", "Years whose holiday arrangement is not loaded.").add(len(warnings))
-    refused = family("syndicator_requests_refused_total", "counter",
-                     "Inbound requests refused by this process, by door and reason.")
-    for (door, reason, account), n in sorted(getattr(hub, "refusals", {}).items()):
-        refused.add(n, door=door, reason=reason, **({"account": account} if account else {}))
-    loops = hub.supervisor.snapshot()
-    healthy = family("syndicator_loop_healthy", "gauge", "1 when the loop completed a pass within its interval.")
-    failures = family("syndicator_loop_consecutive_failures", "gauge", "Failed passes in a row, per loop.")
-    last_ok = family("syndicator_loop_last_success_timestamp_seconds", "gauge", "Last successful pass, per loop.")
-    for name, loop in sorted(loops.items()):
-        healthy.add(0 if loop["problem"] else 1, loop=name)
-        failures.add(loop["failures"], loop=name)
+            blocked.add_metric([account_id, state], 1)
+    warnings = calendar.warnings(now.astimezone(settings.deadlines.tz).date())
+    refused = CounterMetricFamily("syndicator_requests_refused_total",
+                                  "Inbound requests refused by this process, by door and reason.")
+    for (door, reason, account), n in sorted(refusals.items()):
+        # the callback's refusals name the account, the API's and the login's have none: label sets differ
+        refused.add_sample("syndicator_requests_refused_total",
+                           {"door": door, "reason": reason, **({"account": account} if account else {})}, n)
+    families += [errors, success, empty, blocked,
+                 _gauge("syndicator_calendar_warnings", "Years whose holiday arrangement is not loaded.",
+                        len(warnings)), refused]
+    healthy = GaugeMetricFamily("syndicator_loop_healthy", "1 when the loop completed a pass within its interval.",
+                                labels=["loop"])
+    failures = GaugeMetricFamily("syndicator_loop_consecutive_failures", "Failed passes in a row, per loop.",
+                                 labels=["loop"])
+    last_ok = GaugeMetricFamily("syndicator_loop_last_success_timestamp_seconds", "Last successful pass, per loop.",
+                                labels=["loop"])
+    for name, loop in sorted(supervisor.snapshot().items()):
+        healthy.add_metric([name], 0 if loop["problem"] else 1)
+        failures.add_metric([name], loop["failures"])
         if loop["last_ok"] is not None:
-            last_ok.add(loop["last_ok"].timestamp(), loop=name)
-    family("syndicator_claims_fenced_total", "counter",
-           "Outcome writes and sends dropped because another hub had taken the claim over.").add(
-        hub.dispatcher.claims.fenced)
-    family("syndicator_outcome_write_failures_total", "counter",
-           "Outcome writes that failed (store unreachable) and were retried.").add(hub.dispatcher.claims.write_failures)
-    return "\n".join(line for f in families for line in f.lines) + "\n"
+            last_ok.add_metric([name], loop["last_ok"].timestamp())
+    families += [
+        healthy, failures, last_ok,
+        _counter("syndicator_claims_fenced_total",
+                 "Outcome writes and sends dropped because another hub had taken the claim over.",
+                 dispatcher.claims.fenced),
+        _counter("syndicator_outcome_write_failures_total",
+                 "Outcome writes that failed (store unreachable) and were retried.", dispatcher.claims.write_failures),
+    ]
+    registry = CollectorRegistry(auto_describe=False)
+    registry.register(_Read(families))
+    ProcessCollector(registry=registry)
+    PlatformCollector(registry=registry)
+    GCCollector(registry=registry)
+    return registry
+
+
+async def render_metrics(store: Store, settings: Settings, calendar: WorkCalendar, clock: Clock,
+                         supervisor: Supervisor, dispatcher: Dispatcher, verifier: Verifier,
+                         refusals: Counter[tuple[str, str, str]]) -> str:
+    """The Prometheus text format (0.0.4) of ``collect_metrics``."""
+    registry = await collect_metrics(store, settings, calendar, clock, supervisor, dispatcher, verifier, refusals)
+    return generate_latest(registry).decode("utf-8")

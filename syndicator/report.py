@@ -20,10 +20,11 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from core.clock import SHANGHAI
-from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
+from syndicator.anchors import ANCHOR_DEFINITIONS, DATA_QUALITY_KINDS, anchor_label
 from syndicator.calendar import WorkCalendar
 from syndicator.deadlines import DeadlineSettings, lateness
 from syndicator.delays import hours_text, local_text
+from syndicator.report_html import report_html
 from syndicator.store import Store
 from syndicator.store.reports import FINAL_STATES
 
@@ -291,9 +292,9 @@ def format_report(rows: list[dict[str, Any]], fmt: str = "md", *, month: str | N
                f"未发布（已超时）{total['missing']}，人工跳过 {total['skipped']}，未到期 {total['open']}{rate}"
                f"{baseline}。")
     if fmt == "html":
-        from syndicator.report_html import report_html
-
-        return report_html(title, stamp, summary, REPORT_DEFINITIONS, REPORT_COLUMNS, cells, details, names, tz)
+        listing = None if details is None else (DETAIL_COLUMNS, [detail_cells(d, tz, names) for d in details])
+        quality = None if details is None else (QUALITY_COLUMNS, data_quality(details))
+        return report_html(title, stamp, summary, REPORT_DEFINITIONS, REPORT_COLUMNS, cells, listing, quality, tz)
     lines = [f"# {title}", "", *([stamp, ""] if stamp else []), summary, "", REPORT_DEFINITIONS, ""]
     if not rows:
         return "\n".join([*lines, "本月没有截止时间在本月的转载任务。"]) + _md_details(details, tz, names)
@@ -309,8 +310,6 @@ def _md_table(header: Sequence[str], cells: list[list[Any]]) -> list[str]:
 def _md_details(details: Sequence[Mapping[str, Any]] | None, tz: tzinfo, names: Mapping[str, str]) -> str:
     if details is None:
         return ""
-    from syndicator.evidence import DETAIL_COLUMNS, QUALITY_COLUMNS, data_quality, detail_cells
-
     lines = ["", "", "## 逐条明细", ""]
     lines += _md_table(DETAIL_COLUMNS, [detail_cells(d, tz, names) for d in details]) if details else ["（无）"]
     quality = data_quality(details)
@@ -322,8 +321,51 @@ def _md_details(details: Sequence[Mapping[str, Any]] | None, tz: tzinfo, names: 
 def _csv_details(details: Sequence[Mapping[str, Any]] | None, tz: tzinfo, names: Mapping[str, str]) -> str:
     if details is None:
         return ""
-    from syndicator.evidence import DETAIL_COLUMNS, QUALITY_COLUMNS, data_quality, detail_cells
-
     quality = data_quality(details)
     return ("\n" + _csv(DETAIL_COLUMNS, [detail_cells(d, tz, names) for d in details], ["逐条明细"])
             + "\n" + _csv(QUALITY_COLUMNS, quality, ["来源数据质量问题"]))  # type: ignore[arg-type]
+
+
+# ---------------------------------------------------------------- the per-delivery listing
+# Here rather than in syndicator.evidence, which builds on it: the report's Markdown, CSV and HTML forms
+# print the same lines, and the evidence export reads this module, never the other way round.
+
+DETAIL_COLUMNS = ("投递编号", "单位", "渠道", "账号", "稿件", "上游链接", "上游发布时间", "本系统发现时间",
+                  "截止时间", "截止时间为临时计算", "状态", "发布时间（本系统确认）", "平台发布时间", "公开链接",
+                  "超时（工作小时）", "原因", "时间起算口径")
+NO_URL = "（平台未返回公开链接，需人工核对）"   # delivered, but e.g. Weibo judged a lost reply's resend a repeat
+
+
+def _t(value: datetime | None, tz: tzinfo) -> str:
+    return local_text(value, tz) if value is not None else ""
+
+
+def detail_cells(r: Mapping[str, Any], tz: tzinfo = SHANGHAI, names: Mapping[str, str] | None = None) -> list[str]:
+    names = names or {}
+    return [
+        str(r["id"]), names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel_kind"]),
+        r["account_id"], r["title"], r["item_url"], _t(r["published_at"], tz), _t(r["detected_at"], tz),
+        _t(r["deadline_at"], tz), "是" if r["deadline_provisional"] else "否",
+        STATE_LABELS.get(r["state"], r["state"]), _t(r["delivered_at"], tz), _t(r.get("platform_published_at"), tz),
+        r["external_url"] or (NO_URL if r["state"] == "delivered" else ""), hours_text(r["late_working_hours"]),
+        r.get("reason") or "",
+        anchor_label(r["anchor_kind"]),
+    ]
+
+
+def data_quality(details: Sequence[Mapping[str, Any]]) -> list[list[str]]:
+    """Per source, the deliveries' items whose upstream time was implausible or missing (distinct items)."""
+    seen: dict[int, Mapping[str, Any]] = {}
+    for d in details:
+        if d["anchor_kind"] in DATA_QUALITY_KINDS:
+            seen.setdefault(d["item_id"], d)
+    out = []
+    for d in seen.values():
+        raw = d.get("published_raw") or ""
+        problem = ("未提供发布时间" if d["anchor_kind"] == "detected" and d["published_at"] is None
+                   else "发布时间无法识别" if d["published_at"] is None else "发布时间晚于发现时间（超出容差）")
+        out.append([d["source_id"], d["title"], d["item_url"], problem + (f"（原文：{raw}）" if raw else "")])
+    return sorted(out)
+
+
+QUALITY_COLUMNS = ("来源", "稿件", "上游链接", "问题")

@@ -6,7 +6,7 @@ numbers, definitions and per-delivery lines as the Markdown and CSV forms (syndi
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+from collections.abc import Sequence
 from datetime import datetime, tzinfo
 from html import escape
 from typing import Any
@@ -14,6 +14,8 @@ from typing import Any
 from core.clock import SHANGHAI
 from syndicator.delays import local_text
 
+# A table as its header and its rows of cells.
+Listing = tuple[Sequence[str], Sequence[Sequence[Any]]]
 PRINT_CSS = """
 body { font-family: "Noto Sans CJK SC", "Microsoft YaHei", sans-serif; margin: 1.5em; color: #1d2733; }
 h1 { font-size: 1.4em; } h2 { font-size: 1.1em; margin-top: 1.6em; }
@@ -51,10 +53,10 @@ def _table(header: Sequence[str], rows: Sequence[Sequence[Any]], url_cols: froze
 
 
 def report_html(title: str, stamp: str, summary: str, definitions: str, header: Sequence[str],
-                cells: Sequence[Sequence[Any]], details: Sequence[Mapping[str, Any]] | None,
-                names: Mapping[str, str], tz: tzinfo = SHANGHAI, as_of: datetime | None = None) -> str:
-    from syndicator.evidence import DETAIL_COLUMNS, QUALITY_COLUMNS, data_quality, detail_cells
-
+                cells: Sequence[Sequence[Any]], details: Listing | None, quality: Listing | None = None,
+                tz: tzinfo = SHANGHAI, as_of: datetime | None = None) -> str:
+    """``details`` and ``quality`` come as header and rendered cells (syndicator.report) so that this page
+    only lays them out: the same lines as the Markdown and CSV forms, and no import back into the report."""
     parts = [
         "<!doctype html><html lang=\"zh-CN\"><head><meta charset=\"utf-8\">",
         f"<title>{escape(title)}</title><style>{PRINT_CSS}</style></head><body>",
@@ -65,13 +67,13 @@ def report_html(title: str, stamp: str, summary: str, definitions: str, header: 
         _table(header, cells) if cells else "<p>本月没有截止时间在本月的转载任务。</p>",
     ]
     if details is not None:
-        urls = frozenset({DETAIL_COLUMNS.index("上游链接"), DETAIL_COLUMNS.index("公开链接")})
-        parts += ["<h2>逐条明细</h2>",
-                  _table(DETAIL_COLUMNS, [detail_cells(d, tz, names) for d in details], urls) if details
-                  else "<p>（无）</p>"]
-        quality = data_quality(details)
+        detail_header, detail_cells = details
+        urls = frozenset({detail_header.index("上游链接"), detail_header.index("公开链接")})
+        parts += ["<h2>逐条明细</h2>", _table(detail_header, detail_cells, urls) if detail_cells else "<p>（无）</p>"]
+    if quality is not None:
+        quality_header, quality_cells = quality
         parts += ["<h2>来源数据质量问题</h2>",
-                  _table(QUALITY_COLUMNS, quality, frozenset({2})) if quality else "<p>（无）</p>"]
+                  _table(quality_header, quality_cells, frozenset({2})) if quality_cells else "<p>（无）</p>"]
     parts += ["<h2>口径说明</h2>", f'<p class="defs">{escape(definitions)}</p>']
     if as_of is not None:
         parts.append(f"<p>生成时间：{escape(local_text(as_of, tz))}</p>")

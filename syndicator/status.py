@@ -10,6 +10,7 @@ from syndicator.config import Settings
 from syndicator.health import hub_health, readiness
 from syndicator.source_empty import health_state
 from syndicator.store import Store
+from syndicator.supervisor import Supervisor
 
 
 async def collect_status(store: Store, settings: Settings, calendar: WorkCalendar, clock: Clock) -> dict[str, Any]:
@@ -53,7 +54,9 @@ async def collect_status(store: Store, settings: Settings, calendar: WorkCalenda
     }
 
 
-async def status_report(hub: Any) -> dict[str, Any]:
-    report = await collect_status(hub.store, hub.settings, hub.calendar, hub.clock)
-    report["health"] = await readiness(hub)       # this process's loops, live rather than as last beaten
+async def status_report(store: Store, settings: Settings, calendar: WorkCalendar, clock: Clock,
+                        supervisor: Supervisor) -> dict[str, Any]:
+    """``collect_status`` plus this process's loops, live rather than as last beaten (the API and the console)."""
+    report = await collect_status(store, settings, calendar, clock)
+    report["health"] = await readiness(supervisor, store, settings.hub.instance_id)
     return report

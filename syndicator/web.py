@@ -1,32 +1,42 @@
 """The hub's HTTP face: health, JSON API for operators and tools, and platform callbacks.
 
-Resources are wired with ``web.AppKey`` (aiohttp-demos style); nothing here holds state of its own.
+Handlers read what they need through typed ``web.AppKey``s (syndicator.web_keys) that the hub fills when it builds
+the app (``Hub.web_app``); nothing here holds state of its own or knows the hub.
 """
 
 from __future__ import annotations
 
-import functools
-from typing import TYPE_CHECKING, Any
+import json
+from typing import Any
 
 from aiohttp import web
+from prometheus_client.exposition import choose_encoder
 
 from syndicator.api_schema import OPENAPI, DeliveriesQuery
+from syndicator.config import WebSettings
+from syndicator.health import readiness
+from syndicator.metrics import collect_metrics
 from syndicator.redact import redact
 from syndicator.status import status_report
 from syndicator.web_auth import ClientAddress, api_guard, json_error
-
-if TYPE_CHECKING:
-    from syndicator.app import Hub
-
-HUB: web.AppKey[Any] = web.AppKey("hub")
-CLIENT: web.AppKey[ClientAddress] = web.AppKey("client_address", ClientAddress)
+from syndicator.web_keys import (
+    CALENDAR,
+    CLIENT,
+    CLOCK,
+    DISPATCHER,
+    REFUSALS,
+    SETTINGS,
+    STORE,
+    SUPERVISOR,
+    VERIFIER,
+    Refusals,
+)
 
 
 async def healthz(request: web.Request) -> web.Response:
     """Readiness: 503, naming the loop (or ``store``) and why, when this hub is not doing its work."""
-    from syndicator.health import readiness
-
-    report = await readiness(request.app[HUB])
+    app = request.app
+    report = await readiness(app[SUPERVISOR], app[STORE], app[SETTINGS].hub.instance_id)
     return web.json_response(report, status=200 if report["ok"] else 503, dumps=_dumps)
 
 
@@ -36,27 +46,32 @@ async def livez(request: web.Request) -> web.Response:
 
 
 async def api_status(request: web.Request) -> web.Response:
-    return web.json_response(await status_report(request.app[HUB]), dumps=_dumps)
+    app = request.app
+    report = await status_report(app[STORE], app[SETTINGS], app[CALENDAR], app[CLOCK], app[SUPERVISOR])
+    return web.json_response(report, dumps=_dumps)
 
 
 async def metrics(request: web.Request) -> web.Response:
-    from syndicator.metrics import render_metrics
-
-    return web.Response(text=redact(await render_metrics(request.app[HUB])), content_type="text/plain",
-                        headers={"X-Content-Type-Options": "nosniff"}, charset="utf-8")
+    """Prometheus text, or OpenMetrics when the scraper asks for it (the library chooses)."""
+    app = request.app
+    registry = await collect_metrics(app[STORE], app[SETTINGS], app[CALENDAR], app[CLOCK], app[SUPERVISOR],
+                                     app[DISPATCHER], app[VERIFIER], app[REFUSALS])
+    encoder, content_type = choose_encoder(request.headers.get("Accept", ""))
+    return web.Response(body=redact(encoder(registry).decode("utf-8")).encode("utf-8"),
+                        headers={"Content-Type": content_type, "X-Content-Type-Options": "nosniff"})
 
 
 async def api_deliveries(request: web.Request) -> web.Response:
-    hub = request.app[HUB]
     try:
         query = DeliveriesQuery.parse(request.query)
     except ValueError as exc:
         return json_error(400, str(exc))
-    rows = await hub.store.deliveries(states=query.states, account_id=query.account, limit=query.limit)
+    rows = await request.app[STORE].deliveries(states=query.states, account_id=query.account, limit=query.limit)
     return web.json_response([_delivery_json(d) for d in rows], dumps=_dumps)
 
 
 async def openapi(request: web.Request) -> web.Response:
+    """The OpenAPI 3.1 description of this JSON API (syndicator.api_schema)."""
     return web.json_response(OPENAPI, dumps=_dumps)
 
 
@@ -72,61 +87,30 @@ def _delivery_json(d: Any) -> dict[str, Any]:
 
 
 def _dumps(obj: Any) -> str:
-    import json
-
     return redact(json.dumps(obj, ensure_ascii=False, default=str))     # every API answer is masked
 
 
-def _console_answer(hub: Hub) -> Any:
-    """The WeChat admin console's answer function, or None when no admins are configured."""
-    settings = hub.settings.console
-    manual = getattr(hub, "manual", None)
-    if not settings.admins and not (manual is not None and manual.informants()):
-        return None
-    from syndicator.console import Console
-    from syndicator.operations import Operations
-
-    console = Console(Operations(hub.settings, hub.store, hub.clock, hub.dispatcher, hub.calendar_notices),
-                      functools.partial(status_report, hub), settings, hub.clock, manual)
-    return console.answer
-
-
-def build_web_app(hub: Hub) -> web.Application:
-    web_settings = hub.settings.web
-    client = ClientAddress(web_settings.trusted_proxies)
-    app = web.Application(middlewares=[api_guard(
-        web_settings.api_keys, client, lambda reason: hub.refusals.update([("api", reason, "")]))])
-    app[HUB] = hub
+def api_app(settings: WebSettings, refusals: Refusals) -> web.Application:
+    """The app with its API guard and the health, JSON API and metrics routes; the hub fills the other keys
+    (syndicator.web_keys) and adds the doors it has (callbacks, manual pages, dashboard)."""
+    client = ClientAddress(settings.trusted_proxies)
+    app = web.Application(middlewares=[api_guard(settings.api_keys, client,
+                                                 lambda reason: refusals.update([("api", reason, "")]))])
     app[CLIENT] = client
+    app[REFUSALS] = refusals
     app.router.add_get("/healthz", healthz)
     app.router.add_get("/livez", livez)
     app.router.add_get("/api/status", api_status)
     app.router.add_get("/api/deliveries", api_deliveries)
     app.router.add_get("/api/openapi.json", openapi)
     app.router.add_get("/metrics", metrics)
-    wechat_accounts = {a.id: a for _u, a in hub.settings.accounts() if a.kind == "wechat"}
-    if wechat_accounts:
-        from channels.wechat.callback import make_wechat_callback
-
-        handler = make_wechat_callback(
-            wechat_accounts, hub.dispatcher.hint, _console_answer(hub), hub.store.kv, clock=hub.clock,
-            refused=lambda account, reason: hub.refusals.update([("wechat_callback", reason, account)]))
-        app.router.add_route("*", "/wechat/callback/{account_id}", handler)
-    manual = getattr(hub, "manual", None)
-    if manual is not None and manual.channels:
-        from syndicator.manual_web import add_manual_routes
-
-        add_manual_routes(app, hub)
-    if hub.settings.dashboard.enabled:
-        from syndicator.dashboard import setup_dashboard
-
-        setup_dashboard(app, hub, hub.settings.dashboard)
     return app
 
 
-async def start_web(hub: Hub) -> web.AppRunner:
-    runner = web.AppRunner(build_web_app(hub), access_log=None)
+async def start_web(app: web.Application, settings: WebSettings) -> web.AppRunner:
+    """Serve ``app`` on ``[web] host``/``port``; the caller cleans the runner up."""
+    runner = web.AppRunner(app, access_log=None)
     await runner.setup()
-    site = web.TCPSite(runner, hub.settings.web.host, hub.settings.web.port)
+    site = web.TCPSite(runner, settings.host, settings.port)
     await site.start()
     return runner

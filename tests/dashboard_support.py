@@ -21,7 +21,6 @@ from syndicator.dashboard import setup_dashboard
 from syndicator.dashboard.auth import Auth
 from syndicator.dashboard.views import AUTH
 from syndicator.passwords import hash_password
-from syndicator.web import build_web_app
 
 PASSWORD = "correct horse battery staple"
 SECRET = "SECRET-WB-7f3Kq9ZzT2"                        # a Weibo token: must never reach a page
@@ -135,9 +134,9 @@ async def dashboard(tmp_path: Path, clock: FakeClock, serve: Any, users: dict[st
     ``[dashboard.users]`` (default: "operator", an administrator, with ``PASSWORD``)."""
     async with Hub(dashboard_settings(tmp_path), clock=clock) as hub:
         ids = await seed(hub, clock)
-        app = build_web_app(hub)
+        app = hub.web_app()
         users = users or {"operator": hash_password(PASSWORD, iterations=2000)}
-        setup_dashboard(app, hub, DashboardSettings(users=users, **options))
+        setup_dashboard(app, DashboardSettings(users=users, **options))
         yield Dash(await serve(app), hub, app[AUTH], ids, app)
 
 

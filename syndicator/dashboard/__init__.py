@@ -6,28 +6,23 @@ Its settings (``DashboardSettings``) live with the rest of the configuration in 
 from __future__ import annotations
 
 import logging
-from typing import TYPE_CHECKING
 
 from aiohttp import web
 
 from syndicator.config import DashboardSettings
-from syndicator.dashboard.auth import cmd_hash_password
-
-if TYPE_CHECKING:
-    from syndicator.app import Hub
+from syndicator.dashboard import actions, alerts_log, calendar_notices, detail, live, overview, records, views, weibo
+from syndicator.dashboard.auth import Auth, cmd_hash_password
+from syndicator.dashboard.errors import chinese_errors
 
 __all__ = ["cmd_hash_password", "setup_dashboard"]
 log = logging.getLogger(__name__)
 
 
-def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings) -> None:
-    """Add the dashboard's routes to ``app`` (before it starts). Does nothing when disabled."""
+def setup_dashboard(app: web.Application, settings: DashboardSettings) -> None:
+    """Add the dashboard's routes to ``app`` (before it starts); its pages read the parts the hub put in the app's
+    keys (syndicator.web_keys). Does nothing when disabled."""
     if not settings.enabled:
         return
-    from syndicator.dashboard import actions, alerts_log, calendar_notices, detail, live, overview, records, views
-    from syndicator.dashboard.auth import Auth
-    from syndicator.dashboard.errors import chinese_errors
-
     if not settings.users:
         log.warning("dashboard enabled but [dashboard.users] is empty: nobody can log in "
                     "(add one with: python main.py hash-password)")
@@ -57,7 +52,5 @@ def setup_dashboard(app: web.Application, hub: Hub, settings: DashboardSettings)
     app.router.add_post("/actions/silence-end", g(alerts_log.end_silence))
     app.router.add_post("/actions/bulk", g(actions.bulk))
     app.router.add_post("/actions/check-source", g(actions.check_source))
-    from syndicator import weibo_reauth
-
-    weibo_reauth.setup_routes(app, g)
+    weibo.setup_routes(app, g)
     live.setup_live(app, g)

@@ -14,7 +14,7 @@ from syndicator.dashboard import render as r
 from syndicator.dashboard.access import may
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, actor, back_with, names, operations_for, show
-from syndicator.web import HUB
+from syndicator.web_keys import CLOCK, SETTINGS, STORE
 
 PAGE_SIZE = 30
 ACTOR_PREFIX = "operator:"
@@ -36,7 +36,7 @@ def _choice(value: str, allowed: dict[str, str] | tuple[tuple[str, str], ...], w
 
 
 async def alerts(request: web.Request) -> web.Response:
-    hub, q, s = request.app[HUB], request.query, request[SESSION]
+    app, q, s = request.app, request.query, request[SESSION]
     unit_names = names(request)
     notes: list[str] = []
     category = _choice(q.get("category", ""), CATEGORY_LABELS, "类别", notes)
@@ -46,15 +46,15 @@ async def alerts(request: web.Request) -> web.Response:
     notes += [note] if note else []
     where: dict[str, Any] = {"kind": "alert", "category": category, "unit_id": unit,
                              "acked": None if not acked else acked == "1"}
-    total = (await hub.store.alerts(**where, limit=1))[1]
+    total = (await app[STORE].alerts(**where, limit=1))[1]
     pages = r.page_count(total, PAGE_SIZE)
     page = min(page, pages)
-    rows, _ = await hub.store.alerts(**where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows, _ = await app[STORE].alerts(**where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     controls = [r.select("category", [("", "全部类别"), *CATEGORY_LABELS.items()], category, "类别"),
                 r.select("unit", [("", "全部单位"), *unit_names.items()], unit, "单位"),
                 r.select("acked", list(ACKED), acked, "确认状态")]
     back = request.path_qs
-    active = await hub.store.active_silences(hub.clock.now())
+    active = await app[STORE].active_silences(app[CLOCK].now())
     ops = operations_for(request)
     table_rows = []
     for a in rows:
@@ -112,7 +112,7 @@ def _hours_select() -> Html:
 
 
 async def _silences(request: web.Request) -> Html:
-    hub, s = request.app[HUB], request[SESSION]
+    app, s = request.app, request[SESSION]
     ops = operations_for(request)          # names a silence's target as the alert page does
     rows = [[CATEGORY_LABELS.get(x["category"], "全部类别") if x["category"] else "全部类别",
              ops.target_text(x["target"]), Html(f'<td class="nowrap">{r.when(x["until_at"])}</td>'),
@@ -120,7 +120,7 @@ async def _silences(request: web.Request) -> Html:
              tag("td", x["reason"], class_="reason"),
              tag("td", r.action_form("/actions/silence-end", s.csrf, request.path_qs, "结束静音", secondary=True,
                                      silence_id=x["id"]), class_="nowrap")]
-            for x in await hub.store.active_silences(hub.clock.now())]
+            for x in await app[STORE].active_silences(app[CLOCK].now())]
     return r.table(("类别", "对象", "静音至", "设置人", "理由", "操作"), rows, "没有生效中的静音")
 
 
@@ -144,7 +144,7 @@ async def silence(request: web.Request) -> web.Response:
         return _done(request, form, False, "提醒编号无效")
     if hours not in dict(SILENCE_HOURS):
         return _done(request, form, False, "请选择静音时长")
-    until = request.app[HUB].clock.now() + timedelta(hours=int(hours))
+    until = request.app[CLOCK].now() + timedelta(hours=int(hours))
     o = await operations_for(request).silence(alert_id, until, str(form.get("reason", ""))[:200], actor(request))
     return _done(request, form, o.ok, o.message)
 
@@ -172,10 +172,10 @@ def _day(text: str, what: str, notes: list[str]) -> date | None:
 
 
 async def audit(request: web.Request) -> web.Response:
-    hub, q = request.app[HUB], request.query
-    tz = hub.settings.deadlines.tz
+    app, q = request.app, request.query
+    tz = app[SETTINGS].deadlines.tz
     notes: list[str] = []
-    actors = [x.removeprefix(ACTOR_PREFIX) for x in await hub.store.alert_subjects("action")
+    actors = [x.removeprefix(ACTOR_PREFIX) for x in await app[STORE].alert_subjects("action")
               if x.startswith(ACTOR_PREFIX)]
     who = _choice(q.get("who", ""), tuple((a, a) for a in actors), "操作人", notes)
     since_d, until_d = _day(q.get("since", ""), "起始日期", notes), _day(q.get("until", ""), "截止日期", notes)
@@ -186,10 +186,10 @@ async def audit(request: web.Request) -> web.Response:
     until = datetime.combine(until_d + timedelta(days=1), datetime.min.time(), tz) if until_d else None
     where: dict[str, Any] = {"kind": "action", "subject": ACTOR_PREFIX + who if who else "", "text": text,
                              "since": since, "until": until}
-    total = (await hub.store.alerts(**where, limit=1))[1]
+    total = (await app[STORE].alerts(**where, limit=1))[1]
     pages = r.page_count(total, PAGE_SIZE)
     page = min(page, pages)
-    rows, _ = await hub.store.alerts(**where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
+    rows, _ = await app[STORE].alerts(**where, limit=PAGE_SIZE, offset=(page - 1) * PAGE_SIZE)
     controls = [r.select("who", [("", "全部操作人"), *((a, a) for a in actors)], who, "操作人"),
                 r.text_input("since", since_d.isoformat() if since_d else "", "日期从", "date"),
                 r.text_input("until", until_d.isoformat() if until_d else "", "至（含）", "date"),

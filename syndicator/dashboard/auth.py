@@ -29,6 +29,7 @@ from aiohttp import web
 from syndicator.config import DashboardSettings
 from syndicator.passwords import PBKDF2_ITERATIONS, hash_password, parse_hash, verify_password
 from syndicator.roles import Role
+from syndicator.web_keys import CLIENT
 
 log = logging.getLogger(__name__)
 
@@ -231,8 +232,6 @@ def tokens_match(given: Any, expected: str | None) -> bool:
 def client_ip(request: web.Request) -> str:
     """The client's address: X-Forwarded-For is believed only from ``[web] trusted_proxies``
     (syndicator.web_auth.ClientAddress, wired by syndicator.web as ``CLIENT``)."""
-    from syndicator.web import CLIENT
-
     address = request.app.get(CLIENT)
     return address(request) if address is not None else request.remote or "unknown"
 

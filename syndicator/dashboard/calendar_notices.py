@@ -12,7 +12,7 @@ from aiohttp import web
 from syndicator.dashboard import render as r
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, actor, back_with, operations_for
-from syndicator.web import HUB
+from syndicator.web_keys import CALENDAR_NOTICES
 
 STATUS_LABELS = {"pending": "待确认", "invalid": "校验未通过，需人工处理", "confirmed": "已确认"}
 
@@ -42,8 +42,8 @@ def _notice_block(record: dict[str, Any], csrf: str) -> Html:
 
 async def notices_section(request: web.Request) -> Html:
     """"节假日安排通知" on the overview; empty when no notice was ever found."""
-    hub = request.app[HUB]
-    records = await hub.calendar_notices.records()
+    app = request.app
+    records = await app[CALENDAR_NOTICES].records()
     if not records:
         return Html("")
     csrf = request[SESSION].csrf

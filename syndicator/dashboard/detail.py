@@ -27,7 +27,7 @@ from syndicator.evidence import detail_rows, evidence_files, evidence_zip, repor
 from syndicator.redact import redact
 from syndicator.report import format_report, monthly_report
 from syndicator.report_html import PRINT_CSS
-from syndicator.web import HUB
+from syndicator.web_keys import CALENDAR, CLOCK, SETTINGS, STORE
 
 Facts = dict[str, Any]
 _OUTCOMES = {"delivered": "已发布", "accepted": "平台已受理", "retry": "稍后重试", "failed": "失败", "held": "暂存",
@@ -139,25 +139,25 @@ SECTIONS: list[Callable[[Facts], Html]] = [_item_section, _delivery_section, _at
 
 
 async def delivery_detail(request: web.Request) -> web.Response:
-    hub = request.app[HUB]
+    app = request.app
     did = int(request.match_info["id"])
-    rows = await detail_rows(hub.store, settings_for=hub.deadline_settings_for, calendar=hub.calendar,
-                             now=hub.clock.now(), ids=[did])
+    rows = await detail_rows(app[STORE], settings_for=app[SETTINGS].deadlines_for, calendar=app[CALENDAR],
+                             now=app[CLOCK].now(), ids=[did])
     if not rows:
         return show(request, "投递不存在", tag("p", f"投递 #{did} 不存在。"), status=404)
     row = rows[0]
     facts: Facts = {
         "row": row, "names": names(request), "session": request[SESSION], "back": request.path_qs,
-        "attempts": await hub.store.attempts_of(did), "receipts": (await hub.store.receipts([did])).get(did, []),
-        "corrections": await hub.store.time_corrections(row["item_id"]),
-        "delays": await hub.store.delay_records_of(did), "blocked": await blocked_accounts(hub.store),
-        "verify": await hub.store.verify_summary(did), "verifications": await hub.store.verifications(did),
+        "attempts": await app[STORE].attempts_of(did), "receipts": (await app[STORE].receipts([did])).get(did, []),
+        "corrections": await app[STORE].time_corrections(row["item_id"]),
+        "delays": await app[STORE].delay_records_of(did), "blocked": await blocked_accounts(app[STORE]),
+        "verify": await app[STORE].verify_summary(did), "verifications": await app[STORE].verifications(did),
     }
     return show(request, f"投递 #{did}：{row['title']}", r.join(section(facts) for section in SECTIONS))
 
 
 async def correct_time(request: web.Request) -> web.StreamResponse:
-    hub = request.app[HUB]
+    app = request.app
     form = await request.post()
     item = str(form.get("item_id", ""))
     ops = operations_for(request)
@@ -165,22 +165,23 @@ async def correct_time(request: web.Request) -> web.StreamResponse:
         outcome = (False, "稿件编号无效")
     else:
         o = await ops.correct_time(int(item), str(form.get("time", ""))[:64],
-                                   str(form.get("reason", "")).strip()[:200], actor(request), hub.calendar)
+                                   str(form.get("reason", "")).strip()[:200], actor(request), app[CALENDAR])
         outcome = (o.ok, o.message)
     return back_with(request, form, "/deliveries", *outcome)
 
 
 async def report_html(request: web.Request) -> web.Response:
     """The printable monthly report: its own page (own CSP: the print stylesheet is inline)."""
-    hub, month = request.app[HUB], _month(request)
+    app, month = request.app, _month(request)
     try:
-        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)
-        details = await report_details(hub.store, month, hub.calendar, hub.settings.deadlines,
-                                       hub.deadline_settings_for)
+        rows = await monthly_report(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
+                                    app[SETTINGS].deadlines_for)
+        details = await report_details(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
+                                       app[SETTINGS].deadlines_for)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
-    text = format_report(rows, "html", month=month, names=names(request), as_of=hub.clock.now(),
-                         tz=hub.settings.deadlines.tz, details=details)
+    text = format_report(rows, "html", month=month, names=names(request), as_of=app[CLOCK].now(),
+                         tz=app[SETTINGS].deadlines.tz, details=details)
     css_hash = base64.b64encode(hashlib.sha256(PRINT_CSS.encode()).digest()).decode()
     headers = {**r.SECURITY_HEADERS, "Content-Security-Policy":
                f"default-src 'none'; style-src 'sha256-{css_hash}'; form-action 'none'; frame-ancestors 'none'"}
@@ -189,17 +190,17 @@ async def report_html(request: web.Request) -> web.Response:
 
 async def evidence_download(request: web.Request) -> web.StreamResponse:
     """A unit's evidence for a month as a ZIP: evidence.csv (UTF-8 with BOM) and receipts/<delivery>.json."""
-    hub, month = request.app[HUB], _month(request)
+    app, month = request.app, _month(request)
     unit = request.query.get("unit", "")
     if unit not in names(request):
         raise web.HTTPBadRequest(text="未知单位")
     try:
-        rows = await report_details(hub.store, month, hub.calendar, hub.settings.deadlines,
-                                    hub.deadline_settings_for, unit=unit)
+        rows = await report_details(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
+                                    app[SETTINGS].deadlines_for, unit=unit)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     safe = [{**x, "title": neutralise(x["title"]), "reason": neutralise(x["reason"] or "")} for x in rows]
-    files = await evidence_files(hub.store, safe, hub.settings.deadlines.tz,
+    files = await evidence_files(app[STORE], safe, app[SETTINGS].deadlines.tz,
                                  {k: neutralise(v) for k, v in names(request).items()})
     # Binary, so the guard cannot redact it: each file (UTF-8 text) is redacted here before zipping.
     files = {name: redact(data.decode("utf-8")).encode("utf-8") for name, data in files.items()}

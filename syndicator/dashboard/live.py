@@ -26,7 +26,7 @@ from typing import Any
 from aiohttp import web
 
 from syndicator.dashboard import render as r
-from syndicator.web import HUB
+from syndicator.web_keys import CLOCK, SETTINGS, STORE
 
 log = logging.getLogger(__name__)
 SCRIPT = (Path(__file__).parent / "static" / "live.js").read_text(encoding="utf-8")
@@ -111,14 +111,14 @@ def event(name: str, data: str) -> bytes:
     return f"event: {name}\n{lines}\n".encode()
 
 
-def stamp(hub: Any) -> str:
+def stamp(app: web.Application) -> str:
     """"HH:MM:SS" in Beijing time, by the hub's clock."""
-    return hub.clock.now().astimezone(hub.settings.deadlines.tz).strftime("%H:%M:%S")
+    return app[CLOCK].now().astimezone(app[SETTINGS].deadlines.tz).strftime("%H:%M:%S")
 
 
 async def events(request: web.Request) -> web.StreamResponse:
     """``GET /live/events``: text/event-stream of "change" (with the time), "trouble" and "bye" events."""
-    feed, hub = request.app[LIVE], request.app[HUB]
+    feed, app = request.app[LIVE], request.app
     if feed.closing.is_set() or feed.streams >= feed.max_streams:
         return web.Response(status=503, text=BUSY, content_type="text/plain", charset="utf-8",
                             headers={**r.SECURITY_HEADERS, "Retry-After": "60"})
@@ -128,7 +128,7 @@ async def events(request: web.Request) -> web.StreamResponse:
     feed.attach()
     try:
         await resp.prepare(request)
-        await resp.write(b"retry: 5000\n" + event("hello", stamp(hub)))
+        await resp.write(b"retry: 5000\n" + event("hello", stamp(app)))
         seen, wrote = feed.version, loop.time()
         while not feed.closing.is_set():
             if request.transport is None or request.transport.is_closing():
@@ -139,7 +139,7 @@ async def events(request: web.Request) -> web.StreamResponse:
                 break
             if version != seen:
                 seen = version
-                await resp.write(event("trouble", feed.trouble) if feed.trouble else event("change", stamp(hub)))
+                await resp.write(event("trouble", feed.trouble) if feed.trouble else event("change", stamp(app)))
                 wrote = loop.time()
             elif loop.time() - wrote >= feed.heartbeat:
                 await resp.write(b": keep-alive\n\n")
@@ -156,8 +156,7 @@ async def script(_request: web.Request) -> web.Response:
 
 
 def setup_live(app: web.Application, guard: Callable[[Any], Any]) -> None:
-    hub = app[HUB]
-    feed = LiveFeed(hub.store.change_marks)
+    feed = LiveFeed(app[STORE].change_marks)
     app[LIVE] = feed
     app.on_shutdown.append(feed.close)
     app.router.add_get(EVENTS_PATH, guard(events))

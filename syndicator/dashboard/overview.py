@@ -28,8 +28,9 @@ from syndicator.dashboard.calendar_notices import notices_section
 from syndicator.dashboard.platform_cells import platform_cell
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
+from syndicator.store import Store
 from syndicator.store.reports import OPEN_STATES
-from syndicator.web import HUB
+from syndicator.web_keys import CALENDAR, CLOCK, SETTINGS, STORE, SUPERVISOR
 
 ATTENTION = (*OPEN_STATES, "failed")          # what an operator may have to act on
 RETRYABLE, SKIPPABLE = {"failed", "held", "retrying"}, set(ATTENTION) - {"sending"}
@@ -38,18 +39,18 @@ MATCH_LABELS = {"url": "链接相同", "guid": "唯一标识相同", "doc": "文
                 "earlier": "早期按链接或正文合并"}
 
 
-async def _titles(hub: Any, rows: list[Delivery]) -> dict[int, Item | None]:
+async def _titles(store: Store, rows: list[Delivery]) -> dict[int, Item | None]:
     items: dict[int, Item | None] = {}
     for d in rows:
         if d.item_id not in items:
-            items[d.item_id] = await hub.store.get_item(d.item_id)
+            items[d.item_id] = await store.get_item(d.item_id)
     return items
 
 
-async def _merged(hub: Any, items: dict[int, Item | None]) -> dict[int, list[dict[str, Any]]]:
+async def _merged(store: Store, items: dict[int, Item | None]) -> dict[int, list[dict[str, Any]]]:
     """Per item, the upstream copies merged into it (every merge is shown, never only logged)."""
     out: dict[int, list[dict[str, Any]]] = {}
-    for m in await hub.store.merges(item_ids=list(items), limit=20 * max(len(items), 1)):
+    for m in await store.merges(item_ids=list(items), limit=20 * max(len(items), 1)):
         out.setdefault(m["item_id"], []).append(m)
     return out
 
@@ -110,9 +111,9 @@ def _delivery_rows(request: web.Request, rows: list[Delivery], items: dict[int, 
                    actions: bool, merged: dict[int, list[dict[str, Any]]] | None = None,
                    blocked: Blocked | None = None, pick: bool = False) -> list[list[Any]]:
     """Table rows; ``actions`` adds the per-row buttons, ``pick`` a checkbox for the bulk form (id ``bulk``)."""
-    hub, s, unit_names = request.app[HUB], request[SESSION], names(request)
-    now = hub.clock.now()
-    soon = now + timedelta(hours=hub.settings.deadlines.at_risk_hours)
+    app, s, unit_names = request.app, request[SESSION], names(request)
+    now = app[CLOCK].now()
+    soon = now + timedelta(hours=app[SETTINGS].deadlines.at_risk_hours)
     back = request.path_qs
     out = []
     for d in rows:
@@ -155,9 +156,9 @@ DELIVERY_HEAD = ("#", "稿件", "单位", "渠道 / 账号", "状态", "截止�
 
 
 async def overview(request: web.Request) -> web.Response:
-    hub = request.app[HUB]
-    store, dl = hub.store, hub.settings.deadlines
-    now = hub.clock.now()
+    app = request.app
+    store, dl = app[STORE], app[SETTINGS].deadlines
+    now = app[CLOCK].now()
     soon = now + timedelta(hours=dl.at_risk_hours)
     counts = await store.state_counts()
     overdue, due_soon = await store.deadline_counts(now, soon)
@@ -178,10 +179,10 @@ async def overview(request: web.Request) -> web.Response:
     duplicates = await store.possible_duplicate_count()
     cards.append(("可能重复（需核对）", duplicates, "warn" if duplicates else ""))
     parts: list[Any] = [tag("div", Html(f"<b>节假日安排提醒：</b>{esc(w)}"), class_="banner", role="alert")
-                        for w in hub.calendar.warnings(now.astimezone(dl.tz).date())]
+                        for w in app[CALENDAR].warnings(now.astimezone(dl.tz).date())]
     parts.append(await notices_section(request))
     parts += [tag("div", Html(f"<b>后台任务异常：</b>{esc(p)}"), class_="banner", role="alert")
-              for p in hub.supervisor.problems().values()]
+              for p in app[SUPERVISOR].problems().values()]
     parts = [tag("div", r.join(parts), data_live="banners")]           # live regions: syndicator.dashboard.live
     parts.append(tag("div", r.join([Html('<div class="cards">' + "".join(
         f'<div class="card {c}"><div class="n">{n}</div><div class="l">{esc(label)}</div></div>'
@@ -194,9 +195,9 @@ async def overview(request: web.Request) -> web.Response:
         parts.append(tag("p", r.link("/deliveries", f"查看 {duplicates} 条可能重复的投递 →", state="all", dup="1"),
                          class_="muted"))
     oldest = open_rows[:15]
-    items = await _titles(hub, oldest)
+    items = await _titles(app[STORE], oldest)
     due = [r.table((*DELIVERY_HEAD, "操作"),
-                   _delivery_rows(request, oldest, items, True, await _merged(hub, items), blocked),
+                   _delivery_rows(request, oldest, items, True, await _merged(app[STORE], items), blocked),
                    "没有未完成的投递", numeric=(0, 6))]
     if len(open_rows) > len(oldest):
         due.append(tag("p", r.link("/deliveries", f"查看全部 {len(open_rows)} 条未完成投递 →"), class_="muted"))
@@ -208,7 +209,7 @@ async def overview(request: web.Request) -> web.Response:
     blocked_rows = [[a, Html(f"<td>{r.state_tag(st, r.ACCOUNT_STATE_LABELS)}</td>"), reason or "",
                      Html(f"<td>{r.action_form('/actions/resume', s.csrf, '/', '恢复', account_id=a)}</td>")]
                     for a, (st, reason) in sorted(blocked.items())]
-    parts += [tag("h2", f"跨来源合并（共 {await store.merge_count()} 次，最近10次）"), await _merges_table(hub)]
+    parts += [tag("h2", f"跨来源合并（共 {await store.merge_count()} 次，最近10次）"), await _merges_table(app[STORE])]
     alert_items = "".join(f"<li><span class=muted>{r.when(a['at'])} · {esc(CATEGORY_LABELS.get(a['category'], '提醒'))}"
                           f"{' · 已确认' if a['acked_at'] else ''}</span><br>{esc(a['message'])}</li>"
                           for a in alerts) or "<li class=muted>暂无提醒</li>"
@@ -220,11 +221,11 @@ async def overview(request: web.Request) -> web.Response:
     return show(request, "总览", r.join(parts), live=True)
 
 
-async def _merges_table(hub: Any) -> Html:
+async def _merges_table(store: Store) -> Html:
     rows = [[Html(f'<td class="nowrap">{r.when(m["merged_at"])}</td>'),
              Html(f'<td class="title">{esc(m["title"])}<div class="muted">稿件 #{m["item_id"]}</div></td>'),
              m["first_source"], m["merged_source"], MATCH_LABELS.get(m["matched_by"], m["matched_by"]),
-             m["merged_title"] or ""] for m in await hub.store.merges(limit=10)]
+             m["merged_title"] or ""] for m in await store.merges(limit=10)]
     return r.table(("合并时间", "稿件", "首个来源", "合并的来源", "依据", "该来源的标题"), rows, "暂无合并")
 
 
@@ -261,23 +262,24 @@ def _unit_table(request: web.Request, open_rows: list[Delivery], failed: list[De
 
 
 async def deliveries(request: web.Request) -> web.Response:
-    hub, q = request.app[HUB], request.query
+    app, q = request.app, request.query
     state, unit, account, item = q.get("state", ""), q.get("unit", ""), q.get("account", ""), q.get("item", "").strip()
     title = q.get("q", "").strip()[:100]
     dup = q.get("dup", "") == "1"        # possible duplicates are mostly delivered: all states unless one is chosen
     states = None if state == "all" or (dup and not state) else [state] if state in r.STATE_LABELS else list(ATTENTION)
-    accounts = [a for u, a in hub.settings.accounts() if not unit or u.id == unit]
+    accounts = [a for u, a in app[SETTINGS].accounts() if not unit or u.id == unit]
     item_id = r.whole_number(item)
     number, page_note = r.page_number(q)
     where: dict[str, Any] = {"states": states, "account_id": account or None, "unit_id": unit or None,
                              "item_id": item_id, "possible_duplicate": True if dup else None, "title": title or None}
-    total = await hub.store.count_deliveries(**where)
+    total = await app[STORE].count_deliveries(**where)
     pages = r.page_count(total, PAGE_ROWS)
     number = min(number, pages)
-    shown = await hub.store.deliveries(**where, limit=PAGE_ROWS, offset=(number - 1) * PAGE_ROWS)
-    items = await _titles(hub, shown)
-    blocked = await blocked_accounts(hub.store)
-    units = [("", "全部单位"), *((u.id, u.name) for u in hub.settings.units)]
+    shown = await app[STORE].deliveries(**where, limit=PAGE_ROWS, offset=(number - 1) * PAGE_ROWS)
+    items = await _titles(app[STORE], shown)
+    blocked = await blocked_accounts(app[STORE])
+    merged = await _merged(app[STORE], items)
+    units = [("", "全部单位"), *((u.id, u.name) for u in app[SETTINGS].units)]
     controls = [r.text_input("q", title, "标题包含", placeholder="输入标题中的词"),
                 r.select("state", [("", "需处理（未完成与失败）"), ("all", "全部状态"), *r.STATE_LABELS.items()],
                          state, "状态"),
@@ -294,7 +296,7 @@ async def deliveries(request: web.Request) -> web.Response:
              tag("div", r.join([
                  tag("p", found, class_="muted"),
                  r.table(("选择", *DELIVERY_HEAD, "操作"),
-                         _delivery_rows(request, shown, items, True, await _merged(hub, items), blocked, pick=True),
+                         _delivery_rows(request, shown, items, True, merged, blocked, pick=True),
                          "没有符合条件的投递", numeric=(1, 7)),
                  r.pager("/deliveries", q, number, pages)]), data_live="list"),
              tag("h2", "渠道账号"), tag("div", await _accounts_table(request, accounts), data_live="accounts")]
@@ -316,9 +318,9 @@ def _bulk_form(request: web.Request) -> Html:
 
 
 async def _accounts_table(request: web.Request, accounts: list[Any]) -> Html:
-    hub, s = request.app[HUB], request[SESSION]
-    states = await hub.store.account_states()
-    owner = {a.id: u for u, a in hub.settings.accounts()}
+    app, s = request.app, request[SESSION]
+    states = await app[STORE].account_states()
+    owner = {a.id: u for u, a in app[SETTINGS].accounts()}
     rows = []
     for a in accounts:
         st, reason = states.get(a.id, ("active", None))
@@ -326,7 +328,7 @@ async def _accounts_table(request: web.Request, accounts: list[Any]) -> Html:
                 else r.action_form("/actions/pause", s.csrf, request.path_qs, "暂停", reason="暂停理由（必填）",
                                    secondary=True, account_id=a.id))
         state = Html(f"<td>{r.state_tag(st, r.ACCOUNT_STATE_LABELS)}</td>")
-        platform, more = await platform_cell(hub, a, s.csrf, request.path_qs)
+        platform, more = await platform_cell(app, a, s.csrf, request.path_qs)
         rows.append([owner[a.id].name, a.id, r.channel_name(a.kind), state, reason or "", platform,
                      Html(f'<td class="nowrap">{form}{more}</td>')])
     return r.table(("单位", "账号", "渠道", "状态", "原因", "授权 / 发文方式", "操作"), rows, "没有启用的渠道账号")

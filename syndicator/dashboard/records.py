@@ -27,7 +27,7 @@ from syndicator.report import (
     verify_summary,
 )
 from syndicator.source_problems import fetch_problem_text
-from syndicator.web import HUB
+from syndicator.web_keys import CALENDAR, CLOCK, SETTINGS, STORE
 
 BOM = "\ufeff"
 FORMULA_START = ("=", "+", "-", "@", "\t", "\r")
@@ -55,14 +55,14 @@ def _day(text: str | None) -> date | None:
 
 def _delay_query(request: web.Request) -> tuple[dict[str, str], datetime | None, datetime | None, list[str]]:
     """Filters from the query: since/until are Beijing dates (until inclusive); defaults to the last 30 days."""
-    hub, q = request.app[HUB], request.query
-    tz = hub.settings.deadlines.tz
+    app, q = request.app, request.query
+    tz = app[SETTINGS].deadlines.tz
     problems = [f"日期“{q[k][:30]}”无效，应为 YYYY-MM-DD" for k in ("since", "until") if q.get(k) and not _day(q[k])]
     kind = q.get("kind", "")
     if kind and kind not in r.KIND_TAGS:
         problems.append(f"延误类型“{kind[:30]}”无效，已显示全部类型")
         kind = ""
-    today = hub.clock.now().astimezone(tz).date()
+    today = app[CLOCK].now().astimezone(tz).date()
     since_d = _day(q.get("since")) or (None if "since" in q else today - timedelta(days=30))
     until_d = _day(q.get("until"))
     f = {"since": since_d.isoformat() if since_d else "", "until": until_d.isoformat() if until_d else "",
@@ -74,9 +74,9 @@ def _delay_query(request: web.Request) -> tuple[dict[str, str], datetime | None,
 
 async def _delay_rows(request: web.Request) -> tuple[dict[str, str], list[dict[str, Any]], list[str]]:
     f, since, until, problems = _delay_query(request)
-    hub = request.app[HUB]
-    rows = await delays_listing(hub.store, since, until, f["unit"] or None, f["channel"] or None,
-                                calendar=hub.calendar, settings_for=hub.deadline_settings_for, now=hub.clock.now())
+    app = request.app
+    rows = await delays_listing(app[STORE], since, until, f["unit"] or None, f["channel"] or None,
+                                calendar=app[CALENDAR], settings_for=app[SETTINGS].deadlines_for, now=app[CLOCK].now())
     if f["kind"]:
         rows = [x for x in rows if x["kind"] == f["kind"]]
     return f, rows, problems
@@ -94,13 +94,13 @@ def _detail_link(delivery_id: int, text: str | None = None) -> Html:
 
 
 async def delays(request: web.Request) -> web.Response:
-    hub = request.app[HUB]
+    app = request.app
     f, rows, problems = await _delay_rows(request)
-    tz = hub.settings.deadlines.tz
+    tz = app[SETTINGS].deadlines.tz
     unit_names = names(request)
-    kinds = sorted({a.kind for _u, a in hub.settings.accounts()})
+    kinds = sorted({a.kind for _u, a in app[SETTINGS].accounts()})
     channels = [("", "全部渠道"), *((k, r.channel_name(k)) for k in kinds),
-                *((a.id, f"账号 {a.id}") for _u, a in hub.settings.accounts())]
+                *((a.id, f"账号 {a.id}") for _u, a in app[SETTINGS].accounts())]
     controls = [r.text_input("since", f["since"], "记录时间从", "date"),
                 r.text_input("until", f["until"], "至（含）", "date"),
                 r.select("unit", [("", "全部单位"), *unit_names.items()], f["unit"], "单位"),
@@ -142,7 +142,7 @@ async def delays_csv(request: web.Request) -> web.Response:
     safe = [{**x, "item_title": neutralise(x["item_title"]), "reason": neutralise(x["reason"]),
              "account_id": neutralise(x["account_id"])} for x in rows]
     text = format_delays(safe, "csv", names={k: neutralise(v) for k, v in names(request).items()},
-                         tz=request.app[HUB].settings.deadlines.tz)
+                         tz=request.app[SETTINGS].deadlines.tz)
     span = f"{f['since'] or 'start'}_{f['until'] or 'now'}".replace("-", "")
     return csv_response(text, f"delays_{span}.csv")
 
@@ -160,9 +160,9 @@ LIVE_CHECK = {"needed": "待对照真实网站核对"}        # presets say "nee
 
 
 async def sources(request: web.Request) -> web.Response:
-    hub, s_ = request.app[HUB], request[SESSION]
-    health = {h.source_id: h for h in await hub.store.all_source_health()}
-    configured = {s.id: s for s in hub.settings.sources}
+    app, s_ = request.app, request[SESSION]
+    health = {h.source_id: h for h in await app[STORE].all_source_health()}
+    configured = {s.id: s for s in app[SETTINGS].sources}
     rows = []
     for sid in [*configured, *sorted(set(health) - set(configured))]:
         s, h = configured.get(sid), health.get(sid)
@@ -206,8 +206,8 @@ async def sources(request: web.Request) -> web.Response:
 
 
 def _month(request: web.Request) -> str:
-    hub = request.app[HUB]
-    return request.query.get("month") or f"{hub.clock.now().astimezone(hub.settings.deadlines.tz):%Y-%m}"
+    app = request.app
+    return request.query.get("month") or f"{app[CLOCK].now().astimezone(app[SETTINGS].deadlines.tz):%Y-%m}"
 
 
 def _shift(month: str, delta: int) -> str:
@@ -217,10 +217,11 @@ def _shift(month: str, delta: int) -> str:
 
 
 async def report(request: web.Request) -> web.Response:
-    hub, month = request.app[HUB], _month(request)
+    app, month = request.app, _month(request)
     controls = [r.text_input("month", month, "月份", "month", "YYYY-MM")]
     try:
-        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)
+        rows = await monthly_report(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
+                                    app[SETTINGS].deadlines_for)
     except ValueError as exc:
         error = tag("p", str(exc), class_="flash err")
         return show(request, "转载时效月报", r.join([r.filters("/report", controls), error]))
@@ -250,8 +251,8 @@ async def report(request: web.Request) -> web.Response:
             + f"；可能重复 {total['possible_duplicate']} 条"
             + (f"；另有基线（未纳入考核）{total['baseline']} 条" if total["baseline"] else "")
             + verify_summary(rows) + "。")
-    tz = hub.settings.deadlines.tz
-    notes = (f"统计时间 {r.local_text(hub.clock.now(), tz)}（{tz_label(tz)}）；"
+    tz = app[SETTINGS].deadlines.tz
+    notes = (f"统计时间 {r.local_text(app[CLOCK].now(), tz)}（{tz_label(tz)}）；"
              f"统计截止时间在本月的转载任务。{REPORT_DEFINITIONS}")
     body = [r.filters("/report", controls, nav), tag("p", line), tag("p", notes, class_="muted"),
             r.table(REPORT_COLUMNS, table_rows, "本月没有截止时间在本月的转载任务",
@@ -262,8 +263,9 @@ async def report(request: web.Request) -> web.Response:
 
 async def _report_listing(request: web.Request, month: str) -> Html:
     """Each delivery due this month with its proof, linked to its detail page; per-unit evidence ZIPs."""
-    hub, unit_names = request.app[HUB], names(request)
-    details = await report_details(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for,
+    app, unit_names = request.app, names(request)
+    details = await report_details(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
+                                   app[SETTINGS].deadlines_for,
                                    limit=SHOWN + 1)
     more = (tag("p", f"页面仅显示前 {SHOWN} 条，完整明细请导出 CSV 或打印版。", class_="muted")
             if len(details) > SHOWN else "")
@@ -285,15 +287,17 @@ async def _report_listing(request: web.Request, month: str) -> Html:
 
 
 async def report_csv(request: web.Request) -> web.Response:
-    hub, month = request.app[HUB], _month(request)
+    app, month = request.app, _month(request)
     try:
-        rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)
+        rows = await monthly_report(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
+                                    app[SETTINGS].deadlines_for)
     except ValueError as exc:
         raise web.HTTPBadRequest(text=str(exc)) from None
     unit_names = {k: neutralise(v) for k, v in names(request).items()}
-    details = await report_details(hub.store, month, hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)
+    details = await report_details(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
+                                   app[SETTINGS].deadlines_for)
     safe = [{**d, "title": neutralise(d["title"]), "reason": neutralise(d["reason"] or ""),
              "account_id": neutralise(d["account_id"])} for d in details]
-    text = format_report(rows, "csv", month=month, names=unit_names, as_of=hub.clock.now(),
-                         tz=hub.settings.deadlines.tz, details=safe)
+    text = format_report(rows, "csv", month=month, names=unit_names, as_of=app[CLOCK].now(),
+                         tz=app[SETTINGS].deadlines.tz, details=safe)
     return csv_response(text, f"report_{month}.csv")

@@ -18,7 +18,7 @@ from syndicator.dashboard.render import Html
 from syndicator.operations import Operations
 from syndicator.redact import redact
 from syndicator.roles import ROLE_LABELS, refusal
-from syndicator.web import HUB
+from syndicator.web_keys import CLOCK, OPERATIONS, REFUSALS, SETTINGS
 
 log = logging.getLogger(__name__)
 AUTH: web.AppKey[Auth] = web.AppKey("dashboard_auth", Auth)
@@ -70,9 +70,7 @@ def redirect(location: str) -> web.Response:
 def operations_for(request: web.Request) -> Operations:
     """The running hub's operations: its dispatcher is woken at once, its watcher polls for 立即检查, its holiday
     notices are confirmed."""
-    hub = request.app[HUB]
-    return Operations(hub.settings, hub.store, hub.clock, getattr(hub, "dispatcher", None),
-                      getattr(hub, "calendar_notices", None), watcher=getattr(hub, "watcher", None))
+    return request.app[OPERATIONS]
 
 
 def actor(request: web.Request) -> str:
@@ -89,9 +87,9 @@ def back_with(request: web.Request, form: Any, default: str, ok: bool, message: 
 
 def show(request: web.Request, title: str, body: Any, status: int = 200, *, live: bool = False) -> web.Response:
     """A page for the logged-in person; ``live``: it updates itself (syndicator.dashboard.live)."""
-    s, auth, hub = request[SESSION], request.app[AUTH], request.app[HUB]
+    s, auth, app = request[SESSION], request.app[AUTH], request.app
     role = ROLE_LABELS.get(auth.role(s.user), "")
-    stamp = hub.clock.now().astimezone(hub.settings.deadlines.tz).strftime("%H:%M:%S") if live else None
+    stamp = app[CLOCK].now().astimezone(app[SETTINGS].deadlines.tz).strftime("%H:%M:%S") if live else None
     resp = r.page(title, body, path=request.path, user=f"{s.user}（{role}）", csrf=s.csrf, flash=auth.flash(request),
                   status=status, live=stamp)
     if auth.flash_cookie in request.cookies:
@@ -100,13 +98,13 @@ def show(request: web.Request, title: str, body: Any, status: int = 200, *, live
 
 
 def names(request: web.Request) -> dict[str, str]:
-    return {u.id: u.name for u in request.app[HUB].settings.units}
+    return {u.id: u.name for u in request.app[SETTINGS].units}
 
 
 def config_order(request: web.Request) -> Callable[[tuple[str, str]], tuple[int, int, str, str]]:
     """Sort key for (unit, channel kind) rows: the order the config file lists units and their accounts."""
     order: dict[tuple[str, str], tuple[int, int]] = {}
-    for ui, unit in enumerate(request.app[HUB].settings.units):
+    for ui, unit in enumerate(request.app[SETTINGS].units):
         for ai, account in enumerate(unit.accounts):
             order.setdefault((unit.id, account.kind), (ui, ai))
     return lambda key: (*order.get(key, (10_000, 0)), *key)
@@ -191,9 +189,7 @@ async def login(request: web.Request) -> web.Response:
 
 
 def _count_refusal(request: web.Request, reason: str) -> None:
-    refusals = getattr(request.app[HUB], "refusals", None)       # shown in /metrics (syndicator.metrics)
-    if refusals is not None:
-        refusals.update([("dashboard_login", reason, "")])
+    request.app[REFUSALS].update([("dashboard_login", reason, "")])       # shown in /metrics (syndicator.metrics)
 
 
 async def logout(request: web.Request) -> web.Response:

@@ -32,7 +32,6 @@ from syndicator.calendar_notices import CalendarNotices
 from syndicator.config import DashboardSettings
 from syndicator.console import parse
 from syndicator.passwords import hash_password
-from syndicator.web import build_web_app
 from tests.dashboard_support import PASSWORD, csrf_of, get, login, post
 from tests.hub_support import hub_settings, rss_source
 from tests.syndicator.test_holiday_notice import fixture
@@ -100,7 +99,7 @@ async def test_notice_published_upstream_is_proposed_and_confirmed_from_the_cons
     state.publish(title, body, published_at=sh("2026-12-31T09:30:00"))
     settings, wechat_app = await start(serve, tmp_path, state)
     async with Hub(settings, clock=clock) as hub, cookie_session() as http:
-        base = await serve(build_web_app(hub))
+        base = await serve(hub.web_app())
         hub.notifier.min_interval_s = 0          # no wall-clock pacing of admin pushes in a test
         await hub.watcher.poll(settings.sources[0])
         before = await hub.store.deliveries()
@@ -147,7 +146,7 @@ async def test_flagged_notice_is_shown_and_cannot_be_confirmed_and_the_button_ne
     state.publish(title, bad, published_at=sh("2026-11-20T17:00:00"))
     settings, _wechat = await start(serve, tmp_path, state)
     async with Hub(settings, clock=clock) as hub, cookie_session() as http:
-        base = await serve(build_web_app(hub))
+        base = await serve(hub.web_app())
         await hub.watcher.poll(settings.sources[0])
         record = (await hub.calendar_notices.records())[2027]
         assert record["status"] == "invalid" and record["draft"] == ""

@@ -37,7 +37,7 @@ async def test_console_answers_and_alerts_reach_admins(serve, tmp_path, clock, s
     settings = hub_settings(tmp_path, sources=[rss_source("gwy", f"{upstream}/rss/gwy.xml")], units=units)
     settings.console.admins = [ADMIN]
     async with Hub(settings, clock=clock) as hub:
-        runner = await start_web(hub)
+        runner = await start_web(hub.web_app(), hub.settings.web)
         try:
             await hub.watcher.poll(settings.sources[0])
             await drain(hub)                      # the webhook rejects our signature: held + alert

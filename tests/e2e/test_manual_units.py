@@ -25,7 +25,6 @@ from syndicator.app import Hub
 from syndicator.config import ConsoleSettings
 from syndicator.console import Console
 from syndicator.operations import Operations
-from syndicator.web import build_web_app
 from tests.conftest import pg_schema
 from tests.hub_support import drain, hub_settings, rss_source
 
@@ -107,7 +106,7 @@ async def _env(serve: Any, tmp_path: Any, clock: Any, storage_url: str | None) -
     try:
         async with Hub(settings, clock=clock) as hub:
             e = Env(hub, clock, upstream, robots, mail, column, column_url, column_app)
-            e.web = await serve(build_web_app(hub))
+            e.web = await serve(hub.web_app())
             yield e
     finally:
         server.close()

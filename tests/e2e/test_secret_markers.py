@@ -153,7 +153,7 @@ async def test_no_marker_secret_in_any_output_at_debug(tmp_path: Path, debug_log
             box.upstream.publish(f"国务院关于标记密钥测试的通知（第{n + 1}号）")
         jar = aiohttp.CookieJar(unsafe=True)
         async with Hub(settings, clock=clock) as hub, aiohttp.ClientSession(cookie_jar=jar) as http:
-            runner = await start_web(hub)
+            runner = await start_web(hub.web_app(), hub.settings.web)
             base = f"http://127.0.0.1:{runner.addresses[0][1]}"
             box.apps["wechat"][WECHAT].callback_url = f"{base}/wechat/callback/ezfgw-wechat"
             try:

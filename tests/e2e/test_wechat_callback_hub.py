@@ -44,7 +44,7 @@ async def _hub_with_wechat(serve: Any, tmp_path: Path, clock: FakeClock, *, safe
 async def test_publish_job_finish_event_has_the_hub_confirm_at_once(serve, tmp_path, clock) -> None:
     settings, wechat_app = await _hub_with_wechat(serve, tmp_path, clock, safe=True, publish_delay_s=0.2)
     async with Hub(settings, clock=clock) as hub:
-        runner = await start_web(hub)
+        runner = await start_web(hub.web_app(), hub.settings.web)
         try:
             port = runner.addresses[0][1]
             wechat_app[wechat_box.STATE].callback_url = f"http://127.0.0.1:{port}/wechat/callback/u0-wechat"
@@ -72,7 +72,7 @@ async def test_forged_publish_event_changes_no_delivery(serve, tmp_path, clock, 
     attacker's article URL: the platform still says 'publishing', so nothing changes."""
     settings, wechat_app = await _hub_with_wechat(serve, tmp_path, clock, safe=False, publish_delay_s=3600)
     async with Hub(settings, clock=clock) as hub:
-        runner = await start_web(hub)
+        runner = await start_web(hub.web_app(), hub.settings.web)
         try:
             await hub.watcher.poll(settings.sources[0])
             await drain(hub)

@@ -122,7 +122,7 @@ async def test_no_path_english_error_config_key_or_zone_name_reaches_an_operator
             box.upstream.publish(f"国务院关于用语检查的通知（第{n + 1}号）", feeds={"gwy", "province"})
         jar = aiohttp.CookieJar(unsafe=True)
         async with Hub(settings, clock=clock) as hub, aiohttp.ClientSession(cookie_jar=jar) as http:
-            runner = await start_web(hub)
+            runner = await start_web(hub.web_app(), hub.settings.web)
             base = f"http://127.0.0.1:{runner.addresses[0][1]}"
             try:
                 for _round in range(3):
@@ -185,7 +185,8 @@ async def _pages(http: aiohttp.ClientSession, base: str, app: Any, hub: Hub) -> 
 
 async def _console(hub: Hub) -> dict[str, str]:
     ops = Operations(hub.settings, hub.store, hub.clock, hub.dispatcher, hub.calendar_notices)
-    console = Console(ops, functools.partial(status_report, hub), ConsoleSettings(admins=[ADMIN]), hub.clock)
+    console = Console(ops, functools.partial(status_report, hub.store, hub.settings, hub.calendar, hub.clock,
+                                          hub.supervisor), ConsoleSettings(admins=[ADMIN]), hub.clock)
     open_ = await hub.store.deliveries(states=["failed", "retrying", "held", "pending"], limit=2)
     first = open_[0].id if open_ else 1
     account = hub.settings.accounts()[1][1].id

@@ -29,7 +29,7 @@ async def _hub_base(tmp_path: Path, clock: FakeClock, **web: object) -> AsyncIte
     settings = hub_settings(tmp_path, sources=[], units=[])
     settings.web = settings.web.model_copy(update=web)
     async with Hub(settings, clock=clock) as hub:
-        runner = await start_web(hub)
+        runner = await start_web(hub.web_app(), hub.settings.web)
         try:
             yield f"http://127.0.0.1:{runner.addresses[0][1]}"
         finally:

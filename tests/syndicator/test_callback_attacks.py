@@ -77,7 +77,7 @@ def console_settings(tmp_path: Path) -> Settings:
 @pytest.fixture
 async def rig(tmp_path: Path, clock: FakeClock) -> AsyncIterator[Rig]:
     async with Hub(console_settings(tmp_path), clock=clock) as hub, aiohttp.ClientSession() as session:
-        runner = await start_web(hub)
+        runner = await start_web(hub.web_app(), hub.settings.web)
         try:
             base = f"http://127.0.0.1:{runner.addresses[0][1]}"
             yield Rig(hub, clock, f"{base}/wechat/callback/u0-wechat", base, session)
@@ -183,8 +183,9 @@ async def test_refusals_are_logged_without_secrets_and_counted_in_metrics(
     assert "stale_timestamp" in logged and params["signature"] not in logged and params["nonce"] not in logged
     async with rig.session.get(f"{rig.base}/metrics") as resp:
         text = await resp.text()
-    assert ('syndicator_requests_refused_total{door="wechat_callback",reason="stale_timestamp",'
-            'account="u0-wechat"} 1') in text
+    # prometheus-client writes labels in name order and values as floats
+    assert ('syndicator_requests_refused_total{account="u0-wechat",door="wechat_callback",'
+            'reason="stale_timestamp"} 1.0') in text
 
 
 async def test_simultaneous_copies_act_once_across_hubs(store: Store, clock: FakeClock) -> None:

@@ -19,7 +19,6 @@ from syndicator.config import DashboardSettings
 from syndicator.dashboard import setup_dashboard
 from syndicator.dashboard.live import LIVE, LiveFeed
 from syndicator.passwords import hash_password
-from syndicator.web import build_web_app
 from tests.dashboard_support import PASSWORD, dashboard, dashboard_settings, login, seed
 from tests.syndicator.test_dashboard_browser import CHROMIUM, CHROMIUM_ARGS
 
@@ -132,8 +131,8 @@ async def test_shutdown_ends_every_stream_at_once(tmp_path) -> None:
     clock = december()
     async with Hub(dashboard_settings(tmp_path), clock=clock) as hub:
         await seed(hub, clock)
-        app = build_web_app(hub)
-        setup_dashboard(app, hub, DashboardSettings(users={"operator": hash_password(PASSWORD, iterations=1000)}))
+        app = hub.web_app()
+        setup_dashboard(app, DashboardSettings(users={"operator": hash_password(PASSWORD, iterations=1000)}))
         feed = app[LIVE]
         feed.interval, feed.check, feed.heartbeat = 0.05, 5.0, 60.0      # a client is checked only every 5 s
         server = TestServer(app, host="127.0.0.1")

@@ -44,7 +44,8 @@ async def test_status_metrics_and_report_count_possible_duplicates(tmp_path, clo
         before = await collect_status(hub.store, hub.settings, hub.calendar, hub.clock)
         _flagged, item_id = await flag_and_merge(hub)
         status = await collect_status(hub.store, hub.settings, hub.calendar, hub.clock)
-        metrics = await render_metrics(hub)
+        metrics = await render_metrics(hub.store, hub.settings, hub.calendar, hub.clock, hub.supervisor, hub.dispatcher,
+                                   hub.verifier, hub.refusals)
         month = f"{hub.clock.now().astimezone(hub.settings.deadlines.tz):%Y-%m}"
         rows = await monthly_report(hub.store, month, hub.calendar, hub.settings.deadlines)
     assert before["possible_duplicates"] == 0 and status["possible_duplicates"] == 2
@@ -52,8 +53,8 @@ async def test_status_metrics_and_report_count_possible_duplicates(tmp_path, clo
     (merge,) = status["merged_copies"]["recent"]
     assert (merge["item_id"], merge["first_source"], merge["merged_source"], merge["matched_by"]) == \
         (item_id, "gwy", "hubei", "url")
-    assert re.search(r"^syndicator_deliveries_possible_duplicate 2$", metrics, re.MULTILINE)
-    assert re.search(r"^syndicator_items_merged_copies 1$", metrics, re.MULTILINE)
+    assert re.search(r"^syndicator_deliveries_possible_duplicate 2\.0$", metrics, re.MULTILINE)
+    assert re.search(r"^syndicator_items_merged_copies 1\.0$", metrics, re.MULTILINE)
     assert sum(r["possible_duplicate"] for r in rows) == 2    # both flagged deliveries fall in this month
     text = format_report(rows, "md", month=month)
     assert "可能重复 2 条" in text and "| 可能重复 |" in text and "可能重复 = " in REPORT_DEFINITIONS

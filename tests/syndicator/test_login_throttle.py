@@ -17,7 +17,6 @@ from syndicator.config import DashboardSettings
 from syndicator.dashboard import setup_dashboard
 from syndicator.dashboard.auth import LoginThrottle
 from syndicator.passwords import hash_password
-from syndicator.web import build_web_app
 from tests.dashboard_support import PASSWORD, csrf_of, dashboard_settings
 
 
@@ -39,10 +38,10 @@ async def _served(tmp_path: Path, clock: FakeClock, serve: Any, trusted: list[st
     settings = dashboard_settings(tmp_path)
     settings.web = settings.web.model_copy(update={"trusted_proxies": trusted})
     async with Hub(settings, clock=clock) as hub:
-        app = build_web_app(hub)
+        app = hub.web_app()
         users = {"operator": hash_password(PASSWORD, iterations=1000),
                  "auditor": hash_password(PASSWORD + "!", iterations=1000)}
-        setup_dashboard(app, hub, DashboardSettings(users=users))
+        setup_dashboard(app, DashboardSettings(users=users))
         yield await serve(app)
 
 

@@ -203,7 +203,8 @@ async def test_report_and_api_count_verified_sent_only_and_unverifiable(world, c
         hub.store, "2026-11", hub.calendar, hub.settings.deadlines, hub.deadline_settings_for)}
     assert rows[("u0", "static")]["verified"] == 1 and rows[("u1", "static")]["sent_only"] == 1
     assert rows[("u2", "push")]["unverifiable"] == 1 and rows[("u2", "weibo")]["verified"] == 1
-    metrics = await render_metrics(hub)
+    metrics = await render_metrics(hub.store, hub.settings, hub.calendar, hub.clock, hub.supervisor, hub.dispatcher,
+                                   hub.verifier, hub.refusals)
     assert 'syndicator_deliveries_verify{state="verified"} 2' in metrics
     assert 'syndicator_deliveries_verify{state="unverifiable"} 1' in metrics
     assert "syndicator_verifications_total 4" in metrics

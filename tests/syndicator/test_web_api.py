@@ -22,7 +22,7 @@ async def test_status_deliveries_and_metrics(serve, tmp_path, clock, session) ->
                                                rss_source("down", "http://127.0.0.1:9/x.xml")],
                             units=webhook_and_site_units(2, receiver, tmp_path / "site"))
     async with Hub(settings, clock=clock) as hub:
-        runner = await start_web(hub)
+        runner = await start_web(hub.web_app(), hub.settings.web)
         base = f"http://127.0.0.1:{runner.addresses[0][1]}"
         try:
             for source in settings.sources:
@@ -43,6 +43,10 @@ async def test_status_deliveries_and_metrics(serve, tmp_path, clock, session) ->
             async with session.get(f"{base}/metrics") as resp:
                 assert resp.headers["Content-Type"].startswith("text/plain")
                 text = await resp.text()
+            # a scraper that asks for OpenMetrics gets it (prometheus-client chooses the encoder)
+            async with session.get(f"{base}/metrics", headers={"Accept": "application/openmetrics-text"}) as resp:
+                assert resp.headers["Content-Type"].startswith("application/openmetrics-text")
+                open_metrics = await resp.text()
         finally:
             await runner.cleanup()
     assert 'syndicator_deliveries{state="delivered"} 4' in text
@@ -51,3 +55,6 @@ async def test_status_deliveries_and_metrics(serve, tmp_path, clock, session) ->
     assert 'syndicator_source_consecutive_errors{source="down"} 1' in text
     assert 'syndicator_source_last_success_timestamp_seconds{source="gwy"}' in text
     assert "# TYPE syndicator_deliveries gauge" in text
+    assert "# TYPE syndicator_verifications_total counter" in text          # counters keep their _total names
+    assert "process_cpu_seconds_total" in text and "python_info" in text   # the library's process metrics
+    assert open_metrics.rstrip().endswith("# EOF") and 'syndicator_deliveries{state="delivered"} 4.0' in open_metrics

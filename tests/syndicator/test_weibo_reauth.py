@@ -26,8 +26,6 @@ from syndicator.app import Hub
 from syndicator.config import DashboardSettings, Settings
 from syndicator.dashboard import setup_dashboard
 from syndicator.passwords import hash_password
-from syndicator.web import build_web_app
-from syndicator.weibo_reauth import check_expiry
 from tests.dashboard_support import PASSWORD, csrf_of, login
 from tests.dispatch_support import make_item
 from tests.hub_support import drain
@@ -59,8 +57,8 @@ async def rig(tmp_path: Path, clock: Any, serve: Any, *, lifetime_s: float | Non
                          "attach_image": False, "link_template": "https://www.example.gov.cn/zzbz/{item_id}.html"}}]}],
     })
     async with Hub(settings, clock=clock) as hub:
-        app = build_web_app(hub)
-        setup_dashboard(app, hub, DashboardSettings(users={"operator": hash_password(PASSWORD, iterations=2000)}))
+        app = hub.web_app()
+        setup_dashboard(app, DashboardSettings(users={"operator": hash_password(PASSWORD, iterations=2000)}))
         base = await serve(app)
         # the app's 授权回调页 registered on the platform: the hub's callback route
         weibo[OAUTH].apps[APP_KEY] = OAuthApp(APP_SECRET, "example.gov.cn", f"{base}/weibo/callback/")
@@ -156,12 +154,12 @@ async def test_forged_state_anonymous_start_and_missing_app_key_are_refused(tmp_
 
 async def test_expiring_token_alerts_in_advance_and_expired_token_is_refused(tmp_path, clock, serve) -> None:
     async with rig(tmp_path, clock, serve, lifetime_s=5 * 86_400) as r:
-        assert await check_expiry(r.hub) == 1                     # 5 days left < reauth_alert_days (7)
+        assert await r.hub.check_weibo_expiry() == 1                     # 5 days left < reauth_alert_days (7)
         (alert,) = [a["message"] for a in await r.hub.store.recent_alerts(10)]
         assert "ezfgw-weibo" in alert and "到期" in alert and "重新授权" in alert
-        assert await check_expiry(r.hub) == 0                     # once a day
+        assert await r.hub.check_weibo_expiry() == 0                     # once a day
         clock.advance(days=1)
-        assert await check_expiry(r.hub) == 1
+        assert await r.hub.check_weibo_expiry() == 1
         # the platform's clock runs out: the look-alike refuses the token by time, the hub holds the account
         r.weibo[OAUTH].meta[OLD_TOKEN]["created"] -= 6 * 86_400
         await enqueue(r, 1)
