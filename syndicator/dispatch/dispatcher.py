@@ -62,6 +62,10 @@ class Binding:
 
 
 class Dispatcher:
+    """Claims and sends (see the module docstring). Public surface: ``run`` / ``drain`` for the hub;
+    ``dispatch_once`` + ``wait_idle`` to drive it step by step; ``pause`` / ``resume`` / ``wake`` / ``hint`` /
+    ``forget_item`` for what operators and callbacks change."""
+
     def __init__(self, settings: HubSettings, store: Store, bindings: dict[str, Binding], clock: Clock,
                  alert: Alert) -> None:
         self.settings = settings
@@ -193,10 +197,6 @@ class Dispatcher:
         """Claim for the account again now, and look for its released deliveries at once."""
         self.gates.open(account_id)
         self.wake()
-
-    def account_state(self, account_id: str) -> str | None:
-        """Why the account is closed to claiming (paused / needs_reauth / platform_hold), None when open."""
-        return self.gates.state(account_id)
 
     # ------------------------------------------------------------------ claiming
     def capacity(self, now: datetime) -> Capacity:
