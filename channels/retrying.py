@@ -1,4 +1,10 @@
-"""In-call retries (tenacity), one policy shape for every platform client and the dispatcher.
+"""In-call retries (tenacity): the one retry layer inside a send, and it lives in the clients.
+
+Why here and not in the dispatcher: only the client knows whether its call may be repeated (a CMS key the
+platform honours, a WeChat token fetch, a read) and it retries *before* turning a transport failure into a
+typed error (channels.failures). The dispatcher does not retry in-call at all; it acts on the typed error
+by scheduling the next attempt (backoff, reconciliation first when ambiguous). Two nested layers would
+multiply the attempts (3 × 3) and hide the clients' decisions.
 
 Only failures that cannot have reached the platform are retried by default — a connection that
 never opened — so an in-call retry can never post twice. Clients whose calls are idempotent (a key
@@ -11,10 +17,10 @@ import asyncio
 from collections.abc import Awaitable, Callable
 from typing import TypeVar
 
-import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception_type, stop_after_attempt, wait_exponential
 
-NEVER_SENT: tuple[type[BaseException], ...] = (aiohttp.ClientConnectorError,)
+from channels.failures import NEVER_SENT
+
 T = TypeVar("T")
 
 

@@ -17,7 +17,9 @@ from typing import Any
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.base import AuthExpired, Channel, PermanentError, Receipt, RetryLater
+from channels.base import Channel, Receipt, RetryLater
+from channels.failures import Platform
+from channels.retrying import retry_call
 from channels.signing import sign, verify_signature
 from channels.wire import Members, json_object, members
 from core.content import MEMO_ITEMS, source_footer_html, source_line, to_text
@@ -28,6 +30,8 @@ __all__ = ["KEY_HEADER", "SIGNATURE_HEADER", "WebhookChannel", "sign", "verify_s
 
 SIGNATURE_HEADER = "X-Syndicator-Signature"
 KEY_HEADER = "Idempotency-Key"
+# Dropping repeats is optional for a receiver, so a request that may have reached it is ambiguous.
+RECEIVER = Platform("接收方", api="接收方接口", sent_note="（接收方可能已收到，重试前先核对）", credentials="共享密钥")
 
 
 class WebhookOptions(BaseModel):
@@ -58,9 +62,18 @@ class WebhookChannel(Channel):
             KEY_HEADER: key,
             SIGNATURE_HEADER: sign(self.account.secret("secret"), body),
         }
-        async with self.ctx.session.post(self.options.url, data=body, headers=headers, timeout=self.timeout) as resp:
-            text = await resp.text()
-            return self._outcome(resp.status, resp.headers, text, key)
+
+
+        async def once() -> Receipt:
+            async with self.ctx.session.post(self.options.url, data=body, headers=headers,
+                                             timeout=self.timeout) as resp:
+                text = await resp.text()
+                return self._outcome(resp.status, resp.headers, text, key)
+
+        # Repeated at once only when the connection never opened.
+        with RECEIVER.calling(sends=True, detail="webhook POST"):
+            return await retry_call(once, 3, wait_s=0.2, max_wait_s=2)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _outcome(self, status: int, headers: Any, text: str, key: str) -> Receipt:
         if 200 <= status < 300:
@@ -70,12 +83,7 @@ class WebhookChannel(Channel):
             return Receipt(external_id=str(data.get("id") or key), url=data.get("url"),
                            note="接收方已有该稿件（幂等键重复）" if data.get("duplicate") else None, raw=data)
         detail = f"webhook {self.options.url} answered HTTP {status}: {text[:200]}"
-        if status in (401, 403):
-            raise AuthExpired("接收方拒绝签名或凭据，请核对共享密钥", detail, code=status)
-        if status == 429 or status >= 500:
-            raise RetryLater(f"接收方暂不可用（HTTP {status}）", detail, code=status,
-                             retry_after=parse_retry_after(headers.get("Retry-After")))
-        raise PermanentError(f"接收方拒收（HTTP {status}）", detail, code=status)
+        raise RECEIVER.http_status(status, detail, retry_after=parse_retry_after(headers.get("Retry-After")))
 
     async def verify(self, unit: UnitRef) -> str:
         """A lookup of a key nothing was sent under (needs ``lookup_url``): the receiver answering it is reachable."""
@@ -87,14 +95,16 @@ class WebhookChannel(Channel):
     async def lookup(self, key: str) -> Receipt | None:
         if not self.options.lookup_url:
             raise NotImplementedError
-        async with self.ctx.session.get(self.options.lookup_url, params={"key": key}, timeout=self.timeout) as resp:
-            if resp.status == 404:
-                return None
-            text = await resp.text()
-            if resp.status != 200:
-                raise RetryLater(f"接收方核对接口不可用（HTTP {resp.status}）", text[:200], code=resp.status)
-            data = _json_or_empty(text)
-            return Receipt(external_id=str(data.get("id") or key), url=data.get("url"))
+        lookup_url = self.options.lookup_url
+        with RECEIVER.calling(sends=False, detail="webhook lookup"):
+            async with self.ctx.session.get(lookup_url, params={"key": key}, timeout=self.timeout) as resp:
+                status, text = resp.status, await resp.text()
+        if status == 404:
+            return None
+        if status != 200:     # whatever it is, a lookup that did not answer proves nothing either way: ask again
+            raise RetryLater(f"接收方核对接口不可用（HTTP {status}）", text[:200], code=status)
+        data = _json_or_empty(text)
+        return Receipt(external_id=str(data.get("id") or key), url=data.get("url"))
 
 
 def _item_fields(item: Item) -> dict[str, Any]:

@@ -185,7 +185,7 @@ class Operations:
         await self.store.set_account_state(account_id, "paused", f"{reason}（{actor}）", now)
         held = await self.store.hold_account(account_id, now, f"人工暂停：{reason}（{actor}）")
         if self.dispatcher is not None:
-            self.dispatcher.blocked[account_id] = "paused"
+            self.dispatcher.pause(account_id)
         await self._audit(actor, f"{actor} 暂停渠道账号 {account_id}：{reason}")
         return Outcome(True, f"渠道账号 {account_id} 已暂停，{held} 条待发稿件暂存")
 
@@ -196,9 +196,8 @@ class Operations:
         await self.store.set_account_state(account_id, "active", None, now)
         released = await self.store.release_account(account_id, now)
         if self.dispatcher is not None:
-            self.dispatcher.blocked.pop(account_id, None)
+            self.dispatcher.resume(account_id)          # claims for it again and looks for due work at once
         await self._audit(actor, f"{actor} 恢复渠道账号 {account_id}")
-        self._wake()
         return Outcome(True, f"渠道账号 {account_id} 已恢复，{released} 条稿件重新排队")
 
     async def confirm_calendar(self, year: int, actor: str) -> Outcome:

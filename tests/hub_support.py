@@ -2,13 +2,13 @@
 
 from __future__ import annotations
 
-import asyncio
 from pathlib import Path
 from typing import Any
 
 from sandbox.server import DEMO_SECRETS
 from syndicator.app import Hub
 from syndicator.config import Settings
+from tests.dispatch_support import settle
 
 
 def hub_settings(tmp_path: Path, *, sources: list[dict[str, Any]], units: list[dict[str, Any]],
@@ -47,11 +47,4 @@ def webhook_and_site_units(n: int, webhook_base: str, site_dir: Path, *, lookup:
 
 async def drain(hub: Hub, rounds: int = 200) -> None:
     """Dispatch until nothing is due now and nothing is in flight."""
-    for _ in range(rounds):
-        started = await hub.dispatcher.dispatch_once()
-        tasks = list(hub.dispatcher._in_flight.values())
-        if tasks:
-            await asyncio.gather(*tasks, return_exceptions=True)
-        if not started and not tasks:
-            return
-    raise AssertionError("dispatcher did not settle")
+    await settle(hub.dispatcher, rounds)

@@ -14,7 +14,10 @@ import aiosmtplib
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from channels.base import PermanentError, RetryLater
+from channels.failures import Platform
 from channels.scrub import scrub
+
+MAIL = Platform("邮件服务器", prefix="", sent_note="（邮件可能已发出）")
 
 
 class SmtpSettings(BaseModel):
@@ -76,5 +79,5 @@ class SmtpMailer:
                 raise RetryLater(f"邮件服务器暂时拒收（{exc.code}），稍后重试", scrub(str(exc), password),
                                  code=exc.code) from None
             raise PermanentError(f"邮件服务器拒收（{exc.code}）", scrub(str(exc), password), code=exc.code) from None
-        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:
-            raise RetryLater("连接邮件服务器失败，稍后重试", scrub(repr(exc), password), ambiguous=True) from None
+        except (aiosmtplib.SMTPException, OSError, TimeoutError) as exc:   # no reply code: the transport failed
+            raise MAIL.transport(exc, sends=True, detail=scrub(repr(exc), password)) from None

@@ -29,6 +29,7 @@ from urllib.parse import quote_plus
 import aiohttp
 
 from channels.base import PermanentError, RetryLater
+from channels.failures import BadReply, Platform
 from channels.scrub import scrub
 from channels.wechat.notify import clip_bytes
 
@@ -53,18 +54,18 @@ async def _post_json(session: aiohttp.ClientSession, url: str, payload: dict[str
                      service: str) -> dict[str, Any]:
     """POST raw UTF-8 JSON and return the decoded reply; transport trouble is RetryLater."""
     body = json.dumps(payload, ensure_ascii=False).encode()
-    try:
+    # A robot message has no key: one that may have reached the robot is ambiguous (it may show twice).
+    robot = Platform(service, prefix="", sent_note="（消息可能已发出）")
+    with robot.calling(sends=True, detail=service):
         async with session.post(url, data=body, headers={"Content-Type": "application/json; charset=utf-8"},
                                 timeout=_TIMEOUT) as resp:
             if resp.status == 429 or resp.status >= 500:
-                raise RetryLater(f"{service}暂时不可用（HTTP {resp.status}）", f"{service} HTTP {resp.status}")
+                raise robot.http_status(resp.status, f"{service} HTTP {resp.status}")
             text = await resp.text()
-    except (aiohttp.ClientError, TimeoutError) as exc:
-        raise RetryLater(f"{service}连接失败，稍后重试", scrub(repr(exc), *secrets), ambiguous=True) from None
-    try:
-        reply = json.loads(text)
-    except ValueError:
-        raise RetryLater(f"{service}返回内容无法识别", scrub(text[:200], *secrets), ambiguous=True) from None
+        try:
+            reply = json.loads(text)
+        except ValueError:
+            raise BadReply(resp.status, scrub(text[:200], *secrets)) from None
     return reply if isinstance(reply, dict) else {}
 
 

@@ -25,10 +25,14 @@ from typing import Any
 import aiohttp
 
 from channels.base import AuthExpired, ChannelError, PermanentError, RetryLater
+from channels.failures import BadReply, Platform
 from channels.retrying import retry_call
 from channels.scrub import scrub
-from core.http_text import http_status_text
 
+# A push is not idempotent and JPush has no lookup by key: a request that may have reached it is ambiguous, so
+# the hub checks its own record first and marks a resend as a possible duplicate.
+JPUSH = Platform("极光推送", api="极光推送接口", sent_note="（推送可能已发出，重试可能重复推送）",
+                 credentials="AppKey 与 Master Secret")
 PUSH_PATH = "/v3/push"
 VALIDATE_PATH = "/v3/push/validate"
 NO_TARGET = 1011
@@ -73,13 +77,9 @@ def to_channel_error(exc: JPushApiError) -> ChannelError:
                 DEFAULT_QUOTA_BACKOFF_S if exc.code == 2005 else None))
             return RetryLater(reason, detail, retry_after=wait, code=exc.code)
         return cls(reason, detail, code=exc.code)
-    if exc.http_status == 429:
-        return RetryLater("渠道故障：极光推送接口限流", detail, retry_after=exc.reset_s, code=exc.code)
-    if exc.http_status in (401, 403):
-        return AuthExpired(f"极光推送拒绝鉴权（HTTP {exc.http_status}），请管理员核对凭据", detail, code=exc.code)
-    if exc.http_status >= 500:
-        return RetryLater(f"渠道故障：极光推送{http_status_text(exc.http_status)}", detail, code=exc.code)
-    return PermanentError(f"极光推送拒收（错误码 {exc.code}）：{exc.message}", detail, code=exc.code)
+    if exc.http_status in (401, 403, 429) or exc.http_status >= 500:
+        return JPUSH.http_status(exc.http_status, detail, retry_after=exc.reset_s, code=exc.code)
+    return JPUSH.rejected(exc.code, exc.message, detail, http_status=exc.http_status)
 
 
 def _reset_seconds(headers: Any) -> float | None:
@@ -121,29 +121,17 @@ class JPushClient:
         body = json.dumps(payload, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
         # "Authorization: Basic base64(appKey:masterSecret)"; built by hand (aiohttp's BasicAuth is deprecated)
         token = base64.b64encode(f"{app_key}:{master_secret}".encode()).decode("ascii")
-        try:   # retried only when the connection never opened: nothing was pushed
+        # Retried only when the connection never opened: nothing was pushed. validate sends nothing.
+        with JPUSH.calling(sends=path == PUSH_PATH, detail=path):
             return await retry_call(lambda: self._post(path, body, "Basic " + token, (master_secret, token)),
                                     self.connect_retries + 1)
-        except aiohttp.ClientConnectorError as exc:
-            raise RetryLater("渠道故障：无法连接极光推送接口", f"connect failed: {type(exc).__name__}") from None
+        raise AssertionError("unreachable")  # pragma: no cover
 
     async def _post(self, path: str, body: bytes, auth: str, secrets: tuple[str, ...]) -> PushReply:
         headers = {"Content-Type": "application/json", "Authorization": auth}
-        try:
-            async with self.session.post(self.base_url + path, data=body, headers=headers,
-                                         timeout=self.timeout) as resp:
-                raw, status, reset = await resp.read(), resp.status, _reset_seconds(resp.headers)
-                remaining = _remaining(resp.headers)
-        except aiohttp.ClientConnectorError:
-            raise
-        # The request was sent: JPush may have pushed it and only the reply was lost. Ambiguous, so the hub
-        # checks its own record first and marks a resend as a possible duplicate (JPush has no lookup by key).
-        except TimeoutError:
-            raise RetryLater("渠道故障：极光推送接口超时（推送可能已发出，重试可能重复推送）",
-                             f"timeout after {self.timeout.total}s", ambiguous=True) from None
-        except aiohttp.ClientError as exc:
-            raise RetryLater("渠道故障：极光推送网络错误（推送可能已发出）", type(exc).__name__,
-                             ambiguous=True) from None
+        async with self.session.post(self.base_url + path, data=body, headers=headers, timeout=self.timeout) as resp:
+            raw, status, reset = await resp.read(), resp.status, _reset_seconds(resp.headers)
+            remaining = _remaining(resp.headers)
         try:
             data = json.loads(raw.decode("utf-8", "replace"))
         except ValueError:
@@ -157,7 +145,6 @@ class JPushClient:
             except (TypeError, ValueError):
                 code = None
             raise JPushApiError(status, code, scrub(str(error.get("message") or ""), *secrets), reset)
-        if status == 200:
-            raise RetryLater("渠道故障：极光推送应答无法解析（推送可能已发出）",
-                             f"unreadable 200 body ({len(raw)} bytes)", ambiguous=True)
+        if status == 200 or status >= 500:     # a 5xx page from a gateway: JPush may have pushed it
+            raise BadReply(status, f"unreadable body ({len(raw)} bytes)")
         raise JPushApiError(status, None, f"non-JSON body ({len(raw)} bytes)", reset)

@@ -29,18 +29,19 @@ from urllib.parse import quote
 import aiohttp
 from pydantic import BaseModel, ConfigDict, Field
 
-from channels.base import AccountConfig, AuthExpired, Channel, ChannelContext, PermanentError, Receipt, RetryLater
+from channels.base import AccountConfig, Channel, ChannelContext, PermanentError, Receipt, RetryLater
+from channels.failures import TRANSPORT, Platform
 from channels.pages import remember_page
 from channels.retrying import retry_call
 from channels.signing import sign
 from channels.wire import Members, json_object, members
 from core.content import MEMO_ITEMS, sanitize, source_footer_html, source_line
 from core.http_headers import parse_retry_after
-from core.http_text import http_status_text
 from core.models import Item, UnitRef
 
 REPRINTS_PATH = "/api/reprints"
 EXISTING_NOTE = "CMS 已存在相同幂等键的稿件"
+CMS = Platform("网站 CMS", api="网站 CMS 接口", credentials="密钥")
 
 
 class CmsOptions(BaseModel):
@@ -136,14 +137,9 @@ class CmsChannel(Channel):
                 text = await resp.text(errors="replace")
                 return resp.status, _json(text), parse_retry_after(resp.headers.get("Retry-After"), datetime.now(UTC))
 
-        try:
-            return await retry_call(once, self.options.connect_retries + 1,
-                                    on=(aiohttp.ClientConnectionError, TimeoutError))
-        except TimeoutError:
-            raise RetryLater("渠道故障：网站 CMS 接口超时", f"timeout after {self.timeout.total}s") from None
-        except aiohttp.ClientError as exc:
-            raise RetryLater("渠道故障：无法连接网站 CMS 接口", type(exc).__name__) from None
-        raise AssertionError("unreachable")
+        with CMS.calling(sends=False, detail=f"cms {method}"):
+            return await retry_call(once, self.options.connect_retries + 1, on=TRANSPORT)
+        raise AssertionError("unreachable")  # pragma: no cover
 
     def _receipt(self, data: Any, note: str | None, *, deduplicated: bool = False) -> Receipt:
         if not isinstance(data, dict) or data.get("id") in (None, ""):
@@ -154,16 +150,9 @@ class CmsChannel(Channel):
     def _error(self, status: int, data: Any, retry_after: float | None) -> Exception:
         message = str(data.get("error") or data.get("message") or "")[:200] if isinstance(data, dict) else ""
         detail = f"cms HTTP {status}: {message}"
-        if status in (401, 403):
-            return AuthExpired(f"网站 CMS 拒绝签名或凭据（HTTP {status}），请管理员核对密钥", detail, code=status)
-        if status in (400, 409, 422):
+        if status in (400, 409, 422):      # our contract: the content itself is refused
             return PermanentError(f"网站 CMS 拒收稿件（HTTP {status}）：{message or '未说明原因'}", detail, code=status)
-        if status == 429:
-            return RetryLater("渠道故障：网站 CMS 接口限流", detail, retry_after=retry_after, code=status)
-        if status >= 500:
-            return RetryLater(f"渠道故障：网站 CMS {http_status_text(status)}", detail, retry_after=retry_after,
-                              code=status)
-        return PermanentError(f"网站 CMS {http_status_text(status)}", detail, code=status)
+        return CMS.http_status(status, detail, message=message, retry_after=retry_after)
 
 
 def _json(text: str) -> Any:

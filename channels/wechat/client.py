@@ -33,10 +33,10 @@ from typing import Any, ClassVar
 import aiohttp
 from tenacity import AsyncRetrying, retry_if_exception, stop_after_attempt, wait_exponential
 
-from channels.base import AccountConfig, ChannelContext, PermanentError, RetryLater
-from channels.wechat.errors import TOKEN_INVALID, errcode, error_for, next_midnight, scrub, seconds_until
+from channels.base import AccountConfig, ChannelContext, RetryLater
+from channels.failures import BadReply, Platform, safe_to_repeat
+from channels.wechat.errors import TOKEN_INVALID, errcode, error_for, next_midnight, seconds_until
 from core.clock import SHANGHAI
-from core.http_text import http_status_text
 
 log = logging.getLogger(__name__)
 DEFAULT_BASE_URL = "https://api.weixin.qq.com"
@@ -45,17 +45,12 @@ FormFactory = Callable[[], aiohttp.FormData]
 FORCE_REFRESH_PER_DAY = 20        # getStableAccessToken 注意事项: 强制刷新模式每天限用 20 次且需间隔 30 秒
 FORCE_REFRESH_GAP_S = 30.0
 JSON_UTF8 = "application/json; charset=utf-8"
+WECHAT = Platform("微信", api="微信接口", sent_note="（请求可能已到达微信，将先核对再重试）")
 
 
 def encode_json(body: Mapping[str, Any]) -> bytes:
     """A JSON request body as WeChat wants it: raw UTF-8, never ``\\uXXXX`` escapes (40033)."""
     return json.dumps(body, ensure_ascii=False, separators=(",", ":")).encode("utf-8")
-
-
-class _Transient(Exception):
-    def __init__(self, detail: str, *, maybe_sent: bool) -> None:
-        super().__init__(detail)
-        self.maybe_sent = maybe_sent
 
 
 class WechatClient:
@@ -183,50 +178,39 @@ class WechatClient:
         retrying = AsyncRetrying(
             stop=stop_after_attempt(3),
             wait=wait_exponential(multiplier=self.RETRY_WAIT_S, max=4),
-            retry=retry_if_exception(lambda e: isinstance(e, _Transient) and (idempotent or not e.maybe_sent)),
+            retry=retry_if_exception(lambda e: safe_to_repeat(e, idempotent=idempotent)),
             reraise=True,
         )
-        try:
+        # A non-idempotent call (freepublish/submit, mass/sendall) that may have reached WeChat: its outcome is
+        # unknown, so the hub reconciles (WechatChannel.lookup) before anything is sent again.
+        with WECHAT.calling(sends=not idempotent, detail=f"wechat {path}", code="network"):
             async for attempt in retrying:
                 with attempt:
                     return await self._once(method, path, params, json_body, form)
-        except _Transient as exc:
-            # A non-idempotent call (freepublish/submit, mass/sendall) that may have reached WeChat: its outcome
-            # is unknown, so the hub reconciles (WechatChannel.lookup) before anything is sent again.
-            ambiguous = exc.maybe_sent and not idempotent
-            hint = "（请求可能已到达微信，将先核对再重试）" if ambiguous else ""
-            raise RetryLater(f"微信接口暂时不可用，稍后自动重试{hint}",
-                             f"wechat {path}: {exc}", code="network", ambiguous=ambiguous) from None
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _once(self, method: str, path: str, params: dict[str, str], json_body: Mapping[str, Any] | None,
                     form: FormFactory | None) -> dict[str, Any]:
         url = f"{self.base_url}/cgi-bin/{path}"
-        try:
-            data: Any = None
-            headers: dict[str, str] = {}
-            if form is not None:
-                data = form()
-            elif json_body is not None:
-                data, headers = encode_json(json_body), {"Content-Type": JSON_UTF8}
-            async with self.ctx.session.request(
-                method, url, params=params, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=30),
-            ) as resp:
-                if resp.status >= 500 or resp.status == 429:
-                    raise _Transient(f"HTTP {resp.status}", maybe_sent=True)
-                raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
-                status = resp.status
-        except aiohttp.ClientConnectorError as exc:
-            raise _Transient(scrub(f"connect failed: {type(exc).__name__} {exc}", *params.values()),
-                             maybe_sent=False) from None
-        except (aiohttp.ClientError, TimeoutError) as exc:
-            raise _Transient(f"{type(exc).__name__}", maybe_sent=True) from None
+        data: Any = None
+        headers: dict[str, str] = {}
+        if form is not None:
+            data = form()
+        elif json_body is not None:
+            data, headers = encode_json(json_body), {"Content-Type": JSON_UTF8}
+        async with self.ctx.session.request(
+            method, url, params=params, data=data, headers=headers, timeout=aiohttp.ClientTimeout(total=30),
+        ) as resp:
+            if resp.status >= 500 or resp.status == 429:
+                raise BadReply(resp.status, "no answer read")
+            raw = await resp.content.read(MAX_RESPONSE_BYTES + 1)
+            status = resp.status
         if status >= 400:
-            raise PermanentError(f"微信接口{http_status_text(status)}", f"wechat {path}: HTTP {status}", code=status)
+            raise WECHAT.http_status(status, f"wechat {path}: HTTP {status}")
         try:
-            data = json.loads(raw)
+            body = json.loads(raw)
         except ValueError:
-            raise _Transient(f"non-JSON answer ({len(raw)} bytes)", maybe_sent=True) from None
-        if not isinstance(data, dict):
-            raise _Transient("JSON answer is not an object", maybe_sent=True)
-        return data
+            raise BadReply(status, f"non-JSON answer ({len(raw)} bytes)") from None
+        if not isinstance(body, dict):
+            raise BadReply(status, "JSON answer is not an object")
+        return body

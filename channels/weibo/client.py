@@ -9,6 +9,7 @@ The access token travels in the form body only, never in a URL, log line or exce
 from __future__ import annotations
 
 import json
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 from typing import Any
@@ -16,10 +17,11 @@ from typing import Any
 import aiohttp
 
 from channels.base import AccountHeld, AuthExpired, ChannelError, PermanentError, RetryLater
+from channels.failures import TRANSPORT, BadReply, Platform
 from channels.retrying import retry_call
 from channels.scrub import scrub
-from core.http_text import http_status_text
 
+WEIBO = Platform("微博", api="微博接口", sent_note="（可能已发布，重试前先核对，重复内容由平台拒收）")
 SHARE_PATH = "/2/statuses/share.json"
 # https://open.weibo.com/wiki/2/account/rate_limit_status — not itself rate limited; answers
 # ``reset_time_in_seconds``. The token goes in the header "Authorization: OAuth2 <token>" (the form the widely
@@ -119,9 +121,7 @@ def to_channel_error(exc: WeiboApiError, *, now: datetime, reset_in: float | Non
         return RetryLater(f"渠道故障：微博服务暂时不可用（{code}）", detail, code=code)
     if code in PERMANENT_REASONS:
         return PermanentError(f"{PERMANENT_REASONS[code]}（{code}），需人工处理", detail, code=code)
-    if exc.http_status >= 500 or exc.http_status == 429:
-        return RetryLater(f"渠道故障：微博接口{http_status_text(exc.http_status)}", detail, code=code)
-    return PermanentError(f"微博拒收（错误码 {code}）：{exc.message}", detail, code=code)
+    return WEIBO.rejected(code, exc.message, detail, http_status=exc.http_status)
 
 
 class WeiboClient:
@@ -136,19 +136,14 @@ class WeiboClient:
         """POST statuses/share; the decoded status on success, else WeiboApiError / RetryLater."""
         fields = {"access_token": token, "status": status, "rip": rip}
 
-        async def once() -> dict[str, Any]:
-            data: Any
+        def form() -> Any:
             if pic is None:
-                data = fields            # "没有上传图片则采用正常编码方式" (urlencoded)
-            else:                        # "有上传图片时需要采用multipart/form-data编码方式"
-                data = aiohttp.FormData(fields)
-                data.add_field("pic", pic.data, filename=pic.filename, content_type=pic.content_type)
-            return await self._call("POST", SHARE_PATH, data=data, secrets=(token,), posts=True)
+                return fields            # "没有上传图片则采用正常编码方式" (urlencoded)
+            data = aiohttp.FormData(fields)  # "有上传图片时需要采用multipart/form-data编码方式"
+            data.add_field("pic", pic.data, filename=pic.filename, content_type=pic.content_type)
+            return data
 
-        try:   # retried only when the connection never opened: nothing was sent, so no duplicate can follow
-            return await retry_call(once, self.connect_retries + 1)
-        except aiohttp.ClientConnectorError as exc:
-            raise RetryLater("渠道故障：无法连接微博接口", f"connect failed: {type(exc).__name__}") from None
+        return await self._call("POST", SHARE_PATH, form=form, secrets=(token,), posts=True)
 
     async def token_info(self, token: str) -> dict[str, Any]:
         """POST /oauth2/get_token_info → {uid, appkey, scope, create_at, expire_in} (https://open.weibo.com/wiki/
@@ -167,38 +162,32 @@ class WeiboClient:
             body = await self._call("GET", RATE_STATUS_PATH, headers={"Authorization": f"OAuth2 {token}"},
                                     secrets=(token,))
             value = float(body.get("reset_time_in_seconds"))
-        except (ChannelError, WeiboApiError, aiohttp.ClientError, TypeError, ValueError):
+        except (ChannelError, WeiboApiError, *TRANSPORT, TypeError, ValueError):
             return None
         return value if value > 0 else None
 
     async def _call(self, method: str, path: str, *, secrets: tuple[str, ...] = (), posts: bool = False,
-                    **kwargs: Any) -> dict[str, Any]:
-        """One request. ``posts``: the call publishes, so a lost reply leaves the outcome unknown (ambiguous)."""
+                    form: Callable[[], Any] | None = None, **kwargs: Any) -> dict[str, Any]:
+        """One request, repeated at once only when the connection never opened (nothing was sent, so no duplicate
+        can follow). ``posts``: the call publishes, so a lost reply leaves the outcome unknown (ambiguous).
+        ``form`` builds the body afresh for each try (a multipart body is consumed by sending it)."""
         url = self.base_url + path
-        try:
-            async with self.session.request(method, url, timeout=self.timeout, **kwargs) as resp:
-                raw = await resp.read()
-                status = resp.status
-        except aiohttp.ClientConnectorError:
-            raise
-        except TimeoutError:
-            raise RetryLater("渠道故障：微博接口超时（可能已发布，重试前先核对，重复内容由平台拒收）",
-                             f"timeout after {self.timeout.total}s on {path}", ambiguous=posts) from None
-        except aiohttp.ClientError as exc:
-            raise RetryLater("渠道故障：微博接口网络错误（可能已发布，重试前先核对）",
-                             f"{type(exc).__name__} on {path}", ambiguous=posts) from None
-        try:
-            body = json.loads(raw.decode("utf-8", "replace"))
-        except ValueError:
-            body = None
-        if not isinstance(body, dict):
-            if status == 200:
-                raise RetryLater("渠道故障：微博应答无法解析（可能已发布，重试前先核对）",
-                                 f"unreadable 200 body on {path}", ambiguous=posts)
-            if status >= 500 or status == 429:
-                raise RetryLater(f"渠道故障：微博接口{http_status_text(status)}",
-                                 f"HTTP {status}, non-JSON body on {path}")
-            raise WeiboApiError(status, None, f"unreadable body ({len(raw)} bytes)")
+
+        async def once() -> tuple[int, bytes]:
+            options = kwargs | {"data": form()} if form is not None else kwargs
+            async with self.session.request(method, url, timeout=self.timeout, **options) as resp:
+                return resp.status, await resp.read()
+
+        with WEIBO.calling(sends=posts, detail=path):
+            status, raw = await retry_call(once, self.connect_retries + 1)
+            try:
+                body = json.loads(raw.decode("utf-8", "replace"))
+            except ValueError:
+                body = None
+            if not isinstance(body, dict):
+                if status == 200 or status >= 500 or status == 429:
+                    raise BadReply(status, f"non-JSON body ({len(raw)} bytes) on {path}")
+                raise WeiboApiError(status, None, f"unreadable body ({len(raw)} bytes)")
         if status == 200 and "error_code" not in body:
             return body
         try:

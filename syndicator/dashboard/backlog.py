@@ -1,7 +1,7 @@
 """A blocked account's backlog, shown as such.
 
 When an account is paused by a person or its credentials are rejected, the dispatcher holds the open
-deliveries it has (``store.hold_account``) and stops claiming for it (``Dispatcher.blocked``, from the
+deliveries it has (``store.hold_account``) and stops claiming for it (its account gates, ``Dispatcher.pause``, from the
 ``accounts`` table). Items that arrive later stay ``pending`` in the database but will not be sent until
 someone acts, so on every page they read as 暂存 / 已暂停 with the account's reason and the way out —
 never as an ordinary 待发送 with an empty error column.

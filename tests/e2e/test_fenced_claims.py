@@ -94,7 +94,7 @@ async def test_a_hub_paused_past_its_heartbeat_changes_nothing_when_it_wakes(
             before = await b.store.db.fetch(f"SELECT id, {ROW} FROM deliveries ORDER BY id")
 
             thaw.set()                                              # A wakes up
-            await asyncio.gather(*a.dispatcher._in_flight.values())
+            await a.dispatcher.wait_idle()
             after = await b.store.db.fetch(f"SELECT id, {ROW} FROM deliveries ORDER BY id")
             attempts_a = await b.store.db.fetch("SELECT outcome FROM attempts WHERE holder = 'hub-a'")
 

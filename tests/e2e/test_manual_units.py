@@ -3,7 +3,6 @@ late when the column never shows the item; the signed copy page and the two ways
 
 from __future__ import annotations
 
-import asyncio
 import contextlib
 import json
 import re
@@ -129,7 +128,7 @@ async def notify(e: Env) -> Any:
 async def confirm(e: Env, seconds: float = 61) -> Any:
     e.clock.advance(seconds)
     await e.hub.dispatcher.confirm_once(e.clock.now())
-    await asyncio.gather(*e.hub.dispatcher._in_flight.values(), return_exceptions=True)
+    await e.hub.dispatcher.wait_idle()
     return await e.delivery()
 
 
@@ -278,7 +277,7 @@ async def test_report_done_link_checks_the_page_before_marking(env: Env, session
     async with session.post(env.local(done), data={"url": url}) as resp:
         text = await resp.text()
         assert resp.status == 200 and "已核对" in text, text
-    await asyncio.gather(*env.hub.dispatcher._in_flight.values(), return_exceptions=True)
+    await env.hub.dispatcher.wait_idle()
     d = await env.delivery()
     assert d.state.value == "delivered" and d.external_url == url and "信息员报告已转载" in (d.note or "")
     actions = [a["message"] for a in await env.hub.store.recent_alerts(50)]
@@ -308,7 +307,7 @@ async def test_console_command_reports_done_for_the_informant_only(env: Env) -> 
     right = env.column.publish("ezsj", TITLE)
     reply = await console.answer("wx", "informant-openid", f"已转载 #{d.id}，{base}/art/{right.n}.html")
     assert reply is not None and "已核对" in reply, reply
-    await asyncio.gather(*hub.dispatcher._in_flight.values(), return_exceptions=True)
+    await hub.dispatcher.wait_idle()
     assert (await env.delivery()).state.value == "delivered"
     reply = await console.answer("wx", "admin-openid", f"已转载 {d.id} {base}/art/{right.n}.html")
     assert reply is not None and "已确认转载" in reply

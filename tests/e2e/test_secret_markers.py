@@ -161,7 +161,7 @@ async def test_no_marker_secret_in_any_output_at_debug(tmp_path: Path, debug_log
                     await hub.watcher.poll(source)
                 for _ in range(40):                     # sends, retries, WeChat publish events and confirms
                     await hub.dispatcher.dispatch_once()
-                    await asyncio.gather(*hub.dispatcher._in_flight.values(), return_exceptions=True)
+                    await hub.dispatcher.wait_idle()
                     counts = await hub.store.state_counts()
                     if not counts.get("pending") and not counts.get("confirming") and not counts.get("sending"):
                         break

@@ -90,7 +90,7 @@ async def test_forged_publish_event_changes_no_delivery(serve, tmp_path, clock, 
                 assert r.status == 200 and await r.text() == "success"
             for _ in range(100):           # the hint is scheduled after the answer; wait for the hub's check
                 asked = [e for e in wechat_app[RECORDER].entries if e["path"] == "/cgi-bin/freepublish/get"]
-                if asked and not hub.dispatcher._in_flight:
+                if asked and not hub.dispatcher.claimed:
                     break
                 await asyncio.sleep(0.02)
             (after,) = await hub.store.deliveries()

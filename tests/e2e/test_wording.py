@@ -6,7 +6,6 @@ what a non-programmer cannot act on: a server file path, raw English error phras
 
 from __future__ import annotations
 
-import asyncio
 import functools
 import html
 import re
@@ -131,7 +130,7 @@ async def test_no_path_english_error_config_key_or_zone_name_reaches_an_operator
                     clock.advance(120)
                 for _ in range(25):                               # sends, faults, retries
                     await hub.dispatcher.dispatch_once()
-                    await asyncio.gather(*hub.dispatcher._in_flight.values(), return_exceptions=True)
+                    await hub.dispatcher.wait_idle()
                     clock.advance(40)
                 clock.advance(3 * 86400)                          # past deadlines: overdue records and alerts
                 await hub.monitor.scan()

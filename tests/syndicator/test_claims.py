@@ -172,7 +172,7 @@ async def test_claims_run_ahead_of_the_sends_but_sends_never_exceed_workers(sqli
     channel.gate.set()
     while await sqlite_store.state_counts() != {"delivered": 10}:
         await dispatcher.dispatch_once()
-        await asyncio.gather(*dispatcher._in_flight.values())
+        await dispatcher.wait_idle()
     assert channel.most == 2
     # claim order is deadline order, and the waiting ones kept it
     done = sorted(await sqlite_store.deliveries(), key=lambda d: d.delivered_at)
@@ -232,9 +232,9 @@ async def test_a_send_slot_is_free_while_the_previous_outcome_is_recorded(sqlite
             break
         await asyncio.sleep(0.005)
     assert channel.calls == 2 and channel.most == 1    # the second send went out on the one slot already
-    assert dispatcher.in_flight == 0 and len(dispatcher._in_flight) == 2     # both outcomes still being recorded
+    assert dispatcher.in_flight == 0 and dispatcher.claimed == 2     # both outcomes still being recorded
     store_slow.set()
-    await asyncio.gather(*dispatcher._in_flight.values())
+    await dispatcher.wait_idle()
     assert await sqlite_store.state_counts() == {"delivered": 2}
 
 

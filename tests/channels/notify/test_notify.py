@@ -95,9 +95,9 @@ async def test_robot_injected_errors_and_outage(robots, session, serve) -> None:
     await session.post(f"{url}/_sandbox/faults", json=Faults(script=[45009]).model_dump())
     with pytest.raises(RetryLater):
         await WecomRobot(session, "wk-1234", url).send("t", "x")
-    with pytest.raises(RetryLater) as down:      # nothing listens there: a transport failure
+    with pytest.raises(RetryLater) as down:      # nothing listens there: the message never left (channels.failures)
         await WecomRobot(session, "wk-1234", "http://127.0.0.1:9").send("t", "x")
-    assert down.value.ambiguous
+    assert not down.value.ambiguous and "无法连接" in down.value.reason
 
 
 @pytest.fixture

@@ -25,7 +25,7 @@ async def resume(rig: Rig) -> None:
     now = rig.clock.now()
     await rig.store.set_account_state(rig.account.id, "active", None, now)
     await rig.store.release_account(rig.account.id, now)
-    rig.dispatcher.blocked.pop(rig.account.id, None)
+    rig.dispatcher.resume(rig.account.id)
 
 
 async def _post(session: Any, url: str, data: bytes) -> dict[str, Any]:

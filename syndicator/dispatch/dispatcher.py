@@ -17,6 +17,13 @@ exceed twice ``send_timeout_seconds`` (plus the time to record an outcome).
 Three supervised loops (``syndicator.supervisor``) drive it: claiming, confirmations and recovery (stale
 claims, and the claims of hubs whose heartbeat expired, every ``stale_check_interval``). Outcomes are written
 fenced and retried through store outages (``syndicator.claims``); a store error never ends a loop.
+
+One retry layer: the in-call retries of the platform clients (channels.retrying), never a second one here.
+Only the client knows which of its calls may be repeated at once (a connection that never opened, a key the
+platform honours, a read), and it turns what is left into a typed error (channels.failures). The dispatcher
+acts on that typed error alone — RetryLater schedules the next attempt with backoff (reconciling first when
+ambiguous), PermanentError fails, AuthExpired holds the account (syndicator.dispatch.outcomes) — so a send is
+never repeated by two nested layers (3 × 3 tries) and no failure is interpreted twice.
 """
 
 from __future__ import annotations
@@ -25,30 +32,24 @@ import asyncio
 import contextlib
 import dataclasses
 import logging
-from bisect import bisect_right, insort
 from collections import defaultdict
-from collections.abc import AsyncIterator, Awaitable, Callable, Mapping
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from datetime import datetime, timedelta
 
-import aiohttp
-
-from channels.base import AccountHeld, AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
-from channels.retrying import retry_call
+from channels.base import Channel, ChannelError, PermanentError, Receipt
+from channels.failures import TRANSPORT, as_channel_error
 from core.clock import Clock
 from core.models import Delivery, Item, UnitRef
 from syndicator.claims import ClaimKeeper, StoreUnavailable
 from syndicator.config import HubSettings
+from syndicator.dispatch.limits import AccountGates, HourlyLimit
+from syndicator.dispatch.outcomes import Alert, Outcomes, join_notes
 from syndicator.store import Capacity, Store
-from syndicator.store.evidence import receipt_statement
 from syndicator.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
-Alert = Callable[[str, str], Awaitable[None]]
-_LONGEST_WAIT_S = 32 * 86_400
-_REMOVED = "账号已从配置中移除，待人工处理"
-_ERROR_OUTCOME: dict[type[ChannelError], str] = {AuthExpired: "held", PermanentError: "failed", RetryLater: "retry"}
-_AMBIGUOUS = (TimeoutError, aiohttp.ServerDisconnectedError, aiohttp.ClientPayloadError, aiohttp.ClientOSError)
+ITEM_CACHE = 5000
 
 
 @dataclass(slots=True)
@@ -60,73 +61,11 @@ class Binding:
     concurrency: int
 
 
-class HourlyLimit:
-    """Sliding one-hour window of send starts per account, counted across every hub on the database.
-
-    This hub's own claims count the moment they are made (``record``). Other hubs' attempts are read back from
-    the store (``absorb``, on every ``refresh_accounts``, i.e. every 5 s) by attempt id: the read is a primary-key
-    range over the rows added since the last one, so it stays cheap however long the attempts table grows. A
-    short look-back (``LOOKBACK_IDS``) catches ids that committed out of order under PostgreSQL; ids are
-    de-duplicated, so nothing is counted twice. Accounts whose window is full are tracked as they fill, so a
-    claim asks "which accounts are full?" without walking every account of a province.
-    """
-
-    LOOKBACK_IDS = 256
-
-    def __init__(self, per_hour: Mapping[str, int | None] | None = None) -> None:
-        self.per_hour = dict(per_hour or {})
-        self._starts: defaultdict[str, list[datetime]] = defaultdict(list)
-        self._seen: dict[int, datetime] = {}          # attempt ids read from the store -> start
-        self._full: dict[str, datetime] = {}          # account -> when its window next has room
-        self.last_id = 0
-
-    def record(self, account_id: str, when: datetime) -> None:
-        insort(self._starts[account_id], when)
-        self._check_full(account_id)
-
-    def absorb(self, rows: list[tuple[int, str, datetime]], now: datetime) -> None:
-        """Attempts read from the store: (attempt id, account, start time)."""
-        cutoff = now - timedelta(hours=1)
-        for attempt_id, account_id, when in rows:
-            self.last_id = max(self.last_id, attempt_id)
-            if attempt_id in self._seen or when <= cutoff:
-                continue
-            self._seen[attempt_id] = when
-            insort(self._starts[account_id], when)
-            self._check_full(account_id)
-        for attempt_id in [i for i, when in self._seen.items() if when <= cutoff]:
-            del self._seen[attempt_id]
-
-    def _check_full(self, account_id: str) -> None:
-        limit = self.per_hour.get(account_id)
-        window = self._starts[account_id]
-        if limit is not None and len(window) >= limit:
-            # Room opens when all but limit-1 of the starts have aged out of the hour.
-            self._full[account_id] = window[len(window) - limit] + timedelta(hours=1)
-
-    @property
-    def read_after(self) -> int:
-        return max(self.last_id - self.LOOKBACK_IDS, 0)
-
-    def room(self, account_id: str, now: datetime) -> int:
-        """Sends this account may still start in the hour up to ``now`` (unlimited without a rate)."""
-        per_hour = self.per_hour.get(account_id)
-        if per_hour is None:
-            return 1 << 30
-        window = self._starts[account_id]
-        del window[:bisect_right(window, now - timedelta(hours=1))]
-        return max(per_hour - len(window), 0)
-
-    def full(self, now: datetime) -> set[str]:
-        """Accounts with no room left in their hourly window now."""
-        for account_id in [a for a, opens in self._full.items() if opens <= now]:
-            del self._full[account_id]
-            if self.room(account_id, now) == 0:
-                self._check_full(account_id)
-        return set(self._full)
-
-
 class Dispatcher:
+    """Claims and sends (see the module docstring). Public surface: ``run`` / ``drain`` for the hub;
+    ``dispatch_once`` + ``wait_idle`` to drive it step by step; ``pause`` / ``resume`` / ``wake`` / ``hint`` /
+    ``forget_item`` for what operators and callbacks change."""
+
     def __init__(self, settings: HubSettings, store: Store, bindings: dict[str, Binding], clock: Clock,
                  alert: Alert) -> None:
         self.settings = settings
@@ -136,7 +75,7 @@ class Dispatcher:
         self.alert = alert
         self.holder = settings.instance_id
         self.limits = HourlyLimit({a: b.channel.rate_per_hour for a, b in bindings.items()})
-        self.blocked: dict[str, str] = {}            # account -> state (paused / needs_reauth)
+        self.gates = AccountGates()
         self._in_flight: dict[int, asyncio.Task[None]] = {}    # claimed and not finished (sending or waiting)
         self._slots = asyncio.Semaphore(settings.workers)        # sends actually running
         self._hold = 2 * settings.workers                        # claimed ahead: waiting for a slot
@@ -151,6 +90,7 @@ class Dispatcher:
         self._claimed_at = clock.now() - timedelta(days=1)
         self._started = False
         self.claims = ClaimKeeper(settings, store, clock)
+        self.outcomes = Outcomes(settings, store, clock, alert, self.claims, self.gates)
 
     # ------------------------------------------------------------------ lifecycle
     async def start(self) -> None:
@@ -236,11 +176,33 @@ class Dispatcher:
         """Sends running now (claimed deliveries waiting for a slot not counted)."""
         return self._sending
 
+    @property
+    def claimed(self) -> int:
+        """Deliveries claimed and not finished: sending, waiting for a slot, or having their outcome recorded."""
+        return len(self._in_flight)
+
+    async def wait_idle(self) -> None:
+        """Wait until every delivery claimed so far — and any claimed meanwhile — has finished (outcome
+        recorded). Claims nothing itself: with the loops stopped, ``dispatch_once`` then ``wait_idle`` is one
+        step of the work, which is how tests and one-shot commands run the dispatcher without wall-clock waits."""
+        while self._in_flight:
+            await asyncio.gather(*list(self._in_flight.values()), return_exceptions=True)
+
+    # ------------------------------------------------------------------ account gates
+    def pause(self, account_id: str, state: str = "paused") -> None:
+        """Stop claiming for the account now (its state is already written to the store by the caller)."""
+        self.gates.close(account_id, state)
+
+    def resume(self, account_id: str) -> None:
+        """Claim for the account again now, and look for its released deliveries at once."""
+        self.gates.open(account_id)
+        self.wake()
+
     # ------------------------------------------------------------------ claiming
     def capacity(self, now: datetime) -> Capacity:
         """Room per account for this claim. Built from the few accounts that are closed (paused, at their
         concurrency, out of hourly quota), never by walking all bindings: a province has 40,000 accounts."""
-        closed = set(self.blocked) | self.limits.full(now)
+        closed = self.gates.closed() | self.limits.full(now)
         closed.update(a for a, n in self._per_account.items() if n >= self._concurrency(a))
 
         def room(account_id: str) -> int:
@@ -260,7 +222,7 @@ class Dispatcher:
         """Pick up pauses and resumes made by operators from another process (CLI, console), and the sends
         other hubs sharing the database started (so the hourly limits hold across hubs)."""
         states = await self.store.account_states()
-        self.blocked = {a: s for a, (s, _r) in states.items() if s != "active"}
+        self.gates.replace({a: s for a, (s, _r) in states.items() if s != "active"})
         now = self.clock.now()
         self.limits.absorb(await self.store.attempts_after(self.limits.read_after, self.holder), now)
         self._accounts_checked = now
@@ -349,7 +311,7 @@ class Dispatcher:
             item = await self.store.get_item(d.item_id)
             if item is None:
                 raise PermanentError("稿件记录缺失", f"item {d.item_id} missing")
-            if len(self._items) > 5000:
+            if len(self._items) > ITEM_CACHE:
                 self._items.clear()
             self._items[d.item_id] = item
         return item
@@ -362,13 +324,13 @@ class Dispatcher:
         assert d.id is not None
         binding = self.bindings.get(d.account_id)
         if binding is None:
-            await self.claims.record(d, lambda: self.store.mark_held(d, self.clock.now(), _REMOVED))
+            await self.outcomes.removed(d)
             return
         found = None
         try:
             item = await self._item(d)
         except PermanentError as exc:
-            await self._handle_error(d, exc)
+            await self.outcomes.failed(d, exc)
             return
         except Exception as exc:          # the store could not be read: nothing was sent
             await self.claims.give_back(d, exc)
@@ -383,22 +345,22 @@ class Dispatcher:
                     if d.ambiguous:
                         found = await self._reconcile(binding.channel, d)
                     if found is None:
-                        receipt = await self._publish(binding, item, d)
+                        receipt = await binding.channel.publish(item, binding.unit, d.idempotency_key)
         except _NotStarted:
             raise
         except StoreUnavailable as exc:
             await self.claims.give_back(d, exc)
             return
         except Exception as exc:
-            await self._handle_error(d, exc)
+            await self._failed(d, exc)
             return
         if found is not None:
             # What the platform shows may still be in progress (WeChat publish_status 1): the normal outcome
             # path decides (pending -> confirming), never "delivered" just because it exists.
             checked = "核对平台：上次发送已提交，等待平台结果" if found.pending else "核对平台：上次发送已成功"
-            await self._accepted(d, dataclasses.replace(found, note=_join(checked, found.note)))
+            await self.outcomes.accepted(d, dataclasses.replace(found, note=join_notes(checked, found.note)))
             return
-        await self._accepted(d, receipt)
+        await self.outcomes.accepted(d, receipt)
 
     async def _reconcile(self, channel: Channel, d: Delivery) -> Receipt | None:
         """Ask the platform whether the ambiguous attempt landed; mark a blind resend otherwise."""
@@ -408,40 +370,17 @@ class Dispatcher:
             d.possible_duplicate = True
             return None
 
-    async def _publish(self, binding: Binding, item: Item, d: Delivery) -> Receipt:
-        # In-call retries only for connections that never opened: nothing reached the platform.
-        return await retry_call(lambda: binding.channel.publish(item, binding.unit, d.idempotency_key), 3,
-                                wait_s=0.2, max_wait_s=2)
-
-    async def _accepted(self, d: Delivery, receipt: Receipt) -> None:
-        assert d.id is not None
-        now = self.clock.now()
-        # A platform that refused this attempt as a repeat (receipt.deduplicated) proves the post exists once:
-        # an earlier ambiguous attempt is then no longer a possible duplicate.
-        blind = d.possible_duplicate and not receipt.deduplicated
-        duplicate = blind or receipt.possible_duplicate
-        note = receipt.note
-        if blind and not receipt.possible_duplicate:
-            note = _join(note, "上次发送结果不明且平台无法核实，可能重复发布")
-        proof = [receipt_statement(d.id, now, "accepted" if receipt.pending else "delivered",
-                                   external_id=receipt.external_id, url=receipt.url,
-                                   platform_published_at=receipt.published_at, body=receipt.raw)]
-        if receipt.pending:
-            check_at = now + timedelta(seconds=self.settings.confirm_interval_seconds)
-            await self.claims.record(d, lambda: self.store.mark_confirming(
-                d, now, receipt.external_id, check_at, note, possible_duplicate=duplicate, extra=proof))
-            return
-        if not await self.claims.record(d, lambda: self.store.mark_delivered(
-                d, now, receipt.external_id, receipt.url, note, duplicate, extra=proof)):
-            return
-        log.info("delivered %s to %s (%s)%s", d.id, d.account_id, receipt.url or receipt.external_id,
-                 " [possible duplicate]" if duplicate else "")
+    async def _failed(self, d: Delivery, exc: Exception) -> None:
+        """A send or confirmation raised: act on it as the typed error it is (or is made into)."""
+        if not isinstance(exc, (ChannelError, *TRANSPORT)):
+            log.error("delivery %s to %s: unexpected %s: %s", d.id, d.account_id, type(exc).__name__, exc)
+        await self.outcomes.failed(d, as_channel_error(exc))
 
     async def _confirm(self, d: Delivery) -> None:
         assert d.id is not None
         binding = self.bindings.get(d.account_id)
         if binding is None or d.external_id is None:
-            await self.claims.record(d, lambda: self.store.mark_held(d, self.clock.now(), _REMOVED))
+            await self.outcomes.removed(d)
             return
         try:
             async with self._platform_call():
@@ -450,15 +389,12 @@ class Dispatcher:
         except _NotStarted:
             raise
         except Exception as exc:
-            await self._handle_error(d, exc)
+            await self._failed(d, exc)
             return
         if receipt is None:
-            now = self.clock.now()
-            check_at = now + timedelta(seconds=self.settings.confirm_interval_seconds)
-            external_id = d.external_id
-            await self.claims.record(d, lambda: self.store.mark_confirming(d, now, external_id, check_at))
+            await self.outcomes.still_pending(d)
             return
-        await self._accepted(d, receipt)
+        await self.outcomes.accepted(d, receipt)
 
     async def hint(self, account_id: str, external_id: str) -> bool:
         """A callback says a pending post finished (WeChat PUBLISHJOBFINISH / MASSSENDJOBFINISH). It is only a
@@ -472,74 +408,8 @@ class Dispatcher:
         self._spawn(d, self._confirm)
         return True
 
-    # ------------------------------------------------------------------ outcomes
     def backoff(self, attempts: int) -> float:
-        return min(self.settings.retry_base_seconds * (2 ** max(attempts - 1, 0)), self.settings.retry_cap_seconds)
-
-    async def _handle_error(self, d: Delivery, exc: BaseException) -> None:
-        assert d.id is not None
-        now = self.clock.now()
-        if isinstance(exc, ChannelError) and exc.code is not None:   # the platform's own code, kept as proof
-            try:
-                await self.store.record_receipt(d.id, now, _ERROR_OUTCOME.get(type(exc), "retry"), code=exc.code,
-                                                body={"reason": exc.reason, "detail": exc.detail})
-            except Exception as write_error:     # proof is best effort; the outcome below must still be recorded
-                log.warning("delivery %s: the platform's answer (code %s) was not kept: %s", d.id, exc.code,
-                            write_error)
-        if isinstance(exc, AuthExpired):
-            await self._hold_account(d, exc.reason, now, platform_hold=isinstance(exc, AccountHeld))
-        elif isinstance(exc, PermanentError):
-            if not await self.claims.record(d, lambda: self.store.mark_failed(d, now, exc.reason)):
-                return
-            log.error("delivery %s to %s failed permanently: %s (%s)", d.id, d.account_id, exc.reason, exc.detail)
-            await self.alert(d.account_id, f"发送失败需人工处理：{exc.reason}（投递 #{d.id}）")
-        elif isinstance(exc, RetryLater):
-            await self._retry(d, now, exc.reason, exc.retry_after, ambiguous=exc.ambiguous, detail=exc.detail)
-        elif isinstance(exc, aiohttp.ClientConnectorError):
-            await self._retry(d, now, "渠道不可达：无法连接平台接口", None, ambiguous=False, detail=str(exc))
-        elif isinstance(exc, _AMBIGUOUS):
-            await self._retry(d, now, "发送结果不明：平台响应超时或连接中断", None, ambiguous=True,
-                              detail=type(exc).__name__)
-        else:
-            log.error("delivery %s to %s: unexpected %s: %s", d.id, d.account_id, type(exc).__name__, exc)
-            await self._retry(d, now, f"系统内部错误：{type(exc).__name__}", None, ambiguous=True, detail=str(exc))
-
-    async def _retry(self, d: Delivery, now: datetime, reason: str, retry_after: float | None, *,
-                     ambiguous: bool, detail: str = "") -> None:
-        assert d.id is not None
-        if d.attempts >= self.settings.max_attempts:
-            why = f"{reason}（已重试 {d.attempts} 次）"
-            if not await self.claims.record(d, lambda: self.store.mark_failed(d, now, why)):
-                return
-            await self.alert(d.account_id, f"多次重试仍失败，需人工处理：{reason}（投递 #{d.id}）")
-            return
-        # A platform's own wait is honoured (WeChat 45028: until next month), but never an absurd one.
-        delay = min(retry_after, _LONGEST_WAIT_S) if retry_after is not None else self.backoff(d.attempts)
-        # An earlier ambiguous attempt that could not be checked stays ambiguous until one succeeds.
-        still_unknown = d.ambiguous and d.possible_duplicate
-        if not await self.claims.record(d, lambda: self.store.mark_retry(
-                d, now, reason, now + timedelta(seconds=delay), ambiguous=ambiguous or still_unknown)):
-            return
-        log.warning("delivery %s to %s will retry in %.0f s: %s %s", d.id, d.account_id, delay, reason, detail)
-
-    async def _hold_account(self, d: Delivery, reason: str, now: datetime, *, platform_hold: bool = False) -> None:
-        """Hold every open delivery of the account; ``platform_hold``: the platform restricts the account
-        (AccountHeld), otherwise its credentials need renewing. Either way a person resumes it."""
-        assert d.id is not None
-        if not await self.claims.record(d, lambda: self.store.mark_held(d, now, reason)):
-            return
-        state = "platform_hold" if platform_hold else "needs_reauth"
-        if self.blocked.get(d.account_id) in ("needs_reauth", "platform_hold"):
-            return
-        self.blocked[d.account_id] = state
-        await self.store.set_account_state(d.account_id, state, reason, now)
-        held = await self.store.hold_account(d.account_id, now, reason)
-        log.error("account %s held (%s); %d deliveries held", d.account_id, state, held + 1)
-        if platform_hold:
-            await self.alert(d.account_id, f"账号被平台限制，已暂停发送：{reason}；已暂存 {held + 1} 条待发稿件，"
-                                           "处理后请恢复该账号")
-        else:
-            await self.alert(d.account_id, f"账号授权失效，需重新授权：{reason}；已暂存 {held + 1} 条待发稿件")
+        return self.outcomes.backoff(attempts)
 
     def wake(self) -> None:
         """Look for due work now (an operator released or re-queued deliveries)."""
@@ -548,7 +418,3 @@ class Dispatcher:
 
 class _NotStarted(Exception):
     """The hub is stopping and this claimed delivery's platform call had not begun."""
-
-
-def _join(*notes: str | None) -> str | None:
-    return "；".join(n for n in notes if n) or None
