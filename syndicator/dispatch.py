@@ -36,7 +36,7 @@ import aiohttp
 from channels.base import AccountHeld, AuthExpired, Channel, ChannelError, PermanentError, Receipt, RetryLater
 from channels.retrying import retry_call
 from core.clock import Clock
-from core.models import Delivery, Item, UnitRef
+from core.models import Alert, Delivery, Item, UnitRef
 from syndicator.claims import ClaimKeeper, StoreUnavailable
 from syndicator.config import HubSettings
 from syndicator.store import Capacity, Store
@@ -44,7 +44,6 @@ from syndicator.store.evidence import receipt_statement
 from syndicator.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
-Alert = Callable[[str, str], Awaitable[None]]
 _LONGEST_WAIT_S = 32 * 86_400
 _REMOVED = "账号已从配置中移除，待人工处理"
 _ERROR_OUTCOME: dict[type[ChannelError], str] = {AuthExpired: "held", PermanentError: "failed", RetryLater: "retry"}

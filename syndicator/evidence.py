@@ -21,8 +21,8 @@ from core.clock import SHANGHAI
 from syndicator.anchors import DATA_QUALITY_KINDS, anchor_label
 from syndicator.calendar import WorkCalendar
 from syndicator.deadlines import DeadlineSettings, lateness
-from syndicator.delays import hours_text, local_text
-from syndicator.report import STATE_LABELS, channel_label, month_bounds
+from syndicator.labels import channel_label, hours_text, local_text, state_label
+from syndicator.report import month_bounds
 from syndicator.store import Store
 
 SettingsFor = Callable[[str | None], DeadlineSettings]
@@ -67,7 +67,7 @@ def detail_cells(r: Mapping[str, Any], tz: tzinfo = SHANGHAI, names: Mapping[str
         str(r["id"]), names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel_kind"]),
         r["account_id"], r["title"], r["item_url"], _t(r["published_at"], tz), _t(r["detected_at"], tz),
         _t(r["deadline_at"], tz), "是" if r["deadline_provisional"] else "否",
-        STATE_LABELS.get(r["state"], r["state"]), _t(r["delivered_at"], tz), _t(r.get("platform_published_at"), tz),
+        state_label(r["state"]), _t(r["delivered_at"], tz), _t(r.get("platform_published_at"), tz),
         r["external_url"] or (NO_URL if r["state"] == "delivered" else ""), hours_text(r["late_working_hours"]),
         r.get("reason") or "",
         anchor_label(r["anchor_kind"]),
