@@ -98,8 +98,6 @@ class KeyValue(Protocol):
         ...
 
 
-
-
 @dataclass(slots=True)
 class ChannelContext:
     session: aiohttp.ClientSession
