@@ -30,7 +30,14 @@ from channels.wechat.notify import clip_bytes, mask_openid
 from core.clock import Clock
 from core.models import ATTENTION_STATES
 from syndicator.config import ConsoleSettings
-from syndicator.labels import account_state_label, delay_kind_label, hours_text, local_text, state_label
+from syndicator.labels import (
+    account_state_label,
+    delay_kind_label,
+    hours_text,
+    local_text,
+    shown_state_label,
+    state_label,
+)
 from syndicator.manual_desk import ManualDesk
 from syndicator.operations import Operations, Outcome
 from syndicator.roles import ROLE_LABELS, Role, allows, refusal
@@ -214,13 +221,15 @@ class Console:
         if not rows:
             return "当前没有待办投递。"
         counts = await self.store.state_counts()
+        accounts = await self.store.account_states()
         now = self.clock.now()
         total = sum(counts.get(s, 0) for s in ATTENTION_STATES)
         lines = [f"待办 {total} 条（含{state_label('failed')}），截止最早的 {len(rows)} 条（北京时间）："]
         for d in rows:
             item = await self.store.get_item(d.item_id)
             flags = ("（暂定）" if d.deadline_provisional else "") + ("（已逾期）" if d.deadline_at < now else "")
-            lines.append(f"#{d.id} {d.account_id} {state_label(d.state)} "
+            shown = shown_state_label(d.state, accounts.get(d.account_id, ("active", None))[0])
+            lines.append(f"#{d.id} {d.account_id} {shown} "
                          f"截止{due_text(d.deadline_at)}{flags}")
             lines.append(f"  《{short(item.title if item else '', 18)}》")
             if d.last_error:

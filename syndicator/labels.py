@@ -68,6 +68,18 @@ def blocked_label(account_state: str) -> str:
     return BLOCKED_LABELS.get(account_state, BLOCKED_LABELS["needs_reauth"])
 
 
+# What an account that is not active keeps back (not sending/confirming: those already left).
+WAITING_STATES: tuple[str, ...] = (DeliveryState.PENDING, DeliveryState.RETRYING, DeliveryState.HELD)
+
+
+def shown_state_label(state: str, account_state: str | None = None) -> str:
+    """How a delivery reads: a waiting one of a paused or unauthorised account says so (暂存（账号不可用）/
+    已暂停), never an ordinary 待发送 — on the dashboard and the console alike."""
+    if account_state not in (None, "active") and state in WAITING_STATES:
+        return blocked_label(account_state)
+    return state_label(state)
+
+
 def outcome_label(outcome: str | None) -> str:
     return OUTCOME_LABELS.get(outcome, outcome or "")
 
