@@ -170,7 +170,7 @@ async def overview(request: web.Request) -> web.Response:
     open_n = sum(counts.get(st, 0) for st in OPEN_STATES)
     cards = [("未完成", open_n, ""), ("已超时未发布", overdue, "bad" if overdue else "good"),
              (f"{r.hours(dl.at_risk_hours)}小时内到期", due_soon, "warn" if due_soon else ""),
-             (state_label("failed"), counts.get("failed", 0), "bad" if counts.get("failed") else ""),
+             (f"{state_label('failed')}待处理", counts.get("failed", 0), "bad" if counts.get("failed") else ""),
              (state_label("held"), held, "warn" if held else ""),
              (state_label("retrying"), counts.get("retrying", 0), ""),
              (state_label("delivered"), counts.get("delivered", 0), "good"),
