@@ -8,7 +8,7 @@ hub what to do next. Operator-facing reasons are Simplified Chinese; details are
 from __future__ import annotations
 
 import abc
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any, ClassVar, Protocol
@@ -17,7 +17,7 @@ import aiohttp
 from pydantic import BaseModel, ConfigDict, Field, SecretStr
 
 from core.clock import Clock
-from core.models import Item, UnitRef
+from core.models import Alert, Item, UnitRef
 
 
 @dataclass(frozen=True, slots=True)
@@ -96,9 +96,6 @@ class KeyValue(Protocol):
     async def release(self, name: str, holder: str) -> None:
         """Give the lease up, if ``holder`` has it."""
         ...
-
-
-Alert = Callable[[str, str], Awaitable[None]]   # (account_id, message in Chinese)
 
 
 @dataclass(slots=True)

@@ -6,12 +6,17 @@ Plain dataclasses: the store maps them to rows, channels read them, nothing here
 from __future__ import annotations
 
 import hashlib
+from collections.abc import Awaitable, Callable
 from dataclasses import dataclass, field
 from datetime import datetime
 from enum import StrEnum
+from typing import Any
 
 # Reason prefix of deliveries held because their item's article body failed its plausibility check.
 BODY_HOLD_PREFIX = "正文提取异常"
+
+# How every part of the system raises an alert: (account id, message in Chinese).
+Alert = Callable[[str, str], Awaitable[None]]
 
 
 class DeliveryState(StrEnum):
@@ -29,6 +34,14 @@ class DeliveryState(StrEnum):
         return self in (DeliveryState.DELIVERED, DeliveryState.FAILED, DeliveryState.SKIPPED)
 
 
+# The state sets, as the strings the store keeps, defined once: "open" = not yet finished (the dispatcher
+# still owns it); "attention" = what an operator may have to act on (open, or failed and waiting for a person).
+OPEN_STATES: tuple[str, ...] = tuple(s.value for s in DeliveryState if not s.is_final)
+FINAL_STATES: tuple[str, ...] = tuple(s.value for s in DeliveryState if s.is_final)
+ALL_STATES: tuple[str, ...] = OPEN_STATES + FINAL_STATES
+ATTENTION_STATES: tuple[str, ...] = (*OPEN_STATES, DeliveryState.FAILED.value)
+
+
 class DelayKind(StrEnum):
     AT_RISK = "at_risk"
     OVERDUE = "overdue"
@@ -36,6 +49,45 @@ class DelayKind(StrEnum):
     FAILED = "failed"
     SKIPPED = "skipped"
     NOT_VISIBLE = "not_visible"      # sent on time, but not seen on the public page by the deadline
+
+
+class CauseKind(StrEnum):
+    """One fact that explains a delay; its facts are listed beside each (syndicator.labels renders them)."""
+
+    ACCOUNT_PAUSED = "account_paused"            # reason
+    PLATFORM_HOLD = "platform_hold"              # reason
+    NEEDS_REAUTH = "needs_reauth"                # reason
+    CHANNEL_ERROR = "channel_error"              # error, times
+    AMBIGUOUS = "ambiguous"                      # last attempt's outcome unknown
+    MANUAL_WAITING = "manual_waiting"            # note: the unit's 信息员 was told, the page shows nothing yet
+    CONFIRMING = "confirming"                    # note: accepted, the platform has not published yet
+    SENDING = "sending"                          # true only while open
+    QUEUED = "queued"                            # true only while open
+    UPDATED = "updated"                          # at: when the update was detected
+    BASELINE = "baseline"                        # published_at
+    DATE_UNREADABLE = "date_unreadable"          # raw: the upstream date text
+    NO_DATE = "no_date"
+    DATE_IMPLAUSIBLE = "date_implausible"        # published_at, gap_hours (detected - published)
+    DETECTED_LATE = "detected_late"              # published_at, detected_at, note
+    DETECTED_AFTER_DEADLINE = "detected_after_deadline"
+    DETECTED_NEAR_DEADLINE = "detected_near_deadline"  # hours
+    FIRST_SEND_LATE = "first_send_late"          # backlog: nothing else explains it
+    POSSIBLE_DUPLICATE = "possible_duplicate"
+    PLATFORM_NOTE = "platform_note"              # note
+    PROVISIONAL = "provisional"                  # years: holiday arrangements not loaded
+    VERIFY_NOTE = "verify_note"                  # note: the last live check's finding
+    NOT_VERIFIED = "not_verified"                # no live check finished before the deadline
+    LEGACY = "legacy"                            # text: a record written before causes were data
+
+
+@dataclass(frozen=True, slots=True)
+class DelayCause:
+    """A cause as data, so a later record can reuse it without parsing an earlier record's Chinese.
+
+    ``facts`` holds JSON values only (times as ISO 8601 strings), so the cause is stored as it is."""
+
+    kind: CauseKind
+    facts: dict[str, Any] = field(default_factory=dict)
 
 
 @dataclass(frozen=True, slots=True)
@@ -108,7 +160,7 @@ class DelayRecord:
     delivery_id: int
     kind: DelayKind
     recorded_at: datetime
-    reason: str                         # Simplified Chinese, for inspectors
+    reason: str                         # Simplified Chinese, for inspectors (rendered from kind and causes)
     late_clock_hours: float = 0.0
     late_working_hours: float = 0.0
     unit_id: str = ""
@@ -119,6 +171,7 @@ class DelayRecord:
     id: int | None = None
     delivery_state: str = ""            # the delivery's state now (when read back from the store)
     source_id: str = ""
+    causes: tuple[DelayCause, ...] = ()  # the facts behind ``reason``; one LEGACY cause for a record from before
 
 
 @dataclass(slots=True)

@@ -17,7 +17,7 @@ from typing import Any
 
 from channels.base import ChannelError
 from channels.notify import Notifier
-from syndicator.report import channel_label
+from syndicator.labels import channel_label
 
 log = logging.getLogger(__name__)
 

@@ -12,16 +12,15 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import date, datetime, tzinfo
 
+from core.models import Alert
 from syndicator.calendar import WorkCalendar
 from syndicator.store import Store
 
 log = logging.getLogger(__name__)
 ALERTED_KEY = "calendar:alerted-warnings"
 ALERT_LEASE = "calendar-alerts"
-Alert = Callable[[str, str], Awaitable[None]]
 
 
 class CalendarWarnings:

@@ -28,6 +28,7 @@ from typing import Any
 
 from core.clock import Clock
 from core.content import to_text
+from core.models import Alert
 from syndicator.calendar import WorkCalendar, YearOverride
 from syndicator.holiday_notice import WEEKDAYS, ParsedNotice, notice_year, parse_notice
 from syndicator.store import Store
@@ -35,7 +36,6 @@ from syndicator.store import Store
 log = logging.getLogger(__name__)
 NOTICES_KEY = "calendar:notices"
 CONFIRM_LEASE = "calendar-confirm"
-Alert = Callable[[str, str], Awaitable[None]]
 Reload = Callable[[], Awaitable[int]]      # re-read overrides and recompute; returns deliveries changed
 
 

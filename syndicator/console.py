@@ -28,11 +28,18 @@ from typing import Any, NamedTuple
 
 from channels.wechat.notify import clip_bytes, mask_openid
 from core.clock import Clock
+from core.models import ATTENTION_STATES
 from syndicator.config import ConsoleSettings
-from syndicator.delays import hours_text, local_text
+from syndicator.labels import (
+    account_state_label,
+    delay_kind_label,
+    hours_text,
+    local_text,
+    shown_state_label,
+    state_label,
+)
 from syndicator.manual_desk import ManualDesk
 from syndicator.operations import Operations, Outcome
-from syndicator.report import KIND_LABELS
 from syndicator.roles import ROLE_LABELS, Role, allows, refusal
 
 log = logging.getLogger(__name__)
@@ -40,10 +47,6 @@ StatusSource = Callable[[], Awaitable[Mapping[str, Any]]]
 MAX_REPLY_BYTES = 2000
 TOP = 5
 DELAY_WINDOW = timedelta(hours=24)
-OPEN_STATES = ("pending", "sending", "confirming", "retrying", "held", "failed")
-STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "待平台确认", "retrying": "等待重试",
-                "held": "暂存", "failed": "发送失败", "delivered": "已发布", "skipped": "已跳过"}
-ACCOUNT_LABELS = {"paused": "已暂停", "needs_reauth": "需重新授权", "platform_hold": "平台限制"}
 ALIASES = {"状态": "status", "status": "status", "延误": "delays", "delays": "delays", "delay": "delays",
            "待办": "todo", "todo": "todo", "重试": "retry", "retry": "retry", "跳过": "skip", "skip": "skip",
            "暂停": "pause", "pause": "pause", "恢复": "resume", "resume": "resume", "帮助": "help", "help": "help",
@@ -178,8 +181,7 @@ class Console:
         counts: Mapping[str, int] = st.get("deliveries", {})
         lines = [f"转载中枢状态（北京时间 {due_text(now)}）",
                  f"未完成 {st.get('open', 0)} 条：已逾期 {overdue}，24小时内到期 {soon}",
-                 f"已发布 {counts.get('delivered', 0)}，失败 {counts.get('failed', 0)}，"
-                 f"跳过 {counts.get('skipped', 0)}，暂存 {counts.get('held', 0)}"]
+                 "，".join(f"{state_label(s)} {counts.get(s, 0)}" for s in ("delivered", "failed", "skipped", "held"))]
         oldest = st.get("oldest_open")
         if oldest:
             due = datetime.fromisoformat(oldest["deadline_at"])
@@ -188,7 +190,7 @@ class Console:
         blocked = st.get("accounts_blocked") or {}
         if blocked:
             lines.append("账号异常：" + "；".join(
-                f"{a} {ACCOUNT_LABELS.get(b['state'], b['state'])}" for a, b in sorted(blocked.items())))
+                f"{a} {account_state_label(b['state'])}" for a, b in sorted(blocked.items())))
         failing = [s for s in st.get("sources", []) if s.get("consecutive_errors")]
         if failing:
             lines.append("来源异常：" + "；".join(
@@ -209,23 +211,25 @@ class Console:
         lines = [f"最近24小时延误记录 {len(records)} 条，最新 {len(latest)} 条："]
         for r in latest:
             late = f" 超时{hours_text(r.late_clock_hours)}小时" if r.late_clock_hours > 0 else ""
-            lines.append(f"#{r.delivery_id} {r.account_id} {KIND_LABELS.get(r.kind.value, r.kind.value)}{late}"
+            lines.append(f"#{r.delivery_id} {r.account_id} {delay_kind_label(r.kind)}{late}"
                          f"《{short(r.item_title, 16)}》")
             lines.append(f"  {short(r.reason, 60)}")
         return "\n".join(lines)
 
     async def _todo(self, cmd: Command, actor: str) -> str:
-        rows = await self.store.deliveries(states=OPEN_STATES, limit=TOP)
+        rows = await self.store.deliveries(states=ATTENTION_STATES, limit=TOP)
         if not rows:
             return "当前没有待办投递。"
         counts = await self.store.state_counts()
+        accounts = await self.store.account_states()
         now = self.clock.now()
-        total = sum(counts.get(s, 0) for s in OPEN_STATES)
-        lines = [f"待办 {total} 条（含发送失败），截止最早的 {len(rows)} 条（北京时间）："]
+        total = sum(counts.get(s, 0) for s in ATTENTION_STATES)
+        lines = [f"待办 {total} 条（含{state_label('failed')}），截止最早的 {len(rows)} 条（北京时间）："]
         for d in rows:
             item = await self.store.get_item(d.item_id)
             flags = ("（暂定）" if d.deadline_provisional else "") + ("（已逾期）" if d.deadline_at < now else "")
-            lines.append(f"#{d.id} {d.account_id} {STATE_LABELS.get(d.state.value, d.state.value)} "
+            shown = shown_state_label(d.state, accounts.get(d.account_id, ("active", None))[0])
+            lines.append(f"#{d.id} {d.account_id} {shown} "
                          f"截止{due_text(d.deadline_at)}{flags}")
             lines.append(f"  《{short(item.title if item else '', 18)}》")
             if d.last_error:

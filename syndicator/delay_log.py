@@ -49,6 +49,7 @@ class DelayLog:
             "deadline_at": self._iso(r.deadline_at), "deadline_provisional": f.provisional,
             "delivered_at": self._iso(f.delivered_at), "late_clock_hours": round(r.late_clock_hours, 3),
             "late_working_hours": round(r.late_working_hours, 3), "reason": r.reason,
+            "causes": [{"kind": c.kind.value, "facts": c.facts} for c in r.causes],   # the reason's facts, as data
         })
 
     def superseded(self, s: SupersededDelay) -> None:

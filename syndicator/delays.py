@@ -15,135 +15,138 @@ import asyncio
 import contextlib
 import logging
 import re
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Mapping, Sequence
 from datetime import datetime, timedelta
 from pathlib import Path
 from typing import Any
 
-from core.clock import SHANGHAI, Clock
-from core.models import DelayKind, DelayRecord
+from core.clock import Clock
+from core.models import Alert, CauseKind, DelayCause, DelayKind, DelayRecord
 from syndicator.calendar import WorkCalendar
 from syndicator.deadlines import DeadlineSettings, is_at_risk, lateness
 from syndicator.delay_log import DelayLog
+from syndicator.labels import NOT_VISIBLE_REASON, cause_text, hours_text, local_text, reason_text
 from syndicator.store import Store
 from syndicator.store.reports import AttemptHistory, DeliveryFacts
 
 log = logging.getLogger(__name__)
-Alert = Callable[[str, str], Awaitable[None]]
 Listener = Callable[[DelayKind, DelayRecord], Awaitable[None]]
 SettingsFor = Callable[[str | None], DeadlineSettings]
+Prior = Mapping[str, Sequence[DelayCause]]       # the causes already on record for a delivery, by delay kind
 
 _FINAL_KIND = {"delivered": DelayKind.DELIVERED_LATE, "failed": DelayKind.FAILED, "skipped": DelayKind.SKIPPED}
 _OPEN_KINDS = (DelayKind.AT_RISK, DelayKind.OVERDUE)
-_QUEUED = "尚未开始发送（排队等待）"
-NOT_VISIBLE_REASON = "已发送但公开页面未见"
-_UNKNOWN = "未发现渠道错误、暂停或检测延迟记录，请核查系统运行日志"
-_CAUSE = "；原因："
 _BASELINE = "【基线稿件，未纳入考核】"
 _COUNT = re.compile(r"（共 \d+ 次）$")
 _SPACE = re.compile(r"\s+")
 _RAW_MAX = 40           # upstream date text quoted in a reason
-_NOT_INHERITED = {_QUEUED, _UNKNOWN, "正在发送"}  # true while open, misleading on a finished delivery
+_NOT_INHERITED = {CauseKind.QUEUED, CauseKind.SENDING}  # true while open, misleading on a finished delivery
 
 
-def local_text(when: datetime, tz: Any = SHANGHAI) -> str:
-    """'YYYY-MM-DD HH:MM' local time; midnight is written as the previous day's 24:00, as notices do."""
-    local = when.astimezone(tz)
-    if (local.hour, local.minute, local.second) == (0, 0, 0):
-        return f"{(local - timedelta(days=1)):%Y-%m-%d} 24:00"
-    return f"{local:%Y-%m-%d %H:%M}"
+def _iso(when: datetime) -> str:
+    return when.isoformat()
 
 
-def hours_text(hours: float) -> str:
-    return f"{hours:.1f}".rstrip("0").rstrip(".")
-
-
-def detection_text(published_at: datetime, detected_at: datetime, note: str | None, tz: Any = SHANGHAI) -> str:
-    """The reason clause for a tracked item found late: when it appeared, when we saw it, and why."""
-    text = f"检测延迟：上游发布于 {local_text(published_at, tz)}，本系统于 {local_text(detected_at, tz)} 发现"
-    return text + (f"（来源状况：{note.replace('；', ';')}）" if note else "")   # "；" separates causes
-
-
-def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptHistory | None,
-                 prior: dict[str, str], s: DeadlineSettings, cal: WorkCalendar, lag_hours: float) -> str:
-    """Simplified Chinese reason: what happened, then the facts that explain it."""
-    tz, due = s.tz, local_text(f.deadline_at, s.tz)
-    clock_h, work_h = lateness(f.deadline_at, at, s, cal)
-    late = f"{hours_text(clock_h)} 小时（工作时间 {hours_text(work_h)} 小时）"
+def derive_causes(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptHistory | None, prior: Prior,
+                  s: DeadlineSettings, cal: WorkCalendar, lag_hours: float) -> tuple[DelayCause, ...]:
+    """The facts that explain this delay, as data (rendered by syndicator.labels)."""
+    tz = s.tz
     if kind is DelayKind.NOT_VISIBLE:       # syndicator.verify: the platform took it, the public cannot see it
-        sent = local_text(f.delivered_at, tz) if f.delivered_at else "截止时间前"
-        lead = (f"{NOT_VISIBLE_REASON}：于 {sent} 发送，截止时间（{due}）已过 {late}，公开页面仍未见到该稿件")
-        return lead + (f"{_CAUSE}最近一次核验：{f.note}" if f.note else f"{_CAUSE}截止时间前未能完成核验")
-    causes: list[str] = []
+        return (DelayCause(CauseKind.VERIFY_NOTE, {"note": f.note}) if f.note
+                else DelayCause(CauseKind.NOT_VERIFIED),)
+    causes: list[DelayCause] = []
+    said: list[str] = []
 
-    def add(text: str | None) -> None:  # skip facts already stated (an inherited count may differ)
-        if text and not any(_COUNT.sub("", text) in c for c in causes):
-            causes.append(text)
+    def add(kind_: CauseKind, **facts: Any) -> None:
+        add_cause(DelayCause(kind_, facts))
+
+    def add_cause(cause: DelayCause) -> None:   # skip facts already stated (an inherited count may differ)
+        text = cause_text(cause, tz)
+        if text and not any(_COUNT.sub("", text) in c for c in said):
+            causes.append(cause)
+            said.append(text)
 
     if kind in _OPEN_KINDS:
         if f.account_state == "paused":
-            add(f"人工暂停：{f.account_reason or '未填写原因'}")
+            add(CauseKind.ACCOUNT_PAUSED, reason=f.account_reason)
         elif f.account_state == "platform_hold":
-            add(f"账号被平台限制：{f.account_reason or '平台未说明原因'}")
+            add(CauseKind.PLATFORM_HOLD, reason=f.account_reason)
         elif f.account_state == "needs_reauth":
-            reason = f.account_reason or "平台拒绝当前授权"
-            add(reason if reason.startswith("账号授权失效") else f"账号授权失效，需重新授权：{reason}")
+            add(CauseKind.NEEDS_REAUTH, reason=f.account_reason)
     for error, times in (hist.errors.items() if hist else ()):
-        if not (kind is DelayKind.FAILED and error == f.last_error):
-            add(error if times == 1 else f"{error}（共 {times} 次）")
+        if error and not (kind is DelayKind.FAILED and error == f.last_error):
+            add(CauseKind.CHANNEL_ERROR, error=error, times=times)
     if kind in _OPEN_KINDS:
-        add(f.last_error)  # e.g. held by a pause, or interrupted by a restart: not in the attempts table
+        if f.last_error:   # e.g. held by a pause, or interrupted by a restart: not in the attempts table
+            add(CauseKind.CHANNEL_ERROR, error=f.last_error, times=1)
         if f.ambiguous:
-            add("上次发送结果不明，待与平台核对")
+            add(CauseKind.AMBIGUOUS)
         if f.state == "confirming" and f.channel_kind == "manual":   # channels.manual: a person must publish
-            add("已通知单位信息员，单位栏目页尚未出现该稿件" + (f"（{f.note}）" if f.note else ""))
+            add(CauseKind.MANUAL_WAITING, note=f.note)
         elif f.state == "confirming":
-            add("平台已受理，等待平台发布结果" + (f"（{f.note}）" if f.note else ""))
+            add(CauseKind.CONFIRMING, note=f.note)
         elif f.state == "sending":
-            add("正在发送")
+            add(CauseKind.SENDING)
     else:
-        for earlier in (prior.get("at_risk", ""), prior.get("overdue", "")):
-            for part in earlier.partition(_CAUSE)[2].split("；"):
-                if part not in _NOT_INHERITED:
-                    add(part)
+        for earlier in (*prior.get(DelayKind.AT_RISK, ()), *prior.get(DelayKind.OVERDUE, ())):
+            if earlier.kind not in _NOT_INHERITED:
+                add_cause(earlier)
     queued = kind in _OPEN_KINDS and f.state == "pending" and f.attempts == 0 and not causes
     detected = f.anchor_at if f.anchor_kind == "updated" else f.detected_at  # when this version was found
     if f.anchor_kind == "updated":
-        add(f"稿件更新后重发，按检测到更新的时间（{local_text(f.anchor_at, tz)}）计")
+        add(CauseKind.UPDATED, at=_iso(f.anchor_at))
     elif f.anchor_kind == "baseline" and f.published_at is not None:
-        add(f"基线稿件：上游发布于 {local_text(f.published_at, tz)}，早于本系统开始跟踪该来源，未纳入考核")
+        add(CauseKind.BASELINE, published_at=_iso(f.published_at))
     elif f.published_at is None and f.date_problem:
-        raw = _SPACE.sub(" ", f.published_raw).strip().replace("；", ";")   # "；" separates causes
-        raw = raw if len(raw) <= _RAW_MAX else raw[:_RAW_MAX] + "…"
-        add(f"来源发布时间无法识别（原文：{raw}），按检测时间计" if raw else "来源发布时间无法识别，按检测时间计")
+        raw = _SPACE.sub(" ", f.published_raw).strip()
+        add(CauseKind.DATE_UNREADABLE, raw=raw if len(raw) <= _RAW_MAX else raw[:_RAW_MAX] + "…")
     elif f.published_at is None:
-        add("上游未提供发布时间，按检测时间计")
+        add(CauseKind.NO_DATE)
     elif f.anchor_kind in ("detected", "implausible"):
-        gap = (f.detected_at - f.published_at).total_seconds() / 3600
-        why = "晚于检测时间" if gap < 0 else f"早于检测时间 {hours_text(gap)} 小时，超出可信范围"
-        add(f"上游发布时间不可信，按检测时间计（上游标注 {local_text(f.published_at, tz)}，{why}）")
+        add(CauseKind.DATE_IMPLAUSIBLE, published_at=_iso(f.published_at),
+            gap_hours=(f.detected_at - f.published_at).total_seconds() / 3600)
     elif f.detected_at - f.published_at > timedelta(hours=lag_hours):
-        add(detection_text(f.published_at, f.detected_at, f.detection_note, tz))
+        add(CauseKind.DETECTED_LATE, published_at=_iso(f.published_at), detected_at=_iso(f.detected_at),
+            note=f.detection_note)
     if detected >= f.deadline_at:
-        add("检测到稿件时已超过截止时间")
+        add(CauseKind.DETECTED_AFTER_DEADLINE)
     elif f.deadline_at - detected <= timedelta(hours=s.at_risk_hours):
-        add(f"检测到稿件时距截止时间仅 {hours_text((f.deadline_at - detected).total_seconds() / 3600)} 小时")
+        add(CauseKind.DETECTED_NEAR_DEADLINE, hours=(f.deadline_at - detected).total_seconds() / 3600)
     if kind is DelayKind.DELIVERED_LATE:
         if hist is None or hist.first_started_at is None or hist.first_started_at > f.deadline_at:
-            add("首次发送时已超过截止时间" + ("" if causes else "（排队积压或系统未运行）"))
+            add(CauseKind.FIRST_SEND_LATE, backlog=not causes)
         if f.possible_duplicate:
-            add("此前发送结果无法与平台核实，可能重复发布")
+            add(CauseKind.POSSIBLE_DUPLICATE)
         if f.note:
-            add(f"平台说明：{f.note}")
+            add(CauseKind.PLATFORM_NOTE, note=f.note)
     if f.provisional:
         years = range(f.anchor_at.astimezone(tz).year, f.deadline_at.astimezone(tz).year + 1)
         missing = [y for y in years if cal.coverage(y) == "fallback"] or [f.deadline_at.astimezone(tz).year]
-        add(f"截止时间为临时计算：{'、'.join(f'{y}年' for y in missing)}节假日安排未载入")
-
+        add(CauseKind.PROVISIONAL, years=missing)
     if queued:
-        add(_QUEUED)
-    lead_in = _BASELINE if f.anchor_kind == "baseline" else ""
-    if kind is DelayKind.AT_RISK:
+        add(CauseKind.QUEUED)
+    return tuple(causes)
+
+
+def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptHistory | None,
+                 prior: Prior, s: DeadlineSettings, cal: WorkCalendar, lag_hours: float) -> str:
+    """Simplified Chinese reason: what happened, then the facts that explain it."""
+    return derive(kind, f, at, hist, prior, s, cal, lag_hours)[0]
+
+
+def derive(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptHistory | None, prior: Prior,
+           s: DeadlineSettings, cal: WorkCalendar, lag_hours: float) -> tuple[str, tuple[DelayCause, ...]]:
+    """The record's reason and the causes it was rendered from."""
+    causes = derive_causes(kind, f, at, hist, prior, s, cal, lag_hours)
+    tz, due = s.tz, local_text(f.deadline_at, s.tz)
+    clock_h, work_h = lateness(f.deadline_at, at, s, cal)
+    late = f"{hours_text(clock_h)} 小时（工作时间 {hours_text(work_h)} 小时）"
+    lead_in = _BASELINE if f.anchor_kind == "baseline" and kind is not DelayKind.NOT_VISIBLE else ""
+    related = False
+    if kind is DelayKind.NOT_VISIBLE:
+        sent = local_text(f.delivered_at, tz) if f.delivered_at else "截止时间前"
+        lead = f"{NOT_VISIBLE_REASON}：于 {sent} 发送，截止时间（{due}）已过 {late}，公开页面仍未见到该稿件"
+    elif kind is DelayKind.AT_RISK:
         hours_left = (f.deadline_at - at).total_seconds() / 3600
         lead = f"距截止时间（{due}）仅剩 {hours_text(hours_left)} 小时，尚未发布"
     elif kind is DelayKind.OVERDUE:
@@ -151,12 +154,12 @@ def build_reason(kind: DelayKind, f: DeliveryFacts, at: datetime, hist: AttemptH
     elif kind is DelayKind.DELIVERED_LATE:
         lead = f"于 {local_text(at, tz)} 发布，晚于截止时间（{due}）{late}"
     else:
+        related = True
         lead = (f"发送失败且已停止重试，需人工处理：{f.last_error or '平台未返回原因'}" if kind is DelayKind.FAILED
                 else f"经人工决定不转载：{f.note or '未填写理由'}")
         if clock_h > 0:
             lead += f"（{'失败' if kind is DelayKind.FAILED else '跳过'}时已超过截止时间（{due}）{late}）"
-        return lead_in + lead + ("；相关情况：" + "；".join(causes) if causes else "")
-    return lead_in + lead + _CAUSE + "；".join(causes or [_UNKNOWN])
+    return lead_in + reason_text(lead, causes, tz, related=related), causes
 
 
 class DelayMonitor:
@@ -217,7 +220,7 @@ class DelayMonitor:
                     todo.append((DelayKind.NOT_VISIBLE, f, now))
         ids = [f.id for _, f, _ in todo]
         history = await self.store.attempt_history(ids)
-        prior = await self.store.delay_reasons(ids)
+        prior = await self.store.delay_causes(ids)
         added: list[DelayRecord] = []
         for kind, f, at in todo:
             record = self._record(kind, f, at, now, history.get(f.id), prior.get(f.id, {}))
@@ -235,12 +238,12 @@ class DelayMonitor:
         return added
 
     def _record(self, kind: DelayKind, f: DeliveryFacts, at: datetime, now: datetime, hist: AttemptHistory | None,
-                prior: dict[str, str]) -> DelayRecord:
+                prior: Prior) -> DelayRecord:
         s = self.settings_for(f.source_id)
         clock_h, work_h = lateness(f.deadline_at, at, s, self.calendar) if kind is not DelayKind.AT_RISK else (0.0, 0.0)
+        reason, causes = derive(kind, f, at, hist, prior, s, self.calendar, self.lag_hours)
         return DelayRecord(
-            delivery_id=f.id, kind=kind, recorded_at=now,
-            reason=build_reason(kind, f, at, hist, prior, s, self.calendar, self.lag_hours),
+            delivery_id=f.id, kind=kind, recorded_at=now, reason=reason, causes=causes,
             late_clock_hours=clock_h, late_working_hours=work_h, unit_id=f.unit_id, account_id=f.account_id,
             channel_kind=f.channel_kind, item_title=f.title, deadline_at=f.deadline_at)
 

@@ -21,14 +21,13 @@ lagging, and once more when it has caught up (under half an interval late).
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from core.fetch import FetchError
+from core.models import Alert
 from syndicator.store.state import StoreKeyValue
 
 log = logging.getLogger(__name__)
-Alert = Callable[[str, str], Awaitable[None]]
 
 MIN_SOURCES = 2          # failing together before the host, not the page, is the problem
 LAG_ALERT_SECONDS = 600.0

@@ -20,25 +20,17 @@ from datetime import datetime, tzinfo
 from typing import Any
 
 from core.clock import SHANGHAI
+from core.models import FINAL_STATES
 from syndicator.anchors import ANCHOR_DEFINITIONS, DATA_QUALITY_KINDS, anchor_label
 from syndicator.calendar import WorkCalendar
 from syndicator.deadlines import DeadlineSettings, lateness
-from syndicator.delays import hours_text, local_text
+from syndicator.labels import channel_label, delay_kind_label, hours_text, local_text, state_label
 from syndicator.report_html import report_html
 from syndicator.store import Store
-from syndicator.store.reports import FINAL_STATES
 
-KIND_LABELS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
-               "failed": "发送失败", "skipped": "人工跳过",
-               "not_visible": "已发送但公开页面未见"}
-# One label per real channel kind (channels/registry.py).
-CHANNEL_LABELS = {"cms": "政府网站（CMS）", "static": "政府网站（静态发布）", "weibo": "政务微博", "wechat": "政务微信",
-                  "push": "新闻客户端", "webhook": "客户端（Webhook）", "manual": "政府网站（人工转载）"}
-STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "待平台确认", "retrying": "重试中",
-                "held": "暂存（账号不可用）", "delivered": "已发布", "failed": "发送失败", "skipped": "已跳过"}
 REPORT_DEFINITIONS = (
     "口径：应转载 = 截止时间在本月的转载任务（每条稿件 × 每个渠道账号）；按时 = 截止时间前已发布；"
-    "超时发布 = 截止时间后发布；未发布（已超时）= 统计时间已过截止时间仍未发布（含发送失败、重试中、账号暂停），"
+    "超时发布 = 截止时间后发布；未发布（已超时）= 统计时间已过截止时间仍未发布（含发送失败、等待重试、账号暂停），"
     "不含人工跳过；人工跳过 = 经人工决定不转载（理由见延误记录）；未到期 = 统计时间尚未到截止时间且未发布"
     "（含发送失败待人工处理的）。按时率 = 按时 ÷（按时 + 超时发布 + 未发布）；超时统计仅含超时发布的稿件，"
     "工作小时按各信息源的截止规则计算，中位数与95分位按线性插值计算（同 Excel PERCENTILE.INC）。"
@@ -78,10 +70,6 @@ REPORT_COLUMNS = ("单位", "渠道", "应转载", "按时", "超时发布", "�
 _MONTH = re.compile(r"^(\d{4})-(0[1-9]|1[0-2])$")
 
 
-def channel_label(kind: str) -> str:
-    return CHANNEL_LABELS.get(kind, kind)
-
-
 async def delays_listing(store: Store, since: datetime | None, until: datetime | None, unit: str | None,
                          channel: str | None, *, calendar: WorkCalendar, settings_for: SettingsFor,
                          now: datetime) -> list[dict[str, Any]]:
@@ -116,7 +104,7 @@ def state_text(row: Mapping[str, Any], tz: tzinfo = SHANGHAI) -> str:
     """The delivery's state now; for a live overdue row, the moment its lateness is measured to."""
     if row.get("late_as_of") is not None:
         return f"仍未发布（超时计至 {local_text(row['late_as_of'], tz)}）"
-    return STATE_LABELS.get(row.get("state") or "", row.get("state") or "")
+    return state_label(row.get("state") or "")
 
 
 def _width(text: str) -> int:
@@ -160,13 +148,13 @@ def format_delays(rows: list[dict[str, Any]], fmt: str = "table", *, names: Mapp
         iso = lambda t: t.astimezone(tz).isoformat() if t else None  # noqa: E731
         times = ("deadline_at", "recorded_at", "late_as_of", "published_at", "detected_at", "delivered_at",
                  "platform_published_at")
-        return json.dumps([{**r, "kind_label": KIND_LABELS.get(r["kind"], r["kind"]), "state_label": state_text(r, tz),
+        return json.dumps([{**r, "kind_label": delay_kind_label(r["kind"]), "state_label": state_text(r, tz),
                             "anchor_label": anchor_label(r.get("anchor_kind")), **{k: iso(r.get(k)) for k in times}}
                            for r in rows], ensure_ascii=False, indent=2)
     table = fmt == "table"
     cells = [[
         names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel"]), r["account_id"],
-        _clip(r["item_title"], 40) if table else r["item_title"], KIND_LABELS.get(r["kind"], r["kind"]),
+        _clip(r["item_title"], 40) if table else r["item_title"], delay_kind_label(r["kind"]),
         local_text(r["deadline_at"], tz) if r["deadline_at"] else "", local_text(r["recorded_at"], tz),
         hours_text(r["late_clock_hours"]), hours_text(r["late_working_hours"]), state_text(r, tz),
         _clip(r["reason"], 80) if table else r["reason"],
@@ -346,7 +334,7 @@ def detail_cells(r: Mapping[str, Any], tz: tzinfo = SHANGHAI, names: Mapping[str
         str(r["id"]), names.get(r["unit_id"], r["unit_id"]), channel_label(r["channel_kind"]),
         r["account_id"], r["title"], r["item_url"], _t(r["published_at"], tz), _t(r["detected_at"], tz),
         _t(r["deadline_at"], tz), "是" if r["deadline_provisional"] else "否",
-        STATE_LABELS.get(r["state"], r["state"]), _t(r["delivered_at"], tz), _t(r.get("platform_published_at"), tz),
+        state_label(r["state"]), _t(r["delivered_at"], tz), _t(r.get("platform_published_at"), tz),
         r["external_url"] or (NO_URL if r["state"] == "delivered" else ""), hours_text(r["late_working_hours"]),
         r.get("reason") or "",
         anchor_label(r["anchor_kind"]),

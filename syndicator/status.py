@@ -5,9 +5,11 @@ from __future__ import annotations
 from typing import Any
 
 from core.clock import Clock
+from core.models import OPEN_STATES
 from syndicator.calendar import WorkCalendar
 from syndicator.config import Settings
 from syndicator.health import hub_health, readiness
+from syndicator.labels import state_label
 from syndicator.source_empty import health_state
 from syndicator.store import Store
 from syndicator.supervisor import Supervisor
@@ -35,9 +37,10 @@ async def collect_status(store: Store, settings: Settings, calendar: WorkCalenda
     return {
         "now": now.astimezone(tz).isoformat(),
         "deliveries": counts,
-        "open": sum(n for state, n in counts.items() if state not in ("delivered", "failed", "skipped")),
+        "open": sum(counts.get(state, 0) for state in OPEN_STATES),
         "oldest_open": None if oldest is None else {
             "id": oldest.id, "account": oldest.account_id, "state": oldest.state.value,
+            "state_label": state_label(oldest.state),
             "deadline_at": oldest.deadline_at.astimezone(tz).isoformat(),
             "overdue": oldest.deadline_at < now,
         },

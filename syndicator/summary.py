@@ -10,9 +10,9 @@ from collections import Counter
 from datetime import datetime, time, timedelta
 from typing import Any
 
-from syndicator.delays import local_text
+from core.models import OPEN_STATES
+from syndicator.labels import local_text, state_label
 from syndicator.store import Store
-from syndicator.store.reports import OPEN_STATES
 
 
 def next_summary_at(now: datetime, at: str, tz: Any) -> datetime:
@@ -38,8 +38,9 @@ async def summary_text(store: Store, unit_names: dict[str, str], now: datetime, 
         per_unit[(d.unit_id, "due")] += 1
     title = f"转载中枢每日摘要（{local:%m月%d日}）"
     lines = [f"截至 {local_text(now, tz)}（北京时间）：",
-             f"今日到期未完成 {len(due)} 条；已超时未发布 {len(late)} 条；发送失败待处理 {counts.get('failed', 0)} 条；"
-             f"暂存（账号不可用）{counts.get('held', 0)} 条。"]
+             f"今日到期未完成 {len(due)} 条；已超时未发布 {len(late)} 条；"
+             f"{state_label('failed')}待处理 {counts.get('failed', 0)} 条；"
+             f"{state_label('held')} {counts.get('held', 0)} 条。"]
     units = sorted({u for u, _ in per_unit}, key=lambda u: (-per_unit[(u, "late")], -per_unit[(u, "due")], u))
     for unit in units[:20]:
         lines.append(f"- {unit_names.get(unit, unit)}：已超时 {per_unit[(unit, 'late')]} 条，"

@@ -19,9 +19,9 @@ from datetime import datetime
 from typing import Any
 
 from core.clock import Clock
+from core.models import Alert
 
 log = logging.getLogger(__name__)
-Alert = Callable[[str, str], Awaitable[None]]
 ALERT_AFTER_FAILURES = 3        # consecutive failed passes before a person is told
 BACKOFF_BASE_S = 0.5
 BACKOFF_CAP_S = 30.0

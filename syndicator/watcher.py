@@ -26,7 +26,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import math
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable
 from datetime import datetime, timedelta
 from typing import TypeVar
 from urllib.parse import urlsplit
@@ -34,7 +34,7 @@ from urllib.parse import urlsplit
 from core.clock import Clock
 from core.deadline import Deadline
 from core.fetch import FetchError
-from core.models import SourceHealth
+from core.models import Alert, SourceHealth
 from feeds.model import Entry
 from feeds.reader import ReadResult, SourceReader
 from feeds.rules import required_by
@@ -52,7 +52,6 @@ from syndicator.store import Store
 from syndicator.supervisor import Supervisor
 
 log = logging.getLogger(__name__)
-Alert = Callable[[str, str], Awaitable[None]]
 T = TypeVar("T")
 
 MAX_EXPONENT = 40                              # 2**40 × any interval is far beyond any cap

@@ -12,13 +12,13 @@ from __future__ import annotations
 from typing import Any
 
 from core.models import Delivery
+from syndicator.labels import WAITING_STATES
 
-# account state -> how its waiting deliveries read; the way out for each
-BLOCKED_LABELS = {"needs_reauth": "暂存（账号不可用）", "paused": "已暂停"}
+# account state -> the way out for its waiting deliveries (how they read: syndicator.labels.blocked_label)
 WAY_OUT = {"needs_reauth": "请重新授权该账号（按平台要求更新授权），完成后点“恢复”，暂存的稿件会重新排队发送。",
            "paused": "账号已被人工暂停；确认可以继续发送后点“恢复”。"}
 CAUSE = {"needs_reauth": "账号授权失效", "paused": "账号已暂停"}
-WAITING = ("pending", "retrying", "held")          # what a blocked account keeps back (not sending/confirming)
+WAITING = WAITING_STATES                           # what a blocked account keeps back (not sending/confirming)
 
 Blocked = dict[str, tuple[str, str]]               # account -> (state, reason)
 
@@ -33,10 +33,6 @@ def blocked_state(d: Delivery, blocked: Blocked) -> tuple[str, str] | None:
     if d.state in WAITING and d.account_id in blocked:
         return blocked[d.account_id]
     return None
-
-
-def blocked_label(state: str) -> str:
-    return BLOCKED_LABELS.get(state, "暂存（账号不可用）")
 
 
 def blocked_problem(state: str, reason: str) -> str:

@@ -19,19 +19,18 @@ from aiohttp import web
 from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
 from syndicator.dashboard import access
 from syndicator.dashboard import render as r
-from syndicator.dashboard.backlog import WAITING, blocked_accounts, blocked_label, blocked_problem
+from syndicator.dashboard.backlog import WAITING, blocked_accounts, blocked_problem
 from syndicator.dashboard.records import _month, neutralise, url_link
 from syndicator.dashboard.render import Html, tag
 from syndicator.dashboard.views import SESSION, actor, back_with, names, operations_for, show
 from syndicator.evidence import detail_rows, evidence_files, evidence_zip, report_details
+from syndicator.labels import blocked_label, outcome_label
 from syndicator.redact import redact
 from syndicator.report import format_report, monthly_report
 from syndicator.report_html import PRINT_CSS
 from syndicator.web_keys import CALENDAR, CLOCK, SETTINGS, STORE
 
 Facts = dict[str, Any]
-_OUTCOMES = {"delivered": "已发布", "accepted": "平台已受理", "retry": "稍后重试", "failed": "失败", "held": "暂存",
-             "interrupted": "进程中断", None: "进行中"}
 
 
 def _facts_table(rows: list[tuple[str, Any]]) -> Html:
@@ -86,13 +85,13 @@ def _delivery_section(f: Facts) -> Html:
 
 def _attempts_section(f: Facts) -> Html:
     codes = {rc["at"]: rc["code"] for rc in f["receipts"] if rc["code"]}
-    rows = [[r.when(a["started_at"]), r.when(a["finished_at"]), _OUTCOMES.get(a["outcome"], a["outcome"]),
+    rows = [[r.when(a["started_at"]), r.when(a["finished_at"]), outcome_label(a["outcome"]),
              codes.get(a["finished_at"]) or "", tag("td", a["detail"] or "", class_="err")] for a in f["attempts"]]
     return r.join([tag("h2", "发送尝试"), r.table(("开始", "结束", "结果", "平台代码", "说明"), rows, "尚无发送尝试")])
 
 
 def _receipts_section(f: Facts) -> Html:
-    rows = [[r.when(rc["at"]), _OUTCOMES.get(rc["outcome"], rc["outcome"]), rc["code"] or "", url_link(rc["url"]),
+    rows = [[r.when(rc["at"]), outcome_label(rc["outcome"]), rc["code"] or "", url_link(rc["url"]),
              r.when(rc["platform_published_at"]),
              Html(f'<td><pre class="receipt">{r.esc(json.dumps(rc["body"], ensure_ascii=False, indent=1))}</pre></td>')
              if rc["body"] is not None else ""] for rc in f["receipts"]]
@@ -101,7 +100,7 @@ def _receipts_section(f: Facts) -> Html:
 
 
 def _delays_section(f: Facts) -> Html:
-    rows = [[r.when(x["recorded_at"]), r.state_tag(x["kind"], r.KIND_TAGS), r.hours(x["late_working_hours"]),
+    rows = [[r.when(x["recorded_at"]), r.state_tag(x["kind"], r.DELAY_KIND_LABELS), r.hours(x["late_working_hours"]),
              tag("td", x["reason"], class_="reason")] for x in f["delays"]]
     return r.join([tag("h2", "延误记录"), r.table(("记录时间", "类型", "超时（工作小时）", "原因"), rows, "无延误记录"),
                    tag("p", ANCHOR_DEFINITIONS, class_="muted")])

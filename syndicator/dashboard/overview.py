@@ -11,7 +11,7 @@ from urllib.parse import quote, urlsplit
 
 from aiohttp import web
 
-from core.models import Delivery, Item
+from core.models import ATTENTION_STATES, OPEN_STATES, Delivery, Item
 from syndicator.alerting import CATEGORY_LABELS
 from syndicator.content_limits import truncation_text
 from syndicator.dashboard import render as r
@@ -19,7 +19,6 @@ from syndicator.dashboard.access import may
 from syndicator.dashboard.backlog import (
     Blocked,
     blocked_accounts,
-    blocked_label,
     blocked_problem,
     blocked_state,
     held_total,
@@ -28,11 +27,11 @@ from syndicator.dashboard.calendar_notices import notices_section
 from syndicator.dashboard.platform_cells import platform_cell
 from syndicator.dashboard.render import Html, esc, tag
 from syndicator.dashboard.views import SESSION, config_order, names, show, unit_cell
+from syndicator.labels import blocked_label, state_label
 from syndicator.store import Store
-from syndicator.store.reports import OPEN_STATES
 from syndicator.web_keys import CALENDAR, CLOCK, SETTINGS, STORE, SUPERVISOR
 
-ATTENTION = (*OPEN_STATES, "failed")          # what an operator may have to act on
+ATTENTION = ATTENTION_STATES                  # what an operator may have to act on
 RETRYABLE, SKIPPABLE = {"failed", "held", "retrying"}, set(ATTENTION) - {"sending"}
 PAGE_ROWS = 50                                # deliveries per page on /deliveries
 MATCH_LABELS = {"url": "链接相同", "guid": "唯一标识相同", "doc": "文号相同", "content": "标题与正文相同",
@@ -172,10 +171,11 @@ async def overview(request: web.Request) -> web.Response:
     open_n = sum(counts.get(st, 0) for st in OPEN_STATES)
     cards = [("未完成", open_n, ""), ("已超时未发布", overdue, "bad" if overdue else "good"),
              (f"{r.hours(dl.at_risk_hours)}小时内到期", due_soon, "warn" if due_soon else ""),
-             ("失败待处理", counts.get("failed", 0), "bad" if counts.get("failed") else ""),
-             ("暂存（账号不可用）", held, "warn" if held else ""),
-             ("重试中", counts.get("retrying", 0), ""), ("已发布", counts.get("delivered", 0), "good"),
-             ("已跳过", counts.get("skipped", 0), "")]
+             (f"{state_label('failed')}待处理", counts.get("failed", 0), "bad" if counts.get("failed") else ""),
+             (state_label("held"), held, "warn" if held else ""),
+             (state_label("retrying"), counts.get("retrying", 0), ""),
+             (state_label("delivered"), counts.get("delivered", 0), "good"),
+             (state_label("skipped"), counts.get("skipped", 0), "")]
     duplicates = await store.possible_duplicate_count()
     cards.append(("可能重复（需核对）", duplicates, "warn" if duplicates else ""))
     parts: list[Any] = [tag("div", Html(f"<b>节假日安排提醒：</b>{esc(w)}"), class_="banner", role="alert")
@@ -254,7 +254,7 @@ def _unit_table(request: web.Request, open_rows: list[Delivery], failed: list[De
              Html(f'<td class="nowrap">{r.esc(r.channel_name(ch))}</td>'), r.num(c[(u, ch, "open")]),
              r.num(c[(u, ch, "overdue")], "late"), r.num(c[(u, ch, "soon")], "soon"), r.num(c[(u, ch, "held")]),
              r.num(c[(u, ch, "failed")], "late")] for i, (u, ch) in enumerate(keys)]
-    return r.table(("单位", "渠道", "未完成", "已超时", "即将到期", "暂存", "失败"), rows,
+    return r.table(("单位", "渠道", "未完成", "已超时", "即将到期", state_label("held"), state_label("failed")), rows,
                    "所有单位均无待办", numeric=(2, 3, 4, 5, 6), compact=True)
 
 

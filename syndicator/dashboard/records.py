@@ -59,7 +59,7 @@ def _delay_query(request: web.Request) -> tuple[dict[str, str], datetime | None,
     tz = app[SETTINGS].deadlines.tz
     problems = [f"日期“{q[k][:30]}”无效，应为 YYYY-MM-DD" for k in ("since", "until") if q.get(k) and not _day(q[k])]
     kind = q.get("kind", "")
-    if kind and kind not in r.KIND_TAGS:
+    if kind and kind not in r.DELAY_KIND_LABELS:
         problems.append(f"延误类型“{kind[:30]}”无效，已显示全部类型")
         kind = ""
     today = app[CLOCK].now().astimezone(tz).date()
@@ -105,7 +105,7 @@ async def delays(request: web.Request) -> web.Response:
                 r.text_input("until", f["until"], "至（含）", "date"),
                 r.select("unit", [("", "全部单位"), *unit_names.items()], f["unit"], "单位"),
                 r.select("channel", channels, f["channel"], "渠道或账号"),
-                r.select("kind", [("", "全部类型"), *r.KIND_TAGS.items()], f["kind"], "延误类型")]
+                r.select("kind", [("", "全部类型"), *r.DELAY_KIND_LABELS.items()], f["kind"], "延误类型")]
     csv_link = r.link("/delays.csv", "导出 CSV（Excel 可直接打开）", **f)
     body: list[Any] = [r.filters("/delays", controls, Html(f"&nbsp;{csv_link}"))]
     page, page_note = r.page_number(request.query)
@@ -116,7 +116,7 @@ async def delays(request: web.Request) -> web.Response:
     counts: dict[str, int] = {}
     for row in rows:
         counts[row["kind"]] = counts.get(row["kind"], 0) + 1
-    summary = "，".join(f"{r.KIND_TAGS.get(k, k)} {n}" for k, n in sorted(counts.items())) or "无"
+    summary = "，".join(f"{r.DELAY_KIND_LABELS.get(k, k)} {n}" for k, n in sorted(counts.items())) or "无"
     body.append(tag("p", f"共 {len(rows)} 条记录：{summary}。", class_="muted"))
     table_rows = [[
         Html(f'<td class="nowrap">{r.when(x["recorded_at"])}</td>'),
@@ -124,7 +124,7 @@ async def delays(request: web.Request) -> web.Response:
         Html(f"<td class=nowrap>{r.esc(r.channel_name(x['channel']))}<div class=muted>{r.esc(x['account_id'])}</div>"
              "</td>"),
         tag("td", x["item_title"], class_="title"),
-        Html(f"<td>{r.state_tag(x['kind'], r.KIND_TAGS)}<div class=muted>{_detail_link(x['delivery_id'])}</div>"
+        Html(f"<td>{r.state_tag(x['kind'], r.DELAY_KIND_LABELS)}<div class=muted>{_detail_link(x['delivery_id'])}</div>"
              f"<div class=muted>{r.esc(state_text(x, tz))}</div></td>"),
         Html(f'<td class="nowrap">{r.when(x["deadline_at"])}</td>'),
         tag("td", r.hours(x["late_clock_hours"]), class_="num"),

@@ -21,8 +21,9 @@ from urllib.parse import urlencode
 from aiohttp import web
 
 from syndicator.dashboard import access
-from syndicator.delays import hours_text, local_text
-from syndicator.report import channel_label
+from syndicator.labels import ACCOUNT_STATE_LABELS as ACCOUNT_STATE_LABELS  # re-exported: one set of labels
+from syndicator.labels import DELAY_KIND_LABELS as DELAY_KIND_LABELS
+from syndicator.labels import STATE_LABELS, channel_label, hours_text, local_text
 
 CSS = (Path(__file__).parent / "static" / "dashboard.css").read_text(encoding="utf-8")
 _CSS_HASH = base64.b64encode(hashlib.sha256(CSS.encode("utf-8")).digest()).decode()
@@ -33,11 +34,6 @@ SECURITY_HEADERS = {
     "Referrer-Policy": "same-origin", "Cache-Control": "no-store",
 }
 
-STATE_LABELS = {"pending": "待发送", "sending": "发送中", "confirming": "待平台确认", "retrying": "重试中",
-                "delivered": "已发布", "failed": "失败", "skipped": "已跳过", "held": "暂存"}
-ACCOUNT_STATE_LABELS = {"active": "正常", "paused": "已暂停", "needs_reauth": "需重新授权", "platform_hold": "平台限制"}
-KIND_TAGS = {"at_risk": "即将超时", "overdue": "已超时未发布", "delivered_late": "超时发布",
-             "failed": "发送失败", "skipped": "人工跳过", "not_visible": "已发送但公开页面未见"}
 NAV = (("/", "总览"), ("/deliveries", "投递"), ("/delays", "延误记录"), ("/sources", "信息源"), ("/alerts", "提醒"),
        ("/audit", "操作记录"), ("/report", "月报"))
 

@@ -40,11 +40,11 @@ from datetime import datetime, timedelta
 from channels.base import Channel, ChannelError, PermanentError, Receipt
 from channels.failures import TRANSPORT, as_channel_error
 from core.clock import Clock
-from core.models import Delivery, Item, UnitRef
+from core.models import Alert, Delivery, Item, UnitRef
 from syndicator.claims import ClaimKeeper, StoreUnavailable
 from syndicator.config import HubSettings
 from syndicator.dispatch.limits import AccountGates, HourlyLimit
-from syndicator.dispatch.outcomes import Alert, Outcomes, join_notes
+from syndicator.dispatch.outcomes import Outcomes, join_notes
 from syndicator.store import Capacity, Store
 from syndicator.supervisor import Supervisor
 

@@ -8,12 +8,11 @@ channels.failures, never here. Outcomes are written fenced (``syndicator.claims`
 from __future__ import annotations
 
 import logging
-from collections.abc import Awaitable, Callable
 from datetime import datetime, timedelta
 
 from channels.base import AccountHeld, AuthExpired, ChannelError, PermanentError, Receipt, RetryLater
 from core.clock import Clock
-from core.models import Delivery
+from core.models import Alert, Delivery
 from syndicator.claims import ClaimKeeper
 from syndicator.config import HubSettings
 from syndicator.dispatch.limits import AccountGates
@@ -21,7 +20,6 @@ from syndicator.store import Store
 from syndicator.store.evidence import receipt_statement
 
 log = logging.getLogger(__name__)
-Alert = Callable[[str, str], Awaitable[None]]
 LONGEST_WAIT_S = 32 * 86_400
 REMOVED = "账号已从配置中移除，待人工处理"
 _ERROR_OUTCOME: dict[type[ChannelError], str] = {AuthExpired: "held", PermanentError: "failed", RetryLater: "retry"}

@@ -1,12 +1,30 @@
-"""Delay records: one per delivery and kind (at_risk, overdue, delivered_late, failed, skipped)."""
+"""Delay records: one per delivery and kind (at_risk, overdue, delivered_late, failed, skipped).
+
+A record keeps its causes as JSON data beside the reason rendered from them (migration 17); a record
+written before has none stored and reads back with its reason's cause part as one LEGACY cause.
+"""
 
 from __future__ import annotations
 
+import json
+from collections.abc import Sequence
 from datetime import datetime
 from typing import Any
 
-from core.models import DelayKind, DelayRecord
+from core.models import CauseKind, DelayCause, DelayKind, DelayRecord
+from syndicator.labels import legacy_causes
 from syndicator.store.db import as_datetime
+
+
+def causes_json(causes: Sequence[DelayCause]) -> str:
+    return json.dumps([{"kind": c.kind.value, "facts": c.facts} for c in causes], ensure_ascii=False)
+
+
+def causes_from_row(stored: str | None, reason: str) -> tuple[DelayCause, ...]:
+    """The stored causes; for a row from before causes were data (NULL), its prose as one LEGACY cause."""
+    if stored is None:
+        return legacy_causes(reason)
+    return tuple(DelayCause(CauseKind(c["kind"]), dict(c.get("facts") or {})) for c in json.loads(stored))
 
 
 class DelaysMixin:
@@ -15,10 +33,10 @@ class DelaysMixin:
     async def add_delay(self, record: DelayRecord) -> bool:
         """Record a delay once; False when this delivery already has a record of this kind."""
         changed = await self.db.execute(
-            "INSERT INTO delay_records (delivery_id, kind, recorded_at, reason, late_clock_hours, late_working_hours)"
-            " VALUES (?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, kind) DO NOTHING",
+            "INSERT INTO delay_records (delivery_id, kind, recorded_at, reason, late_clock_hours, late_working_hours,"
+            " causes) VALUES (?, ?, ?, ?, ?, ?, ?) ON CONFLICT (delivery_id, kind) DO NOTHING",
             record.delivery_id, record.kind.value, record.recorded_at, record.reason,
-            record.late_clock_hours, record.late_working_hours)
+            record.late_clock_hours, record.late_working_hours, causes_json(record.causes))
         return changed > 0
 
     async def delays(self, *, since: datetime | None = None, until: datetime | None = None,
@@ -48,9 +66,23 @@ class DelaysMixin:
                 late_working_hours=r["late_working_hours"], unit_id=r["unit_id"], account_id=r["account_id"],
                 channel_kind=r["channel_kind"], item_title=r["title"], deadline_at=as_datetime(r["deadline_at"]),
                 delivery_state=r["delivery_state"], source_id=r["source_id"],
+                causes=causes_from_row(r["causes"], r["reason"]),
             )
             for r in rows
         ]
+
+    async def delay_causes(self, delivery_ids: list[int]) -> dict[int, dict[str, tuple[DelayCause, ...]]]:
+        """Causes already on record per delivery and kind (a late delivery inherits the causes seen
+        while it was open: a pause or an outage leaves no trace on the delivery once it is sent)."""
+        if not delivery_ids:
+            return {}
+        rows = await self.db.fetch(
+            "SELECT delivery_id, kind, reason, causes FROM delay_records"
+            f" WHERE delivery_id IN ({','.join('?' * len(delivery_ids))})", *delivery_ids)
+        out: dict[int, dict[str, tuple[DelayCause, ...]]] = {}
+        for r in rows:
+            out.setdefault(r["delivery_id"], {})[r["kind"]] = causes_from_row(r["causes"], r["reason"])
+        return out
 
     async def delay_kinds_for(self, delivery_ids: list[int]) -> dict[int, set[str]]:
         if not delivery_ids:

@@ -12,12 +12,8 @@ from dataclasses import dataclass, field
 from datetime import datetime
 from typing import Any
 
-from core.models import DeliveryState
+from core.models import ALL_STATES, FINAL_STATES, OPEN_STATES
 from syndicator.store.db import Row, as_datetime
-
-OPEN_STATES = tuple(s.value for s in DeliveryState if not s.is_final)
-FINAL_STATES = tuple(s.value for s in DeliveryState if s.is_final)
-ALL_STATES = OPEN_STATES + FINAL_STATES
 
 _COLS = (
     "SELECT d.id, d.item_id, d.unit_id, d.account_id, d.channel_kind, d.state, d.deadline_at,"
@@ -148,19 +144,6 @@ class ReportsMixin:
                 h.first_started_at = as_datetime(r["started_at"])
             if r["outcome"] in _ERROR_OUTCOMES:
                 h.errors[r["detail"] or "进程中断时正在发送，结果待核实"] += 1
-        return out
-
-    async def delay_reasons(self, delivery_ids: list[int]) -> dict[int, dict[str, str]]:
-        """Reasons already on record per delivery and kind (a late delivery inherits the causes seen
-        while it was open: a pause or an outage leaves no trace on the delivery once it is sent)."""
-        if not delivery_ids:
-            return {}
-        rows = await self.db.fetch(
-            f"SELECT delivery_id, kind, reason FROM delay_records WHERE delivery_id IN ({_marks(delivery_ids)})",
-            *delivery_ids)
-        out: dict[int, dict[str, str]] = {}
-        for r in rows:
-            out.setdefault(r["delivery_id"], {})[r["kind"]] = r["reason"]
         return out
 
     async def month_counts(self, start: datetime, end: datetime, now: datetime) -> list[Row]:

@@ -318,6 +318,12 @@ CREATE TABLE verifications (
 );
 CREATE INDEX verifications_delivery ON verifications (delivery_id, id)
 """),
+    # 17: a delay record keeps its causes as data (JSON: [{"kind", "facts"}], core.models.DelayCause) beside the
+    # reason rendered from them, so a later record reuses them without parsing Chinese. Older rows stay NULL and
+    # read back with their reason as one opaque cause (syndicator.store.delays).
+    (17, """
+ALTER TABLE delay_records ADD COLUMN causes {text}
+"""),
 ]
 
 

@@ -14,18 +14,18 @@ from __future__ import annotations
 
 import asyncio
 import logging
-from collections.abc import Awaitable, Callable, Mapping
+from collections.abc import Mapping
 from datetime import datetime, timedelta
 
 from core.clock import Clock
 from core.host_limits import HostLimits
+from core.models import Alert
 from syndicator.config import VerifySettings
 from syndicator.store import Store
 from syndicator.store.verify import Proof, VerifyResult, VerifyTask
 from syndicator.verify.base import Checker
 
 log = logging.getLogger(__name__)
-Alert = Callable[[str, str], Awaitable[None]]
 DAY = timedelta(days=1)
 # A claim held by a hub that died is due again after this; long enough for a whole claim to wait its turn at one
 # slow host (a double check would only add a proof row).

@@ -209,7 +209,7 @@ async def test_blocked_backlog_shows_as_held_with_reason_and_way_out(tmp_path, c
         assert pending_blocked >= 1
         _s, overview = await get(http, f"{d.base}/")
         held_n = counts.get("held", 0) + pending_blocked
-        assert f'<div class="n">{held_n}</div><div class="l">暂存（账号不可用）</div>' in overview
+        assert f'<div class="n">{held_n}</div><div class="l">暂存</div>' in overview
         # a paused account: 已暂停, its reason, and 恢复
         await post(http, f"{d.base}/actions/pause", {"account_id": "ezjyj-weibo", "reason": "账号年审", "csrf": token})
         added = await ingest_new(hub, 2, "国务院关于暂停期间新到稿件的通知")

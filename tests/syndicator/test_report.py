@@ -283,7 +283,7 @@ async def test_missing_means_deadline_passed_at_report_time(store: Store, clock:
 def test_every_real_channel_kind_has_a_label() -> None:
     from channels.registry import CHANNEL_KINDS
     from syndicator.dashboard.render import channel_name
-    from syndicator.report import CHANNEL_LABELS, channel_label
+    from syndicator.labels import CHANNEL_LABELS, channel_label
 
     assert set(CHANNEL_LABELS) == set(CHANNEL_KINDS)
     assert {k: channel_label(k) for k in ("cms", "static", "webhook", "push")} == {
