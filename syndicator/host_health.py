@@ -25,7 +25,7 @@ from collections.abc import Awaitable, Callable
 from datetime import datetime
 
 from core.fetch import FetchError
-from syndicator.store.state import StoreKeyValue
+from syndicator.store.kv import StoreKeyValue
 
 log = logging.getLogger(__name__)
 Alert = Callable[[str, str], Awaitable[None]]

@@ -7,8 +7,8 @@ from datetime import UTC, datetime, timedelta
 
 import pytest
 
-from core.models import DeliveryState, Item, SourceHealth
-from syndicator.store import PlannedDelivery, Store
+from core.models import DeliveryState, Item
+from syndicator.store import PlannedDelivery, Store, StoreKeyValue
 from syndicator.store.db import open_database
 from syndicator.store.items import SeenEntry
 from syndicator.store.schema import MIGRATIONS, _statements, migrate
@@ -127,8 +127,6 @@ async def test_kv_expiry_and_exclusive_lease(store: Store, clock) -> None:
 
 
 async def test_kv_recent_reads_see_other_hubs_within_max_age(store: Store, clock) -> None:
-    from syndicator.store.state import StoreKeyValue
-
     other_hub = StoreKeyValue(store.db, clock, store.outcomes)       # a second process on the same database
     assert await store.kv.get("jpush:blocked:x", max_age_s=1) is None
     await other_hub.put("jpush:blocked:x", "until", ttl_seconds=60)
@@ -175,19 +173,6 @@ async def test_confirmation_claim_is_a_lease_not_forever(store: Store, clock) ->
     clock.advance(minutes=6)
     (again,) = await store.claim_confirmations(clock.now(), "hub-2", 10)
     assert again.id == d.id
-
-
-async def test_due_sources_are_the_never_polled_and_the_overdue(store: Store, clock) -> None:
-    now = clock.now()
-    await store.save_source_health(SourceHealth("later", next_check_at=now + timedelta(minutes=5), etag='"v1"'))
-    await store.save_source_health(SourceHealth("due", next_check_at=now - timedelta(seconds=1), etag='"v2"',
-                                                consecutive_errors=3))
-    due = await store.due_source_health(["never", "due", "later"], now)
-    assert [h.source_id for h in due] == ["never", "due"]
-    assert due[0] == SourceHealth("never")
-    assert (due[1].etag, due[1].consecutive_errors) == ('"v2"', 3)
-    assert await store.due_source_health(["later"], now) == []
-    assert [h.source_id for h in await store.due_source_health(["later"], now + timedelta(minutes=5))] == ["later"]
 
 
 # ---------------------------------------------------------------- per-source views: no flip-flop between sources
