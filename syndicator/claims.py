@@ -1,6 +1,6 @@
 """The dispatcher's side of fenced claims: outcomes that survive a store outage, and no send on a lost claim.
 
-Every claim carries a fencing token (holder + claim generation, see ``syndicator.store.queue``). Here:
+Every claim carries a fencing token (holder + claim generation, see ``syndicator.store.claims``). Here:
 
 - an outcome write that fails because the store is unreachable is retried (capped backoff) until it is
   recorded or turns out to be fenced; after ``stale_claim_seconds`` it is left to recovery, which marks the

@@ -25,7 +25,7 @@ from datetime import datetime
 
 from core.fetch import FetchError
 from core.models import Alert
-from syndicator.store.state import StoreKeyValue
+from syndicator.store.kv import StoreKeyValue
 
 log = logging.getLogger(__name__)
 

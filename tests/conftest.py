@@ -1,4 +1,4 @@
-"""Shared fixtures: clocks, stores on SQLite and (when reachable) PostgreSQL, sandbox servers."""
+"""Shared fixtures: clocks, stores on SQLite and (when reachable) PostgreSQL, sandbox servers, fast retries."""
 
 from __future__ import annotations
 
@@ -13,6 +13,8 @@ import pytest
 from aiohttp import web
 from aiohttp.test_utils import TestServer
 
+from channels.wechat.client import WechatClient
+from channels.wechat.media import WechatMedia
 from core.clock import FakeClock
 from syndicator.store import Store, open_store
 
@@ -34,6 +36,13 @@ async def _pg_reachable() -> bool:
 def clock() -> FakeClock:
     # Wednesday 2026-11-25 10:00 Beijing time
     return FakeClock(datetime(2026, 11, 25, 2, 0, tzinfo=UTC))
+
+
+@pytest.fixture
+def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
+    """In-call retries without their backoff waits (tests of WeChat faults; use with ``usefixtures``)."""
+    monkeypatch.setattr(WechatClient, "RETRY_WAIT_S", 0.0)
+    monkeypatch.setattr(WechatMedia, "RETRY_WAIT_S", 0.0)
 
 
 @contextlib.asynccontextmanager

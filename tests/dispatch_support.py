@@ -6,9 +6,8 @@ Smaller than a Hub (no upstream, watcher or web server): items go straight into 
 
 from __future__ import annotations
 
-import hashlib
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import timedelta
 from typing import Any
 
 import aiohttp
@@ -17,14 +16,12 @@ from channels.base import AccountConfig, Channel, ChannelContext
 from channels.registry import channel_class
 from core.clock import FakeClock
 from core.models import Delivery, Item, UnitRef
-from feeds.identity import canonical_url
 from syndicator.config import HubSettings
 from syndicator.dispatch import Binding, Dispatcher
 from syndicator.store import PlannedDelivery, Store
+from tests.fakes import make_item
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")
-BODY = ("<p>各省、自治区、直辖市人民政府，国务院各部委、各直属机构：</p>"
-        "<p>《关于加快构建废弃物循环利用体系的意见》已经国务院同意，现印发给你们，请认真贯彻落实。</p>")
 
 
 @dataclass
@@ -63,18 +60,6 @@ async def make_rig(store: Store, clock: FakeClock, session: aiohttp.ClientSessio
     dispatcher = Dispatcher(settings, store, {config.id: Binding(channel, unit, config.concurrency)}, clock, alert)
     await dispatcher.start()
     return Rig(store, clock, dispatcher, channel, config, unit)
-
-
-def make_item(n: int = 1, **kw: Any) -> Item:
-    url = f"https://www.gov.cn/zhengce/content/202611/content_70000{n:02d}.htm"
-    base: dict[str, Any] = dict(
-        source_id="gwy", guid=f"content_70000{n:02d}", url=url, canonical_url=canonical_url(url),
-        title=f"国务院办公厅关于加快构建废弃物循环利用体系的意见（第{n}号）", content=BODY, origin="中国政府网",
-        authority="国务院办公厅", detected_at=datetime(2026, 11, 25, 1, 0, tzinfo=UTC),
-        content_hash=hashlib.sha256(f"{url}".encode()).hexdigest(),
-    )
-    base.update(kw)
-    return Item(**base)
 
 
 async def enqueue(rig: Rig, *items: Item) -> None:

@@ -2,13 +2,34 @@
 
 from __future__ import annotations
 
+import hashlib
 import socket
 from datetime import UTC, datetime, timedelta
+from typing import Any
 
 import aiohttp
 
 from channels.base import ChannelContext
 from core.clock import Clock, FakeClock
+from core.models import Item
+from feeds.identity import canonical_url
+
+BODY = ("<p>各省、自治区、直辖市人民政府，国务院各部委、各直属机构：</p>"
+        "<p>《关于加快构建废弃物循环利用体系的意见》已经国务院同意，现印发给你们，请认真贯彻落实。</p>")
+
+
+def make_item(n: int = 1, **fields: Any) -> Item:
+    """A 国务院办公厅 notice as 中国政府网 lists it. ``n`` numbers its id, URL, guid and title (distinct ``n``:
+    distinct items); ``fields`` set any other Item field. The canonical URL and content hash follow the URL
+    unless given, so two items with one URL are one document to the store."""
+    url = fields.get("url") or f"https://www.gov.cn/zhengce/content/202611/content_70000{n:02d}.htm"
+    base: dict[str, Any] = dict(
+        id=n, source_id="gwy", guid=f"content_70000{n:02d}", url=url, canonical_url=canonical_url(url),
+        title=f"国务院办公厅关于加快构建废弃物循环利用体系的意见（第{n}号）", content=BODY, origin="中国政府网",
+        authority="国务院办公厅", detected_at=datetime(2026, 11, 25, 1, 0, tzinfo=UTC),
+        content_hash=hashlib.sha256(url.encode()).hexdigest(),
+    )
+    return Item(**{**base, **fields})
 
 
 class MemoryKeyValue:

@@ -3,31 +3,32 @@
 from __future__ import annotations
 
 from core.clock import Clock
+from syndicator.store.accounts import AccountsMixin
 from syndicator.store.alerts import AlertsMixin
+from syndicator.store.claims import Capacity, ClaimsMixin
 from syndicator.store.db import Database, open_database
 from syndicator.store.deadlines import DeadlinesMixin
 from syndicator.store.delays import DelaysMixin
+from syndicator.store.deliveries import DeliveriesMixin
 from syndicator.store.evidence import EvidenceMixin
-from syndicator.store.group_commit import GroupCommit
 from syndicator.store.hubs import HubsMixin
 from syndicator.store.items import IngestResult, ItemsMixin, PlannedDelivery
-from syndicator.store.queue import Capacity, QueueMixin
+from syndicator.store.kv import StoreKeyValue
+from syndicator.store.outcomes import OutcomesMixin
 from syndicator.store.reports import ReportsMixin
 from syndicator.store.schema import migrate
-from syndicator.store.state import StateMixin, StoreKeyValue
+from syndicator.store.sources import SourcesMixin
 from syndicator.store.verify import VerifyMixin
 
-__all__ = ["Capacity", "IngestResult", "PlannedDelivery", "Store", "open_store"]
+__all__ = ["Capacity", "IngestResult", "PlannedDelivery", "Store", "StoreKeyValue", "open_store"]
 
 
-class Store(ItemsMixin, QueueMixin, StateMixin, AlertsMixin, DelaysMixin, ReportsMixin, DeadlinesMixin, HubsMixin,
-            EvidenceMixin, VerifyMixin):
+class Store(ItemsMixin, ClaimsMixin, OutcomesMixin, DeliveriesMixin, AccountsMixin, SourcesMixin, AlertsMixin,
+            DelaysMixin, ReportsMixin, DeadlinesMixin, HubsMixin, EvidenceMixin, VerifyMixin):
     """Every durable operation of the hub; callers never see SQL or the dialect."""
 
     def __init__(self, db: Database, clock: Clock) -> None:
-        self.db = db
-        self.clock = clock
-        self.outcomes = GroupCommit(db)
+        super().__init__(db, clock)
         self.kv = StoreKeyValue(db, clock, self.outcomes)
 
     async def close(self) -> None:

@@ -12,6 +12,7 @@ from __future__ import annotations
 from datetime import datetime
 from typing import Any
 
+from syndicator.store.base import StoreBase
 from syndicator.store.db import as_datetime, contains_pattern
 
 _COLUMNS = "id, at, subject, message, kind, category, unit_id, account_id, acked_by, acked_at"
@@ -21,9 +22,7 @@ def _row(r: dict[str, Any]) -> dict[str, Any]:
     return {**r, "at": as_datetime(r["at"]), "acked_at": as_datetime(r.get("acked_at"))}
 
 
-class AlertsMixin:
-    db: Any
-
+class AlertsMixin(StoreBase):
     async def add_alert(self, subject: str, message: str, now: datetime, *, kind: str = "alert",
                         category: str = "", unit_id: str = "", account_id: str = "") -> int:
         """Record an alert (or, with ``kind='action'``, an operator's action); returns its id."""
@@ -43,7 +42,8 @@ class AlertsMixin:
                      subject: str = "", limit: int = 50, offset: int = 0) -> tuple[list[dict[str, Any]], int]:
         """One page of alerts (or actions) matching the filters, newest first, and how many match in all.
         ``subject`` is exact (for actions: ``operator:<who>``)."""
-        where, args = ["kind = ?"], [kind]
+        where = ["kind = ?"]
+        args: list[Any] = [kind]
         for column, value in (("category", category), ("unit_id", unit_id), ("subject", subject)):
             if value:
                 where.append(f"{column} = ?")

@@ -19,7 +19,7 @@ import json
 import logging
 import re
 from collections.abc import AsyncIterator, Sequence
-from contextlib import asynccontextmanager
+from contextlib import AbstractAsyncContextManager, asynccontextmanager
 from datetime import UTC, datetime
 from pathlib import Path
 from typing import Any
@@ -68,12 +68,21 @@ class Executor(abc.ABC):
         rows = await self.fetch(sql, *args)
         return rows[0] if rows else None
 
+    async def fetchone(self, sql: str, *args: Any) -> Row:
+        """The row of a statement that always yields one (an aggregate, a row known to exist)."""
+        row = await self.fetchrow(sql, *args)
+        if row is None:
+            raise LookupError(f"no row from: {sql[:80]}")
+        return row
+
     async def fetchval(self, sql: str, *args: Any) -> Any:
         row = await self.fetchrow(sql, *args)
         return next(iter(row.values())) if row else None
 
 
-class Database(abc.ABC):
+class Database(Executor):
+    """A connection (pool) that runs statements on its own, each in a transaction of its own, or several in one."""
+
     dialect: str
 
     @abc.abstractmethod
@@ -99,7 +108,7 @@ class Database(abc.ABC):
     async def close(self) -> None: ...
 
     @abc.abstractmethod
-    def transaction(self) -> Any:
+    def transaction(self) -> AbstractAsyncContextManager[Executor]:
         """``async with db.transaction() as tx`` — all of it commits or none does."""
 
 
@@ -142,7 +151,7 @@ def _connection_lost(exc: BaseException) -> bool:
     return isinstance(exc, sqlite3.OperationalError) and ("disk i/o" in text or "unable to open" in text)
 
 
-class SqliteDatabase(Database, Executor):
+class SqliteDatabase(Database):
     """One aiosqlite connection (its own thread); a lock keeps transactions whole. A connection found
     broken is closed and a new one opened on the next use."""
 
@@ -263,7 +272,7 @@ class _PgTx(Executor):
         await self.conn.executemany(_number_placeholders(sql), rows)
 
 
-class PostgresDatabase(Database, Executor):
+class PostgresDatabase(Database):
     """An asyncpg pool; several hub processes may share the database."""
 
     dialect = "postgres"

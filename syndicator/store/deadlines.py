@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from syndicator.store.base import StoreBase, required_time
 from syndicator.store.db import as_datetime
 
 _CANDIDATE = (
@@ -50,13 +51,11 @@ class SupersededDelay:
 
 
 def _stored(r: dict[str, Any]) -> StoredDeadline:
-    return StoredDeadline(r["id"], r["source_id"], as_datetime(r["anchor_at"]),  # type: ignore[arg-type]
-                          as_datetime(r["deadline_at"]), bool(r["deadline_provisional"]))  # type: ignore[arg-type]
+    return StoredDeadline(r["id"], r["source_id"], required_time(r["anchor_at"]),
+                          required_time(r["deadline_at"]), bool(r["deadline_provisional"]))
 
 
-class DeadlinesMixin:
-    db: Any
-
+class DeadlinesMixin(StoreBase):
     async def deadline_candidates(self, window: tuple[datetime, datetime] | None = None) -> list[StoredDeadline]:
         """Every delivery with a provisional deadline, open or finished, plus (when ``window`` is
         given) every delivery whose span from anchor to deadline overlaps it."""
@@ -96,7 +95,7 @@ class DeadlinesMixin:
                   r["late_working_hours"], old, new, now, why) for r in rows])
             await tx.execute("DELETE FROM delay_records WHERE delivery_id = ?", delivery_id)
         return [SupersededDelay(
-            delivery_id, r["kind"], as_datetime(r["recorded_at"]), r["reason"],  # type: ignore[arg-type]
+            delivery_id, r["kind"], required_time(r["recorded_at"]), r["reason"],
             r["late_clock_hours"], r["late_working_hours"], r["unit_id"], r["account_id"], r["channel_kind"],
             r["title"], old, new, now, why) for r in rows]
 
@@ -107,9 +106,9 @@ class DeadlinesMixin:
             "SELECT s.*, d.unit_id, d.account_id, d.channel_kind, i.title FROM superseded_delays s"
             f" JOIN deliveries d ON d.id = s.delivery_id JOIN items i ON i.id = d.item_id {where} ORDER BY s.id",
             *args)
-        t = as_datetime
+        t = required_time
         return [SupersededDelay(
-            r["delivery_id"], r["kind"], t(r["recorded_at"]), r["reason"], r["late_clock_hours"],  # type: ignore[arg-type]
+            r["delivery_id"], r["kind"], t(r["recorded_at"]), r["reason"], r["late_clock_hours"],
             r["late_working_hours"], r["unit_id"], r["account_id"], r["channel_kind"], r["title"],
-            t(r["old_deadline_at"]), t(r["new_deadline_at"]), t(r["superseded_at"]), r["why"])  # type: ignore[arg-type]
+            t(r["old_deadline_at"]), t(r["new_deadline_at"]), t(r["superseded_at"]), r["why"])
             for r in rows]

@@ -13,6 +13,7 @@ from typing import Any
 
 from core.models import CauseKind, DelayCause, DelayKind, DelayRecord
 from syndicator.labels import legacy_causes
+from syndicator.store.base import StoreBase, marks, required_time
 from syndicator.store.db import as_datetime
 
 
@@ -27,8 +28,7 @@ def causes_from_row(stored: str | None, reason: str) -> tuple[DelayCause, ...]:
     return tuple(DelayCause(CauseKind(c["kind"]), dict(c.get("facts") or {})) for c in json.loads(stored))
 
 
-class DelaysMixin:
-    db: Any
+class DelaysMixin(StoreBase):
 
     async def add_delay(self, record: DelayRecord) -> bool:
         """Record a delay once; False when this delivery already has a record of this kind."""
@@ -42,7 +42,8 @@ class DelaysMixin:
     async def delays(self, *, since: datetime | None = None, until: datetime | None = None,
                      unit_id: str | None = None, channel: str | None = None,
                      kinds: list[str] | None = None, limit: int = 10_000) -> list[DelayRecord]:
-        where, args = ["1=1"], []
+        where = ["1=1"]
+        args: list[Any] = []
         for cond, value in (("r.recorded_at >= ?", since), ("r.recorded_at < ?", until), ("d.unit_id = ?", unit_id)):
             if value is not None:
                 where.append(cond)
@@ -51,7 +52,7 @@ class DelaysMixin:
             where.append("(d.channel_kind = ? OR d.account_id = ?)")
             args += [channel, channel]
         if kinds:
-            where.append(f"r.kind IN ({','.join('?' * len(kinds))})")
+            where.append(f"r.kind IN ({marks(kinds)})")
             args += kinds
         rows = await self.db.fetch(
             "SELECT r.*, d.unit_id, d.account_id, d.channel_kind, d.deadline_at, d.state AS delivery_state,"
@@ -61,7 +62,7 @@ class DelaysMixin:
         return [
             DelayRecord(
                 id=r["id"], delivery_id=r["delivery_id"], kind=DelayKind(r["kind"]),
-                recorded_at=as_datetime(r["recorded_at"]),  # type: ignore[arg-type]
+                recorded_at=required_time(r["recorded_at"]),
                 reason=r["reason"], late_clock_hours=r["late_clock_hours"],
                 late_working_hours=r["late_working_hours"], unit_id=r["unit_id"], account_id=r["account_id"],
                 channel_kind=r["channel_kind"], item_title=r["title"], deadline_at=as_datetime(r["deadline_at"]),
@@ -78,21 +79,10 @@ class DelaysMixin:
             return {}
         rows = await self.db.fetch(
             "SELECT delivery_id, kind, reason, causes FROM delay_records"
-            f" WHERE delivery_id IN ({','.join('?' * len(delivery_ids))})", *delivery_ids)
+            f" WHERE delivery_id IN ({marks(delivery_ids)})", *delivery_ids)
         out: dict[int, dict[str, tuple[DelayCause, ...]]] = {}
         for r in rows:
             out.setdefault(r["delivery_id"], {})[r["kind"]] = causes_from_row(r["causes"], r["reason"])
-        return out
-
-    async def delay_kinds_for(self, delivery_ids: list[int]) -> dict[int, set[str]]:
-        if not delivery_ids:
-            return {}
-        marks = ",".join("?" * len(delivery_ids))
-        rows = await self.db.fetch(
-            f"SELECT delivery_id, kind FROM delay_records WHERE delivery_id IN ({marks})", *delivery_ids)
-        out: dict[int, set[str]] = {}
-        for r in rows:
-            out.setdefault(r["delivery_id"], set()).add(r["kind"])
         return out
 
     async def delay_counts(self) -> dict[str, int]:

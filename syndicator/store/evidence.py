@@ -1,4 +1,4 @@
-"""What proves a reprint and what its deadline rests on: tracking starts, receipts, time corrections.
+"""What proves a reprint and what its deadline rests on: receipts, attempts, proof rows, time corrections.
 
 Receipts are what a platform answered for one attempt outcome (public URL, its own publish time, its
 error code), kept apart from the attempts table (read here, never written) so an inspector's "show me"
@@ -11,8 +11,9 @@ import json
 from datetime import datetime
 from typing import Any
 
+from syndicator.store.base import StoreBase, marks
 from syndicator.store.db import Row, as_datetime
-from syndicator.store.group_commit import GroupCommit, Statement
+from syndicator.store.group_commit import Statement
 
 _T = ("published_at", "detected_at", "anchor_at", "deadline_at", "delivered_at", "platform_published_at",
       "updated_at", "started_at", "finished_at", "at", "old_published_at", "new_published_at")
@@ -50,23 +51,7 @@ def receipt_statement(delivery_id: int, at: datetime, outcome: str, *, code: str
              None if body is None else json.dumps(body, ensure_ascii=False, default=str)))
 
 
-class EvidenceMixin:
-    db: Any
-    outcomes: GroupCommit
-
-    # ------------------------------------------------------------ tracking
-    async def start_tracking(self, source_id: str, at: datetime) -> datetime:
-        """The source's tracking start, set to ``at`` if it has none yet (its first successful poll)."""
-        await self.db.execute(
-            "INSERT INTO sources (source_id, tracking_started_at) VALUES (?, ?) ON CONFLICT (source_id)"
-            " DO UPDATE SET tracking_started_at = COALESCE(sources.tracking_started_at, excluded.tracking_started_at)",
-            source_id, at)
-        return await self.tracking_start(source_id) or at
-
-    async def tracking_start(self, source_id: str) -> datetime | None:
-        return as_datetime(await self.db.fetchval(
-            "SELECT tracking_started_at FROM sources WHERE source_id = ?", source_id))
-
+class EvidenceMixin(StoreBase):
     # ------------------------------------------------------------ receipts
     async def record_receipt(self, delivery_id: int, at: datetime, outcome: str, **fields: Any) -> None:
         await self.outcomes.run([receipt_statement(delivery_id, at, outcome, **fields)])
@@ -75,7 +60,7 @@ class EvidenceMixin:
         if not delivery_ids:
             return {}
         rows = await self.db.fetch(
-            f"SELECT * FROM receipts WHERE delivery_id IN ({','.join('?' * len(delivery_ids))})"
+            f"SELECT * FROM receipts WHERE delivery_id IN ({marks(delivery_ids)})"
             " ORDER BY delivery_id, id", *delivery_ids)
         out: dict[int, list[dict[str, Any]]] = {}
         for r in rows:
@@ -95,11 +80,12 @@ class EvidenceMixin:
                          deadline_until: datetime | None = None, unit_id: str | None = None,
                          item_id: int | None = None, limit: int | None = None) -> list[dict[str, Any]]:
         """Deliveries with the item facts an inspector asks for, by id or by deadline in (after, until]."""
-        where, args = [], []
+        where: list[str] = []
+        args: list[Any] = []
         if ids is not None:
             if not ids:
                 return []
-            where.append(f"d.id IN ({','.join('?' * len(ids))})")
+            where.append(f"d.id IN ({marks(ids)})")
             args.extend(ids)
         if deadline_after is not None:
             where.append("d.deadline_at > ?")
@@ -127,7 +113,7 @@ class EvidenceMixin:
         rank = {"delivered_late": 0, "failed": 0, "skipped": 0, "overdue": 1, "at_risk": 2, "not_visible": 0}
         rows = await self.db.fetch(
             f"SELECT delivery_id, kind, reason FROM delay_records WHERE delivery_id IN"
-            f" ({','.join('?' * len(delivery_ids))}) ORDER BY id", *delivery_ids)
+            f" ({marks(delivery_ids)}) ORDER BY id", *delivery_ids)
         best: dict[int, tuple[str, str]] = {}
         for r in rows:
             old = best.get(r["delivery_id"])

@@ -10,12 +10,11 @@ import json
 from datetime import datetime
 from typing import Any
 
+from syndicator.store.base import StoreBase
 from syndicator.store.db import as_datetime
 
 
-class HubsMixin:
-    db: Any
-
+class HubsMixin(StoreBase):
     async def beat(self, instance_id: str, now: datetime, expires_at: datetime, loops: dict[str, Any]) -> None:
         await self.db.execute(
             "INSERT INTO hubs (instance_id, started_at, heartbeat_at, expires_at, loops) VALUES (?, ?, ?, ?, ?)"

@@ -22,6 +22,7 @@ from typing import Any, Literal
 
 from core.models import DeliveryState, Item, idempotency_key
 from feeds.identity import normalise_title
+from syndicator.store.base import StoreBase, marks, required_time
 from syndicator.store.db import Executor, Row, as_datetime
 
 log = logging.getLogger(__name__)
@@ -60,9 +61,7 @@ class SeenEntry:
     raw_hash: str | None
 
 
-class ItemsMixin:
-    db: object
-
+class ItemsMixin(StoreBase):
     async def ingest(self, item: Item, anchor_at: datetime, anchor_kind: str, planned: list[PlannedDelivery],
                      now: datetime, *, resend: Sequence[PlannedDelivery] = (), raw_hash: str | None = None
                      ) -> IngestResult:
@@ -76,14 +75,14 @@ class ItemsMixin:
             # A province's fan-out adds tens of thousands of open rows at once; a planner still counting the
             # table as it was would scan and sort them all on every claim instead of walking the index.
             try:
-                await self.db.refresh_statistics("deliveries")  # type: ignore[attr-defined]
+                await self.db.refresh_statistics("deliveries")
             except Exception:       # the item is stored; claims are only slower until autovacuum analyses
                 log.warning("could not refresh the planner statistics after a bulk ingest", exc_info=True)
         return result
 
     async def _ingest(self, item: Item, anchor_at: datetime, anchor_kind: str, planned: list[PlannedDelivery],
                       now: datetime, resend: Sequence[PlannedDelivery], raw_hash: str | None) -> IngestResult:
-        async with self.db.transaction() as tx:  # type: ignore[attr-defined]
+        async with self.db.transaction() as tx:
             row = await tx.fetchrow(
                 "SELECT i.*, s.title AS seen_title, s.content_hash AS seen_hash, s.raw_hash AS seen_raw"
                 " FROM item_sources s JOIN items i ON i.id = s.item_id WHERE s.source_id = ? AND s.guid = ?",
@@ -111,7 +110,7 @@ class ItemsMixin:
             if item_id is None:
                 # Another hub sharing the database stored this item between our look and our insert (PostgreSQL
                 # waits for its commit, then skips): the same item seen twice, not a failed poll.
-                row = await tx.fetchrow("SELECT * FROM items WHERE canonical_url = ?", item.canonical_url)
+                row = await tx.fetchone("SELECT * FROM items WHERE canonical_url = ?", item.canonical_url)
                 await self._add_source(tx, row["id"], item, now, raw_hash, conflict=" ON CONFLICT DO NOTHING",
                                        matched_by="url")
                 await _add_keys(tx, row["id"], item.keys)
@@ -196,14 +195,13 @@ class ItemsMixin:
         """Which of these upstream ids this source has already produced (skip their article fetch)."""
         if not guids:
             return set()
-        marks = ",".join("?" * len(guids))
-        rows = await self.db.fetch(  # type: ignore[attr-defined]
-            f"SELECT guid FROM item_sources WHERE source_id = ? AND guid IN ({marks})", source_id, *guids)
+        rows = await self.db.fetch(
+            f"SELECT guid FROM item_sources WHERE source_id = ? AND guid IN ({marks(guids)})", source_id, *guids)
         return {r["guid"] for r in rows}
 
     async def seen_entry(self, source_id: str, guid: str) -> SeenEntry | None:
         """The item this source's entry became, and the raw hash it was last accepted with."""
-        row = await self.db.fetchrow(  # type: ignore[attr-defined]
+        row = await self.db.fetchrow(
             "SELECT s.item_id, s.raw_hash, i.version FROM item_sources s JOIN items i ON i.id = s.item_id"
             " WHERE s.source_id = ? AND s.guid = ?", source_id, guid)
         return SeenEntry(row["item_id"], row["version"], row["raw_hash"]) if row else None
@@ -211,13 +209,14 @@ class ItemsMixin:
     async def merges(self, *, limit: int = 20, item_ids: Sequence[int] | None = None) -> list[dict[str, Any]]:
         """Copies merged into an item (newest first), each with both sources and what matched them: what
         operators are shown so that no merge happens only in a log."""
-        where, args = "s.matched_by IS NOT NULL", []
+        where = "s.matched_by IS NOT NULL"
+        args: list[Any] = []
         if item_ids is not None:
             if not item_ids:
                 return []
-            where += f" AND s.item_id IN ({','.join('?' * len(item_ids))})"
+            where += f" AND s.item_id IN ({marks(item_ids)})"
             args = list(item_ids)
-        rows = await self.db.fetch(  # type: ignore[attr-defined]
+        rows = await self.db.fetch(
             "SELECT s.item_id, s.source_id, s.url, s.title AS seen_title, s.seen_at, s.matched_by,"
             " i.source_id AS item_source_id, i.title, i.url AS item_url FROM item_sources s"
             f" JOIN items i ON i.id = s.item_id WHERE {where} ORDER BY s.seen_at DESC, s.item_id DESC LIMIT ?",
@@ -228,11 +227,11 @@ class ItemsMixin:
                  "merged_at": as_datetime(r["seen_at"])} for r in rows]
 
     async def merge_count(self) -> int:
-        return int(await self.db.fetchval(  # type: ignore[attr-defined]
+        return int(await self.db.fetchval(
             "SELECT COUNT(*) AS n FROM item_sources WHERE matched_by IS NOT NULL") or 0)
 
     async def get_item(self, item_id: int) -> Item | None:
-        row = await self.db.fetchrow("SELECT * FROM items WHERE id = ?", item_id)  # type: ignore[attr-defined]
+        row = await self.db.fetchrow("SELECT * FROM items WHERE id = ?", item_id)
         return row_to_item(row) if row else None
 
 
@@ -268,7 +267,7 @@ def row_to_item(row: Row) -> Item:
         origin=row["origin"], authority=row["authority"], rule=row["rule"], canonical_url=row["canonical_url"],
         content_hash=row["content_hash"], published_at=as_datetime(row["published_at"]),
         published_raw=row["published_raw"] or "", date_problem=row["date_problem"],
-        detected_at=as_datetime(row["detected_at"]), version=row["version"],  # type: ignore[arg-type]
+        detected_at=required_time(row["detected_at"]), version=row["version"],
         truncated=tuple((str(f), int(n)) for f, n in json.loads(row["truncated"] or "[]")),
         detection_health=row.get("detection_health"), detection_note=row.get("detection_note"),
     )

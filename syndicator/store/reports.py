@@ -13,6 +13,7 @@ from datetime import datetime
 from typing import Any
 
 from core.models import ALL_STATES, FINAL_STATES, OPEN_STATES
+from syndicator.store.base import StoreBase, marks, required_time
 from syndicator.store.db import Row, as_datetime
 
 _COLS = (
@@ -74,34 +75,28 @@ class AttemptHistory:
 
 
 def _facts(r: Row) -> DeliveryFacts:
-    t = as_datetime
+    t, must = as_datetime, required_time
     return DeliveryFacts(
         id=r["id"], item_id=r["item_id"], unit_id=r["unit_id"], account_id=r["account_id"],
-        channel_kind=r["channel_kind"], state=r["state"], deadline_at=t(r["deadline_at"]),  # type: ignore[arg-type]
+        channel_kind=r["channel_kind"], state=r["state"], deadline_at=must(r["deadline_at"]),
         provisional=bool(r["deadline_provisional"]), attempts=r["attempts"], next_attempt_at=t(r["next_attempt_at"]),
         delivered_at=t(r["delivered_at"]), last_error=r["last_error"], note=r["note"],
         possible_duplicate=bool(r["possible_duplicate"]), ambiguous=bool(r["ambiguous"]),
-        updated_at=t(r["updated_at"]), title=r["title"], source_id=r["source_id"],  # type: ignore[arg-type]
-        published_at=t(r["published_at"]), detected_at=t(r["detected_at"]),  # type: ignore[arg-type]
-        anchor_at=t(r["anchor_at"]), anchor_kind=r["anchor_kind"],  # type: ignore[arg-type]
+        updated_at=must(r["updated_at"]), title=r["title"], source_id=r["source_id"],
+        published_at=t(r["published_at"]), detected_at=must(r["detected_at"]),
+        anchor_at=must(r["anchor_at"]), anchor_kind=r["anchor_kind"],
         account_state=r["account_state"], account_reason=r["account_reason"],
         published_raw=r["published_raw"] or "", date_problem=r["date_problem"],
         detection_note=r.get("detection_note"),
     )
 
 
-def _marks(values: tuple[str, ...] | list[Any]) -> str:
-    return ",".join("?" * len(values))
-
-
-class ReportsMixin:
-    db: Any
-
+class ReportsMixin(StoreBase):
     async def open_due(self, now: datetime, horizon: datetime) -> list[DeliveryFacts]:
         """Open deliveries due by ``horizon`` (inclusive: at risk starts exactly at_risk_hours before the
         deadline) still lacking the record they now deserve (overdue once past the deadline, else at_risk)."""
         rows = await self.db.fetch(
-            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({_marks(OPEN_STATES)}) AND d.deadline_at <= ?"
+            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({marks(OPEN_STATES)}) AND d.deadline_at <= ?"
             " AND NOT EXISTS (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'overdue')"
             " AND (d.deadline_at < ? OR NOT EXISTS"
             "  (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'at_risk'))"
@@ -117,14 +112,14 @@ class ReportsMixin:
         deadlines moved by a recomputation since ``deadline_since`` (their old records were superseded).
         """
         recent = await self.db.fetch(
-            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({_marks(FINAL_STATES)}) AND d.deadline_at >= ?"
+            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({marks(FINAL_STATES)}) AND d.deadline_at >= ?"
             f"{_NOT_RECORDED}", *FINAL_STATES, deadline_since)
         stragglers = await self.db.fetch(
             f"{_COLS} FROM delay_records o JOIN deliveries d ON d.id = o.delivery_id{_JOIN}"
-            f" WHERE o.kind = 'overdue' AND o.recorded_at >= ? AND d.state IN ({_marks(FINAL_STATES)})"
+            f" WHERE o.kind = 'overdue' AND o.recorded_at >= ? AND d.state IN ({marks(FINAL_STATES)})"
             f"{_NOT_RECORDED}", overdue_since, *FINAL_STATES)
         moved = await self.db.fetch(
-            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.deadline_changed_at >= ? AND d.state IN ({_marks(FINAL_STATES)})"
+            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.deadline_changed_at >= ? AND d.state IN ({marks(FINAL_STATES)})"
             f"{_NOT_RECORDED}", deadline_since, *FINAL_STATES)
         seen: dict[int, DeliveryFacts] = {}
         for r in (*recent, *stragglers, *moved):
@@ -136,7 +131,7 @@ class ReportsMixin:
             return {}
         rows = await self.db.fetch(
             "SELECT delivery_id, started_at, outcome, detail FROM attempts"
-            f" WHERE delivery_id IN ({_marks(delivery_ids)}) ORDER BY delivery_id, id", *delivery_ids)
+            f" WHERE delivery_id IN ({marks(delivery_ids)}) ORDER BY delivery_id, id", *delivery_ids)
         out: dict[int, AttemptHistory] = {}
         for r in rows:
             h = out.setdefault(r["delivery_id"], AttemptHistory())
@@ -166,7 +161,7 @@ class ReportsMixin:
             "  AS n_missing,"
             " SUM(CASE WHEN anchor_kind = 'baseline' THEN 1 ELSE 0 END) AS n_baseline,"
             " SUM(CASE WHEN possible_duplicate = ? THEN 1 ELSE 0 END) AS n_possible_duplicate"
-            f" FROM deliveries WHERE state IN ({_marks(ALL_STATES)}) AND deadline_at > ? AND deadline_at <= ?"
+            f" FROM deliveries WHERE state IN ({marks(ALL_STATES)}) AND deadline_at > ? AND deadline_at <= ?"
             " GROUP BY unit_id, channel_kind ORDER BY unit_id, channel_kind", now, True, *ALL_STATES, start, end)
 
     async def possible_duplicate_count(self) -> int:
@@ -182,15 +177,15 @@ class ReportsMixin:
             " AND COALESCE(d.anchor_kind, '') <> 'baseline'"
             " AND d.deadline_at <= ? AND d.delivered_at > d.deadline_at"
             " ORDER BY d.unit_id, d.channel_kind, d.deadline_at", start, end)
-        return [(r["unit_id"], r["channel_kind"], r["source_id"], as_datetime(r["deadline_at"]),  # type: ignore[misc]
-                 as_datetime(r["delivered_at"])) for r in rows]
+        return [(r["unit_id"], r["channel_kind"], r["source_id"], required_time(r["deadline_at"]),
+                 required_time(r["delivered_at"])) for r in rows]
 
     async def change_marks(self) -> tuple[Any, ...]:
         """Cheap marks that move whenever what the live dashboard pages show moves: deliveries per state and
         their latest update, the newest alert and how many are acknowledged, the latest account change.
         Only compared with the previous marks (syndicator.dashboard.live), never shown."""
         states = await self.db.fetch("SELECT state, COUNT(*) AS n FROM deliveries GROUP BY state ORDER BY state")
-        d = await self.db.fetchrow("SELECT MAX(updated_at) AS at, SUM(attempts) AS tries FROM deliveries")
-        a = await self.db.fetchrow("SELECT MAX(id) AS id, COUNT(acked_at) AS acked FROM alerts")
-        s = await self.db.fetchrow("SELECT COUNT(*) AS n, MAX(changed_at) AS at FROM accounts")
+        d = await self.db.fetchone("SELECT MAX(updated_at) AS at, SUM(attempts) AS tries FROM deliveries")
+        a = await self.db.fetchone("SELECT MAX(id) AS id, COUNT(acked_at) AS acked FROM alerts")
+        s = await self.db.fetchone("SELECT COUNT(*) AS n, MAX(changed_at) AS at FROM accounts")
         return (tuple((r["state"], r["n"]) for r in states), d["at"], d["tries"], a["id"], a["acked"], s["n"], s["at"])

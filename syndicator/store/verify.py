@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from datetime import datetime
 from typing import Any
 
+from syndicator.store.base import StoreBase, marks, required_time
 from syndicator.store.db import as_datetime
 from syndicator.store.reports import _COLS, _JOIN, DeliveryFacts, _facts
 
@@ -65,9 +66,7 @@ class VerifyResult:
     note: str | None = None
 
 
-class VerifyMixin:
-    db: Any
-
+class VerifyMixin(StoreBase):
     async def claim_verifications(self, now: datetime, limit: int, lease_until: datetime) -> list[VerifyTask]:
         """Up to ``limit`` due checks, oldest due first, leased until ``lease_until``."""
         rows = await self.db.fetch(
@@ -76,10 +75,9 @@ class VerifyMixin:
         if not rows:
             return []
         ids = [r["id"] for r in rows]
-        marks = ",".join("?" * len(ids))
         async with self.db.transaction() as tx:
             claimed = await tx.fetch(
-                f"UPDATE deliveries SET verify_next_at = ? WHERE id IN ({marks}) AND verify_next_at <= ?"
+                f"UPDATE deliveries SET verify_next_at = ? WHERE id IN ({marks(ids)}) AND verify_next_at <= ?"
                 " AND state = 'delivered' RETURNING id", lease_until, *ids, now)
             got = [r["id"] for r in claimed]
             if not got:
@@ -89,12 +87,12 @@ class VerifyMixin:
                 " d.external_url, d.verify_state, d.verified_at, d.verify_attempts, i.title, i.url AS item_url,"
                 " (SELECT v.url FROM verifications v WHERE v.delivery_id = d.id AND v.outcome = 'seen'"
                 "  ORDER BY v.id DESC LIMIT 1) AS matched_url"
-                f" FROM deliveries d JOIN items i ON i.id = d.item_id WHERE d.id IN ({','.join('?' * len(got))})"
+                f" FROM deliveries d JOIN items i ON i.id = d.item_id WHERE d.id IN ({marks(got)})"
                 " ORDER BY d.id", *got)
         t = as_datetime
         return [VerifyTask(id=r["id"], unit_id=r["unit_id"], account_id=r["account_id"],
                            channel_kind=r["channel_kind"], title=r["title"], item_url=r["item_url"],
-                           deadline_at=t(r["deadline_at"]), delivered_at=t(r["delivered_at"]),  # type: ignore[arg-type]
+                           deadline_at=required_time(r["deadline_at"]), delivered_at=t(r["delivered_at"]),
                            external_id=r["external_id"], external_url=r["external_url"],
                            verify_state=r["verify_state"] or "pending", verified_at=t(r["verified_at"]),
                            attempts=r["verify_attempts"], matched_url=r["matched_url"]) for r in full]

@@ -14,7 +14,8 @@ from sandbox import wechat as wechat_box
 from sandbox import weibo as weibo_box
 from sandbox.common import RECORDER
 from tests.channels.wechat.test_platform_errors import WEIBO_TOKEN, WX_APPID, WX_SECRET, wechat_account, weibo_account
-from tests.dispatch_support import enqueue, hub, make_item, make_rig, settle
+from tests.dispatch_support import enqueue, hub, make_rig, settle
+from tests.fakes import make_item
 
 
 async def test_wechat_post_still_publishing_after_a_crash_is_confirming_not_delivered(

@@ -11,11 +11,12 @@ from core.models import DeliveryState
 from syndicator.dispatch import HourlyLimit
 from syndicator.store import Capacity, Store
 from syndicator.store.group_commit import GroupCommit
-from tests.syndicator.test_store import make_item, plan
+from tests.fakes import make_item
+from tests.syndicator.test_store import plan
 
 
 async def _ingest(store: Store, clock, n_units: int, accounts=("web", "weibo")) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, n_units, accounts), clock.now())
+    await store.ingest(make_item(), clock.now(), "detected", plan(clock, n_units, accounts), clock.now())
 
 
 async def test_closed_accounts_are_never_claimed_and_do_not_starve_the_rest(store: Store, clock) -> None:
@@ -33,9 +34,9 @@ async def test_room_per_account_is_respected_across_passes(store: Store, clock) 
     # One account holds the 100 earliest deadlines; it may take 2, and the other accounts fill the rest.
     await _ingest(store, clock, 1, accounts=("web",))
     for n in range(2, 101):
-        await store.ingest(make_item(clock, guid=f"g{n}", url=f"https://www.gov.cn/c/{n}.htm", chash=f"h{n}"),
+        await store.ingest(make_item(guid=f"g{n}", url=f"https://www.gov.cn/c/{n}.htm", content_hash=f"h{n}"),
                            clock.now(), "detected", plan(clock, 1, ("web",)), clock.now())
-    await store.ingest(make_item(clock, guid="late", url="https://www.gov.cn/c/late.htm", chash="late"),
+    await store.ingest(make_item(guid="late", url="https://www.gov.cn/c/late.htm", content_hash="late"),
                        clock.now(), "detected",
                        [p for p in plan(clock, 6, ("web",)) if p.unit_id != "u0"], clock.now())
     room = {"u0-web": 2}

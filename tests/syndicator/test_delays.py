@@ -34,8 +34,13 @@ def sh(text: str) -> datetime:
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(sh("2025-10-09 10:00"))  # Thursday after the 2025 National Day holiday
+def after_national_day(clock: FakeClock) -> FakeClock:
+    """The shared clock (the store's too) on Thursday 2025-10-09 10:00, after the 2025 National Day holiday."""
+    clock.set(sh("2025-10-09 10:00"))
+    return clock
+
+
+pytestmark = pytest.mark.usefixtures("after_national_day")
 
 
 async def add_item(store: Store, n: int, published: datetime | None, detected: datetime,

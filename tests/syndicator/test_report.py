@@ -41,8 +41,13 @@ END = sh("2025-11-04 12:00")
 
 
 @pytest.fixture
-def clock() -> FakeClock:
-    return FakeClock(sh("2025-09-29 00:00"))
+def before_october(clock: FakeClock) -> FakeClock:
+    """The shared clock (the store's too) at 2025-09-29 00:00: the simulated October is still ahead."""
+    clock.set(sh("2025-09-29 00:00"))
+    return clock
+
+
+pytestmark = pytest.mark.usefixtures("before_october")
 
 
 @dataclass

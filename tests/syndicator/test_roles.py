@@ -30,7 +30,8 @@ READ_PAGES = ["/", "/deliveries", "/delays", "/delays.csv", "/sources", "/report
 ACTION_FORM = re.compile(r'<form[^>]*method="post"[^>]*action="(/actions/[^"]+)"')
 
 
-def clock() -> FakeClock:
+def december_clock() -> FakeClock:
+    """A fresh clock for each dashboard: Wednesday 2026-12-02 10:00 Beijing time."""
     return FakeClock(datetime(2026, 12, 2, 2, 0, tzinfo=UTC))
 
 
@@ -81,7 +82,7 @@ async def _csrf(http: aiohttp.ClientSession, base: str) -> str:
 
 
 async def test_an_inspector_reads_everything_and_can_press_nothing(tmp_path, serve) -> None:
-    async with dashboard(tmp_path, clock(), serve, users=USERS) as d:
+    async with dashboard(tmp_path, december_clock(), serve, users=USERS) as d:
         http = await _session(d.base, "audit")
         try:
             for path in [*READ_PAGES, f"/delivery/{d.ids['failed']}"]:
@@ -111,7 +112,7 @@ async def test_an_inspector_reads_everything_and_can_press_nothing(tmp_path, ser
 
 
 async def test_an_operator_acts_on_deliveries_but_not_on_the_calendar_or_times(tmp_path, serve) -> None:
-    async with dashboard(tmp_path, clock(), serve, users=USERS) as d:
+    async with dashboard(tmp_path, december_clock(), serve, users=USERS) as d:
         http = await _session(d.base, "duty")
         try:
             forms = set(ACTION_FORM.findall((await get(http, d.base + "/deliveries"))[1]))
@@ -132,7 +133,7 @@ async def test_an_operator_acts_on_deliveries_but_not_on_the_calendar_or_times(t
 
 
 async def test_an_admin_may_do_everything(tmp_path, serve) -> None:
-    async with dashboard(tmp_path, clock(), serve, users=USERS) as d:
+    async with dashboard(tmp_path, december_clock(), serve, users=USERS) as d:
         http = await _session(d.base, "chief")
         try:
             detail = (await get(http, f"{d.base}/delivery/{d.ids['failed']}"))[1]

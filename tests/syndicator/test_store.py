@@ -4,23 +4,24 @@ from __future__ import annotations
 
 import asyncio
 from datetime import UTC, datetime, timedelta
+from functools import partial
 
 import pytest
 
-from core.models import DeliveryState, Item, SourceHealth
-from syndicator.store import PlannedDelivery, Store
+from core.models import DeliveryState, Item
+from syndicator.store import PlannedDelivery, Store, StoreKeyValue
 from syndicator.store.db import open_database
 from syndicator.store.items import SeenEntry
 from syndicator.store.schema import MIGRATIONS, _statements, migrate
 from tests.conftest import pg_schema
+from tests.fakes import make_item
+
+URL = "https://www.gov.cn/zhengce/content/202611/content_1.htm"
 
 
-def make_item(clock, *, source="gwy", guid="g1", url="https://www.gov.cn/zhengce/content/202611/content_1.htm",
-              title="国务院办公厅关于印发示范文件的通知", content="<p>正文</p>", chash="h1") -> Item:
-    from feeds.identity import canonical_url
-
-    return Item(source_id=source, guid=guid, url=url, title=title, detected_at=clock.now(), content=content,
-                canonical_url=canonical_url(url), content_hash=chash)
+# The notice these tests ingest again and again; each test changes only what it is about.
+notice = partial(make_item, url=URL, guid="g1", title="国务院办公厅关于印发示范文件的通知", content="<p>正文</p>",
+                 content_hash="h1")
 
 
 def plan(clock, n_units=3, accounts=("web", "weibo")) -> list[PlannedDelivery]:
@@ -29,7 +30,7 @@ def plan(clock, n_units=3, accounts=("web", "weibo")) -> list[PlannedDelivery]:
 
 
 async def test_ingest_creates_item_and_all_deliveries_once(store: Store, clock) -> None:
-    item = make_item(clock)
+    item = notice()
     first = await store.ingest(item, clock.now(), "detected", plan(clock), clock.now())
     again = await store.ingest(item, clock.now(), "detected", plan(clock), clock.now())
     assert (first.status, first.deliveries) == ("created", 6)
@@ -40,23 +41,23 @@ async def test_ingest_creates_item_and_all_deliveries_once(store: Store, clock) 
 
 
 async def test_same_document_from_two_sources_is_one_item(store: Store, clock) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock), clock.now())
+    await store.ingest(notice(), clock.now(), "detected", plan(clock), clock.now())
     # same page over http with a tracking parameter, via the provincial feed
-    other = make_item(clock, source="province", guid="p-77",
+    other = notice(source_id="province", guid="p-77",
                       url="http://WWW.gov.cn/zhengce/content/202611/content_1.htm?utm_source=rss")
     result = await store.ingest(other, clock.now(), "detected", plan(clock), clock.now())
     assert result.status == "duplicate"
     # same body text under a different URL (a reprint page upstream) is the same document too
-    mirror = make_item(clock, source="mirror", guid="m1", url="https://www.hubei.gov.cn/zfwj/t1.shtml")
+    mirror = notice(source_id="mirror", guid="m1", url="https://www.hubei.gov.cn/zfwj/t1.shtml")
     assert (await store.ingest(mirror, clock.now(), "detected", plan(clock), clock.now())).status == "duplicate"
     assert sum((await store.state_counts()).values()) == 6
     assert await store.known_guids("province", ["p-77", "nope"]) == {"p-77"}
 
 
 async def test_changed_title_is_an_update_not_a_new_item(store: Store, clock) -> None:
-    created = await store.ingest(make_item(clock), clock.now(), "detected", plan(clock), clock.now())
+    created = await store.ingest(notice(), clock.now(), "detected", plan(clock), clock.now())
     resend = [PlannedDelivery("u0", "u0-web", "web", clock.now(), anchor_at=clock.now(), anchor_kind="updated")]
-    updated = await store.ingest(make_item(clock, title="国务院办公厅关于印发示范文件的通知（修订）"),
+    updated = await store.ingest(notice(title="国务院办公厅关于印发示范文件的通知（修订）"),
                                  clock.now(), "detected", plan(clock), clock.now(), resend=resend)
     assert updated.status == "updated" and updated.item_id == created.item_id and updated.version == 2
     assert updated.deliveries == 1
@@ -65,7 +66,7 @@ async def test_changed_title_is_an_update_not_a_new_item(store: Store, clock) ->
 
 
 async def test_claims_are_earliest_deadline_first_within_account_capacity(store: Store, clock) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 4), clock.now())
+    await store.ingest(notice(), clock.now(), "detected", plan(clock, 4), clock.now())
     claimed = await store.claim_due(clock.now(), "hub-1", {"u3-web": 1, "u1-weibo": 1, "u0-web": 1}, 10)
     assert [d.account_id for d in claimed] == ["u0-web", "u1-weibo", "u3-web"]
     assert all(d.state == DeliveryState.SENDING and d.attempts == 1 for d in claimed)
@@ -75,7 +76,7 @@ async def test_claims_are_earliest_deadline_first_within_account_capacity(store:
 
 
 async def test_retry_waits_for_next_attempt_time(store: Store, clock) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 1, ("web",)), clock.now())
+    await store.ingest(notice(), clock.now(), "detected", plan(clock, 1, ("web",)), clock.now())
     (d,) = await store.claim_due(clock.now(), "h", {"u0-web": 1}, 1)
     await store.mark_retry(d.id, clock.now(), "渠道故障", clock.now() + timedelta(minutes=5))
     assert await store.claim_due(clock.now(), "h", {"u0-web": 1}, 1) == []
@@ -85,7 +86,7 @@ async def test_retry_waits_for_next_attempt_time(store: Store, clock) -> None:
 
 
 async def test_sending_rows_of_a_dead_process_come_back_ambiguous(store: Store, clock) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 2, ("web",)), clock.now())
+    await store.ingest(notice(), clock.now(), "detected", plan(clock, 2, ("web",)), clock.now())
     claimed = await store.claim_due(clock.now(), "hub-1", {"u0-web": 1, "u1-web": 1}, 2)
     assert len(claimed) == 2
     recovered = await store.recover_orphans("hub-1", clock.now() - timedelta(minutes=10), clock.now())
@@ -95,7 +96,7 @@ async def test_sending_rows_of_a_dead_process_come_back_ambiguous(store: Store, 
 
 
 async def test_release_gives_claims_back_without_counting_an_attempt(store: Store, clock) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 1, ("web",)), clock.now())
+    await store.ingest(notice(), clock.now(), "detected", plan(clock, 1, ("web",)), clock.now())
     (d,) = await store.claim_due(clock.now(), "h", {"u0-web": 1}, 1)
     await store.release([d.id], clock.now())
     (back,) = await store.deliveries()
@@ -103,7 +104,7 @@ async def test_release_gives_claims_back_without_counting_an_attempt(store: Stor
 
 
 async def test_hold_and_release_account(store: Store, clock) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 2), clock.now())
+    await store.ingest(notice(), clock.now(), "detected", plan(clock, 2), clock.now())
     assert await store.hold_account("u0-weibo", clock.now(), "人工暂停") == 1
     assert await store.claim_due(clock.now(), "h", {"u0-weibo": 5}, 5) == []
     assert await store.release_account("u0-weibo", clock.now()) == 1
@@ -127,8 +128,6 @@ async def test_kv_expiry_and_exclusive_lease(store: Store, clock) -> None:
 
 
 async def test_kv_recent_reads_see_other_hubs_within_max_age(store: Store, clock) -> None:
-    from syndicator.store.state import StoreKeyValue
-
     other_hub = StoreKeyValue(store.db, clock, store.outcomes)       # a second process on the same database
     assert await store.kv.get("jpush:blocked:x", max_age_s=1) is None
     await other_hub.put("jpush:blocked:x", "until", ttl_seconds=60)
@@ -145,7 +144,7 @@ async def test_kv_recent_reads_see_other_hubs_within_max_age(store: Store, clock
 
 
 async def test_concurrent_claims_never_overlap(store: Store, clock) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 40, ("web",)), clock.now())
+    await store.ingest(notice(), clock.now(), "detected", plan(clock, 40, ("web",)), clock.now())
     capacity = {f"u{u}-web": 1 for u in range(40)}
     ids: list[int] = []
     for _round in range(10):
@@ -165,7 +164,7 @@ def test_unknown_storage_url_is_refused(bad: str) -> None:
 
 
 async def test_confirmation_claim_is_a_lease_not_forever(store: Store, clock) -> None:
-    await store.ingest(make_item(clock), clock.now(), "detected", plan(clock, 1, ("wechat",)), clock.now())
+    await store.ingest(notice(), clock.now(), "detected", plan(clock, 1, ("wechat",)), clock.now())
     (d,) = await store.claim_due(clock.now(), "hub-1", {"u0-wechat": 1}, 1)
     await store.mark_confirming(d.id, clock.now(), "publish-1", clock.now(), "标题已截短")
     (asked,) = await store.claim_confirmations(clock.now(), "hub-1", 10)
@@ -177,30 +176,16 @@ async def test_confirmation_claim_is_a_lease_not_forever(store: Store, clock) ->
     assert again.id == d.id
 
 
-async def test_due_sources_are_the_never_polled_and_the_overdue(store: Store, clock) -> None:
-    now = clock.now()
-    await store.save_source_health(SourceHealth("later", next_check_at=now + timedelta(minutes=5), etag='"v1"'))
-    await store.save_source_health(SourceHealth("due", next_check_at=now - timedelta(seconds=1), etag='"v2"',
-                                                consecutive_errors=3))
-    due = await store.due_source_health(["never", "due", "later"], now)
-    assert [h.source_id for h in due] == ["never", "due"]
-    assert due[0] == SourceHealth("never")
-    assert (due[1].etag, due[1].consecutive_errors) == ('"v2"', 3)
-    assert await store.due_source_health(["later"], now) == []
-    assert [h.source_id for h in await store.due_source_health(["later"], now + timedelta(minutes=5))] == ["later"]
-
-
 # ---------------------------------------------------------------- per-source views: no flip-flop between sources
 
-URL = "https://www.gov.cn/zhengce/content/202611/content_1.htm"
 RESEND = [PlannedDelivery("u0", "u0-web", "web", datetime(2026, 11, 26, 16, tzinfo=UTC),
                           anchor_at=datetime(2026, 11, 25, 2, tzinfo=UTC), anchor_kind="updated")]
 
 
 async def test_two_sources_wording_one_title_differently_do_not_take_turns(store: Store, clock) -> None:
     """The audit's repro: A says 通知, B says 通知（全文）; every poll used to make a new version and a re-send."""
-    a = make_item(clock, source="gwy", guid="a1", title="国务院关于X的通知")
-    b = make_item(clock, source="province", guid="b1", url=URL.replace("https:", "http:"),
+    a = notice(source_id="gwy", guid="a1", title="国务院关于X的通知")
+    b = notice(source_id="province", guid="b1", url=URL.replace("https:", "http:"),
                   title="国务院关于X的通知（全文）")
     first = await store.ingest(a, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
     seen = [(await store.ingest(b, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)).status]
@@ -215,28 +200,28 @@ async def test_two_sources_wording_one_title_differently_do_not_take_turns(store
 
 
 async def test_a_duplicate_never_rewrites_the_item_but_its_own_change_is_an_update(store: Store, clock) -> None:
-    created = await store.ingest(make_item(clock, title="国务院关于X的通知", content="<p>正文甲</p>", chash="h-a"),
+    created = await store.ingest(notice(title="国务院关于X的通知", content="<p>正文甲</p>", content_hash="h-a"),
                                  clock.now(), "detected", plan(clock), clock.now())
-    other = make_item(clock, source="province", guid="p1", title="关于X的通知（转发）", content="<p>正文乙</p>",
-                      chash="h-b")
+    other = notice(source_id="province", guid="p1", title="关于X的通知（转发）", content="<p>正文乙</p>",
+                      content_hash="h-b")
     assert (await store.ingest(other, clock.now(), "detected", plan(clock), clock.now())).status == "duplicate"
     item = await store.get_item(created.item_id)
     assert item is not None and (item.title, item.content, item.content_hash) == (
         "国务院关于X的通知", "<p>正文甲</p>", "h-a")
     # the province corrects its own copy's body: that is news, in the province's own view
-    fixed = make_item(clock, source="province", guid="p1", title="关于X的通知（转发）", content="<p>正文乙（更正）</p>",
-                      chash="h-b2")
+    fixed = notice(source_id="province", guid="p1", title="关于X的通知（转发）", content="<p>正文乙（更正）</p>",
+                      content_hash="h-b2")
     updated = await store.ingest(fixed, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
     assert (updated.status, updated.version, updated.deliveries) == ("updated", 2, 1)
     item = await store.get_item(created.item_id)
     assert item is not None and (item.title, item.content, item.content_hash) == (
         "国务院关于X的通知", "<p>正文乙（更正）</p>", "h-b2")          # the body moved, the title stayed
     # the original source, unchanged, does not take the item back
-    again = await store.ingest(make_item(clock, title="国务院关于X的通知", content="<p>正文甲</p>", chash="h-a"),
+    again = await store.ingest(notice(title="国务院关于X的通知", content="<p>正文甲</p>", content_hash="h-a"),
                                clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
     assert again.status == "seen" and again.version == 2
     # the original source changing its title is an update again
-    renamed_a = make_item(clock, title="国务院关于X的通知（修订）", content="<p>正文甲</p>", chash="h-a")
+    renamed_a = notice(title="国务院关于X的通知（修订）", content="<p>正文甲</p>", content_hash="h-a")
     renamed = await store.ingest(renamed_a, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
     assert (renamed.status, renamed.version) == ("updated", 3)
     item = await store.get_item(created.item_id)
@@ -246,16 +231,16 @@ async def test_a_duplicate_never_rewrites_the_item_but_its_own_change_is_an_upda
 async def test_a_list_entry_without_body_is_no_body_change(store: Store, clock) -> None:
     """An article source's known entry arrives with its body cleared: not an edit, and the next recheck
     with the same body is not one either."""
-    created = await store.ingest(make_item(clock, content="<p>正文</p>", chash="h1"), clock.now(), "detected",
+    created = await store.ingest(notice(content="<p>正文</p>", content_hash="h1"), clock.now(), "detected",
                                  plan(clock), clock.now())
-    assert (await store.ingest(make_item(clock, content="", chash="title-hash"), clock.now(), "detected",
+    assert (await store.ingest(notice(content="", content_hash="title-hash"), clock.now(), "detected",
                                plan(clock), clock.now(), resend=RESEND)).status == "seen"
-    assert (await store.ingest(make_item(clock, content="<p>正文</p>", chash="h1"), clock.now(), "detected",
+    assert (await store.ingest(notice(content="<p>正文</p>", content_hash="h1"), clock.now(), "detected",
                                plan(clock), clock.now(), resend=RESEND)).status == "seen"
     # an item stored from its list only (no body) that later gets one: an update
-    bare = make_item(clock, guid="g2", url=URL + "?id=2", content="", chash="marker-2")
+    bare = notice(guid="g2", url=URL + "?id=2", content="", content_hash="marker-2")
     first = await store.ingest(bare, clock.now(), "detected", plan(clock), clock.now())
-    filled = make_item(clock, guid="g2", url=URL + "?id=2", content="<p>正文二</p>", chash="h2")
+    filled = notice(guid="g2", url=URL + "?id=2", content="<p>正文二</p>", content_hash="h2")
     result = await store.ingest(filled, clock.now(), "detected", plan(clock), clock.now(), resend=RESEND)
     assert (first.status, result.status, result.version) == ("created", "updated", 2)
     assert created.item_id != first.item_id
@@ -263,9 +248,9 @@ async def test_a_list_entry_without_body_is_no_body_change(store: Store, clock) 
 
 async def test_seen_entry_remembers_the_raw_hash(store: Store, clock) -> None:
     assert await store.seen_entry("gwy", "g1") is None
-    created = await store.ingest(make_item(clock), clock.now(), "detected", plan(clock), clock.now(), raw_hash="r1")
+    created = await store.ingest(notice(), clock.now(), "detected", plan(clock), clock.now(), raw_hash="r1")
     assert await store.seen_entry("gwy", "g1") == SeenEntry(created.item_id, 1, "r1")
-    await store.ingest(make_item(clock, title="新标题"), clock.now(), "detected", plan(clock), clock.now(),
+    await store.ingest(notice(title="新标题"), clock.now(), "detected", plan(clock), clock.now(),
                        resend=RESEND, raw_hash="r2")
     assert await store.seen_entry("gwy", "g1") == SeenEntry(created.item_id, 2, "r2")
 

@@ -7,13 +7,14 @@ from __future__ import annotations
 from datetime import timedelta
 
 from syndicator.store import Store
-from tests.syndicator.test_store import make_item, plan
+from tests.fakes import make_item
+from tests.syndicator.test_store import plan
 
 
 async def test_delivery_search_count_and_paging(store: Store, clock) -> None:
     titles = ["国务院关于100%完成任务的通知", "国务院关于a_b试点的通知", "湖北省人民政府关于优化营商环境的意见"]
     for n, title in enumerate(titles):
-        item = make_item(clock, guid=f"g{n}", url=f"https://www.gov.cn/zhengce/{n}.htm", title=title, chash=f"h{n}")
+        item = make_item(guid=f"g{n}", url=f"https://www.gov.cn/zhengce/{n}.htm", title=title, content_hash=f"h{n}")
         await store.ingest(item, clock.now(), "detected", plan(clock), clock.now())
     assert await store.count_deliveries() == 18
     assert await store.count_deliveries(title="国务院") == 12

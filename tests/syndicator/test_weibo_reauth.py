@@ -27,7 +27,7 @@ from syndicator.config import DashboardSettings, Settings
 from syndicator.dashboard import setup_dashboard
 from syndicator.passwords import hash_password
 from tests.dashboard_support import PASSWORD, csrf_of, login
-from tests.dispatch_support import make_item
+from tests.fakes import make_item
 from tests.hub_support import drain
 
 APP_KEY, APP_SECRET, OLD_TOKEN = "3107116953", "weibo-app-secret-Q7", "2.00old-token-of-fgw"

@@ -16,9 +16,7 @@ from tests.wechat_support import account, serve
 OPENID = "oInformant0000000000000abcd"
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(WechatClient, "RETRY_WAIT_S", 0.0)
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 async def test_custom_message_then_template_then_a_visible_refusal() -> None:

@@ -7,6 +7,7 @@ import time
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
 from email.utils import format_datetime
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -18,10 +19,10 @@ from channels.signing import sign
 from channels.signing import verify_signature as verify
 from channels.website.cms import CmsChannel, CmsOptions, render_article
 from core.http_headers import parse_retry_after as _retry_after
-from core.models import Item, UnitRef
+from core.models import UnitRef
 from sandbox.cms import STATE, build_app
 from sandbox.common import FAULTS, RECORDER, Faults
-from tests.fakes import make_context, refused_url
+from tests.fakes import make_context, make_item, refused_url
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")
 SECRET = "cms-shared-secret"
@@ -34,32 +35,29 @@ BODY = """
 """
 
 
-def make_item(**kw: Any) -> Item:
-    base: dict[str, Any] = dict(
-        source_id="gwy", guid="content_7000001", id=9,
-        url="https://www.gov.cn/zhengce/content/202611/content_7000001.htm",
-        title="国务院办公厅关于印发2026年政务公开工作要点的通知", content=BODY, origin="中国政府网",
-        published_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC), detected_at=datetime(2026, 11, 24, 10, 5, tzinfo=UTC),
-    )
-    base.update(kw)
-    return Item(**base)
+# The one notice this module's tests publish; each test changes only what it is about.
+notice = partial(make_item, guid="content_7000001", id=9, canonical_url="",
+                 url="https://www.gov.cn/zhengce/content/202611/content_7000001.htm",
+                 title="国务院办公厅关于印发2026年政务公开工作要点的通知", content=BODY,
+                 published_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
+                 detected_at=datetime(2026, 11, 24, 10, 5, tzinfo=UTC))
 
 
 def test_render_article_is_clean_and_credited() -> None:
-    article = render_article(make_item(), CmsOptions(column="zcwj"))
+    article = render_article(notice(), CmsOptions(column="zcwj"))
     html = article["content_html"]
     assert "<script" not in html and "<style" not in html and "onclick" not in html and "color:red" not in html
     assert "<table" in html and "深化政策解读" in html
     assert 'src="https://www.gov.cn/zhengce/images/2026/fig.jpg"' in html
-    assert html.endswith("</p>") and "转载自 中国政府网" in html and make_item().url in html
+    assert html.endswith("</p>") and "转载自 中国政府网" in html and notice().url in html
     assert article["published_at"] == "2026-11-24T10:00:00+00:00" and article["column"] == "zcwj"
 
 
 def test_without_the_footer_the_credit_is_still_sent_as_fields() -> None:
-    article = render_article(make_item(), CmsOptions(column="zcwj", include_footer=False))
+    article = render_article(notice(), CmsOptions(column="zcwj", include_footer=False))
     assert "转载自" not in article["content_html"] and "原文链接" not in article["content_html"]
     assert article["credit"] == "转载自 中国政府网" and article["origin"] == "中国政府网"
-    assert article["source_url"] == make_item().url
+    assert article["source_url"] == notice().url
 
 
 async def test_sandbox_requires_the_credit_field(env: dict[str, Any]) -> None:
@@ -73,7 +71,7 @@ async def test_sandbox_requires_the_credit_field(env: dict[str, Any]) -> None:
 
 async def test_lost_reply_is_retried_in_call_and_answered_by_the_key(env: dict[str, Any]) -> None:
     env["app"][FAULTS].configure(Faults(drop_responses=1))
-    receipt = await channel(env, connect_retries=1).publish(make_item(), UNIT, "k")
+    receipt = await channel(env, connect_retries=1).publish(notice(), UNIT, "k")
     assert receipt.deduplicated and receipt.note == "CMS 已存在相同幂等键的稿件"
     assert env["app"][FAULTS].dropped == 1 and len(env["app"][STATE].articles) == 1
 
@@ -109,9 +107,9 @@ def script(env: dict[str, Any], codes: list[int]) -> None:
 
 async def test_publish_is_idempotent_and_can_be_looked_up(env: dict[str, Any]) -> None:
     ch = channel(env)
-    first = await ch.publish(make_item(), UNIT, "key-1")
+    first = await ch.publish(notice(), UNIT, "key-1")
     assert first.url == f"https://www.ezhou.gov.cn/zcwj/{first.external_id}.html" and first.note is None
-    again = await ch.publish(make_item(), UNIT, "key-1")
+    again = await ch.publish(notice(), UNIT, "key-1")
     assert again.external_id == first.external_id and again.note == "CMS 已存在相同幂等键的稿件"
     assert not again.possible_duplicate and again.deduplicated and not first.deduplicated
     found = await ch.lookup("key-1")
@@ -124,7 +122,7 @@ async def test_publish_is_idempotent_and_can_be_looked_up(env: dict[str, Any]) -
 
 async def test_bad_secret_is_auth_expired(env: dict[str, Any]) -> None:
     with pytest.raises(AuthExpired) as info:
-        await channel(env, secret="wrong").publish(make_item(), UNIT, "k")
+        await channel(env, secret="wrong").publish(notice(), UNIT, "k")
     assert info.value.code == 401 and "wrong" not in info.value.reason + info.value.detail
     with pytest.raises(AuthExpired):
         await channel(env, secret="wrong").lookup("k")
@@ -132,7 +130,7 @@ async def test_bad_secret_is_auth_expired(env: dict[str, Any]) -> None:
 
 async def test_unknown_column_is_permanent(env: dict[str, Any]) -> None:
     with pytest.raises(PermanentError) as info:
-        await channel(env, column="nope").publish(make_item(), UNIT, "k")
+        await channel(env, column="nope").publish(notice(), UNIT, "k")
     assert info.value.code == 422 and "unknown column" in info.value.reason
 
 
@@ -143,7 +141,7 @@ async def test_unknown_column_is_permanent(env: dict[str, Any]) -> None:
 async def test_status_codes(env: dict[str, Any], status: int, expected: type[Exception]) -> None:
     script(env, [status])
     with pytest.raises(expected) as info:
-        await channel(env).publish(make_item(), UNIT, "k")
+        await channel(env).publish(notice(), UNIT, "k")
     assert info.value.code == status
     if status == 429:
         assert info.value.retry_after == 1
@@ -166,10 +164,10 @@ async def test_stale_timestamp_is_rejected(env: dict[str, Any]) -> None:
 async def test_outage_and_network_errors_retry(env: dict[str, Any]) -> None:
     env["app"][FAULTS].configure(Faults(outages=[(0.0, 3600.0)]))
     with pytest.raises(RetryLater) as info:
-        await channel(env).publish(make_item(), UNIT, "k")
+        await channel(env).publish(notice(), UNIT, "k")
     assert "503" in info.value.reason
     with pytest.raises(RetryLater) as info:
-        await channel(env, base_url=refused_url()).publish(make_item(), UNIT, "k")
+        await channel(env, base_url=refused_url()).publish(notice(), UNIT, "k")
     assert "无法连接" in info.value.reason
 
 

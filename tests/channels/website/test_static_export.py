@@ -17,19 +17,16 @@ from channels.base import AccountConfig, PermanentError
 from channels.website import static
 from channels.website.static import StaticExportChannel
 from core.models import Item, UnitRef
-from tests.fakes import make_context
+from tests.fakes import make_context, make_item
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")
 
 
-def make_item(n: int, **kw: Any) -> Item:
-    base: dict[str, Any] = dict(
-        source_id="gwy", guid=f"content_70000{n}", id=n, url=f"https://www.gov.cn/zhengce/content_70000{n}.htm",
-        title=f"国务院办公厅关于第{n}项工作的通知", content="<p>各省、自治区、直辖市人民政府：</p>",
-        origin="中国政府网", published_at=datetime(2026, 11, 20 + n, 2, 0, tzinfo=UTC),
-        detected_at=datetime(2026, 11, 20 + n, 2, 5, tzinfo=UTC))
-    base.update(kw)
-    return Item(**base)
+def dated(n: int, **fields: Any) -> Item:
+    """Item ``n``, titled by its number and published on 2026-11-(20+n): the index lists the newest first."""
+    return make_item(n, **{"title": f"国务院办公厅关于第{n}项工作的通知",
+                           "published_at": datetime(2026, 11, 20 + n, 2, 0, tzinfo=UTC),
+                           "detected_at": datetime(2026, 11, 20 + n, 2, 5, tzinfo=UTC), **fields})
 
 
 @pytest.fixture
@@ -43,7 +40,7 @@ async def channel(tmp_path: Path) -> Any:
 async def test_page_index_and_feeds_are_written_and_readable_by_the_web_server(channel: Any, tmp_path: Path) -> None:
     old_umask = os.umask(0o022)
     try:
-        receipt = await channel.publish(make_item(1), UNIT, "k1")
+        receipt = await channel.publish(dated(1), UNIT, "k1")
     finally:
         os.umask(old_umask)
     root = tmp_path / "zzbz"
@@ -61,8 +58,8 @@ async def test_page_index_and_feeds_are_written_and_readable_by_the_web_server(c
 
 async def test_newest_first_capped_index_and_a_resend_replaces_its_entry(channel: Any, tmp_path: Path) -> None:
     for n in (1, 2, 3):
-        await channel.publish(make_item(n), UNIT, f"k{n}")
-    await channel.publish(make_item(2, title="国务院办公厅关于第2项工作的通知（更新）"), UNIT, "k2")
+        await channel.publish(dated(n), UNIT, f"k{n}")
+    await channel.publish(dated(2, title="国务院办公厅关于第2项工作的通知（更新）"), UNIT, "k2")
     root = tmp_path / "zzbz"
     manifest = json.loads((static.work_dir(root) / "manifest.json").read_text("utf-8"))
     assert [e["key"] for e in manifest] == ["k3", "k2", "k1"] and "更新" in manifest[1]["title"]
@@ -78,7 +75,7 @@ async def test_an_unwritable_directory_is_a_permanent_error_naming_it(tmp_path: 
         ch = StaticExportChannel(AccountConfig(id="site", kind="static", options={
             "directory": str(blocker / "zzbz"), "public_url": "https://x.gov.cn/"}), make_context(session))
         with pytest.raises(PermanentError) as info:
-            await ch.publish(make_item(1), UNIT, "k1")
+            await ch.publish(dated(1), UNIT, "k1")
     assert str(blocker / "zzbz") in info.value.reason
 
 
@@ -97,17 +94,17 @@ async def test_only_the_page_is_fsynced(channel: Any, monkeypatch: pytest.Monkey
     synced: list[int] = []
     real = os.fsync
     monkeypatch.setattr(os, "fsync", lambda fd: (synced.append(fd), real(fd))[1])
-    await channel.publish(make_item(1), UNIT, "k1")
+    await channel.publish(dated(1), UNIT, "k1")
     assert len(synced) == 1          # the page; manifest, index and feeds are rebuilt from the pages
 
 
 async def test_a_manifest_left_behind_by_a_crash_is_completed_from_the_pages(channel: Any, tmp_path: Path) -> None:
     root = tmp_path / "zzbz"
-    await channel.publish(make_item(1), UNIT, "k1")
+    await channel.publish(dated(1), UNIT, "k1")
     before = (static.work_dir(root) / "manifest.json").read_bytes()
-    await channel.publish(make_item(2), UNIT, "k2")
+    await channel.publish(dated(2), UNIT, "k2")
     _lose_last_manifest_write(root, before)              # power cut: page k2 on disk, its manifest write lost
-    await channel.publish(make_item(3), UNIT, "k3")
+    await channel.publish(dated(3), UNIT, "k3")
     manifest = json.loads((static.work_dir(root) / "manifest.json").read_text("utf-8"))
     assert [e["key"] for e in manifest] == ["k3", "k2", "k1"]
     assert "第2项" in (root / "index.html").read_text("utf-8")
@@ -115,9 +112,9 @@ async def test_a_manifest_left_behind_by_a_crash_is_completed_from_the_pages(cha
 
 async def test_lookup_after_a_crash_puts_the_page_in_the_index(channel: Any, tmp_path: Path) -> None:
     root = tmp_path / "zzbz"
-    await channel.publish(make_item(1), UNIT, "k1")
+    await channel.publish(dated(1), UNIT, "k1")
     before = (static.work_dir(root) / "manifest.json").read_bytes()
-    await channel.publish(make_item(2), UNIT, "k2")
+    await channel.publish(dated(2), UNIT, "k2")
     _lose_last_manifest_write(root, before)
     assert (await channel.lookup("k2")).url.endswith("/articles/k2.html")      # reconciliation after restart
     assert "第2项" in (root / "index.html").read_text("utf-8")
@@ -128,10 +125,10 @@ async def test_an_unreadable_manifest_is_rebuilt_from_the_pages(channel: Any, tm
                                                                 caplog: pytest.LogCaptureFixture) -> None:
     root = tmp_path / "zzbz"
     for n in (1, 2):
-        await channel.publish(make_item(n), UNIT, f"k{n}")
+        await channel.publish(dated(n), UNIT, f"k{n}")
     (static.work_dir(root) / "manifest.json").write_text("{not json", "utf-8")
     (root / "articles" / "by-hand.html").write_text("<html>a page a person put here</html>", "utf-8")
-    await channel.publish(make_item(3), UNIT, "k3")
+    await channel.publish(dated(3), UNIT, "k3")
     manifest = json.loads((static.work_dir(root) / "manifest.json").read_text("utf-8"))
     assert [e["key"] for e in manifest] == ["k3", "k2", "k1"]
     assert "unreadable" in caplog.text and "by-hand.html" in caplog.text
@@ -144,7 +141,7 @@ async def test_writers_in_several_processes_never_drop_each_others_entries(chann
     # another process would, and nothing in-process (the asyncio lock) serialises them.
     root = channel.root
     with concurrent.futures.ThreadPoolExecutor(8) as pool:
-        list(pool.map(lambda n: channel._write_all(make_item(n % 9 + 1, guid=f"g{n}"), UNIT, f"k{n}", root),
+        list(pool.map(lambda n: channel._write_all(dated(n % 9 + 1, guid=f"g{n}"), UNIT, f"k{n}", root),
                       range(40)))
     manifest = json.loads((static.work_dir(root) / "manifest.json").read_text("utf-8"))
     assert sorted(e["key"] for e in manifest) == sorted(f"k{n}" for n in range(40))

@@ -20,8 +20,7 @@ from channels.base import AccountConfig
 from channels.website import static
 from channels.website.static import StaticExportChannel
 from core.models import UnitRef
-from tests.channels.website.test_static_export import make_item
-from tests.fakes import make_context
+from tests.fakes import make_context, make_item
 from tests.paths import ROOT_DIR
 
 ROOT = ROOT_DIR
@@ -109,8 +108,7 @@ import aiohttp
 from channels.base import AccountConfig
 from channels.website.static import StaticExportChannel
 from core.models import UnitRef
-from tests.fakes import make_context
-from tests.channels.website.test_static_export import make_item
+from tests.fakes import make_context, make_item
 
 async def main(root, first):
     async with aiohttp.ClientSession() as session:

@@ -33,9 +33,7 @@ class Rig:
     server: object
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(WechatClient, "RETRY_WAIT_S", 0.0)
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 @asynccontextmanager

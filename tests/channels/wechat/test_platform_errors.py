@@ -20,7 +20,8 @@ from sandbox import jpush as jpush_box
 from sandbox import wechat as wechat_box
 from sandbox import weibo as weibo_box
 from sandbox.common import FAULTS, RECORDER, Faults
-from tests.dispatch_support import Rig, enqueue, make_item, make_rig, settle
+from tests.dispatch_support import Rig, enqueue, make_rig, settle
+from tests.fakes import make_item
 
 NOW = datetime(2026, 11, 25, 2, 0, tzinfo=UTC)           # the clock fixture: Wednesday 10:00 in Shanghai
 WEIBO_TOKEN = "2.00weibo-token-of-fgw"

@@ -9,7 +9,8 @@ from core.models import DeliveryState
 from sandbox import wechat as wechat_box
 from sandbox.common import RECORDER
 from tests.channels.wechat.test_platform_errors import WX_APPID, WX_SECRET, wechat_rig
-from tests.dispatch_support import enqueue, make_item, settle
+from tests.dispatch_support import enqueue, settle
+from tests.fakes import make_item
 
 
 def mass_sends(app) -> list[dict]:

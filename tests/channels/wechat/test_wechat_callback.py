@@ -17,7 +17,6 @@ from wechatpy.crypto import WeChatCrypto
 
 from channels.base import AccountConfig
 from channels.wechat.callback import make_wechat_callback
-from channels.wechat.client import WechatClient
 from core.clock import FakeClock
 from sandbox.wechat import STATE, build_app
 from tests.fakes import MemoryKeyValue, make_context
@@ -193,8 +192,8 @@ async def test_bad_signature_and_entity_bodies_are_refused() -> None:
     assert hub.refused == [("wx-plain", "bad_signature"), ("wx-plain", "bad_body")]
 
 
-async def test_sandbox_sends_an_encrypted_publish_event_to_the_hub(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(WechatClient, "RETRY_WAIT_S", 0.0)
+@pytest.mark.usefixtures("fast_retries")
+async def test_sandbox_sends_an_encrypted_publish_event_to_the_hub() -> None:
     hub = Hub()
     async with hub_server(hub) as hub_srv, serve(image_app()) as images, aiohttp.ClientSession() as session:
         callback_url = str(hub_srv.make_url("/wechat/callback/wx-fgw"))

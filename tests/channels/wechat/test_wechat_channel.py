@@ -9,9 +9,7 @@ import aiohttp
 import pytest
 
 from channels.base import AuthExpired, PermanentError, Receipt, RetryLater
-from channels.wechat.client import WechatClient
 from channels.wechat.errors import publish_outcome
-from channels.wechat.media import WechatMedia
 from sandbox.common import FAULTS, Faults
 from sandbox.wechat import STATE, build_app
 from tests.fakes import make_context
@@ -20,10 +18,7 @@ from tests.wechat_support import UNIT, channel, image_app, received, serve, stat
 KEY = "k" * 32
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(WechatClient, "RETRY_WAIT_S", 0.0)
-    monkeypatch.setattr(WechatMedia, "RETRY_WAIT_S", 0.0)
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 @pytest.fixture

@@ -21,9 +21,7 @@ from tests.wechat_support import SECRET, channel, received, serve
 DRAFT_GET = {"media_id": "nope"}
 
 
-@pytest.fixture(autouse=True)
-def fast_retries(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setattr(WechatClient, "RETRY_WAIT_S", 0.0)
+pytestmark = pytest.mark.usefixtures("fast_retries")
 
 
 async def test_two_instances_on_one_kv_fetch_the_token_once() -> None:

@@ -17,7 +17,8 @@ from core.models import DeliveryState
 from sandbox import wechat as wechat_box
 from sandbox.common import RECORDER
 from tests.channels.wechat.test_platform_errors import WX_APPID, WX_SECRET, assert_platform_hold, wechat_rig
-from tests.dispatch_support import Rig, enqueue, make_item, settle
+from tests.dispatch_support import Rig, enqueue, settle
+from tests.fakes import make_item
 
 
 async def resume(rig: Rig) -> None:

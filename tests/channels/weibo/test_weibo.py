@@ -4,6 +4,7 @@ from __future__ import annotations
 
 from collections.abc import AsyncIterator
 from datetime import UTC, datetime
+from functools import partial
 from typing import Any
 
 import aiohttp
@@ -16,10 +17,10 @@ from hypothesis import strategies as st
 from channels.base import AccountConfig, AuthExpired, PermanentError, RetryLater
 from channels.weibo import WeiboChannel
 from channels.weibo.render import WeiboOptions, render_post, shorten, weibo_length
-from core.models import Item, UnitRef
+from core.models import UnitRef
 from sandbox.common import FAULTS, RECORDER, FaultInjector, Faults
 from sandbox.weibo import STATE, build_app
-from tests.fakes import make_context, refused_url
+from tests.fakes import make_context, make_item, refused_url
 
 UNIT = UnitRef("ezhou-fgw", "鄂州市发展和改革委员会")
 TOKEN = "tok-abc"
@@ -35,15 +36,11 @@ BODY = """
 """
 
 
-def make_item(**kw: Any) -> Item:
-    base: dict[str, Any] = dict(
-        source_id="gwy", guid="content_6929541", id=4242,
-        url="https://www.gov.cn/zhengce/content/202402/content_6929541.htm",
-        title="国务院办公厅关于加快构建废弃物循环利用体系的意见", content=BODY, origin="中国政府网",
-        authority="国务院办公厅", detected_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC),
-    )
-    base.update(kw)
-    return Item(**base)
+# The one notice this module's tests publish; each test changes only what it is about.
+notice = partial(make_item, guid="content_6929541", id=4242,
+                 url="https://www.gov.cn/zhengce/content/202402/content_6929541.htm",
+                 title="国务院办公厅关于加快构建废弃物循环利用体系的意见", content=BODY,
+                 detected_at=datetime(2026, 11, 24, 9, 0, tzinfo=UTC))
 
 
 def options(**kw: Any) -> dict[str, Any]:
@@ -58,7 +55,7 @@ def wb_options(**kw: Any) -> WeiboOptions:
 # ---------------------------------------------------------------- render (pure)
 
 def test_render_fits_and_keeps_link_title_credit() -> None:
-    post = render_post(make_item(), UNIT, wb_options())
+    post = render_post(notice(), UNIT, wb_options())
     assert weibo_length(post.status) <= 140
     assert post.status.startswith("【国务院办公厅关于加快构建废弃物循环利用体系的意见】")
     assert post.status.endswith(" https://www.ezhou.gov.cn/zzbz/4242")
@@ -68,40 +65,40 @@ def test_render_fits_and_keeps_link_title_credit() -> None:
 
 
 def test_long_title_is_cut_with_ellipsis_never_the_link_nor_the_credit() -> None:
-    post = render_post(make_item(title=LONG_TITLE + LONG_TITLE), UNIT, wb_options())
+    post = render_post(notice(title=LONG_TITLE + LONG_TITLE), UNIT, wb_options())
     assert weibo_length(post.status) <= 140 and post.truncated
     title = post.status[1:post.status.index("】")]
     assert title.endswith("…") and (LONG_TITLE * 2).startswith(title[:-1])
     assert post.status.endswith("】（转载自 中国政府网） https://www.ezhou.gov.cn/zzbz/4242")
-    tight = render_post(make_item(title=LONG_TITLE), UNIT, wb_options(max_chars=40))
+    tight = render_post(notice(title=LONG_TITLE), UNIT, wb_options(max_chars=40))
     assert weibo_length(tight.status) <= 40 and "（转载自 中国政府网）" in tight.status
 
 
 def test_a_link_too_long_for_the_full_credit_keeps_a_short_one() -> None:
     link = "https://www.ezhou.gov.cn/zzbz/" + "a" * 15 + "/{item_id}"   # 50 characters
-    post = render_post(make_item(title=LONG_TITLE), UNIT, wb_options(max_chars=40, link_template=link))
+    post = render_post(notice(title=LONG_TITLE), UNIT, wb_options(max_chars=40, link_template=link))
     assert weibo_length(post.status) <= 40 and "（转载）" in post.status and post.status.startswith("【")
 
 
 def test_topics_are_removed() -> None:
-    item = make_item(title="#国务院常务会议#部署#稳就业#工作", summary="＃两会＃ 政策解读")
+    item = notice(title="#国务院常务会议#部署#稳就业#工作", summary="＃两会＃ 政策解读")
     post = render_post(item, UNIT, wb_options())
     assert "#" not in post.status and "＃" not in post.status
     assert "国务院常务会议部署稳就业工作" in post.status
 
 
 def test_falls_back_to_item_url_on_safe_domain() -> None:
-    item = make_item(url="https://www.ezhou.gov.cn/zwgk/202611/t20261124_1.shtml#top", id=None)
+    item = notice(url="https://www.ezhou.gov.cn/zwgk/202611/t20261124_1.shtml#top", id=None)
     post = render_post(item, UNIT, wb_options())
     assert post.link == "https://www.ezhou.gov.cn/zwgk/202611/t20261124_1.shtml"
 
 
 def test_no_safe_domain_link_is_permanent_before_sending() -> None:
     with pytest.raises(PermanentError) as info:
-        render_post(make_item(), UNIT, wb_options(link_template=None))
+        render_post(notice(), UNIT, wb_options(link_template=None))
     assert "安全域名" in info.value.reason
     with pytest.raises(PermanentError):
-        render_post(make_item(), UNIT, wb_options(link_template="https://elsewhere.cn/{item_id}"))
+        render_post(notice(), UNIT, wb_options(link_template="https://elsewhere.cn/{item_id}"))
 
 
 def test_half_width_counts_half() -> None:
@@ -123,7 +120,7 @@ def test_shorten_respects_character_boundaries() -> None:
 @settings(max_examples=200, deadline=None)
 @given(title=st.text(min_size=1, max_size=300), summary=st.text(max_size=400))
 def test_any_title_fits(title: str, summary: str) -> None:
-    post = render_post(make_item(title=title, summary=summary), UNIT, wb_options())
+    post = render_post(notice(title=title, summary=summary), UNIT, wb_options())
     assert weibo_length(post.status) <= 140
     assert post.status.endswith("（转载自 中国政府网） https://www.ezhou.gov.cn/zzbz/4242")
     assert "#" not in post.status[: -len(post.link)]
@@ -146,7 +143,7 @@ def channel(env: dict[str, Any], token: str = TOKEN, base_url: str | None = None
 
 async def test_publish_success_records_form(env: dict[str, Any]) -> None:
     ch = channel(env)
-    receipt = await ch.publish(make_item(), UNIT, "key-1")
+    receipt = await ch.publish(notice(), UNIT, "key-1")
     assert (await ch.lookup("key-1")).external_id == receipt.external_id      # from the local record
     with pytest.raises(NotImplementedError):
         await ch.lookup("never-sent")
@@ -165,7 +162,7 @@ async def test_picture_is_uploaded(env: dict[str, Any]) -> None:
 
     images.router.add_get("/fig.png", serve)
     async with TestServer(images) as img:
-        item = make_item(images=(str(img.make_url("/fig.png")),))
+        item = notice(images=(str(img.make_url("/fig.png")),))
         receipt = await channel(env, attach_image=True).publish(item, UNIT, "key-pic")
     assert receipt.note is None
     assert env["app"][RECORDER].entries[-1]["body"]["pic"]["size"] == len(png)
@@ -173,8 +170,8 @@ async def test_picture_is_uploaded(env: dict[str, Any]) -> None:
 
 async def test_same_text_twice_is_delivered_with_note(env: dict[str, Any]) -> None:
     ch = channel(env)
-    await ch.publish(make_item(), UNIT, "k")
-    receipt = await ch.publish(make_item(), UNIT, "k")
+    await ch.publish(notice(), UNIT, "k")
+    receipt = await ch.publish(notice(), UNIT, "k")
     assert receipt.note.startswith("微博平台判定为重复内容") and not receipt.possible_duplicate
 
 
@@ -189,7 +186,7 @@ async def test_same_text_twice_is_delivered_with_note(env: dict[str, Any]) -> No
 async def test_error_codes(env: dict[str, Any], code: int, expected: type[Exception]) -> None:
     _script(env, [code])
     with pytest.raises(expected) as info:
-        await channel(env).publish(make_item(), UNIT, "k")
+        await channel(env).publish(notice(), UNIT, "k")
     assert info.value.code == code and "tok-abc" not in str(info.value) + info.value.reason
 
 
@@ -197,7 +194,7 @@ async def test_error_codes(env: dict[str, Any], code: int, expected: type[Except
 async def test_duplicate_codes_on_a_first_attempt_fail_for_a_person(env: dict[str, Any], code: int) -> None:
     _script(env, [code])
     with pytest.raises(PermanentError) as info:
-        await channel(env).publish(make_item(), UNIT, "k9")
+        await channel(env).publish(notice(), UNIT, "k9")
     assert info.value.code == code and "此前没有发出过" in info.value.reason
 
 
@@ -207,23 +204,23 @@ async def test_duplicate_codes_after_an_attempt_that_may_have_reached_weibo_are_
     ch = channel(env)
     _script(env, [10023])                                   # Weibo answered: that attempt posted nothing
     with pytest.raises(RetryLater):
-        await ch.publish(make_item(), UNIT, "k9")
+        await ch.publish(notice(), UNIT, "k9")
     _script(env, [code])
     with pytest.raises(PermanentError):                     # so a repeat is still not ours
-        await ch.publish(make_item(), UNIT, "k9")
+        await ch.publish(notice(), UNIT, "k9")
     _faults(env).configure(Faults(drop_responses=1))       # posted, answer lost: it may have reached Weibo
     with pytest.raises(RetryLater) as lost:
-        await ch.publish(make_item(), UNIT, "k9")
+        await ch.publish(notice(), UNIT, "k9")
     assert lost.value.ambiguous
     _script(env, [code])
-    receipt = await ch.publish(make_item(), UNIT, "k9")
+    receipt = await ch.publish(notice(), UNIT, "k9")
     assert receipt.external_id == "duplicate:k9" and "重复内容" in (receipt.note or "")
     assert receipt.deduplicated and not receipt.possible_duplicate     # Weibo itself refused the repeat
 
 
 async def test_slow_success_20032_is_delivered(env: dict[str, Any]) -> None:
     _script(env, [20032])
-    receipt = await channel(env).publish(make_item(), UNIT, "k")
+    receipt = await channel(env).publish(notice(), UNIT, "k")
     assert "20032" in (receipt.note or "")
 
 
@@ -231,7 +228,7 @@ async def test_slow_success_20032_is_delivered(env: dict[str, Any]) -> None:
 async def test_rate_limits_use_reset_hint(env: dict[str, Any], code: int) -> None:
     _script(env, [code])
     with pytest.raises(RetryLater) as info:
-        await channel(env).publish(make_item(), UNIT, "k")
+        await channel(env).publish(notice(), UNIT, "k")
     assert info.value.retry_after == 1234 and info.value.reason == "渠道故障：微博接口限流"
 
 
@@ -244,17 +241,17 @@ async def test_rate_limit_without_hint_waits_for_next_hour(env: dict[str, Any]) 
 
     ch.client.rate_limit_reset = no_hint  # type: ignore[method-assign]
     with pytest.raises(RetryLater) as info:
-        await ch.publish(make_item(), UNIT, "k")
+        await ch.publish(notice(), UNIT, "k")
     assert info.value.retry_after == 3630          # FakeClock is on the hour: 3600 s + margin
 
 
 async def test_sandbox_validation_paths(env: dict[str, Any]) -> None:
     with pytest.raises(AuthExpired):                        # unknown token -> 21332
-        await channel(env, token="nope").publish(make_item(), UNIT, "k")
+        await channel(env, token="nope").publish(notice(), UNIT, "k")
     async with env["session"].post(env["server"].make_url("/_sandbox/revoke"), json={"token": TOKEN}):
         pass
     with pytest.raises(AuthExpired) as info:
-        await channel(env).publish(make_item(), UNIT, "k")
+        await channel(env).publish(notice(), UNIT, "k")
     assert info.value.code == 21319
 
 
@@ -262,16 +259,16 @@ async def test_token_expiry_and_hourly_limit() -> None:
     app = build_app(Faults(token_expiry_after=1), tokens={TOKEN: "ezhou.gov.cn"})
     async with TestServer(app) as server, aiohttp.ClientSession() as session:
         env = {"app": app, "server": server, "session": session}
-        await channel(env).publish(make_item(), UNIT, "a")
+        await channel(env).publish(notice(), UNIT, "a")
         with pytest.raises(AuthExpired) as info:
-            await channel(env).publish(make_item(title="另一篇"), UNIT, "b")
+            await channel(env).publish(notice(title="另一篇"), UNIT, "b")
         assert info.value.code == 21327
     app = build_app(tokens={TOKEN: "ezhou.gov.cn"}, hourly_limit=1, reset_in=60)
     async with TestServer(app) as server, aiohttp.ClientSession() as session:
         env = {"app": app, "server": server, "session": session}
-        await channel(env).publish(make_item(), UNIT, "a")
+        await channel(env).publish(notice(), UNIT, "a")
         with pytest.raises(RetryLater) as retry:
-            await channel(env).publish(make_item(title="另一篇"), UNIT, "b")
+            await channel(env).publish(notice(title="另一篇"), UNIT, "b")
         assert retry.value.code == 20016 and retry.value.retry_after == 60
 
 
@@ -284,17 +281,17 @@ async def test_sandbox_rejections_are_permanent(sandbox: dict[str, Any], code: i
     async with TestServer(app) as server, aiohttp.ClientSession() as session:
         env = {"app": app, "server": server, "session": session}
         with pytest.raises(PermanentError) as info:
-            await channel(env).publish(make_item(), UNIT, "k")
+            await channel(env).publish(notice(), UNIT, "k")
         assert info.value.code == code and "需人工处理" in info.value.reason
 
 
 async def test_outage_and_network_errors_retry(env: dict[str, Any]) -> None:
     _faults(env).configure(Faults(outages=[(0.0, 3600.0)]))
     with pytest.raises(RetryLater) as info:
-        await channel(env).publish(make_item(), UNIT, "k")
+        await channel(env).publish(notice(), UNIT, "k")
     assert "HTTP 503" in info.value.reason
     with pytest.raises(RetryLater) as info:
-        await channel(env, base_url=refused_url()).publish(make_item(), UNIT, "k")
+        await channel(env, base_url=refused_url()).publish(notice(), UNIT, "k")
     assert "无法连接" in info.value.reason
 
 
@@ -302,19 +299,19 @@ async def test_lost_reply_is_ambiguous_and_the_resend_is_refused_as_a_repeat(env
     _faults(env).configure(Faults(drop_responses=1))
     ch = channel(env)
     with pytest.raises(RetryLater) as info:
-        await ch.publish(make_item(), UNIT, "k")
+        await ch.publish(notice(), UNIT, "k")
     assert info.value.ambiguous and "可能已发布" in info.value.reason
     assert len(env["app"][STATE].posts) == 1                       # the post was made, only the answer was lost
     with pytest.raises(NotImplementedError):
         await ch.lookup("k")                                       # no local record: Weibo cannot be asked
-    again = await ch.publish(make_item(), UNIT, "k")
+    again = await ch.publish(notice(), UNIT, "k")
     assert again.deduplicated and len(env["app"][STATE].posts) == 1
 
 
 async def test_rejections_that_never_posted_are_not_ambiguous(env: dict[str, Any]) -> None:
     _script(env, [10002])
     with pytest.raises(RetryLater) as info:
-        await channel(env).publish(make_item(), UNIT, "k")
+        await channel(env).publish(notice(), UNIT, "k")
     assert not info.value.ambiguous
 
 
@@ -331,7 +328,7 @@ async def test_platform_error_text_is_scrubbed_of_the_token() -> None:
     async with TestServer(echo) as server, aiohttp.ClientSession() as session:
         env = {"server": server, "session": session}
         with pytest.raises(PermanentError) as info:
-            await channel(env).publish(make_item(), UNIT, "k")
+            await channel(env).publish(notice(), UNIT, "k")
     text = " ".join([info.value.reason, info.value.detail, str(info.value)])
     assert TOKEN not in text and "29999" in info.value.reason and "***" in info.value.reason
 
@@ -339,7 +336,7 @@ async def test_platform_error_text_is_scrubbed_of_the_token() -> None:
 async def test_rate_limit_status_calls_are_recorded_without_the_token(env: dict[str, Any]) -> None:
     _script(env, [10023])
     with pytest.raises(RetryLater):
-        await channel(env).publish(make_item(), UNIT, "k")
+        await channel(env).publish(notice(), UNIT, "k")
     (status_call,) = [e for e in env["app"][RECORDER].entries if e["path"] == "/2/account/rate_limit_status.json"]
     assert status_call["headers"]["authorization"] == "***" and TOKEN not in str(status_call)
 

@@ -13,7 +13,8 @@ import pytest
 from core.models import DeliveryState
 from sandbox import weibo as weibo_box
 from tests.channels.wechat.test_platform_errors import WEIBO_TOKEN, weibo_account
-from tests.dispatch_support import enqueue, make_item, make_rig, settle
+from tests.dispatch_support import enqueue, make_rig, settle
+from tests.fakes import make_item
 
 LINK = "https://www.ezhou.gov.cn/zzbz/1.html"
 
