@@ -105,6 +105,9 @@ def _create(request: web.Request, state: CmsState, raw: bytes, body: Any) -> web
         return fail(401, "sent_at does not match X-Timestamp")
     if body["key"] != request.headers.get("X-Idempotency-Key"):
         return fail(400, "key does not match X-Idempotency-Key")
+    if not str(body["source_url"]).startswith(("https://", "http://")):
+        # The reprint's 来源 link readers click: an absolute URL, never our scheme-less identity key.
+        return fail(422, "source_url must be an absolute http(s) URL")
     if state.columns is not None and body["column"] not in state.columns:
         return fail(422, f"unknown column {body['column']}")
     if "<script" in str(body["content_html"]).lower():

@@ -23,7 +23,7 @@ from datetime import UTC, datetime, timedelta
 from aiohttp import web
 
 from sandbox.common import RECORDER, Faults, Recorder, add_sandbox_routes
-from sandbox.upstream import _fault_gate, encoded
+from sandbox.upstream import encoded, fault_gate
 
 CUT = 28
 _TITLE_LINE = re.compile(r"标题：(.+)")
@@ -69,7 +69,7 @@ def _head(title: str, charset: str) -> str:
 
 
 async def column_page(request: web.Request) -> web.Response:
-    if (failed := await _fault_gate(request)) is not None:
+    if (failed := await fault_gate(request)) is not None:
         return failed
     site = request.app[STATE].sites.get(request.match_info["site"])
     if site is None:
@@ -84,7 +84,7 @@ async def column_page(request: web.Request) -> web.Response:
 
 
 async def article_page(request: web.Request) -> web.Response:
-    if (failed := await _fault_gate(request)) is not None:
+    if (failed := await fault_gate(request)) is not None:
         return failed
     site = request.app[STATE].sites.get(request.match_info["site"])
     n = int(request.match_info["n"])

@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from aiohttp import web
 
 from sandbox import govsite_pages as pages
-from sandbox.upstream import UPSTREAM, Doc, _base, _fault_gate, article, encoded
+from sandbox.upstream import UPSTREAM, Doc, article, base_url_of, encoded, fault_gate
 
 Handler = Callable[[web.Request], Awaitable[web.StreamResponse]]
 GATE_STATUS = 412
@@ -89,7 +89,7 @@ def _gwy_docs(request: web.Request, feed_names: tuple[str, ...], limit: int) -> 
 
 
 async def pushinfo(request: web.Request) -> web.StreamResponse:
-    if (failed := await _fault_gate(request)) is not None:
+    if (failed := await fault_gate(request)) is not None:
         return failed
     docs = _gwy_docs(request, ("gwy",), request.app[GOVSITE].list_size)
     charset = request.app[UPSTREAM].html_charset
@@ -98,7 +98,7 @@ async def pushinfo(request: web.Request) -> web.StreamResponse:
 
 async def zuixin(request: web.Request) -> web.StreamResponse:
     """The HTML page is a JavaScript shell: no items without running its script."""
-    if (failed := await _fault_gate(request)) is not None:
+    if (failed := await fault_gate(request)) is not None:
         return failed
     charset = request.app[UPSTREAM].html_charset
     return encoded(pages.zuixin_page(charset), charset, "text/html")
@@ -108,10 +108,10 @@ def json_list(feed: str, items: Callable[[list[Doc], str], list[dict[str, str]]]
     """A gov.cn JSON data file (``ZUIXINZHENGCE.json``, ``ZCJD_QZ.json``): a root array of the feed's docs."""
 
     async def view(request: web.Request) -> web.StreamResponse:
-        if (failed := await _fault_gate(request)) is not None:
+        if (failed := await fault_gate(request)) is not None:
             return failed
         docs = _gwy_docs(request, (feed,), request.app[GOVSITE].list_size)
-        body = json.dumps(items(docs, _base(request)), ensure_ascii=False)
+        body = json.dumps(items(docs, base_url_of(request)), ensure_ascii=False)
         return encoded(body, request.app[UPSTREAM].html_charset, "application/json")
 
     return view
@@ -137,7 +137,7 @@ async def library(request: web.Request) -> web.StreamResponse:
     if not _browser_like(request.headers.get("User-Agent", "")):
         return web.Response(status=403, text=pages.denied_page(request.path), content_type="text/html",
                             charset="utf-8")
-    if (failed := await _fault_gate(request)) is not None:
+    if (failed := await fault_gate(request)) is not None:
         return failed
     try:
         page = max(1, int(request.query.get("p", "1")))
@@ -148,7 +148,7 @@ async def library(request: web.Request) -> web.StreamResponse:
     docs = [d for d in _gwy_docs(request, ("gwy", "library", "bumen"), 10_000) if query in d.title]
     if request.query.get("sortType") == "0":
         docs.reverse()
-    base = _base(request)
+    base = base_url_of(request)
     by_category: dict[str, list[Doc]] = {c: [] for c in LIBRARY_CATEGORIES}
     for d in docs:
         by_category["bumenfile" if "bumen" in d.feeds else "otherfile" if d.feeds == {"jiedu"} else "gongwen"].append(d)
@@ -177,7 +177,7 @@ async def hubei_list(request: web.Request) -> web.StreamResponse:
     column = request.match_info["column"]
     if column not in pages.HUBEI_COLUMNS:
         raise web.HTTPNotFound()
-    if (failed := await _fault_gate(request)) is not None:
+    if (failed := await fault_gate(request)) is not None:
         return failed
     page = int(request.match_info.get("page") or 0)
     docs = _hubei_docs(request, column)

@@ -82,7 +82,7 @@ def default_body(title: str) -> str:
 UPSTREAM = web.AppKey("upstream_state", UpstreamState)
 
 
-def _base(request: web.Request) -> str:
+def base_url_of(request: web.Request) -> str:
     return f"{request.scheme}://{request.host}"
 
 
@@ -160,7 +160,7 @@ def encoded(text: str, charset: str, content_type: str, *, in_header: bool = Tru
     return web.Response(body=body, content_type=content_type, charset=charset if in_header else None)
 
 
-async def _fault_gate(request: web.Request) -> web.Response | None:
+async def fault_gate(request: web.Request) -> web.Response | None:
     injector = request.app[FAULTS]
     await injector.delay()
     if injector.in_outage():
@@ -178,10 +178,10 @@ def feed_view(render: Any, content_type: str, encoding_of: Any) -> Any:
         feed = request.match_info["feed"]
         if feed not in FEEDS:
             raise web.HTTPNotFound()
-        if (failed := await _fault_gate(request)) is not None:
+        if (failed := await fault_gate(request)) is not None:
             return failed
         state = request.app[UPSTREAM]
-        return conditional(request, state, render(state, feed, _base(request)), encoding_of(feed), content_type)
+        return conditional(request, state, render(state, feed, base_url_of(request)), encoding_of(feed), content_type)
 
     return view
 
@@ -239,7 +239,7 @@ async def publish(request: web.Request) -> web.Response:
         feeds=set(data.get("feeds") or ["gwy"]),
         published_at=published_at,
     )
-    return web.json_response({"id": doc.id, "url": _base(request) + doc.path, "title": doc.title})
+    return web.json_response({"id": doc.id, "url": base_url_of(request) + doc.path, "title": doc.title})
 
 
 async def edit(request: web.Request) -> web.Response:

@@ -68,7 +68,7 @@ def _article(item: Item, include_footer: bool, column: str) -> dict[str, Any]:
     if include_footer:
         body += source_footer_html(item)
     return {
-        "title": item.title.strip(), "content_html": body, "source_url": item.canonical_url or item.url,
+        "title": item.title.strip(), "content_html": body, "source_url": item.url,
         "origin": item.origin or item.authority, "credit": source_line(item), "column": column,
         "published_at": item.published_at.isoformat() if item.published_at else None,
     }

@@ -20,7 +20,7 @@ from syndicator.anchors import ANCHOR_DEFINITIONS, anchor_label
 from syndicator.dashboard import access
 from syndicator.dashboard import render as r
 from syndicator.dashboard.backlog import WAITING, blocked_accounts, blocked_problem
-from syndicator.dashboard.records import _month, neutralise, url_link
+from syndicator.dashboard.records import month_param, neutralise, url_link
 from syndicator.dashboard.render import Html, tag
 from syndicator.dashboard.views import SESSION, actor, back_with, names, operations_for, show
 from syndicator.evidence import detail_rows, evidence_files, evidence_zip, report_details
@@ -171,7 +171,7 @@ async def correct_time(request: web.Request) -> web.StreamResponse:
 
 async def report_html(request: web.Request) -> web.Response:
     """The printable monthly report: its own page (own CSP: the print stylesheet is inline)."""
-    app, month = request.app, _month(request)
+    app, month = request.app, month_param(request)
     try:
         rows = await monthly_report(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
                                     app[SETTINGS].deadlines_for)
@@ -189,7 +189,7 @@ async def report_html(request: web.Request) -> web.Response:
 
 async def evidence_download(request: web.Request) -> web.StreamResponse:
     """A unit's evidence for a month as a ZIP: evidence.csv (UTF-8 with BOM) and receipts/<delivery>.json."""
-    app, month = request.app, _month(request)
+    app, month = request.app, month_param(request)
     unit = request.query.get("unit", "")
     if unit not in names(request):
         raise web.HTTPBadRequest(text="未知单位")

@@ -205,7 +205,7 @@ async def sources(request: web.Request) -> web.Response:
 # ---------------------------------------------------------------- monthly report
 
 
-def _month(request: web.Request) -> str:
+def month_param(request: web.Request) -> str:
     app = request.app
     return request.query.get("month") or f"{app[CLOCK].now().astimezone(app[SETTINGS].deadlines.tz):%Y-%m}"
 
@@ -217,7 +217,7 @@ def _shift(month: str, delta: int) -> str:
 
 
 async def report(request: web.Request) -> web.Response:
-    app, month = request.app, _month(request)
+    app, month = request.app, month_param(request)
     controls = [r.text_input("month", month, "月份", "month", "YYYY-MM")]
     try:
         rows = await monthly_report(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
@@ -287,7 +287,7 @@ async def _report_listing(request: web.Request, month: str) -> Html:
 
 
 async def report_csv(request: web.Request) -> web.Response:
-    app, month = request.app, _month(request)
+    app, month = request.app, month_param(request)
     try:
         rows = await monthly_report(app[STORE], month, app[CALENDAR], app[SETTINGS].deadlines,
                                     app[SETTINGS].deadlines_for)

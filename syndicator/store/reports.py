@@ -16,7 +16,7 @@ from core.models import ALL_STATES, FINAL_STATES, OPEN_STATES
 from syndicator.store.base import StoreBase, marks, required_time
 from syndicator.store.db import Row, as_datetime
 
-_COLS = (
+FACT_COLUMNS = (
     "SELECT d.id, d.item_id, d.unit_id, d.account_id, d.channel_kind, d.state, d.deadline_at,"
     " d.deadline_provisional, d.attempts, d.next_attempt_at, d.delivered_at, d.last_error, d.note,"
     " d.possible_duplicate, d.ambiguous, d.updated_at, i.title, i.source_id, i.published_at, i.detected_at,"
@@ -24,7 +24,7 @@ _COLS = (
     " COALESCE(d.anchor_at, i.anchor_at) AS anchor_at, COALESCE(d.anchor_kind, i.anchor_kind) AS anchor_kind,"
     " a.state AS account_state, a.reason AS account_reason"
 )
-_JOIN = " JOIN items i ON i.id = d.item_id LEFT JOIN accounts a ON a.account_id = d.account_id"
+FACT_JOIN = " JOIN items i ON i.id = d.item_id LEFT JOIN accounts a ON a.account_id = d.account_id"
 _NOT_RECORDED = (  # the record a finished delivery should have is not there yet
     " AND (d.state <> 'delivered' OR d.delivered_at > d.deadline_at) AND NOT EXISTS (SELECT 1 FROM delay_records r"
     " WHERE r.delivery_id = d.id AND r.kind = CASE WHEN d.state = 'delivered' THEN 'delivered_late' ELSE d.state END)"
@@ -74,7 +74,7 @@ class AttemptHistory:
     errors: Counter[str] = field(default_factory=Counter)  # reason -> times, in first-seen order
 
 
-def _facts(r: Row) -> DeliveryFacts:
+def delivery_facts_of(r: Row) -> DeliveryFacts:
     t, must = as_datetime, required_time
     return DeliveryFacts(
         id=r["id"], item_id=r["item_id"], unit_id=r["unit_id"], account_id=r["account_id"],
@@ -96,12 +96,13 @@ class ReportsMixin(StoreBase):
         """Open deliveries due by ``horizon`` (inclusive: at risk starts exactly at_risk_hours before the
         deadline) still lacking the record they now deserve (overdue once past the deadline, else at_risk)."""
         rows = await self.db.fetch(
-            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({marks(OPEN_STATES)}) AND d.deadline_at <= ?"
+            f"{FACT_COLUMNS} FROM deliveries d{FACT_JOIN}"
+            f" WHERE d.state IN ({marks(OPEN_STATES)}) AND d.deadline_at <= ?"
             " AND NOT EXISTS (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'overdue')"
             " AND (d.deadline_at < ? OR NOT EXISTS"
             "  (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'at_risk'))"
             " ORDER BY d.deadline_at, d.id", *OPEN_STATES, horizon, now)
-        return [_facts(r) for r in rows]
+        return [delivery_facts_of(r) for r in rows]
 
     async def finished_unrecorded(self, deadline_since: datetime, overdue_since: datetime) -> list[DeliveryFacts]:
         """Late-delivered, failed and skipped deliveries without their record yet.
@@ -112,18 +113,20 @@ class ReportsMixin(StoreBase):
         deadlines moved by a recomputation since ``deadline_since`` (their old records were superseded).
         """
         recent = await self.db.fetch(
-            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.state IN ({marks(FINAL_STATES)}) AND d.deadline_at >= ?"
+            f"{FACT_COLUMNS} FROM deliveries d{FACT_JOIN}"
+            f" WHERE d.state IN ({marks(FINAL_STATES)}) AND d.deadline_at >= ?"
             f"{_NOT_RECORDED}", *FINAL_STATES, deadline_since)
         stragglers = await self.db.fetch(
-            f"{_COLS} FROM delay_records o JOIN deliveries d ON d.id = o.delivery_id{_JOIN}"
+            f"{FACT_COLUMNS} FROM delay_records o JOIN deliveries d ON d.id = o.delivery_id{FACT_JOIN}"
             f" WHERE o.kind = 'overdue' AND o.recorded_at >= ? AND d.state IN ({marks(FINAL_STATES)})"
             f"{_NOT_RECORDED}", overdue_since, *FINAL_STATES)
         moved = await self.db.fetch(
-            f"{_COLS} FROM deliveries d{_JOIN} WHERE d.deadline_changed_at >= ? AND d.state IN ({marks(FINAL_STATES)})"
+            f"{FACT_COLUMNS} FROM deliveries d{FACT_JOIN}"
+            f" WHERE d.deadline_changed_at >= ? AND d.state IN ({marks(FINAL_STATES)})"
             f"{_NOT_RECORDED}", deadline_since, *FINAL_STATES)
         seen: dict[int, DeliveryFacts] = {}
         for r in (*recent, *stragglers, *moved):
-            seen.setdefault(r["id"], _facts(r))
+            seen.setdefault(r["id"], delivery_facts_of(r))
         return sorted(seen.values(), key=lambda f: (f.deadline_at, f.id))
 
     async def attempt_history(self, delivery_ids: list[int]) -> dict[int, AttemptHistory]:

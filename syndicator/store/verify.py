@@ -14,7 +14,7 @@ from typing import Any
 
 from syndicator.store.base import StoreBase, marks, required_time
 from syndicator.store.db import as_datetime
-from syndicator.store.reports import _COLS, _JOIN, DeliveryFacts, _facts
+from syndicator.store.reports import FACT_COLUMNS, FACT_JOIN, DeliveryFacts, delivery_facts_of
 
 VERIFY_STATES = ("pending", "verified", "not_visible", "unverifiable", "gone")
 
@@ -143,13 +143,13 @@ class VerifyMixin(StoreBase):
         deliveries_due (state, deadline_at) index however long the history grows. Each with its public URL and
         verification state (the caller drops never-checked ones that could not have been seen anyway)."""
         rows = await self.db.fetch(
-            f"{_COLS}, d.verify_note, d.external_url, d.verify_state FROM deliveries d{_JOIN}"
+            f"{FACT_COLUMNS}, d.verify_note, d.external_url, d.verify_state FROM deliveries d{FACT_JOIN}"
             " WHERE d.state = 'delivered' AND d.deadline_at < ?"
             " AND d.deadline_at >= ? AND d.delivered_at <= d.deadline_at"
             " AND (d.verify_state = 'not_visible' OR (d.verify_state = 'pending' AND d.deadline_at < ?))"
             " AND NOT EXISTS (SELECT 1 FROM delay_records r WHERE r.delivery_id = d.id AND r.kind = 'not_visible')"
             " ORDER BY d.deadline_at, d.id", now, since, unchecked_before)
-        return [(_facts({**r, "note": r["verify_note"] or r["note"]}), r["external_url"], r["verify_state"])
+        return [(delivery_facts_of({**r, "note": r["verify_note"] or r["note"]}), r["external_url"], r["verify_state"])
                 for r in rows]
 
     async def verify_state_counts(self) -> dict[str, int]:

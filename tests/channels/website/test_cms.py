@@ -36,7 +36,7 @@ BODY = """
 
 
 # The one notice this module's tests publish; each test changes only what it is about.
-notice = partial(make_item, guid="content_7000001", id=9, canonical_url="",
+notice = partial(make_item, guid="content_7000001", id=9,
                  url="https://www.gov.cn/zhengce/content/202611/content_7000001.htm",
                  title="国务院办公厅关于印发2026年政务公开工作要点的通知", content=BODY,
                  published_at=datetime(2026, 11, 24, 10, 0, tzinfo=UTC),
@@ -67,6 +67,18 @@ async def test_sandbox_requires_the_credit_field(env: dict[str, Any]) -> None:
                "X-Idempotency-Key": "k", "Content-Type": "application/json"}
     async with env["session"].post(env["server"].make_url("/api/reprints"), data=raw, headers=headers) as resp:
         assert resp.status == 422 and "credit" in (await resp.json())["error"]
+
+
+async def test_the_source_link_is_the_page_readers_can_open(env: dict[str, Any]) -> None:
+    item = notice()
+    assert item.canonical_url.startswith("//")             # the identity key: no scheme, not a link
+    assert render_article(item, CmsOptions(column="zcwj"))["source_url"] == item.url
+    raw = json.dumps({"key": "k", "title": "t", "content_html": "<p>x</p>", "source_url": item.canonical_url,
+                      "credit": "转载自 中国政府网", "column": "zcwj", "sent_at": int(time.time())}).encode()
+    headers = {"X-Timestamp": str(json.loads(raw)["sent_at"]), "X-Signature": sign(SECRET, raw),
+               "X-Idempotency-Key": "k", "Content-Type": "application/json"}
+    async with env["session"].post(env["server"].make_url("/api/reprints"), data=raw, headers=headers) as resp:
+        assert resp.status == 422 and "source_url" in (await resp.json())["error"]
 
 
 async def test_lost_reply_is_retried_in_call_and_answered_by_the_key(env: dict[str, Any]) -> None:
