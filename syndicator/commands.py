@@ -93,7 +93,7 @@ async def cmd_check_config(args: argparse.Namespace) -> int:
         return 0
 
     async with store_for(settings) as store:          # read-only: tokens stored by re-authorisation
-        lines = await check_online(settings, SystemClock(), stored=store.kv)
+        lines = await check_online(settings, store.clock, stored=store.kv)
     for line in lines:
         print(line)
     return 1 if any(line.status == "FAIL" for line in lines) else 0
@@ -154,7 +154,7 @@ async def cmd_sources(args: argparse.Namespace) -> int:
 async def cmd_status(args: argparse.Namespace) -> int:
     settings = settings_from(args)
     async with store_for(settings) as store:
-        report = await collect_status(store, settings, calendar_for(settings), SystemClock())
+        report = await collect_status(store, settings, calendar_for(settings), store.clock)
     print(json.dumps(report, ensure_ascii=False, default=str, indent=2))
     return 0
 

@@ -23,7 +23,7 @@ from sandbox.common import Faults
 from sandbox.server import DEMO_SECRETS
 from sandbox.upstream import UpstreamState
 from sandbox.upstream import build_app as build_upstream
-from syndicator import cli_common, commands
+from syndicator import cli_common
 from syndicator.app import Hub
 from syndicator.config import load_settings
 from syndicator.evidence import BOM, DETAIL_COLUMNS
@@ -129,8 +129,7 @@ async def _seed(tmp: Path) -> Path:
 @pytest.fixture
 def config(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     path = asyncio.run(_seed(tmp_path))
-    for module in (commands, cli_common):   # the commands' clock, and the store's they open
-        monkeypatch.setattr(module, "SystemClock", lambda: FakeClock(sh("2026-12-01 09:00")))
+    monkeypatch.setattr(cli_common, "SystemClock", lambda: FakeClock(sh("2026-12-01 09:00")))
     return path
 
 

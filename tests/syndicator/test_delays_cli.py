@@ -14,7 +14,7 @@ import pytest
 import main
 from core.clock import FakeClock
 from core.models import Item
-from syndicator import cli_common, commands
+from syndicator import cli_common
 from syndicator.calendar import WorkCalendar
 from syndicator.config import load_settings
 from syndicator.delays import DelayMonitor
@@ -86,8 +86,7 @@ name = "市发改委"
 """, encoding="utf-8")
     (tmp_path / "calendar").mkdir()
     asyncio.run(_seed(path))
-    for module in (commands, cli_common):   # the commands' clock, and the store's they open
-        monkeypatch.setattr(module, "SystemClock", lambda: FakeClock(NOW))
+    monkeypatch.setattr(cli_common, "SystemClock", lambda: FakeClock(NOW))   # the clock of the store the commands open
     return path
 
 
